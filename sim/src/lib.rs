@@ -1,0 +1,1 @@
+//! zkstorm simulation harness.

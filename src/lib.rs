@@ -1,0 +1,11 @@
+//! zkstorm: a ZooKeeper-style ensemble (ZAB + znodes) built to run both under
+//! deterministic simulation (`--cfg madsim`) and for real.
+
+pub mod client;
+pub mod net;
+pub mod proto;
+pub mod server;
+pub mod store;
+pub mod tree;
+pub mod types;
+pub mod zab;
