@@ -72,7 +72,10 @@ pub enum CreateMode {
 
 impl CreateMode {
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
     pub fn is_sequential(self) -> bool {
         matches!(
@@ -116,19 +119,32 @@ pub enum ReadOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
     /// The created path (with its sequence suffix, if any) and its Stat.
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Checked,
     /// One result per sub-op; on failure the whole multi fails with the first
     /// error and its index (see `MultiError`).
     Multi(Vec<OpResult>),
-    Data { data: Vec<u8>, stat: Stat },
+    Data {
+        data: Vec<u8>,
+        stat: Stat,
+    },
     /// `None` when the node does not exist (exists is not an error then).
     Exists(Option<Stat>),
-    Children { children: Vec<String>, stat: Stat },
+    Children {
+        children: Vec<String>,
+        stat: Stat,
+    },
     Synced,
-    SessionCreated { timeout_ms: u64 },
+    SessionCreated {
+        timeout_ms: u64,
+    },
     SessionClosed,
 }
 

@@ -1,1 +1,10 @@
-//! zkstorm simulation harness.
+//! zkstorm's simulation harness: cluster wiring, simulated disk, history,
+//! checkers, workloads and the seed runner.
+
+pub mod chaos;
+pub mod check;
+pub mod cluster;
+pub mod disk;
+pub mod history;
+pub mod runner;
+pub mod workload;

@@ -1,1 +1,453 @@
-//! client
+//! An async ZooKeeper-style client. One background task owns the connection:
+//! it connects to a server of the ensemble, pipelines requests (answers come
+//! back in FIFO order per session), pings, and on a broken connection moves to
+//! another server keeping its session and never accepting a server that is
+//! behind what it has already seen.
+
+use crate::net::{read_frame, write_frame};
+use crate::proto::{CreateMode, ErrorCode, OpResult, ReadOp, Stat, WatchedEvent, WriteOp};
+use crate::server::wire::{ClientMsg, ClientOp, ServerMsg};
+use crate::types::{SessionId, Zxid};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub servers: Vec<SocketAddr>,
+    /// Asked for; the server clamps it to 2..=20 ticks.
+    pub session_timeout_ms: u64,
+    /// Orders the server list (so clients spread over the ensemble deterministically).
+    pub seed: u64,
+    pub connect_timeout_ms: u64,
+}
+
+impl ClientConfig {
+    pub fn new(servers: Vec<SocketAddr>) -> ClientConfig {
+        ClientConfig {
+            servers,
+            session_timeout_ms: 4000,
+            seed: 0,
+            connect_timeout_ms: 1000,
+        }
+    }
+}
+
+/// ZooKeeper's client connection states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    Connecting,
+    Connected,
+    Disconnected,
+    /// The session is gone; this client is done.
+    Expired,
+    Closed,
+}
+
+/// What a client observes besides answers: watch firings and state changes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    Watch(WatchedEvent),
+    State(ConnState),
+}
+
+/// The answer to one request: the result and the zxid the server stamped it with.
+pub type Answer = (Result<OpResult, ErrorCode>, Zxid);
+
+enum Cmd {
+    Op(ClientOp, oneshot::Sender<Answer>),
+    Close(oneshot::Sender<Answer>),
+}
+
+pub struct Client {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    session: watch::Receiver<(SessionId, ConnState)>,
+}
+
+impl Client {
+    /// Connect and establish a session; returns with the events channel.
+    pub async fn connect(
+        cfg: ClientConfig,
+    ) -> Result<(Client, mpsc::UnboundedReceiver<ClientEvent>), ErrorCode> {
+        if cfg.servers.is_empty() {
+            return Err(ErrorCode::BadArguments);
+        }
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (state_tx, mut session) = watch::channel((0, ConnState::Connecting));
+        tokio::spawn(Conn::new(cfg, rx, events_tx, state_tx).run());
+        loop {
+            let (id, state) = *session.borrow_and_update();
+            match state {
+                ConnState::Connected if id != 0 => break,
+                ConnState::Expired | ConnState::Closed => return Err(ErrorCode::SessionExpired),
+                _ => {}
+            }
+            if session.changed().await.is_err() {
+                return Err(ErrorCode::ConnectionLoss);
+            }
+        }
+        Ok((Client { cmds, session }, events))
+    }
+
+    pub fn session_id(&self) -> SessionId {
+        self.session.borrow().0
+    }
+    pub fn state(&self) -> ConnState {
+        self.session.borrow().1
+    }
+
+    /// Send any op and get its raw answer (result and zxid).
+    pub async fn call(&self, op: ClientOp) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Op(op, tx)).is_err() {
+            return (Err(ErrorCode::ConnectionLoss), Zxid::ZERO);
+        }
+        rx.await
+            .unwrap_or((Err(ErrorCode::ConnectionLoss), Zxid::ZERO))
+    }
+
+    pub async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+    ) -> Result<String, ErrorCode> {
+        let op = WriteOp::Create {
+            path: path.into(),
+            data: data.into(),
+            mode,
+        };
+        match self.call(ClientOp::Write(op)).await.0? {
+            OpResult::Created { path, .. } => Ok(path),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    pub async fn delete(&self, path: &str, version: i32) -> Result<(), ErrorCode> {
+        let op = WriteOp::Delete {
+            path: path.into(),
+            version,
+        };
+        self.call(ClientOp::Write(op)).await.0.map(|_| ())
+    }
+
+    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, ErrorCode> {
+        let op = WriteOp::SetData {
+            path: path.into(),
+            data: data.into(),
+            version,
+        };
+        match self.call(ClientOp::Write(op)).await.0? {
+            OpResult::SetData { stat } => Ok(stat),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ErrorCode> {
+        let op = ReadOp::GetData {
+            path: path.into(),
+            watch,
+        };
+        match self.call(ClientOp::Read(op)).await.0? {
+            OpResult::Data { data, stat } => Ok((data, stat)),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, ErrorCode> {
+        let op = ReadOp::Exists {
+            path: path.into(),
+            watch,
+        };
+        match self.call(ClientOp::Read(op)).await.0? {
+            OpResult::Exists(stat) => Ok(stat),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    pub async fn get_children(&self, path: &str, watch: bool) -> Result<Vec<String>, ErrorCode> {
+        let op = ReadOp::GetChildren {
+            path: path.into(),
+            watch,
+        };
+        match self.call(ClientOp::Read(op)).await.0? {
+            OpResult::Children { children, .. } => Ok(children),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    /// Ensure this client's server has caught up with the leader as of now.
+    pub async fn sync(&self) -> Result<(), ErrorCode> {
+        self.call(ClientOp::Sync).await.0.map(|_| ())
+    }
+
+    /// All or nothing.
+    pub async fn multi(&self, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, ErrorCode> {
+        match self.call(ClientOp::Write(WriteOp::Multi(ops))).await.0? {
+            OpResult::Multi(results) => Ok(results),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    /// Close the session: its ephemerals go at once.
+    pub async fn close(&self) -> Result<(), ErrorCode> {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Close(tx)).is_err() {
+            return Err(ErrorCode::ConnectionLoss);
+        }
+        rx.await
+            .map_err(|_| ErrorCode::ConnectionLoss)?
+            .0
+            .map(|_| ())
+    }
+}
+
+/// The background task.
+struct Conn {
+    cfg: ClientConfig,
+    order: Vec<SocketAddr>,
+    next_server: usize,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    state: watch::Sender<(SessionId, ConnState)>,
+    session: SessionId,
+    timeout_ms: u64,
+    last_zxid: Zxid,
+    next_xid: u64,
+}
+
+enum Outcome {
+    /// The connection broke: try the next server.
+    Lost,
+    Expired,
+    Closed,
+}
+
+impl Conn {
+    fn new(
+        cfg: ClientConfig,
+        cmds: mpsc::UnboundedReceiver<Cmd>,
+        events: mpsc::UnboundedSender<ClientEvent>,
+        state: watch::Sender<(SessionId, ConnState)>,
+    ) -> Conn {
+        let mut order = cfg.servers.clone();
+        shuffle(&mut order, cfg.seed);
+        let timeout_ms = cfg.session_timeout_ms;
+        Conn {
+            cfg,
+            order,
+            next_server: 0,
+            cmds,
+            events,
+            state,
+            session: 0,
+            timeout_ms,
+            last_zxid: Zxid::ZERO,
+            next_xid: 1,
+        }
+    }
+
+    fn set_state(&mut self, s: ConnState) {
+        if self.state.borrow().1 != s {
+            let _ = self.events.send(ClientEvent::State(s));
+        }
+        let _ = self.state.send((self.session, s));
+    }
+
+    async fn run(mut self) {
+        loop {
+            let addr = self.order[self.next_server % self.order.len()];
+            self.next_server += 1;
+            let outcome = match self.handshake(addr).await {
+                Some(stream) => self.serve(stream).await,
+                None => {
+                    if self.next_server % self.order.len() == 0 {
+                        // A full round failed: back off a little before the next.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Outcome::Lost
+                }
+            };
+            match outcome {
+                Outcome::Lost => {
+                    if self.state.borrow().1 == ConnState::Connected {
+                        self.set_state(ConnState::Disconnected);
+                    }
+                    self.fail_queued(ErrorCode::ConnectionLoss);
+                    if self.cmds.is_closed() {
+                        return;
+                    }
+                }
+                Outcome::Expired => {
+                    self.set_state(ConnState::Expired);
+                    self.drain_forever(ErrorCode::SessionExpired).await;
+                    return;
+                }
+                Outcome::Closed => {
+                    self.set_state(ConnState::Closed);
+                    self.drain_forever(ErrorCode::SessionExpired).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Requests made while no server is connected fail at once (ZooKeeper's
+    /// ConnectionLoss): the caller decides whether to retry.
+    fn fail_queued(&mut self, code: ErrorCode) {
+        while let Ok(cmd) = self.cmds.try_recv() {
+            let tx = match cmd {
+                Cmd::Op(_, tx) | Cmd::Close(tx) => tx,
+            };
+            let _ = tx.send((Err(code), self.last_zxid));
+        }
+    }
+
+    async fn drain_forever(&mut self, code: ErrorCode) {
+        while let Some(cmd) = self.cmds.recv().await {
+            let tx = match cmd {
+                Cmd::Op(_, tx) | Cmd::Close(tx) => tx,
+            };
+            let _ = tx.send((Err(code), self.last_zxid));
+        }
+    }
+
+    async fn handshake(&mut self, addr: SocketAddr) -> Option<(TcpStream, Option<Outcome>)> {
+        let limit = Duration::from_millis(self.cfg.connect_timeout_ms);
+        let mut stream = tokio::time::timeout(limit, TcpStream::connect(addr))
+            .await
+            .ok()?
+            .ok()?;
+        let hello = ClientMsg::Connect {
+            session: self.session,
+            timeout_ms: self.timeout_ms,
+            last_zxid_seen: self.last_zxid,
+        };
+        write_frame(&mut stream, &hello).await.ok()?;
+        stream.flush().await.ok()?;
+        let answer = tokio::time::timeout(limit, read_frame::<_, ServerMsg>(&mut stream)).await;
+        match answer {
+            Ok(Ok(Some(ServerMsg::Connected {
+                session,
+                timeout_ms,
+            }))) => {
+                self.session = session;
+                self.timeout_ms = timeout_ms;
+                self.set_state(ConnState::Connected);
+                Some((stream, None))
+            }
+            Ok(Ok(Some(ServerMsg::Expired))) => Some((stream, Some(Outcome::Expired))),
+            _ => None,
+        }
+    }
+
+    async fn serve(&mut self, (stream, early): (TcpStream, Option<Outcome>)) -> Outcome {
+        if let Some(outcome) = early {
+            return outcome;
+        }
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (frames_tx, mut frames) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(msg)) = read_frame::<_, ServerMsg>(&mut rd).await {
+                if frames_tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        let outcome = self.pump(&mut wr, &mut frames).await;
+        reader.abort();
+        outcome
+    }
+
+    /// The connected loop: requests out, answers and events in, pings.
+    async fn pump<W: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        wr: &mut W,
+        frames: &mut mpsc::UnboundedReceiver<ServerMsg>,
+    ) -> Outcome {
+        let mut pending: BTreeMap<u64, oneshot::Sender<Answer>> = BTreeMap::new();
+        let ping_every = Duration::from_millis((self.timeout_ms / 3).max(1));
+        let silent_limit = Duration::from_millis(self.timeout_ms * 2 / 3);
+        let mut ping = tokio::time::interval(ping_every);
+        let mut last_heard = tokio::time::Instant::now();
+        let mut closing = None;
+        let outcome = loop {
+            tokio::select! {
+                frame = frames.recv() => {
+                    let Some(frame) = frame else { break Outcome::Lost };
+                    last_heard = tokio::time::Instant::now();
+                    match frame {
+                        ServerMsg::Reply { xid, zxid, result } => {
+                            self.last_zxid = self.last_zxid.max(zxid);
+                            if let Some(tx) = pending.remove(&xid) {
+                                let _ = tx.send((result, zxid));
+                            }
+                            if closing == Some(xid) {
+                                break Outcome::Closed;
+                            }
+                        }
+                        ServerMsg::Watch(ev) => {
+                            self.last_zxid = self.last_zxid.max(ev.zxid);
+                            let _ = self.events.send(ClientEvent::Watch(ev));
+                        }
+                        ServerMsg::Pong { zxid } => self.last_zxid = self.last_zxid.max(zxid),
+                        ServerMsg::Expired => break Outcome::Expired,
+                        ServerMsg::Connected { .. } | ServerMsg::Refused => {}
+                    }
+                }
+                cmd = self.cmds.recv(), if closing.is_none() => {
+                    let Some(cmd) = cmd else { break Outcome::Closed };
+                    let xid = self.next_xid;
+                    self.next_xid += 1;
+                    let msg = match cmd {
+                        Cmd::Op(op, tx) => {
+                            pending.insert(xid, tx);
+                            ClientMsg::Request { xid, op }
+                        }
+                        Cmd::Close(tx) => {
+                            pending.insert(xid, tx);
+                            closing = Some(xid);
+                            ClientMsg::Close { xid }
+                        }
+                    };
+                    if write_frame(wr, &msg).await.is_err() || wr.flush().await.is_err() {
+                        break Outcome::Lost;
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > silent_limit {
+                        break Outcome::Lost;
+                    }
+                    if write_frame(wr, &ClientMsg::Ping).await.is_err() || wr.flush().await.is_err() {
+                        break Outcome::Lost;
+                    }
+                }
+            }
+        };
+        let code = match outcome {
+            Outcome::Lost => ErrorCode::ConnectionLoss,
+            _ => ErrorCode::SessionExpired,
+        };
+        for (_, tx) in pending {
+            let _ = tx.send((Err(code), self.last_zxid));
+        }
+        outcome
+    }
+}
+
+/// A small deterministic shuffle (splitmix64), so the client needs no RNG crate.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    for i in (1..items.len()).rev() {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        items.swap(i, (z % (i as u64 + 1)) as usize);
+    }
+}

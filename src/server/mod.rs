@@ -1,1 +1,409 @@
-//! server
+//! A ZooKeeper-style server: the async driver around the ZAB core, the store
+//! and the client connections. It only moves bytes and time; every decision is
+//! made in `zab::Peer` (protocol) or `session` (per-connection request order).
+
+mod clients;
+mod peers;
+pub mod wire;
+
+use crate::store::{Disk, Store};
+use crate::types::{Sid, Zxid};
+use crate::zab::db::Db;
+use crate::zab::election::ElectionConfig;
+use crate::zab::msg::PeerMsg;
+use crate::zab::ready::{Applied, PersistOp, Ready, ZabEvent};
+use crate::zab::txn::Txn;
+use crate::zab::{Peer, PeerConfig};
+use clients::Clients;
+use peers::Outbound;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use wire::ClientMsg;
+
+/// Where a server lives and who its peers are.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub sid: Sid,
+    /// Every voter's peer (quorum) address, this server's included.
+    pub peers: BTreeMap<Sid, SocketAddr>,
+    pub client_addr: SocketAddr,
+    pub tick_ms: u64,
+    pub init_limit: u64,
+    pub sync_limit: u64,
+    pub snap_count: u64,
+    /// How often the driver wakes to let time pass in the core.
+    pub poll_ms: u64,
+    /// Most inputs folded into one batch (one fsync, one flush per peer).
+    pub batch_max: usize,
+}
+
+impl ServerConfig {
+    pub fn new(sid: Sid, peers: BTreeMap<Sid, SocketAddr>, client_addr: SocketAddr) -> Self {
+        ServerConfig {
+            sid,
+            peers,
+            client_addr,
+            tick_ms: 200,
+            init_limit: 10,
+            sync_limit: 5,
+            snap_count: 2000,
+            poll_ms: 50,
+            batch_max: 512,
+        }
+    }
+
+    fn peer_config(&self) -> PeerConfig {
+        let voters: BTreeSet<Sid> = self.peers.keys().copied().collect();
+        let mut cfg = PeerConfig::new(self.sid, voters);
+        cfg.tick_ms = self.tick_ms;
+        cfg.init_limit = self.init_limit;
+        cfg.sync_limit = self.sync_limit;
+        cfg.snap_count = self.snap_count;
+        cfg.election = ElectionConfig::default();
+        cfg
+    }
+}
+
+/// What the server tells the outside world (the simulation's history, logs).
+pub trait Observer: Send + Sync + 'static {
+    fn zab_event(&self, _sid: Sid, _event: &ZabEvent) {}
+    /// A txn applied to this server's tree, in order.
+    fn delivered(&self, _sid: Sid, _txn: &Txn) {}
+    /// The server recovered from disk.
+    fn recovered(&self, _sid: Sid, _recovery: &Recovery) {}
+    /// Asked on every poll: should the next status carry the tree digest?
+    fn wants_digest(&self) -> bool {
+        false
+    }
+    /// The server's state after each poll.
+    fn status(&self, _sid: Sid, _status: &Status) {}
+}
+
+/// What a server found on its disk at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
+    /// Applied state starts here (the snapshot's zxid).
+    pub snapshot_zxid: Zxid,
+    pub last_logged: Zxid,
+    /// Bytes cut from a torn or corrupt log tail.
+    pub torn_bytes: u64,
+}
+
+/// A server's state as seen from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub serving: bool,
+    pub leader: Option<Sid>,
+    pub applied: Zxid,
+    pub last_logged: Zxid,
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
+    pub digest: Option<u64>,
+}
+
+/// An observer that only logs.
+pub struct LogObserver;
+impl Observer for LogObserver {
+    fn zab_event(&self, sid: Sid, event: &ZabEvent) {
+        tracing::info!(sid, ?event, "zab");
+    }
+}
+
+pub(crate) type ConnId = u64;
+
+pub(crate) enum Inbox {
+    PeerUp {
+        sid: Sid,
+        conn: u64,
+    },
+    Peer {
+        sid: Sid,
+        conn: u64,
+        msg: PeerMsg,
+    },
+    PeerDown {
+        sid: Sid,
+        conn: u64,
+    },
+    ClientOpen {
+        conn: ConnId,
+        tx: mpsc::UnboundedSender<wire::ServerMsg>,
+    },
+    Client {
+        conn: ConnId,
+        msg: ClientMsg,
+    },
+    ClientGone {
+        conn: ConnId,
+    },
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Run one server until its disk fails (then it stops, as ZooKeeper does on an
+/// fsync error) — in the simulation, until the node is killed.
+pub async fn run(
+    cfg: ServerConfig,
+    disk: Arc<dyn Disk>,
+    observer: Arc<dyn Observer>,
+) -> io::Result<()> {
+    let (store, rec) = Store::open(disk).await?;
+    let mut log = Vec::with_capacity(rec.txns.len());
+    for (zxid, bytes) in &rec.txns {
+        match Txn::decode(bytes) {
+            Some(t) if t.zxid == *zxid => log.push(t),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("undecodable txn {zxid}"),
+                ))
+            }
+        }
+    }
+    let db = Db::recover(rec.snapshot, log)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let recovery = Recovery {
+        accepted_epoch: rec.accepted_epoch,
+        current_epoch: rec.current_epoch,
+        snapshot_zxid: db.applied,
+        last_logged: db.last_logged(),
+        torn_bytes: rec.torn_bytes,
+    };
+    observer.recovered(cfg.sid, &recovery);
+    let peer = Peer::new(
+        cfg.peer_config(),
+        rec.accepted_epoch,
+        rec.current_epoch,
+        db,
+        now_ms(),
+    );
+
+    let (inbox_tx, mut inbox) = mpsc::unbounded_channel();
+    let peer_listener = TcpListener::bind(cfg.peers[&cfg.sid]).await?;
+    let client_listener = TcpListener::bind(cfg.client_addr).await?;
+    tokio::spawn(peers::accept_loop(peer_listener, inbox_tx.clone()));
+    tokio::spawn(clients::accept_loop(client_listener, inbox_tx.clone()));
+    let mut outbound = BTreeMap::new();
+    for (&sid, &addr) in &cfg.peers {
+        if sid != cfg.sid {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(peers::send_loop(cfg.sid, sid, addr, rx, inbox_tx.clone()));
+            outbound.insert(sid, tx);
+        }
+    }
+
+    let mut driver = Driver {
+        sid: cfg.sid,
+        peer,
+        store,
+        outbound,
+        clients: Clients::new(cfg.sid),
+        observer,
+        peer_conns: BTreeMap::new(),
+        reset_at: BTreeMap::new(),
+    };
+    driver.flush_ready().await?;
+    let mut ticker = tokio::time::interval(Duration::from_millis(cfg.poll_ms));
+    loop {
+        tokio::select! {
+            Some(ev) = inbox.recv() => driver.handle(ev),
+            _ = ticker.tick() => {
+                driver.peer.tick(now_ms());
+                driver.report_status();
+            }
+        }
+        for _ in 1..cfg.batch_max {
+            match inbox.try_recv() {
+                Ok(ev) => driver.handle(ev),
+                Err(_) => break,
+            }
+        }
+        driver.flush_ready().await?;
+    }
+}
+
+struct Driver {
+    sid: Sid,
+    peer: Peer,
+    store: Store,
+    outbound: BTreeMap<Sid, mpsc::UnboundedSender<Outbound>>,
+    clients: Clients,
+    observer: Arc<dyn Observer>,
+    /// Latest inbound connection per peer, so a stale connection's end is ignored.
+    peer_conns: BTreeMap<Sid, u64>,
+    /// When we last reset our connection to each peer.
+    reset_at: BTreeMap<Sid, u64>,
+}
+
+/// Don't answer a peer's reconnect with a reset of our own this soon after
+/// resetting ourselves (that reconnect was the echo of ours).
+const RESET_DAMPING_MS: u64 = 500;
+
+impl Driver {
+    fn handle(&mut self, ev: Inbox) {
+        match ev {
+            Inbox::PeerUp { sid, conn } => {
+                self.peer_conns.insert(sid, conn);
+                // The peer started afresh; so do we towards it, unless we just did
+                // (which is what made it reconnect).
+                let now = now_ms();
+                if now.saturating_sub(self.reset_at.get(&sid).copied().unwrap_or(0))
+                    > RESET_DAMPING_MS
+                {
+                    self.reset(sid, now);
+                }
+            }
+            Inbox::Peer { sid, conn, msg } => {
+                if self.peer_conns.get(&sid) == Some(&conn) {
+                    self.peer.set_now(now_ms());
+                    self.peer.on_message(sid, msg);
+                }
+            }
+            Inbox::PeerDown { sid, conn } => {
+                if conn == 0 || self.peer_conns.get(&sid) == Some(&conn) {
+                    self.peer.on_peer_down(sid);
+                }
+            }
+            Inbox::ClientOpen { conn, tx } => self.clients.open(conn, tx),
+            Inbox::Client { conn, msg } => self.clients.on_message(&mut self.peer, conn, msg),
+            Inbox::ClientGone { conn } => self.clients.gone(&mut self.peer, conn),
+        }
+    }
+
+    fn report_status(&self) {
+        let p = &self.peer;
+        let (accepted_epoch, current_epoch) = p.epochs();
+        let digest = self.observer.wants_digest().then(|| p.db.tree.digest());
+        let status = Status {
+            serving: p.is_serving(),
+            leader: p.leader(),
+            applied: p.db.applied,
+            last_logged: p.last_logged(),
+            accepted_epoch,
+            current_epoch,
+            digest,
+        };
+        self.observer.status(self.sid, &status);
+    }
+
+    /// Carry out what the core asked for, in the order `Ready` prescribes.
+    /// Repeats while acting on one batch produces another.
+    async fn flush_ready(&mut self) -> io::Result<()> {
+        loop {
+            let ready = self.peer.take_ready();
+            let replies_waiting = self.clients.has_output();
+            if ready.is_empty() && !replies_waiting {
+                return Ok(());
+            }
+            self.execute(ready).await?;
+        }
+    }
+
+    async fn execute(&mut self, ready: Ready) -> io::Result<()> {
+        let Ready {
+            send,
+            persist,
+            send_after_persist,
+            applied,
+            events,
+        } = ready;
+        for ev in &events {
+            self.observer.zab_event(self.sid, ev);
+        }
+        let new_phase = events.iter().any(|e| {
+            matches!(
+                e,
+                ZabEvent::Looking { .. } | ZabEvent::Leading { .. } | ZabEvent::Following { .. }
+            )
+        });
+        if new_phase {
+            let now = now_ms();
+            let peers: Vec<Sid> = self.outbound.keys().copied().collect();
+            for sid in peers {
+                self.reset(sid, now);
+            }
+        }
+        self.send(send);
+        self.persist(persist).await?;
+        self.send(send_after_persist);
+        self.deliver(applied);
+        if !self.peer.is_serving() {
+            self.clients.drop_all(&mut self.peer);
+        }
+        self.clients.flush_output();
+        Ok(())
+    }
+
+    fn send(&mut self, msgs: Vec<(Sid, PeerMsg)>) {
+        for (to, msg) in msgs {
+            if let Some(tx) = self.outbound.get(&to) {
+                let _ = tx.send(Outbound::Msg(msg));
+            }
+        }
+    }
+
+    fn reset(&mut self, sid: Sid, now: u64) {
+        if let Some(tx) = self.outbound.get(&sid) {
+            let _ = tx.send(Outbound::Reset);
+            self.reset_at.insert(sid, now);
+        }
+    }
+
+    async fn persist(&mut self, ops: Vec<PersistOp>) -> io::Result<()> {
+        let mut dirty = false;
+        for op in ops {
+            match op {
+                PersistOp::Append(txn) => {
+                    self.store.append(txn.zxid, &txn.encode())?;
+                    dirty = true;
+                }
+                PersistOp::Epochs { accepted, current } => {
+                    // Synced txns must be durable before the epoch that vouches for them.
+                    if std::mem::take(&mut dirty) {
+                        self.store.sync().await?;
+                    }
+                    self.store.save_epochs(accepted, current).await?;
+                }
+                PersistOp::Truncate(zxid) => {
+                    if std::mem::take(&mut dirty) {
+                        self.store.sync().await?;
+                    }
+                    self.store.truncate_after(zxid).await?;
+                }
+                PersistOp::InstallSnapshot { zxid, state } => {
+                    self.store.install_snapshot(zxid, &state).await?;
+                    dirty = false;
+                }
+                PersistOp::Snapshot { zxid, state } => {
+                    if std::mem::take(&mut dirty) {
+                        self.store.sync().await?;
+                    }
+                    self.store.save_snapshot(zxid, &state).await?;
+                }
+            }
+        }
+        if dirty {
+            self.store.sync().await?;
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, applied: Vec<Applied>) {
+        for a in applied {
+            self.observer.delivered(self.sid, &a.txn);
+            self.clients.on_applied(&mut self.peer, a);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Client connections on one server: the handshake, sessions, and the order
+//! of requests. Writes go through ZAB and are answered when applied here;
+//! reads are served from the local tree, but never ahead of an earlier write of
+//! the same connection (FIFO per session). Answers are held until the batch
+//! they belong to is durable.
+
+use super::wire::{ClientMsg, ClientOp, ServerMsg};
+use super::{ConnId, Inbox};
+use crate::net::{read_frame, write_frame};
+use crate::proto::ErrorCode;
+use crate::tree::DataTree;
+use crate::types::{SessionId, Sid, Zxid};
+use crate::zab::ready::Applied;
+use crate::zab::txn::{Request, TxnBody};
+use crate::zab::Peer;
+use std::collections::{BTreeMap, VecDeque};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<Inbox>) {
+    let mut next: ConnId = 0;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        next += 1;
+        let conn = next;
+        let (tx, mut rx) = mpsc::unbounded_channel::<ServerMsg>();
+        if inbox.send(Inbox::ClientOpen { conn, tx }).is_err() {
+            return;
+        }
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let inbox_rd = inbox.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = read_frame::<_, ClientMsg>(&mut rd).await {
+                if inbox_rd.send(Inbox::Client { conn, msg }).is_err() {
+                    return;
+                }
+            }
+            let _ = inbox_rd.send(Inbox::ClientGone { conn });
+        });
+        tokio::spawn(async move {
+            // Ends when the server drops the connection's sender: the stream
+            // closes and the client sees the end.
+            while let Some(first) = rx.recv().await {
+                let mut ok = write_frame(&mut wr, &first).await.is_ok();
+                while let Ok(more) = rx.try_recv() {
+                    ok = ok && write_frame(&mut wr, &more).await.is_ok();
+                }
+                if !ok || wr.flush().await.is_err() {
+                    break;
+                }
+            }
+            let _ = wr.shutdown().await;
+        });
+    }
+}
+
+#[derive(Default)]
+struct Conn {
+    tx: Option<mpsc::UnboundedSender<ServerMsg>>,
+    session: Option<SessionId>,
+    /// A new session being created for this connection.
+    creating: Option<SessionId>,
+    timeout_ms: u64,
+    /// Writes sent into ZAB, oldest first (their xids).
+    inflight: VecDeque<u64>,
+    /// Requests that must wait for the writes ahead of them.
+    blocked: VecDeque<(u64, ClientOp)>,
+    closing: bool,
+}
+
+pub(super) struct Clients {
+    sid: Sid,
+    conns: BTreeMap<ConnId, Conn>,
+    by_session: BTreeMap<SessionId, ConnId>,
+    next_session: u64,
+    out: Vec<(ConnId, ServerMsg)>,
+    to_close: Vec<ConnId>,
+}
+
+impl Clients {
+    pub(super) fn new(sid: Sid) -> Clients {
+        Clients {
+            sid,
+            conns: BTreeMap::new(),
+            by_session: BTreeMap::new(),
+            next_session: 0,
+            out: Vec::new(),
+            to_close: Vec::new(),
+        }
+    }
+
+    pub(super) fn open(&mut self, conn: ConnId, tx: mpsc::UnboundedSender<ServerMsg>) {
+        let c = Conn {
+            tx: Some(tx),
+            ..Conn::default()
+        };
+        self.conns.insert(conn, c);
+    }
+
+    pub(super) fn has_output(&self) -> bool {
+        !self.out.is_empty() || !self.to_close.is_empty()
+    }
+
+    /// Send what the last batch answered, then close what asked to be closed.
+    pub(super) fn flush_output(&mut self) {
+        for (conn, msg) in self.out.drain(..) {
+            if let Some(tx) = self.conns.get(&conn).and_then(|c| c.tx.as_ref()) {
+                let _ = tx.send(msg);
+            }
+        }
+        for conn in std::mem::take(&mut self.to_close) {
+            if let Some(c) = self.conns.remove(&conn) {
+                if let Some(s) = c.session {
+                    if self.by_session.get(&s) == Some(&conn) {
+                        self.by_session.remove(&s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, conn: ConnId, msg: ServerMsg) {
+        self.out.push((conn, msg));
+    }
+
+    fn close(&mut self, peer: &mut Peer, conn: ConnId) {
+        peer.db.tree.remove_watcher(conn);
+        self.to_close.push(conn);
+    }
+
+    pub(super) fn gone(&mut self, peer: &mut Peer, conn: ConnId) {
+        if self.conns.contains_key(&conn) {
+            self.close(peer, conn);
+        }
+    }
+
+    /// The server stopped serving (lost its leader): every client must move on.
+    pub(super) fn drop_all(&mut self, peer: &mut Peer) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            if !self.to_close.contains(&conn) {
+                self.close(peer, conn);
+            }
+        }
+    }
+
+    pub(super) fn on_message(&mut self, peer: &mut Peer, conn: ConnId, msg: ClientMsg) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        match msg {
+            ClientMsg::Connect {
+                session,
+                timeout_ms,
+                last_zxid_seen,
+            } => self.connect(peer, conn, session, timeout_ms, last_zxid_seen),
+            ClientMsg::Ping => {
+                if let Some(s) = c.session {
+                    peer.touch(s);
+                    let zxid = peer.db.applied;
+                    self.reply(conn, ServerMsg::Pong { zxid });
+                }
+            }
+            ClientMsg::Request { xid, op } => {
+                if c.session.is_none() {
+                    self.close(peer, conn);
+                    return;
+                }
+                self.request(peer, conn, xid, op);
+            }
+            ClientMsg::Close { xid } => {
+                let Some(session) = c.session else { return };
+                let req = Request {
+                    session,
+                    cxid: xid,
+                    body: TxnBody::CloseSession,
+                };
+                let c = self.conns.get_mut(&conn).expect("checked above");
+                c.closing = true;
+                c.inflight.push_back(xid);
+                if peer.submit(req).is_err() {
+                    self.close(peer, conn);
+                }
+            }
+        }
+    }
+
+    fn connect(
+        &mut self,
+        peer: &mut Peer,
+        conn: ConnId,
+        session: SessionId,
+        timeout_ms: u64,
+        seen: Zxid,
+    ) {
+        if !peer.is_serving() || seen > peer.db.applied {
+            // Behind the client (or leaderless): it must try another server.
+            self.reply(conn, ServerMsg::Refused);
+            self.close(peer, conn);
+            return;
+        }
+        if session != 0 {
+            match peer.session_timeout(session) {
+                Some(timeout_ms) => {
+                    self.attach(conn, session, timeout_ms);
+                    peer.touch(session);
+                    self.reply(
+                        conn,
+                        ServerMsg::Connected {
+                            session,
+                            timeout_ms,
+                        },
+                    );
+                }
+                None => {
+                    self.reply(conn, ServerMsg::Expired);
+                    self.close(peer, conn);
+                }
+            }
+            return;
+        }
+        let timeout_ms = peer.config().clamp_session_timeout(timeout_ms);
+        let id = self.new_session_id(peer);
+        let c = self.conns.get_mut(&conn).expect("open connection");
+        c.creating = Some(id);
+        c.timeout_ms = timeout_ms;
+        self.by_session.insert(id, conn);
+        let req = Request {
+            session: id,
+            cxid: 0,
+            body: TxnBody::CreateSession { timeout_ms },
+        };
+        if peer.submit(req).is_err() {
+            self.close(peer, conn);
+        }
+    }
+
+    /// Session ids: server id in the top byte, then this server's clock and a
+    /// counter — unique across restarts as long as the clock moves forward.
+    fn new_session_id(&mut self, peer: &Peer) -> SessionId {
+        let base = (peer.now_ms() & 0xFF_FFFF_FFFF) << 16;
+        self.next_session = self.next_session.max(base) + 1;
+        (self.sid << 56) | (self.next_session & ((1 << 56) - 1))
+    }
+
+    fn attach(&mut self, conn: ConnId, session: SessionId, timeout_ms: u64) {
+        if let Some(old) = self.by_session.insert(session, conn) {
+            if old != conn {
+                // The client moved to a new connection here; the old one is dead.
+                self.to_close.push(old);
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session = Some(session);
+            c.timeout_ms = timeout_ms;
+        }
+    }
+
+    fn request(&mut self, peer: &mut Peer, conn: ConnId, xid: u64, op: ClientOp) {
+        let c = self.conns.get_mut(&conn).expect("open connection");
+        if !c.blocked.is_empty() || (matches!(op, ClientOp::Read(_)) && !c.inflight.is_empty()) {
+            c.blocked.push_back((xid, op));
+            return;
+        }
+        self.start(peer, conn, xid, op);
+    }
+
+    /// Serve a read now, or send a write into ZAB.
+    fn start(&mut self, peer: &mut Peer, conn: ConnId, xid: u64, op: ClientOp) {
+        let c = self.conns.get_mut(&conn).expect("open connection");
+        let session = c.session.expect("requests need a session");
+        let body = match op {
+            ClientOp::Read(read) => {
+                let result = peer.db.tree.read(&read, conn);
+                let zxid = peer.db.applied;
+                self.reply(conn, ServerMsg::Reply { xid, zxid, result });
+                return;
+            }
+            ClientOp::Write(w) => {
+                if let Err(e) = DataTree::validate_write(&w) {
+                    if c.inflight.is_empty() {
+                        let zxid = peer.db.applied;
+                        self.reply(
+                            conn,
+                            ServerMsg::Reply {
+                                xid,
+                                zxid,
+                                result: Err(e),
+                            },
+                        );
+                    } else {
+                        // Keep FIFO: answer after the writes ahead of it.
+                        c.blocked.push_front((xid, ClientOp::Write(w)));
+                    }
+                    return;
+                }
+                TxnBody::Write(w)
+            }
+            ClientOp::Sync => TxnBody::Sync,
+        };
+        c.inflight.push_back(xid);
+        let req = Request {
+            session,
+            cxid: xid,
+            body,
+        };
+        if peer.submit(req).is_err() {
+            let zxid = peer.db.applied;
+            self.reply(
+                conn,
+                ServerMsg::Reply {
+                    xid,
+                    zxid,
+                    result: Err(ErrorCode::ConnectionLoss),
+                },
+            );
+            self.close(peer, conn);
+        }
+    }
+
+    /// Run what was waiting behind finished writes.
+    fn unblock(&mut self, peer: &mut Peer, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let Some((_, op)) = c.blocked.front() else {
+                return;
+            };
+            let invalid_write =
+                matches!(op, ClientOp::Write(w) if DataTree::validate_write(w).is_err());
+            let must_wait =
+                (matches!(op, ClientOp::Read(_)) || invalid_write) && !c.inflight.is_empty();
+            if must_wait {
+                return;
+            }
+            let (xid, op) = c.blocked.pop_front().expect("front exists");
+            self.start(peer, conn, xid, op);
+        }
+    }
+
+    /// A txn was applied here: fire watches, answer its client if connected here.
+    pub(super) fn on_applied(&mut self, peer: &mut Peer, a: Applied) {
+        for (watcher, event) in a.watches {
+            if self.conns.contains_key(&watcher) {
+                self.reply(watcher, ServerMsg::Watch(event));
+            }
+        }
+        let session = a.txn.session;
+        let Some(&conn) = self.by_session.get(&session) else {
+            return;
+        };
+        let zxid = a.txn.zxid;
+        match a.txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                if c.creating == Some(session) {
+                    c.creating = None;
+                    self.attach(conn, session, timeout_ms);
+                    self.reply(
+                        conn,
+                        ServerMsg::Connected {
+                            session,
+                            timeout_ms,
+                        },
+                    );
+                }
+            }
+            TxnBody::CloseSession => {
+                let closing_here = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.closing && c.inflight.front() == Some(&a.txn.cxid));
+                if closing_here {
+                    let xid = a.txn.cxid;
+                    self.reply(
+                        conn,
+                        ServerMsg::Reply {
+                            xid,
+                            zxid,
+                            result: a.result,
+                        },
+                    );
+                } else {
+                    self.reply(conn, ServerMsg::Expired);
+                }
+                self.close(peer, conn);
+            }
+            TxnBody::Write(_) | TxnBody::Sync => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                if c.inflight.front() != Some(&a.txn.cxid) {
+                    return;
+                }
+                c.inflight.pop_front();
+                let xid = a.txn.cxid;
+                self.reply(
+                    conn,
+                    ServerMsg::Reply {
+                        xid,
+                        zxid,
+                        result: a.result,
+                    },
+                );
+                self.unblock(peer, conn);
+            }
+        }
+    }
+}

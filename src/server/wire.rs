@@ -1,0 +1,53 @@
+//! The client ↔ server protocol.
+
+use crate::proto::{ErrorCode, OpResult, ReadOp, WatchedEvent, WriteOp};
+use crate::types::{SessionId, Zxid};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientOp {
+    Read(ReadOp),
+    Write(WriteOp),
+    Sync,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// `session = 0` asks for a new session. `last_zxid_seen` lets the server
+    /// refuse a client that has seen a newer state than it has.
+    Connect {
+        session: SessionId,
+        timeout_ms: u64,
+        last_zxid_seen: Zxid,
+    },
+    Request {
+        xid: u64,
+        op: ClientOp,
+    },
+    Ping,
+    Close {
+        xid: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    Connected {
+        session: SessionId,
+        timeout_ms: u64,
+    },
+    /// The session is gone (expired or closed); the client must start anew.
+    Expired,
+    /// This server is behind the client (or not serving); try another.
+    Refused,
+    /// `zxid`: the write's txn, or the server's applied zxid for a read.
+    Reply {
+        xid: u64,
+        zxid: Zxid,
+        result: Result<OpResult, ErrorCode>,
+    },
+    Watch(WatchedEvent),
+    Pong {
+        zxid: Zxid,
+    },
+}

@@ -1,0 +1,78 @@
+//! Messages between peers, as ZooKeeper's quorum packets.
+
+use super::election::Notification;
+use super::txn::{Request, Txn};
+use crate::types::{SessionId, Zxid};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PeerMsg {
+    /// Fast leader election traffic.
+    Vote(Notification),
+    /// Follower → leader: start of discovery.
+    FollowerInfo {
+        accepted_epoch: u32,
+        last_zxid: Zxid,
+    },
+    /// Leader → follower: the proposed new epoch.
+    LeaderInfo {
+        epoch: u32,
+    },
+    /// Follower → leader: epoch accepted (and persisted); my history's tip.
+    AckEpoch {
+        current_epoch: u32,
+        last_zxid: Zxid,
+    },
+    /// Leader → follower: bring the log in line with the leader's history.
+    Sync(SyncPlan),
+    /// Leader → follower: sync done; ACK once synced txns and the epoch are durable.
+    NewLeader {
+        epoch: u32,
+        zxid: Zxid,
+    },
+    AckNewLeader {
+        epoch: u32,
+    },
+    /// Leader → follower: serve clients; everything up to `committed` is committed.
+    UpToDate {
+        committed: Zxid,
+    },
+    Proposal(Txn),
+    /// Follower → leader: everything up to `zxid` is durable in my log.
+    Ack {
+        zxid: Zxid,
+    },
+    Commit {
+        zxid: Zxid,
+    },
+    Ping,
+    /// Follower → leader: liveness, log tip and the sessions its clients touched.
+    PingReply {
+        last_zxid: Zxid,
+        touched: Vec<SessionId>,
+    },
+    /// Follower → leader: a client write to propose.
+    Request(Request),
+}
+
+/// How the leader brings one follower up to date (DIFF, TRUNC+DIFF or SNAP+DIFF).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncPlan {
+    /// TRUNC: drop every logged txn above this zxid first.
+    pub trunc: Option<Zxid>,
+    /// SNAP: replace state and log by this snapshot first.
+    pub snap: Option<(Zxid, Arc<Vec<u8>>)>,
+    /// DIFF: txns to log after that, in order.
+    pub txns: Vec<Txn>,
+}
+
+impl SyncPlan {
+    pub fn mode(&self) -> &'static str {
+        match (&self.snap, &self.trunc) {
+            (Some(_), _) => "SNAP",
+            (None, Some(_)) => "TRUNC",
+            (None, None) => "DIFF",
+        }
+    }
+}

@@ -1,0 +1,971 @@
+//! The ZAB peer: one sans-IO state machine per server covering election,
+//! discovery, synchronization and broadcast. Inputs are `on_message`, `tick`,
+//! `submit` and `touch`; every step leaves its effects in `Ready` (see ready.rs).
+
+use super::db::Db;
+use super::election::{Decision, Election, ElectionConfig, ElectionOutput, PeerState};
+use super::msg::{PeerMsg, SyncPlan};
+use super::ready::{PersistOp, Ready, ZabEvent};
+use super::txn::{Request, Txn, TxnBody};
+use crate::types::{SessionId, Sid, Zxid};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub sid: Sid,
+    pub voters: BTreeSet<Sid>,
+    /// ZooKeeper's tickTime.
+    pub tick_ms: u64,
+    /// Ticks allowed for discovery + sync before giving up.
+    pub init_limit: u64,
+    /// Ticks a follower (or a leader's quorum) may stay silent.
+    pub sync_limit: u64,
+    /// Applied txns between snapshots.
+    pub snap_count: u64,
+    pub election: ElectionConfig,
+}
+
+impl PeerConfig {
+    pub fn new(sid: Sid, voters: BTreeSet<Sid>) -> PeerConfig {
+        PeerConfig {
+            sid,
+            voters,
+            tick_ms: 200,
+            init_limit: 10,
+            sync_limit: 5,
+            snap_count: 2000,
+            election: ElectionConfig::default(),
+        }
+    }
+    fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+    /// Session timeouts are clamped to 2..=20 ticks, as ZooKeeper does.
+    pub fn clamp_session_timeout(&self, ms: u64) -> u64 {
+        ms.clamp(2 * self.tick_ms, 20 * self.tick_ms)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Discovery,
+    Sync,
+    Broadcast,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LearnerState {
+    /// FOLLOWERINFO received.
+    Info { accepted_epoch: u32 },
+    /// ACKEPOCH received, waiting for the epoch quorum before sync.
+    EpochAcked { current_epoch: u32, last_zxid: Zxid },
+    /// Sync and NEWLEADER sent; proposals are forwarded from here on.
+    Syncing,
+    /// NEWLEADER acknowledged.
+    Active,
+}
+
+struct Learner {
+    state: LearnerState,
+    acked: Zxid,
+    last_heard_ms: u64,
+}
+
+struct LeaderState {
+    epoch: Option<u32>,
+    phase: Phase,
+    started_ms: u64,
+    learners: BTreeMap<Sid, Learner>,
+    last_proposed: Zxid,
+    committed: Zxid,
+    /// Session → (timeout, expiry deadline, close proposed).
+    sessions: BTreeMap<SessionId, SessionTrack>,
+    last_ping_ms: u64,
+}
+
+struct SessionTrack {
+    timeout_ms: u64,
+    deadline_ms: u64,
+    closing: bool,
+}
+
+struct FollowerState {
+    leader: Sid,
+    epoch: Option<u32>,
+    phase: Phase,
+    last_heard_ms: u64,
+    commit_target: Zxid,
+}
+
+enum Role {
+    Looking,
+    Leading(LeaderState),
+    Following(FollowerState),
+}
+
+/// Why a client request could not be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotServing {
+    /// Not in broadcast phase (no established leader here).
+    NoLeader,
+}
+
+pub struct Peer {
+    cfg: PeerConfig,
+    accepted_epoch: u32,
+    current_epoch: u32,
+    pub db: Db,
+    role: Role,
+    election: Election,
+    ready: Ready,
+    now_ms: u64,
+    applied_since_snap: u64,
+    /// Sessions touched by local clients since the last ping reply.
+    touched: BTreeSet<SessionId>,
+}
+
+impl Peer {
+    /// A peer recovered from its durable state; it starts looking at once.
+    pub fn new(
+        cfg: PeerConfig,
+        accepted_epoch: u32,
+        current_epoch: u32,
+        db: Db,
+        now_ms: u64,
+    ) -> Peer {
+        let election = Election::new(cfg.sid, cfg.voters.clone(), cfg.election);
+        let mut p = Peer {
+            cfg,
+            accepted_epoch,
+            current_epoch,
+            db,
+            role: Role::Looking,
+            election,
+            ready: Ready::default(),
+            now_ms,
+            applied_since_snap: 0,
+            touched: BTreeSet::new(),
+        };
+        p.go_looking(None);
+        p
+    }
+
+    pub fn sid(&self) -> Sid {
+        self.cfg.sid
+    }
+    pub fn config(&self) -> &PeerConfig {
+        &self.cfg
+    }
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+    pub fn epochs(&self) -> (u32, u32) {
+        (self.accepted_epoch, self.current_epoch)
+    }
+    pub fn last_logged(&self) -> Zxid {
+        self.db.last_logged()
+    }
+    pub fn state(&self) -> PeerState {
+        match self.role {
+            Role::Looking => PeerState::Looking,
+            Role::Leading(_) => PeerState::Leading,
+            Role::Following(_) => PeerState::Following,
+        }
+    }
+    /// Serving clients: leader established, or follower past UPTODATE.
+    pub fn is_serving(&self) -> bool {
+        match &self.role {
+            Role::Leading(l) => l.phase == Phase::Broadcast,
+            Role::Following(f) => f.phase == Phase::Broadcast,
+            Role::Looking => false,
+        }
+    }
+    pub fn leader(&self) -> Option<Sid> {
+        match &self.role {
+            Role::Leading(_) => Some(self.cfg.sid),
+            Role::Following(f) => Some(f.leader),
+            Role::Looking => None,
+        }
+    }
+
+    /// Everything the steps since the last call asked for.
+    pub fn take_ready(&mut self) -> Ready {
+        std::mem::take(&mut self.ready)
+    }
+
+    fn send(&mut self, to: Sid, msg: PeerMsg) {
+        self.ready.send.push((to, msg));
+    }
+    fn send_durable(&mut self, to: Sid, msg: PeerMsg) {
+        self.ready.send_after_persist.push((to, msg));
+    }
+    fn persist_epochs(&mut self) {
+        self.ready.persist.push(PersistOp::Epochs {
+            accepted: self.accepted_epoch,
+            current: self.current_epoch,
+        });
+    }
+
+    // ---------------------------------------------------------------- election
+
+    fn go_looking(&mut self, reason: Option<&'static str>) {
+        if let Some(reason) = reason {
+            self.ready.events.push(ZabEvent::SteppedDown { reason });
+        }
+        self.role = Role::Looking;
+        let out = self
+            .election
+            .start(self.current_epoch, self.db.last_logged(), self.now_ms);
+        self.ready.events.push(ZabEvent::Looking {
+            round: self.election.round(),
+        });
+        self.election_output(out);
+    }
+
+    fn election_output(&mut self, out: ElectionOutput) {
+        for (to, n) in out.send {
+            self.send(to, PeerMsg::Vote(n));
+        }
+        if let Some(d) = out.decided {
+            self.decided(d);
+        }
+    }
+
+    fn decided(&mut self, d: Decision) {
+        let now = self.now_ms;
+        if d.vote.leader == self.cfg.sid {
+            self.ready.events.push(ZabEvent::Leading { round: d.round });
+            self.role = Role::Leading(LeaderState {
+                epoch: None,
+                phase: Phase::Discovery,
+                started_ms: now,
+                learners: BTreeMap::new(),
+                last_proposed: self.db.last_logged(),
+                committed: self.db.applied,
+                sessions: BTreeMap::new(),
+                last_ping_ms: now,
+            });
+            // A lone voter is its own quorum.
+            self.maybe_choose_epoch();
+        } else {
+            self.ready.events.push(ZabEvent::Following {
+                leader: d.vote.leader,
+                round: d.round,
+            });
+            self.role = Role::Following(FollowerState {
+                leader: d.vote.leader,
+                epoch: None,
+                phase: Phase::Discovery,
+                last_heard_ms: now,
+                commit_target: self.db.applied,
+            });
+            let msg = PeerMsg::FollowerInfo {
+                accepted_epoch: self.accepted_epoch,
+                last_zxid: self.db.last_logged(),
+            };
+            self.send(d.vote.leader, msg);
+        }
+    }
+
+    fn on_vote(&mut self, from: Sid, n: super::election::Notification) {
+        if self.election.is_looking() {
+            let out = self.election.on_notification(from, n, self.now_ms);
+            self.election_output(out);
+        } else if n.state == PeerState::Looking {
+            // Tell a looking peer who leads here, so it can join.
+            let mine = self.election.settled_notification(self.state());
+            self.send(from, PeerMsg::Vote(mine));
+        }
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    pub fn on_message(&mut self, from: Sid, msg: PeerMsg) {
+        if !self.cfg.voters.contains(&from) || from == self.cfg.sid {
+            return;
+        }
+        match msg {
+            PeerMsg::Vote(n) => self.on_vote(from, n),
+            msg => match self.role {
+                Role::Leading(_) => self.leader_on(from, msg),
+                Role::Following(_) => self.follower_on(from, msg),
+                Role::Looking => {}
+            },
+        }
+    }
+
+    /// A peer's connection broke: a follower loses its leader; a leader drops
+    /// the learner, which must resync.
+    pub fn on_peer_down(&mut self, sid: Sid) {
+        match &mut self.role {
+            Role::Following(f) if f.leader == sid => {
+                self.go_looking(Some("lost connection to leader"))
+            }
+            Role::Leading(l) => {
+                l.learners.remove(&sid);
+            }
+            _ => {}
+        }
+    }
+
+    /// Let the core's clock follow the driver's without running timers.
+    pub fn set_now(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.election.is_looking() {
+            let out = self.election.tick(self.now_ms);
+            self.election_output(out);
+            return;
+        }
+        match self.role {
+            Role::Leading(_) => self.leader_tick(),
+            Role::Following(_) => self.follower_tick(),
+            Role::Looking => {}
+        }
+    }
+
+    /// A client write. Leader: propose; follower: forward to the leader.
+    pub fn submit(&mut self, req: Request) -> Result<(), NotServing> {
+        if !self.is_serving() {
+            return Err(NotServing::NoLeader);
+        }
+        match &self.role {
+            Role::Leading(_) => {
+                self.propose(req);
+            }
+            Role::Following(f) => {
+                let leader = f.leader;
+                self.send(leader, PeerMsg::Request(req));
+            }
+            Role::Looking => unreachable!("serving implies a role"),
+        }
+        Ok(())
+    }
+
+    /// A local client showed it is alive.
+    pub fn touch(&mut self, session: SessionId) {
+        let now = self.now_ms;
+        match &mut self.role {
+            Role::Leading(l) => {
+                if let Some(s) = l.sessions.get_mut(&session) {
+                    s.deadline_ms = s.deadline_ms.max(now + s.timeout_ms);
+                }
+            }
+            _ => {
+                self.touched.insert(session);
+            }
+        }
+    }
+
+    /// Does the ensemble's state know this session (it was created and not closed)?
+    pub fn session_timeout(&self, session: SessionId) -> Option<u64> {
+        self.db.tree.sessions().get(&session).copied()
+    }
+
+    // ---------------------------------------------------------------- leader
+
+    fn leading(&mut self) -> &mut LeaderState {
+        match &mut self.role {
+            Role::Leading(l) => l,
+            _ => unreachable!("leader step on a non-leader"),
+        }
+    }
+
+    fn leader_on(&mut self, from: Sid, msg: PeerMsg) {
+        let now = self.now_ms;
+        if let Some(l) = self.leading().learners.get_mut(&from) {
+            l.last_heard_ms = now;
+        }
+        match msg {
+            PeerMsg::FollowerInfo { accepted_epoch, .. } => {
+                if self.leading().epoch.is_some_and(|e| accepted_epoch > e) {
+                    // It promised a newer epoch to a leader that never got
+                    // established; it cannot follow us. A new election will
+                    // choose an epoch above that promise.
+                    self.go_looking(Some("follower accepted a newer epoch"));
+                    return;
+                }
+                let l = self.leading();
+                l.learners.insert(
+                    from,
+                    Learner {
+                        state: LearnerState::Info { accepted_epoch },
+                        acked: Zxid::ZERO,
+                        last_heard_ms: now,
+                    },
+                );
+                match l.epoch {
+                    Some(epoch) => self.send_durable(from, PeerMsg::LeaderInfo { epoch }),
+                    None => self.maybe_choose_epoch(),
+                }
+            }
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => self.leader_on_ackepoch(from, current_epoch, last_zxid),
+            PeerMsg::AckNewLeader { epoch } => self.leader_on_ack_newleader(from, epoch),
+            PeerMsg::Ack { zxid } => {
+                if let Some(l) = self.leading().learners.get_mut(&from) {
+                    if matches!(l.state, LearnerState::Syncing | LearnerState::Active) {
+                        l.acked = l.acked.max(zxid);
+                    }
+                }
+                self.try_commit();
+            }
+            PeerMsg::PingReply { last_zxid, touched } => {
+                // Only a learner past NEWLEADER reports its synced log tip.
+                if let Some(l) = self.leading().learners.get_mut(&from) {
+                    if l.state == LearnerState::Active {
+                        l.acked = l.acked.max(last_zxid);
+                    }
+                }
+                for s in touched {
+                    self.touch(s);
+                }
+                self.try_commit();
+            }
+            PeerMsg::Request(req) => {
+                if self.is_serving() {
+                    self.propose(req);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn maybe_choose_epoch(&mut self) {
+        let quorum = self.cfg.quorum();
+        let my_accepted = self.accepted_epoch;
+        let l = self.leading();
+        if l.epoch.is_some() {
+            return;
+        }
+        let accepted: Vec<u32> = l
+            .learners
+            .values()
+            .filter_map(|x| match x.state {
+                LearnerState::Info { accepted_epoch } => Some(accepted_epoch),
+                _ => None,
+            })
+            .collect();
+        if accepted.len() + 1 < quorum {
+            return;
+        }
+        let epoch = accepted.iter().copied().fold(my_accepted, u32::max) + 1;
+        l.epoch = Some(epoch);
+        let to: Vec<Sid> = l.learners.keys().copied().collect();
+        self.accepted_epoch = epoch;
+        self.persist_epochs();
+        for sid in to {
+            self.send_durable(sid, PeerMsg::LeaderInfo { epoch });
+        }
+        self.maybe_start_sync();
+    }
+
+    fn leader_on_ackepoch(&mut self, from: Sid, current_epoch: u32, last_zxid: Zxid) {
+        let mine = (self.current_epoch, self.db.last_logged());
+        if (current_epoch, last_zxid) > mine {
+            // A follower more recent than us: we must not lead.
+            self.go_looking(Some("follower more recent than leader"));
+            return;
+        }
+        let l = self.leading();
+        let Some(learner) = l.learners.get_mut(&from) else {
+            return;
+        };
+        if !matches!(learner.state, LearnerState::Info { .. }) {
+            return;
+        }
+        learner.state = LearnerState::EpochAcked {
+            current_epoch,
+            last_zxid,
+        };
+        if l.phase == Phase::Discovery {
+            self.maybe_start_sync();
+        } else {
+            self.sync_learner(from, last_zxid);
+        }
+    }
+
+    /// With a quorum of ACKEPOCHs, adopt the epoch and sync everyone who acked.
+    fn maybe_start_sync(&mut self) {
+        let quorum = self.cfg.quorum();
+        let l = self.leading();
+        let Some(epoch) = l.epoch else { return };
+        if l.phase != Phase::Discovery {
+            return;
+        }
+        let acked: Vec<(Sid, Zxid)> = l
+            .learners
+            .iter()
+            .filter_map(|(sid, x)| match x.state {
+                LearnerState::EpochAcked { last_zxid, .. } => Some((*sid, last_zxid)),
+                _ => None,
+            })
+            .collect();
+        if acked.len() + 1 < quorum {
+            return;
+        }
+        l.phase = Phase::Sync;
+        let last = self.db.last_logged();
+        self.leading().last_proposed = last;
+        self.current_epoch = epoch;
+        self.persist_epochs();
+        for (sid, last) in acked {
+            self.sync_learner(sid, last);
+        }
+        self.maybe_establish();
+    }
+
+    /// Choose DIFF, TRUNC+DIFF or SNAP(+DIFF) for one learner, then NEWLEADER.
+    fn sync_learner(&mut self, sid: Sid, peer_last: Zxid) {
+        let epoch = self.current_epoch;
+        let ours = self.db.last_logged();
+        let plan = self.sync_plan(peer_last);
+        self.ready.events.push(ZabEvent::SyncSent {
+            follower: sid,
+            mode: plan.mode(),
+            from: peer_last,
+            to: ours,
+        });
+        self.send_durable(sid, PeerMsg::Sync(plan));
+        self.send_durable(sid, PeerMsg::NewLeader { epoch, zxid: ours });
+        if let Some(l) = self.leading().learners.get_mut(&sid) {
+            l.state = LearnerState::Syncing;
+            l.acked = Zxid::ZERO;
+        }
+    }
+
+    fn sync_plan(&self, peer_last: Zxid) -> SyncPlan {
+        let db = &self.db;
+        let diff = |from: Zxid| SyncPlan {
+            trunc: None,
+            snap: None,
+            txns: db.txns_after(from),
+        };
+        if peer_last >= db.base_zxid && db.has(peer_last) {
+            return diff(peer_last);
+        }
+        if peer_last > db.base_zxid {
+            // The follower logged txns we never had: they were not committed.
+            // Cut back to our last point below them, if that stays in their epoch.
+            let point = db.point_below(peer_last);
+            if point.epoch() == peer_last.epoch() {
+                return SyncPlan {
+                    trunc: Some(point),
+                    ..diff(point)
+                };
+            }
+        }
+        SyncPlan {
+            trunc: None,
+            snap: Some((db.applied, db_snapshot(db))),
+            txns: db.txns_after(db.applied),
+        }
+    }
+
+    fn leader_on_ack_newleader(&mut self, from: Sid, epoch: u32) {
+        if Some(epoch) != self.leading().epoch {
+            return;
+        }
+        let l = self.leading();
+        let Some(learner) = l.learners.get_mut(&from) else {
+            return;
+        };
+        if learner.state != LearnerState::Syncing {
+            return;
+        }
+        learner.state = LearnerState::Active;
+        if l.phase == Phase::Broadcast {
+            let committed = l.committed;
+            self.send_durable(from, PeerMsg::UpToDate { committed });
+        } else {
+            self.maybe_establish();
+        }
+    }
+
+    /// NEWLEADER acknowledged by a quorum: our whole history is committed.
+    fn maybe_establish(&mut self) {
+        let quorum = self.cfg.quorum();
+        let now = self.now_ms;
+        let l = self.leading();
+        if l.phase != Phase::Sync {
+            return;
+        }
+        let active = l
+            .learners
+            .values()
+            .filter(|x| x.state == LearnerState::Active)
+            .count();
+        if active + 1 < quorum {
+            return;
+        }
+        l.phase = Phase::Broadcast;
+        let last = self.db.last_logged();
+        let epoch = self.current_epoch;
+        let mut applied = Vec::new();
+        self.db.apply_upto(last, &mut applied);
+        self.after_apply(applied);
+        let l = self.leading();
+        l.committed = last;
+        l.last_proposed = if last.epoch() == epoch {
+            last
+        } else {
+            Zxid::new(epoch, 0)
+        };
+        let sessions: Vec<(SessionId, u64)> = self
+            .db
+            .tree
+            .sessions()
+            .iter()
+            .map(|(s, t)| (*s, *t))
+            .collect();
+        let l = self.leading();
+        l.sessions = sessions
+            .into_iter()
+            .map(|(s, timeout_ms)| {
+                let track = SessionTrack {
+                    timeout_ms,
+                    deadline_ms: now + timeout_ms,
+                    closing: false,
+                };
+                (s, track)
+            })
+            .collect();
+        let active: Vec<Sid> = l
+            .learners
+            .iter()
+            .filter(|(_, x)| x.state == LearnerState::Active)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in active {
+            self.send_durable(sid, PeerMsg::UpToDate { committed: last });
+        }
+        self.ready
+            .events
+            .push(ZabEvent::Established { epoch, zxid: last });
+    }
+
+    fn propose(&mut self, req: Request) {
+        let now = self.now_ms;
+        let epoch = self.current_epoch;
+        let l = self.leading();
+        let Some(zxid) = l.last_proposed.next() else {
+            // ZooKeeper forces a new epoch when the counter would roll over.
+            self.go_looking(Some("zxid counter exhausted"));
+            return;
+        };
+        l.last_proposed = zxid;
+        let forward: Vec<Sid> = l
+            .learners
+            .iter()
+            .filter(|(_, x)| matches!(x.state, LearnerState::Syncing | LearnerState::Active))
+            .map(|(s, _)| *s)
+            .collect();
+        let txn = Txn {
+            zxid,
+            session: req.session,
+            cxid: req.cxid,
+            time_ms: now,
+            body: req.body,
+        };
+        self.db.append(txn.clone());
+        self.ready.persist.push(PersistOp::Append(txn.clone()));
+        self.ready.events.push(ZabEvent::Proposed { zxid, epoch });
+        for sid in forward {
+            self.send(sid, PeerMsg::Proposal(txn.clone()));
+        }
+        self.try_commit();
+    }
+
+    /// Commit, strictly in zxid order, every proposal a quorum has logged.
+    fn try_commit(&mut self) {
+        let quorum = self.cfg.quorum();
+        let l = self.leading();
+        if l.phase != Phase::Broadcast {
+            return;
+        }
+        let mut acks: Vec<Zxid> = l
+            .learners
+            .values()
+            .filter(|x| matches!(x.state, LearnerState::Syncing | LearnerState::Active))
+            .map(|x| x.acked)
+            .collect();
+        // Our own log counts: it is durable before the driver takes the next input.
+        acks.push(l.last_proposed);
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        if acks.len() < quorum {
+            return;
+        }
+        let target = acks[quorum - 1].min(l.last_proposed);
+        if target <= l.committed {
+            return;
+        }
+        l.committed = target;
+        let to: Vec<Sid> = l
+            .learners
+            .iter()
+            .filter(|(_, x)| matches!(x.state, LearnerState::Syncing | LearnerState::Active))
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in to {
+            self.send_durable(sid, PeerMsg::Commit { zxid: target });
+        }
+        let mut applied = Vec::new();
+        self.db.apply_upto(target, &mut applied);
+        self.after_apply(applied);
+    }
+
+    fn leader_tick(&mut self) {
+        let now = self.now_ms;
+        let quorum = self.cfg.quorum();
+        let tick = self.cfg.tick_ms;
+        let (init_ms, sync_ms) = (tick * self.cfg.init_limit, tick * self.cfg.sync_limit);
+        let l = self.leading();
+        if l.phase != Phase::Broadcast {
+            if now.saturating_sub(l.started_ms) > init_ms {
+                self.go_looking(Some("no quorum synced within initLimit"));
+            }
+            return;
+        }
+        // Forget learners that went silent; step down without a live quorum.
+        l.learners
+            .retain(|_, x| now.saturating_sub(x.last_heard_ms) <= sync_ms);
+        let live = l
+            .learners
+            .values()
+            .filter(|x| x.state == LearnerState::Active)
+            .count();
+        if live + 1 < quorum {
+            self.go_looking(Some("lost quorum"));
+            return;
+        }
+        let ping_to: Vec<Sid> = if now.saturating_sub(l.last_ping_ms) >= tick / 2 {
+            l.last_ping_ms = now;
+            l.learners.keys().copied().collect()
+        } else {
+            Vec::new()
+        };
+        let expired: Vec<SessionId> = l
+            .sessions
+            .iter_mut()
+            .filter(|(_, s)| !s.closing && s.deadline_ms <= now)
+            .map(|(id, s)| {
+                s.closing = true;
+                *id
+            })
+            .collect();
+        for sid in ping_to {
+            self.send(sid, PeerMsg::Ping);
+        }
+        for session in expired {
+            self.propose(Request {
+                session,
+                cxid: 0,
+                body: TxnBody::CloseSession,
+            });
+            if !self.is_serving() {
+                return;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- follower
+
+    fn following(&mut self) -> &mut FollowerState {
+        match &mut self.role {
+            Role::Following(f) => f,
+            _ => unreachable!("follower step on a non-follower"),
+        }
+    }
+
+    fn follower_on(&mut self, from: Sid, msg: PeerMsg) {
+        let now = self.now_ms;
+        let f = self.following();
+        if from != f.leader {
+            return;
+        }
+        f.last_heard_ms = now;
+        let phase = f.phase;
+        match msg {
+            PeerMsg::LeaderInfo { epoch } if phase == Phase::Discovery => {
+                if epoch < self.accepted_epoch {
+                    self.go_looking(Some("leader proposed a stale epoch"));
+                    return;
+                }
+                if epoch > self.accepted_epoch {
+                    self.accepted_epoch = epoch;
+                    self.persist_epochs();
+                }
+                self.following().epoch = Some(epoch);
+                self.following().phase = Phase::Sync;
+                let msg = PeerMsg::AckEpoch {
+                    current_epoch: self.current_epoch,
+                    last_zxid: self.db.last_logged(),
+                };
+                self.send_durable(from, msg);
+            }
+            PeerMsg::Sync(plan) if phase == Phase::Sync => self.follower_sync(plan),
+            PeerMsg::NewLeader { epoch, zxid } if phase == Phase::Sync => {
+                if Some(epoch) != self.following().epoch || zxid != self.db.last_logged() {
+                    self.go_looking(Some("NEWLEADER does not match synced log"));
+                    return;
+                }
+                // Synced txns first, then currentEpoch, then the ACK (ZK-3911, ZK-4643).
+                self.current_epoch = epoch;
+                self.persist_epochs();
+                self.send_durable(from, PeerMsg::AckNewLeader { epoch });
+            }
+            PeerMsg::UpToDate { committed } if phase == Phase::Sync => {
+                if self.current_epoch != self.following().epoch.unwrap_or(0) {
+                    self.go_looking(Some("UPTODATE before NEWLEADER"));
+                    return;
+                }
+                let f = self.following();
+                f.phase = Phase::Broadcast;
+                f.commit_target = f.commit_target.max(committed);
+                let epoch = self.current_epoch;
+                self.apply_commits();
+                self.ready.events.push(ZabEvent::Serving {
+                    epoch,
+                    zxid: self.db.applied,
+                });
+            }
+            PeerMsg::Proposal(txn) if phase != Phase::Discovery => {
+                let last = self.db.last_logged();
+                let expected = last.next().filter(|z| z.epoch() == txn.zxid.epoch());
+                let first_of_epoch = last.epoch() < txn.zxid.epoch() && txn.zxid.counter() == 1;
+                if Some(txn.zxid) != expected && !first_of_epoch {
+                    self.go_looking(Some("gap in proposals"));
+                    return;
+                }
+                let zxid = txn.zxid;
+                self.db.append(txn.clone());
+                self.ready.persist.push(PersistOp::Append(txn));
+                self.send_durable(from, PeerMsg::Ack { zxid });
+            }
+            PeerMsg::Commit { zxid } if phase != Phase::Discovery => {
+                if zxid > self.db.last_logged() {
+                    self.go_looking(Some("commit of an unlogged txn"));
+                    return;
+                }
+                let f = self.following();
+                f.commit_target = f.commit_target.max(zxid);
+                if f.phase == Phase::Broadcast {
+                    self.apply_commits();
+                }
+            }
+            PeerMsg::Ping => {
+                let touched = std::mem::take(&mut self.touched).into_iter().collect();
+                let last_zxid = self.db.last_logged();
+                self.send_durable(from, PeerMsg::PingReply { last_zxid, touched });
+            }
+            _ => {}
+        }
+    }
+
+    fn follower_sync(&mut self, plan: SyncPlan) {
+        if let Some((zxid, state)) = plan.snap {
+            if let Err(e) = self.db.install_snapshot(zxid, state.clone()) {
+                tracing::warn!(sid = self.cfg.sid, "bad snapshot from leader: {e}");
+                self.go_looking(Some("bad snapshot from leader"));
+                return;
+            }
+            self.ready
+                .persist
+                .push(PersistOp::InstallSnapshot { zxid, state });
+            self.ready.events.push(ZabEvent::SnapshotInstalled { zxid });
+            self.applied_since_snap = 0;
+        }
+        if let Some(to) = plan.trunc {
+            if !self.db.truncate(to) {
+                self.go_looking(Some("TRUNC below applied state"));
+                return;
+            }
+            self.ready.persist.push(PersistOp::Truncate(to));
+            self.ready.events.push(ZabEvent::Truncated { to });
+        }
+        for txn in plan.txns {
+            if txn.zxid <= self.db.last_logged() {
+                continue;
+            }
+            self.db.append(txn.clone());
+            self.ready.persist.push(PersistOp::Append(txn));
+        }
+    }
+
+    fn apply_commits(&mut self) {
+        let target = self.following().commit_target;
+        let mut applied = Vec::new();
+        self.db.apply_upto(target, &mut applied);
+        self.after_apply(applied);
+    }
+
+    fn follower_tick(&mut self) {
+        let now = self.now_ms;
+        let tick = self.cfg.tick_ms;
+        let (init_ms, sync_ms) = (tick * self.cfg.init_limit, tick * self.cfg.sync_limit);
+        let f = self.following();
+        let limit = if f.phase == Phase::Broadcast {
+            sync_ms
+        } else {
+            init_ms
+        };
+        if now.saturating_sub(f.last_heard_ms) > limit {
+            self.go_looking(Some("leader silent"));
+        }
+    }
+
+    // ---------------------------------------------------------------- common
+
+    /// Bookkeeping after txns are applied: session tracking on the leader,
+    /// periodic snapshots everywhere.
+    fn after_apply(&mut self, applied: Vec<super::ready::Applied>) {
+        let now = self.now_ms;
+        self.applied_since_snap += applied.len() as u64;
+        if let Role::Leading(l) = &mut self.role {
+            for a in &applied {
+                match a.txn.body {
+                    TxnBody::CreateSession { timeout_ms } => {
+                        l.sessions.insert(
+                            a.txn.session,
+                            SessionTrack {
+                                timeout_ms,
+                                deadline_ms: now + timeout_ms,
+                                closing: false,
+                            },
+                        );
+                    }
+                    TxnBody::CloseSession => {
+                        l.sessions.remove(&a.txn.session);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.ready.applied.extend(applied);
+        if self.applied_since_snap >= self.cfg.snap_count {
+            self.applied_since_snap = 0;
+            let (zxid, state) = self.db.compact();
+            self.ready.persist.push(PersistOp::Snapshot { zxid, state });
+        }
+    }
+}
+
+#[cfg(test)]
+impl Peer {
+    pub(super) fn sync_plan_for_test(&self, peer_last: Zxid) -> SyncPlan {
+        self.sync_plan(peer_last)
+    }
+}
+
+fn db_snapshot(db: &Db) -> std::sync::Arc<Vec<u8>> {
+    if db.applied == db.base_zxid {
+        db.base_state.clone()
+    } else {
+        std::sync::Arc::new(db.tree.snapshot())
+    }
+}

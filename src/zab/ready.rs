@@ -1,0 +1,107 @@
+//! What the core asks its driver to do after each step. The driver must, in
+//! order: send `send`, perform `persist` (all of it durable), then send
+//! `send_after_persist` and act on `applied` — acknowledgements and client
+//! answers never leave before the state they vouch for is on disk.
+
+use super::msg::PeerMsg;
+use super::txn::Txn;
+use crate::proto::ErrorCode;
+use crate::proto::{OpResult, WatchedEvent};
+use crate::tree::WatcherId;
+use crate::types::{Sid, Zxid};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PersistOp {
+    /// Persist both epochs atomically — after any txns appended before it are synced.
+    Epochs {
+        accepted: u32,
+        current: u32,
+    },
+    Append(Txn),
+    /// Drop logged txns above this zxid.
+    Truncate(Zxid),
+    /// Replace state and log by a snapshot (SNAP sync).
+    InstallSnapshot {
+        zxid: Zxid,
+        state: Arc<Vec<u8>>,
+    },
+    /// Write a snapshot of applied state; log records up to `zxid` may go.
+    Snapshot {
+        zxid: Zxid,
+        state: Arc<Vec<u8>>,
+    },
+}
+
+/// A committed txn applied to this server's tree.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub txn: Txn,
+    pub result: Result<OpResult, ErrorCode>,
+    pub watches: Vec<(WatcherId, WatchedEvent)>,
+}
+
+/// Observable protocol events, for the history and the logs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ZabEvent {
+    Looking {
+        round: u64,
+    },
+    Following {
+        leader: Sid,
+        round: u64,
+    },
+    Leading {
+        round: u64,
+    },
+    /// NEWLEADER acknowledged by a quorum: this leader's epoch is established.
+    Established {
+        epoch: u32,
+        zxid: Zxid,
+    },
+    /// A follower finished sync (UPTODATE) and may serve clients.
+    Serving {
+        epoch: u32,
+        zxid: Zxid,
+    },
+    /// Leader sent a follower its sync (mode DIFF/TRUNC/SNAP).
+    SyncSent {
+        follower: Sid,
+        mode: &'static str,
+        from: Zxid,
+        to: Zxid,
+    },
+    Proposed {
+        zxid: Zxid,
+        epoch: u32,
+    },
+    Truncated {
+        to: Zxid,
+    },
+    SnapshotInstalled {
+        zxid: Zxid,
+    },
+    /// Why this server gave up its role.
+    SteppedDown {
+        reason: &'static str,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub send: Vec<(Sid, PeerMsg)>,
+    pub persist: Vec<PersistOp>,
+    pub send_after_persist: Vec<(Sid, PeerMsg)>,
+    pub applied: Vec<Applied>,
+    pub events: Vec<ZabEvent>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.send.is_empty()
+            && self.persist.is_empty()
+            && self.send_after_persist.is_empty()
+            && self.applied.is_empty()
+            && self.events.is_empty()
+    }
+}
