@@ -12,21 +12,39 @@ fn run_chaos(seed: u64, cfg: ChaosConfig) -> ChaosOutcome {
         .unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"))
 }
 
+/// What is wrong with a run, if anything, with the command that replays it.
+fn problems(what: &str, seed: u64, o: &ChaosOutcome) -> Option<String> {
+    let problem = if !o.violations.is_empty() {
+        format!("{:#?}", o.violations)
+    } else if !o.converged {
+        format!("servers did not converge: {:?}", o.final_digests)
+    } else if o.ops_ok_after_heal == 0 {
+        "no progress after the faults healed".to_string()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "seed {seed}: {problem}\n  replay: ZKSTORM_SEEDS={seed} cargo test --test ensemble {what}"
+    ))
+}
+
 fn assert_healthy(what: &str, seed: u64, o: &ChaosOutcome) {
-    let replay = format!("replay: ZKSTORM_SEEDS={seed} cargo test --test ensemble {what}");
+    if let Some(p) = problems(what, seed, o) {
+        panic!("{p}");
+    }
+}
+
+/// Run every seed, then fail with all the bad ones listed.
+fn sweep(what: &str, seeds: std::ops::Range<u64>, cfg: impl Fn() -> ChaosConfig) {
+    let total = seeds.end - seeds.start;
+    let bad: Vec<String> = seeds
+        .filter_map(|seed| problems(what, seed, &run_chaos(seed, cfg())))
+        .collect();
     assert!(
-        o.violations.is_empty(),
-        "seed {seed}: {:#?}\n{replay}",
-        o.violations
-    );
-    assert!(
-        o.converged,
-        "seed {seed}: servers did not converge: {:?}\n{replay}",
-        o.final_digests
-    );
-    assert!(
-        o.ops_ok_after_heal > 0,
-        "seed {seed}: no progress after the faults healed\n{replay}"
+        bad.is_empty(),
+        "{} of {total} seeds failed:\n{}",
+        bad.len(),
+        bad.join("\n")
     );
 }
 
@@ -45,18 +63,16 @@ fn every_ensemble_size_elects_and_commits() {
 
 #[test]
 fn three_servers_survive_crashes_restarts_and_partitions() {
-    for seed in seeds_from_env(0..4) {
-        let o = run_chaos(seed, ChaosConfig::new(3));
-        assert_healthy("three_servers", seed, &o);
-    }
+    sweep("three_servers", seeds_from_env(0..4), || {
+        ChaosConfig::new(3)
+    });
 }
 
 #[test]
 fn five_servers_survive_crashes_restarts_and_partitions() {
-    for seed in seeds_from_env(100..104) {
-        let o = run_chaos(seed, ChaosConfig::new(5));
-        assert_healthy("five_servers", seed, &o);
-    }
+    sweep("five_servers", seeds_from_env(100..104), || {
+        ChaosConfig::new(5)
+    });
 }
 
 #[test]
@@ -71,10 +87,9 @@ fn same_seed_same_trace_hash() {
 
 #[test]
 fn leader_crashes_alone_keep_the_ensemble_going() {
-    for seed in seeds_from_env(200..203) {
+    sweep("leader_crashes_alone", seeds_from_env(200..203), || {
         let mut cfg = ChaosConfig::new(5);
         cfg.faults = vec![Fault::CrashLeader, Fault::RestartCrashed];
-        let o = run_chaos(seed, cfg);
-        assert_healthy("leader_crashes_alone", seed, &o);
-    }
+        cfg
+    });
 }

@@ -376,7 +376,9 @@ impl Conn {
         let mut last_heard = tokio::time::Instant::now();
         let mut closing = None;
         let outcome = loop {
+            // `biased` keeps runs deterministic (see server::run).
             tokio::select! {
+                biased;
                 frame = frames.recv() => {
                     let Some(frame) = frame else { break Outcome::Lost };
                     last_heard = tokio::time::Instant::now();

@@ -128,9 +128,9 @@ pub(crate) enum Inbox {
         conn: u64,
         msg: PeerMsg,
     },
+    /// Sending to the peer failed: what was in flight is lost.
     PeerDown {
         sid: Sid,
-        conn: u64,
     },
     ClientOpen {
         conn: ConnId,
@@ -217,12 +217,15 @@ pub async fn run(
     driver.flush_ready().await?;
     let mut ticker = tokio::time::interval(Duration::from_millis(cfg.poll_ms));
     loop {
+        // `biased`: tokio's random branch choice is seeded from a process-wide
+        // counter, which would make runs differ between seeds in one process.
         tokio::select! {
-            Some(ev) = inbox.recv() => driver.handle(ev),
+            biased;
             _ = ticker.tick() => {
                 driver.peer.tick(now_ms());
                 driver.report_status();
             }
+            Some(ev) = inbox.recv() => driver.handle(ev),
         }
         for _ in 1..cfg.batch_max {
             match inbox.try_recv() {
@@ -255,6 +258,11 @@ impl Driver {
     fn handle(&mut self, ev: Inbox) {
         match ev {
             Inbox::PeerUp { sid, conn } => {
+                // Accept order is connect order: the highest id is the newest
+                // connection, even if an older one's hello arrives late.
+                if self.peer_conns.get(&sid).is_some_and(|c| *c > conn) {
+                    return;
+                }
                 self.peer_conns.insert(sid, conn);
                 // The peer started afresh; so do we towards it, unless we just did
                 // (which is what made it reconnect).
@@ -266,16 +274,13 @@ impl Driver {
                 }
             }
             Inbox::Peer { sid, conn, msg } => {
+                tracing::trace!(me = self.sid, from = sid, conn, latest = ?self.peer_conns.get(&sid), ?msg, "recv");
                 if self.peer_conns.get(&sid) == Some(&conn) {
                     self.peer.set_now(now_ms());
                     self.peer.on_message(sid, msg);
                 }
             }
-            Inbox::PeerDown { sid, conn } => {
-                if conn == 0 || self.peer_conns.get(&sid) == Some(&conn) {
-                    self.peer.on_peer_down(sid);
-                }
-            }
+            Inbox::PeerDown { sid } => self.peer.on_peer_down(sid),
             Inbox::ClientOpen { conn, tx } => self.clients.open(conn, tx),
             Inbox::Client { conn, msg } => self.clients.on_message(&mut self.peer, conn, msg),
             Inbox::ClientGone { conn } => self.clients.gone(&mut self.peer, conn),

@@ -39,10 +39,10 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
                             return;
                         }
                     }
-                    _ => {
-                        let _ = inbox.send(Inbox::PeerDown { sid, conn });
-                        return;
-                    }
+                    // The end of an inbound connection says little: the peer may
+                    // just have reset it (a new one follows). A dead peer shows
+                    // up as a failed send or as silence.
+                    _ => return,
                 }
             }
         });
@@ -101,7 +101,7 @@ pub(super) async fn send_loop(
                 continue;
             }
             if stream.write_all(&buf).await.is_err() || stream.flush().await.is_err() {
-                let _ = inbox.send(Inbox::PeerDown { sid: peer, conn: 0 });
+                let _ = inbox.send(Inbox::PeerDown { sid: peer });
                 break;
             }
         }

@@ -95,6 +95,10 @@ struct FollowerState {
     phase: Phase,
     last_heard_ms: u64,
     commit_target: Zxid,
+    /// The handshake message we wait to see answered, resent every tick: a
+    /// connection reset can lose it, and the leader may not lead yet.
+    pending: Option<PeerMsg>,
+    last_sent_ms: u64,
 }
 
 enum Role {
@@ -258,12 +262,14 @@ impl Peer {
                 phase: Phase::Discovery,
                 last_heard_ms: now,
                 commit_target: self.db.applied,
+                pending: None,
+                last_sent_ms: now,
             });
             let msg = PeerMsg::FollowerInfo {
                 accepted_epoch: self.accepted_epoch,
                 last_zxid: self.db.last_logged(),
             };
-            self.send(d.vote.leader, msg);
+            self.handshake(msg, false);
         }
     }
 
@@ -397,6 +403,7 @@ impl Peer {
                         last_heard_ms: now,
                     },
                 );
+                // (A resent FOLLOWERINFO lands here too: it starts the learner over.)
                 match l.epoch {
                     Some(epoch) => self.send_durable(from, PeerMsg::LeaderInfo { epoch }),
                     None => self.maybe_choose_epoch(),
@@ -476,8 +483,14 @@ impl Peer {
         let Some(learner) = l.learners.get_mut(&from) else {
             return;
         };
-        if !matches!(learner.state, LearnerState::Info { .. }) {
-            return;
+        match learner.state {
+            LearnerState::Info { .. } => {}
+            // A resend: our sync may have been lost on a reset connection.
+            LearnerState::Syncing => {
+                self.sync_learner(from, last_zxid);
+                return;
+            }
+            LearnerState::EpochAcked { .. } | LearnerState::Active => return,
         }
         learner.state = LearnerState::EpochAcked {
             current_epoch,
@@ -575,6 +588,12 @@ impl Peer {
         let Some(learner) = l.learners.get_mut(&from) else {
             return;
         };
+        if learner.state == LearnerState::Active && l.phase == Phase::Broadcast {
+            // A resend: our UPTODATE was lost.
+            let committed = l.committed;
+            self.send_durable(from, PeerMsg::UpToDate { committed });
+            return;
+        }
         if learner.state != LearnerState::Syncing {
             return;
         }
@@ -806,7 +825,7 @@ impl Peer {
                     current_epoch: self.current_epoch,
                     last_zxid: self.db.last_logged(),
                 };
-                self.send_durable(from, msg);
+                self.handshake(msg, true);
             }
             PeerMsg::Sync(plan) if phase == Phase::Sync => self.follower_sync(plan),
             PeerMsg::NewLeader { epoch, zxid } if phase == Phase::Sync => {
@@ -817,7 +836,7 @@ impl Peer {
                 // Synced txns first, then currentEpoch, then the ACK (ZK-3911, ZK-4643).
                 self.current_epoch = epoch;
                 self.persist_epochs();
-                self.send_durable(from, PeerMsg::AckNewLeader { epoch });
+                self.handshake(PeerMsg::AckNewLeader { epoch }, true);
             }
             PeerMsg::UpToDate { committed } if phase == Phase::Sync => {
                 if self.current_epoch != self.following().epoch.unwrap_or(0) {
@@ -826,6 +845,7 @@ impl Peer {
                 }
                 let f = self.following();
                 f.phase = Phase::Broadcast;
+                f.pending = None;
                 f.commit_target = f.commit_target.max(committed);
                 let epoch = self.current_epoch;
                 self.apply_commits();
@@ -904,9 +924,30 @@ impl Peer {
         self.after_apply(applied);
     }
 
+    /// Send a handshake step (after persisting, if `durable`) and keep it for resends.
+    fn handshake(&mut self, msg: PeerMsg, durable: bool) {
+        let now = self.now_ms;
+        let f = self.following();
+        let leader = f.leader;
+        f.pending = Some(msg.clone());
+        f.last_sent_ms = now;
+        if durable {
+            self.send_durable(leader, msg);
+        } else {
+            self.send(leader, msg);
+        }
+    }
+
     fn follower_tick(&mut self) {
         let now = self.now_ms;
         let tick = self.cfg.tick_ms;
+        let f = self.following();
+        if f.pending.is_some() && now.saturating_sub(f.last_sent_ms) >= tick {
+            f.last_sent_ms = now;
+            let (leader, msg) = (f.leader, f.pending.clone().expect("checked"));
+            // Everything it vouches for was persisted when it was first sent.
+            self.send(leader, msg);
+        }
         let (init_ms, sync_ms) = (tick * self.cfg.init_limit, tick * self.cfg.sync_limit);
         let f = self.following();
         let limit = if f.phase == Phase::Broadcast {

@@ -239,3 +239,41 @@ fn zxid_counter_exhaustion_forces_a_new_epoch() {
     p.run(100);
     assert_eq!(p.peers[&1].db.applied, Zxid::new(2, 1));
 }
+
+#[test]
+fn a_restarted_peer_with_an_older_epoch_joins_the_established_leader() {
+    let mut p = Pump::new(3);
+    p.run(2000);
+    p.write(3, 1, "/a");
+    p.run(200);
+    // Peer 1 goes down; 3 dies too; 2 and 1 form epoch 2... simpler: restart 1
+    // with a stale epoch after the others moved on.
+    p.down.insert(1);
+    p.down.insert(3);
+    p.peers.get_mut(&2).unwrap().on_peer_down(3);
+    p.collect();
+    p.run(500);
+    p.down.remove(&3);
+    let voters: BTreeSet<Sid> = (1..=3).collect();
+    p.peers.insert(
+        3,
+        Peer::new(PeerConfig::new(3, voters.clone()), 1, 1, Db::empty(), p.now),
+    );
+    p.collect();
+    p.run(3000);
+    let leader = p.leader().expect("2 and 3 elect");
+    let epoch = p.peers[&leader].epochs().1;
+    assert!(epoch >= 2);
+    p.down.remove(&1);
+    p.peers.insert(
+        1,
+        Peer::new(PeerConfig::new(1, voters), 1, 1, Db::empty(), p.now),
+    );
+    p.collect();
+    p.run(3000);
+    assert!(
+        p.peers[&1].is_serving(),
+        "1 joined: {:?}",
+        p.peers[&1].state()
+    );
+}
