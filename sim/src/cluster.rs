@@ -196,6 +196,21 @@ impl Cluster {
         self.history.fault(format!("crash {sid}"));
     }
 
+    /// Power loss with a chosen tear of the un-synced log tail.
+    pub fn crash_torn(&mut self, sid: Sid, tear: zkstorm::store::TearSpec) {
+        let Some(s) = self.servers.get_mut(&sid) else {
+            return;
+        };
+        if !s.alive {
+            return;
+        }
+        self.handle.kill(s.node.id());
+        s.disk.power_loss_with(Some(tear));
+        s.alive = false;
+        self.history.forget_status(sid);
+        self.history.fault(format!("crash {sid} (torn tail)"));
+    }
+
     pub fn restart(&mut self, sid: Sid) {
         let Some(s) = self.servers.get_mut(&sid) else {
             return;
@@ -244,6 +259,20 @@ impl Cluster {
             self.cut.insert((n, c));
             self.cut.insert((c, n));
         }
+    }
+
+    /// Cut a client node (from `client_node`) off from every server, both
+    /// directions, until `heal`: its pings stop reaching the ensemble.
+    pub fn isolate_client(&mut self, client: madsim::task::NodeId) {
+        let net = NetSim::current();
+        let servers: Vec<_> = self.servers.values().map(|s| s.node.id()).collect();
+        for n in servers {
+            net.clog_link(n, client);
+            net.clog_link(client, n);
+            self.cut.insert((n, client));
+            self.cut.insert((client, n));
+        }
+        self.history.fault(format!("isolate client {client}"));
     }
 
     pub fn heal(&mut self) {
