@@ -197,8 +197,14 @@ impl Peer {
         std::mem::take(&mut self.ready)
     }
 
+    /// Send as soon as possible — but never ahead of a message to the same
+    /// peer that waits for persistence (per-peer FIFO is what ZAB relies on).
     fn send(&mut self, to: Sid, msg: PeerMsg) {
-        self.ready.send.push((to, msg));
+        if self.ready.send_after_persist.iter().any(|(t, _)| *t == to) {
+            self.ready.send_after_persist.push((to, msg));
+        } else {
+            self.ready.send.push((to, msg));
+        }
     }
     fn send_durable(&mut self, to: Sid, msg: PeerMsg) {
         self.ready.send_after_persist.push((to, msg));
