@@ -1,5 +1,11 @@
 //! Builds an ensemble on simulated nodes and applies faults to it: crash
-//! (with power loss of un-synced writes), restart, partitions and heals.
+//! (with power loss of un-synced writes), kill (process only), restart,
+//! pause/resume, partitions (symmetric or one-way), isolation and heals.
+//!
+//! Network cuts are counted per directed link, so overlapping faults can be
+//! undone one at a time (`cut_links` / `restore_links`); `heal` undoes all.
+//! A server whose `run` returns (its disk failed) is *stopped*: it counts as
+//! crashed (`crashed()`, not `alive()`) until it is restarted.
 
 use crate::disk::SimDisk;
 use crate::history::History;
@@ -7,7 +13,7 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use zkstorm::server::{Observer, ServerConfig};
 use zkstorm::store::Disk;
 use zkstorm::types::Sid;
@@ -44,6 +50,9 @@ pub fn client_ip(n: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 1, (n + 1) as u8))
 }
 
+/// A directed link between two simulated nodes (servers or clients).
+pub type Link = (madsim::task::NodeId, madsim::task::NodeId);
+
 struct Server {
     node: NodeHandle,
     disk: SimDisk,
@@ -56,7 +65,11 @@ pub struct Cluster {
     /// Client nodes, so partitions can cut clients off too.
     clients: Vec<madsim::task::NodeId>,
     pub history: History,
-    cut: BTreeSet<(madsim::task::NodeId, madsim::task::NodeId)>,
+    /// How many active faults cut each directed link.
+    cut: BTreeMap<Link, u32>,
+    /// Servers whose `run` returned (disk failure), until restarted.
+    stopped: Arc<Mutex<BTreeSet<Sid>>>,
+    paused: BTreeSet<Sid>,
 }
 
 impl Cluster {
@@ -68,6 +81,7 @@ impl Cluster {
             .map(|sid| (sid, SocketAddr::new(server_ip(sid), PEER_PORT)))
             .collect();
         let mut servers = BTreeMap::new();
+        let stopped: Arc<Mutex<BTreeSet<Sid>>> = Arc::default();
         for &sid in peers.keys() {
             let mut sc = ServerConfig::new(
                 sid,
@@ -81,8 +95,10 @@ impl Cluster {
             let disk = SimDisk::new();
             let node_disk = disk.clone();
             let observer = history.clone();
-            // The closure keeps only the config, the disk and the observer:
-            // everything else is rebuilt from the disk on restart.
+            let node_stopped = stopped.clone();
+            // The closure keeps only the config, the disk and the observer
+            // (and where to say it stopped): everything else is rebuilt from
+            // the disk on restart.
             let node = handle
                 .create_node()
                 .name(format!("zk{sid}"))
@@ -90,11 +106,21 @@ impl Cluster {
                 .init(move || {
                     let sc = sc.clone();
                     let disk: Arc<dyn Disk> = Arc::new(node_disk.clone());
+                    let history = observer.clone();
                     let observer: Arc<dyn Observer> = Arc::new(observer.clone());
+                    let stopped = node_stopped.clone();
                     async move {
-                        if let Err(e) = zkstorm::server::run(sc, disk, observer).await {
-                            tracing::warn!("server stopped: {e}");
-                        }
+                        let result = zkstorm::server::run(sc, disk, observer).await;
+                        let why = match result {
+                            Ok(()) => "returned".to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        tracing::warn!("server stopped: {why}");
+                        stopped
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(sid);
+                        history.fault(format!("server {sid} stopped: {why}"));
                     }
                 })
                 .build();
@@ -112,7 +138,9 @@ impl Cluster {
             servers,
             clients: Vec::new(),
             history,
-            cut: BTreeSet::new(),
+            cut: BTreeMap::new(),
+            stopped,
+            paused: BTreeSet::new(),
         }
     }
 
@@ -131,24 +159,54 @@ impl Cluster {
         &self.servers[&sid].disk
     }
 
+    fn stopped_set(&self) -> BTreeSet<Sid> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Running: not crashed, killed or stopped (a paused server is alive).
     pub fn is_alive(&self, sid: Sid) -> bool {
-        self.servers.get(&sid).is_some_and(|s| s.alive)
+        self.servers.get(&sid).is_some_and(|s| s.alive) && !self.stopped_set().contains(&sid)
     }
 
     pub fn alive(&self) -> Vec<Sid> {
+        let stopped = self.stopped_set();
         self.servers
             .iter()
-            .filter(|(_, s)| s.alive)
+            .filter(|(sid, s)| s.alive && !stopped.contains(sid))
             .map(|(sid, _)| *sid)
             .collect()
     }
 
+    /// Crashed, killed, or stopped by a disk failure.
     pub fn crashed(&self) -> Vec<Sid> {
+        let stopped = self.stopped_set();
         self.servers
             .iter()
-            .filter(|(_, s)| !s.alive)
+            .filter(|(sid, s)| !s.alive || stopped.contains(sid))
             .map(|(sid, _)| *sid)
             .collect()
+    }
+
+    /// Servers whose `run` returned (disk failure) and that were not restarted.
+    pub fn stopped(&self) -> Vec<Sid> {
+        self.stopped_set().into_iter().collect()
+    }
+
+    pub fn paused(&self) -> Vec<Sid> {
+        self.paused.iter().copied().collect()
+    }
+
+    /// The simulated node a server runs on.
+    pub fn node_id(&self, sid: Sid) -> madsim::task::NodeId {
+        self.node_of(sid)
+    }
+
+    /// Client nodes made by `client_node`, in creation order.
+    pub fn client_ids(&self) -> Vec<madsim::task::NodeId> {
+        self.clients.clone()
     }
 
     /// A node for a client, so it has its own address and can be partitioned.
@@ -163,14 +221,22 @@ impl Cluster {
         node
     }
 
-    /// The established leader, as the live servers report it.
+    /// The established leader, as the live servers report it. A paused
+    /// server's last report is stale, so it is not counted; if two claim
+    /// leadership (an old leader that has not noticed yet), the newer epoch.
     pub fn leader(&self) -> Option<Sid> {
         let status = self.history.status();
-        self.alive().into_iter().find(|sid| {
-            status
-                .get(sid)
-                .is_some_and(|s| s.serving && s.leader == Some(*sid))
-        })
+        self.alive()
+            .into_iter()
+            .filter(|sid| !self.paused.contains(sid))
+            .filter_map(|sid| {
+                status
+                    .get(&sid)
+                    .filter(|s| s.serving && s.leader == Some(sid))
+                    .map(|s| (s.current_epoch, std::cmp::Reverse(sid), sid))
+            })
+            .max()
+            .map(|(_, _, sid)| sid)
     }
 
     pub fn followers(&self) -> Vec<Sid> {
@@ -192,8 +258,69 @@ impl Cluster {
         self.handle.kill(s.node.id());
         s.disk.power_loss();
         s.alive = false;
-        self.history.forget_status(sid);
+        self.after_down(sid);
         self.history.fault(format!("crash {sid}"));
+    }
+
+    fn after_down(&mut self, sid: Sid) {
+        self.paused.remove(&sid);
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&sid);
+        self.history.forget_status(sid);
+    }
+
+    /// Kill the process only (kill -9): the OS survives, so data written but
+    /// not fsynced stays in the page cache and is read back on restart.
+    pub fn kill(&mut self, sid: Sid) {
+        let Some(s) = self.servers.get_mut(&sid) else {
+            return;
+        };
+        if !s.alive {
+            return;
+        }
+        self.handle.kill(s.node.id());
+        s.alive = false;
+        self.after_down(sid);
+        self.history.fault(format!("kill {sid}"));
+    }
+
+    /// Power loss that tears every un-synced appended tail at a random byte
+    /// (random garbage after it with probability 1/2).
+    pub fn power_loss(&mut self, sid: Sid) {
+        let Some(s) = self.servers.get_mut(&sid) else {
+            return;
+        };
+        if !s.alive {
+            return;
+        }
+        self.handle.kill(s.node.id());
+        let (tear, garbage) = s.disk.tear_probability();
+        s.disk.set_tear_probability(1.0, 0.5);
+        s.disk.power_loss();
+        s.disk.set_tear_probability(tear, garbage);
+        s.alive = false;
+        self.after_down(sid);
+        self.history.fault(format!("power loss {sid}"));
+    }
+
+    /// Stop scheduling the server's tasks (a long GC pause, SIGSTOP).
+    pub fn pause(&mut self, sid: Sid) {
+        if !self.is_alive(sid) || self.paused.contains(&sid) {
+            return;
+        }
+        self.handle.pause(self.node_of(sid));
+        self.paused.insert(sid);
+        self.history.fault(format!("pause {sid}"));
+    }
+
+    pub fn resume(&mut self, sid: Sid) {
+        if !self.paused.remove(&sid) {
+            return;
+        }
+        self.handle.resume(self.node_of(sid));
+        self.history.fault(format!("resume {sid}"));
     }
 
     /// Power loss with a chosen tear of the un-synced log tail.
@@ -207,77 +334,150 @@ impl Cluster {
         self.handle.kill(s.node.id());
         s.disk.power_loss_with(Some(tear));
         s.alive = false;
-        self.history.forget_status(sid);
+        self.after_down(sid);
         self.history.fault(format!("crash {sid} (torn tail)"));
     }
 
+    /// Start a crashed (or stopped) server again; a running one is left alone.
     pub fn restart(&mut self, sid: Sid) {
+        let stopped = self.stopped_set().contains(&sid);
         let Some(s) = self.servers.get_mut(&sid) else {
             return;
         };
-        if s.alive {
+        if s.alive && !stopped {
             return;
         }
-        self.handle.restart(s.node.id());
+        let node = s.node.id();
+        if stopped {
+            // Its tasks may linger (listeners): end them, as a process exit would.
+            self.handle.kill(node);
+        }
+        self.handle.restart(node);
         s.alive = true;
+        self.after_down(sid);
         self.history.fault(format!("restart {sid}"));
+    }
+
+    /// Kill a running server's process and start it again at once.
+    pub fn reboot(&mut self, sid: Sid) {
+        if self.is_alive(sid) {
+            self.kill(sid);
+        }
+        self.restart(sid);
     }
 
     fn node_of(&self, sid: Sid) -> madsim::task::NodeId {
         self.servers[&sid].node.id()
     }
 
-    /// Cut every link between different groups (both directions). Servers not
-    /// named stay connected to everyone; clients are untouched.
-    pub fn partition(&mut self, groups: &[Vec<Sid>]) {
-        let net = NetSim::current();
+    /// The links (both directions) between servers of different groups.
+    pub fn partition_links(&self, groups: &[Vec<Sid>]) -> Vec<Link> {
+        let mut out = Vec::new();
         for (i, a) in groups.iter().enumerate() {
             for b in groups.iter().skip(i + 1) {
                 for &x in a {
                     for &y in b {
                         let (nx, ny) = (self.node_of(x), self.node_of(y));
-                        net.clog_link(nx, ny);
-                        net.clog_link(ny, nx);
-                        self.cut.insert((nx, ny));
-                        self.cut.insert((ny, nx));
+                        out.push((nx, ny));
+                        out.push((ny, nx));
                     }
                 }
             }
         }
+        out
+    }
+
+    /// The links from every server in `from` to every server in `to`.
+    pub fn one_way_links(&self, from: &[Sid], to: &[Sid]) -> Vec<Link> {
+        let mut out = Vec::new();
+        for &x in from {
+            for &y in to {
+                if x != y {
+                    out.push((self.node_of(x), self.node_of(y)));
+                }
+            }
+        }
+        out
+    }
+
+    /// The links (both directions) between a server and every other server
+    /// and every client.
+    pub fn isolate_links(&self, sid: Sid) -> Vec<Link> {
+        let others: Vec<Sid> = self.sids().into_iter().filter(|s| *s != sid).collect();
+        let mut out = self.partition_links(&[vec![sid], others]);
+        let n = self.node_of(sid);
+        for &c in &self.clients {
+            out.push((n, c));
+            out.push((c, n));
+        }
+        out
+    }
+
+    /// The links (both directions) between a client node and every server.
+    pub fn client_links(&self, client: madsim::task::NodeId) -> Vec<Link> {
+        let mut out = Vec::new();
+        for s in self.servers.values() {
+            out.push((s.node.id(), client));
+            out.push((client, s.node.id()));
+        }
+        out
+    }
+
+    /// Cut links (one more fault holding each). Records nothing.
+    pub fn cut_links(&mut self, links: &[Link]) {
+        let net = NetSim::current();
+        for &(a, b) in links {
+            let n = self.cut.entry((a, b)).or_insert(0);
+            if *n == 0 {
+                net.clog_link(a, b);
+            }
+            *n += 1;
+        }
+    }
+
+    /// Undo one `cut_links` of these links; a link reopens when no fault
+    /// holds it any more. Records nothing.
+    pub fn restore_links(&mut self, links: &[Link]) {
+        let net = NetSim::current();
+        for l in links {
+            if let Some(n) = self.cut.get_mut(l) {
+                *n -= 1;
+                if *n == 0 {
+                    self.cut.remove(l);
+                    net.unclog_link(l.0, l.1);
+                }
+            }
+        }
+    }
+
+    /// Cut every link between different groups (both directions). Servers not
+    /// named stay connected to everyone; clients are untouched.
+    pub fn partition(&mut self, groups: &[Vec<Sid>]) {
+        let links = self.partition_links(groups);
+        self.cut_links(&links);
         self.history.fault(format!("partition {groups:?}"));
     }
 
     /// Isolate a server from every other server and every client.
     pub fn isolate(&mut self, sid: Sid) {
+        let links = self.isolate_links(sid);
+        self.cut_links(&links);
         let others: Vec<Sid> = self.sids().into_iter().filter(|s| *s != sid).collect();
-        self.partition(&[vec![sid], others]);
-        let net = NetSim::current();
-        let n = self.node_of(sid);
-        for &c in &self.clients {
-            net.clog_link(n, c);
-            net.clog_link(c, n);
-            self.cut.insert((n, c));
-            self.cut.insert((c, n));
-        }
+        self.history
+            .fault(format!("partition {:?}", [vec![sid], others]));
     }
 
     /// Cut a client node (from `client_node`) off from every server, both
     /// directions, until `heal`: its pings stop reaching the ensemble.
     pub fn isolate_client(&mut self, client: madsim::task::NodeId) {
-        let net = NetSim::current();
-        let servers: Vec<_> = self.servers.values().map(|s| s.node.id()).collect();
-        for n in servers {
-            net.clog_link(n, client);
-            net.clog_link(client, n);
-            self.cut.insert((n, client));
-            self.cut.insert((client, n));
-        }
+        let links = self.client_links(client);
+        self.cut_links(&links);
         self.history.fault(format!("isolate client {client}"));
     }
 
     pub fn heal(&mut self) {
         let net = NetSim::current();
-        for (a, b) in std::mem::take(&mut self.cut) {
+        for ((a, b), _) in std::mem::take(&mut self.cut) {
             net.unclog_link(a, b);
         }
         self.history.fault("heal");

@@ -134,6 +134,12 @@ impl SimDisk {
         f.garbage_probability = garbage.clamp(0.0, 1.0);
     }
 
+    /// The current (tear, garbage) probabilities.
+    pub fn tear_probability(&self) -> (f64, f64) {
+        let f = self.faults();
+        (f.tear_probability, f.garbage_probability)
+    }
+
     /// Power loss: drops everything not fsynced, maybe tearing unsynced
     /// appended tails (see the module notes). Kill the node first.
     pub fn power_loss(&self) {

@@ -5,6 +5,8 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use zkstorm::proto::{ErrorCode, OpResult, ReadOp, WriteOp};
+use zkstorm::server::wire::ClientOp;
 use zkstorm::server::{Observer, Recovery, Status};
 use zkstorm::types::{SessionId, Sid};
 use zkstorm::zab::ready::ZabEvent;
@@ -32,10 +34,23 @@ pub enum Event {
         epoch: u32,
         zxid: u64,
     },
+    /// A leader broadcast a txn (one record per proposal, with the txn's
+    /// identity, so deliveries can be matched to what was proposed).
     Proposed {
         sid: Sid,
         zxid: u64,
         epoch: u32,
+        session: SessionId,
+        cxid: u64,
+        body: u64,
+    },
+    /// A follower dropped its logged txns above `to` (TRUNC). `logged`: the
+    /// highest zxid this server was last known to have logged before it (a
+    /// lower bound of its log's end; from its status reports and events).
+    Truncated {
+        sid: Sid,
+        to: u64,
+        logged: u64,
     },
     /// The server's applied sequence restarts (recovery or SNAP) after `base`.
     Reset {
@@ -57,7 +72,7 @@ pub enum Event {
         client: usize,
         op: u64,
         session: SessionId,
-        desc: String,
+        call: Call,
     },
     Complete {
         client: usize,
@@ -67,17 +82,194 @@ pub enum Event {
         outcome: String,
         zxid: u64,
         write: bool,
+        /// What an ok answer carried that the checkers judge.
+        ret: Ret,
     },
+    /// A watch event the client received. `raced`: it came in while the
+    /// answer to the op in flight did (it is recorded right after that op's
+    /// `Complete`, but may have arrived before the answer); otherwise it came
+    /// in between the previous answer and the next request, where it stands.
     Watch {
         client: usize,
+        session: SessionId,
         path: String,
         event: String,
         zxid: u64,
+        raced: bool,
     },
+    /// A client's connection or session changed: "connected", "Disconnected",
+    /// "Expired", "Closed", "close: ok" / "close: <error>" (the client closed
+    /// its session).
     ClientState {
         client: usize,
+        session: SessionId,
         state: String,
     },
+}
+
+/// A client request, as the checkers need it. Data is kept as text: the
+/// workload's values are unique ids ("c<client>-<op>") and the padding that
+/// makes them `value_bytes` long is not recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Call {
+    Create {
+        path: String,
+        value: String,
+        ephemeral: bool,
+        sequential: bool,
+    },
+    Set {
+        path: String,
+        value: String,
+        version: i32,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    Get {
+        path: String,
+        watch: bool,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    Children {
+        path: String,
+        watch: bool,
+    },
+    Sync,
+    /// Anything else (multi, check): recorded, not judged per key.
+    Other {
+        desc: String,
+    },
+}
+
+impl Call {
+    /// The znode this call touches, if exactly one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Call::Create { path, .. }
+            | Call::Set { path, .. }
+            | Call::Delete { path, .. }
+            | Call::Get { path, .. }
+            | Call::Exists { path, .. }
+            | Call::Children { path, .. } => Some(path),
+            Call::Sync | Call::Other { .. } => None,
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Call::Create { .. } | Call::Set { .. } | Call::Delete { .. } | Call::Other { .. }
+        )
+    }
+
+    /// Does it leave a watch behind when it succeeds?
+    pub fn watches(&self) -> bool {
+        matches!(
+            self,
+            Call::Get { watch: true, .. }
+                | Call::Exists { watch: true, .. }
+                | Call::Children { watch: true, .. }
+        )
+    }
+
+    /// From the client's request.
+    pub fn of(op: &ClientOp) -> Call {
+        match op {
+            ClientOp::Read(ReadOp::GetData { path, watch }) => Call::Get {
+                path: path.clone(),
+                watch: *watch,
+            },
+            ClientOp::Read(ReadOp::Exists { path, watch }) => Call::Exists {
+                path: path.clone(),
+                watch: *watch,
+            },
+            ClientOp::Read(ReadOp::GetChildren { path, watch }) => Call::Children {
+                path: path.clone(),
+                watch: *watch,
+            },
+            ClientOp::Write(WriteOp::Create { path, data, mode }) => Call::Create {
+                path: path.clone(),
+                value: value_text(data),
+                ephemeral: mode.is_ephemeral(),
+                sequential: mode.is_sequential(),
+            },
+            ClientOp::Write(WriteOp::SetData {
+                path,
+                data,
+                version,
+            }) => Call::Set {
+                path: path.clone(),
+                value: value_text(data),
+                version: *version,
+            },
+            ClientOp::Write(WriteOp::Delete { path, version }) => Call::Delete {
+                path: path.clone(),
+                version: *version,
+            },
+            ClientOp::Write(w) => Call::Other {
+                desc: format!("{w:?}"),
+            },
+            ClientOp::Sync => Call::Sync,
+        }
+    }
+}
+
+/// The text of a value, without the workload's trailing '.' padding.
+pub fn value_text(data: &[u8]) -> String {
+    let end = data.iter().rposition(|b| *b != b'.').map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&data[..end]).into_owned()
+}
+
+/// The part of an answer the checkers judge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "ret", rename_all = "snake_case")]
+pub enum Ret {
+    /// Errors, deletes, syncs: nothing beyond the outcome.
+    #[default]
+    None,
+    /// getData: the value and the Stat fields that matter.
+    Node {
+        value: String,
+        version: i32,
+        owner: SessionId,
+    },
+    /// create / setData / exists (node present): the node's Stat after it.
+    Stat { version: i32, owner: SessionId },
+    /// exists on a missing node.
+    Absent,
+    /// getChildren.
+    Children { children: Vec<String> },
+}
+
+impl Ret {
+    pub fn of(result: &Result<OpResult, ErrorCode>) -> Ret {
+        match result {
+            Ok(OpResult::Data { data, stat }) => Ret::Node {
+                value: value_text(data),
+                version: stat.version,
+                owner: stat.ephemeral_owner,
+            },
+            Ok(OpResult::Created { stat, .. }) | Ok(OpResult::SetData { stat }) => Ret::Stat {
+                version: stat.version,
+                owner: stat.ephemeral_owner,
+            },
+            Ok(OpResult::Exists(Some(stat))) => Ret::Stat {
+                version: stat.version,
+                owner: stat.ephemeral_owner,
+            },
+            Ok(OpResult::Exists(None)) => Ret::Absent,
+            Ok(OpResult::Children { children, .. }) => Ret::Children {
+                children: children.clone(),
+            },
+            _ => Ret::None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,6 +284,8 @@ struct Inner {
     records: Vec<Record>,
     hash: u64,
     status: BTreeMap<Sid, Status>,
+    /// Per server, the highest zxid it is known to have logged (see `Event::Truncated`).
+    logged: BTreeMap<Sid, u64>,
 }
 
 /// Shared by every node and client of one run.
@@ -179,6 +373,11 @@ impl History {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    fn set_logged(&self, sid: Sid, zxid: u64) {
+        let mut inner = self.inner.lock().expect("history lock");
+        inner.logged.insert(sid, zxid);
+    }
+
     pub fn fault(&self, what: impl Into<String>) {
         self.record(Event::Fault { what: what.into() });
     }
@@ -192,17 +391,41 @@ impl Observer for History {
                 epoch: *epoch,
                 zxid: zxid.0,
             }),
-            ZabEvent::Proposed { zxid, epoch } => self.record(Event::Proposed {
-                sid,
-                zxid: zxid.0,
-                epoch: *epoch,
-            }),
-            ZabEvent::SnapshotInstalled { zxid } => self.record(Event::Reset { sid, base: zxid.0 }),
+            // Recorded by `proposed`, with the txn.
+            ZabEvent::Proposed { .. } => {}
+            ZabEvent::SnapshotInstalled { zxid } => {
+                self.set_logged(sid, zxid.0);
+                self.record(Event::Reset { sid, base: zxid.0 })
+            }
+            ZabEvent::Truncated { to } => {
+                let logged = {
+                    let mut inner = self.inner.lock().expect("history lock");
+                    let logged = inner.logged.get(&sid).copied().unwrap_or(0);
+                    inner.logged.insert(sid, to.0);
+                    logged
+                };
+                self.record(Event::Truncated {
+                    sid,
+                    to: to.0,
+                    logged,
+                })
+            }
             other => self.record(Event::Zab {
                 sid,
                 what: format!("{other:?}"),
             }),
         }
+    }
+
+    fn proposed(&self, sid: Sid, epoch: u32, txn: &Txn) {
+        self.record(Event::Proposed {
+            sid,
+            zxid: txn.zxid.0,
+            epoch,
+            session: txn.session,
+            cxid: txn.cxid,
+            body: body_digest(&txn.body),
+        });
     }
 
     fn delivered(&self, sid: Sid, txn: &Txn) {
@@ -216,6 +439,7 @@ impl Observer for History {
     }
 
     fn recovered(&self, sid: Sid, r: &Recovery) {
+        self.set_logged(sid, r.last_logged.0);
         self.record(Event::Recovered {
             sid,
             accepted_epoch: r.accepted_epoch,
@@ -232,6 +456,7 @@ impl Observer for History {
 
     fn status(&self, sid: Sid, status: &Status) {
         let mut inner = self.inner.lock().expect("history lock");
+        inner.logged.insert(sid, status.last_logged.0);
         inner.status.insert(sid, status.clone());
     }
 }

@@ -7,4 +7,5 @@ pub mod cluster;
 pub mod disk;
 pub mod history;
 pub mod runner;
+pub mod scenario;
 pub mod workload;

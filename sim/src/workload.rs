@@ -1,14 +1,18 @@
 //! Client load: each client keeps a session, issues a random mix of
 //! operations at a fixed rate over a small key space, and records every
-//! invocation and completion in the history.
+//! invocation and completion in the history. Keys are `/k<i>` (persistent
+//! create, set, delete, get) and `/e<i>` (ephemeral create, get); a sync is
+//! followed by a read; some reads leave watches; sessions are closed and
+//! opened anew every `session_ops` ops.
 
-use crate::history::{Event, History};
+use crate::history::{Call, Event, History, Ret};
 use madsim::rand::{thread_rng, Rng};
 use std::net::SocketAddr;
 use std::time::Duration;
 use zkstorm::client::{Client, ClientConfig, ClientEvent};
 use zkstorm::proto::{CreateMode, ErrorCode, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
+use zkstorm::types::SessionId;
 
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
@@ -20,6 +24,18 @@ pub struct WorkloadConfig {
     /// Relative weights: create, set, get, delete, sync.
     pub mix: [u32; 5],
     pub session_timeout_ms: u64,
+    /// Relative weight (beside `mix`) of ephemeral work: create an ephemeral
+    /// `/e<i>` or read one. Ephemerals are only ever removed by their
+    /// session's end, which `client.sessions` checks.
+    pub ephemeral: u32,
+    /// Percent of reads that leave a watch (judged by `client.watches`).
+    pub watch_percent: u32,
+    /// After a sync, read a key (sync + read is what `client.linearizable`
+    /// checks of reads).
+    pub read_after_sync: bool,
+    /// Close the session and open a new one after this many ops (0: never),
+    /// so session ends and their ephemerals' removal happen in every run.
+    pub session_ops: u64,
 }
 
 impl Default for WorkloadConfig {
@@ -31,6 +47,10 @@ impl Default for WorkloadConfig {
             value_bytes: 16,
             mix: [3, 4, 2, 1, 1],
             session_timeout_ms: 3000,
+            ephemeral: 1,
+            watch_percent: 30,
+            read_after_sync: true,
+            session_ops: 150,
         }
     }
 }
@@ -41,24 +61,37 @@ pub struct ClientStats {
     pub failed: u64,
 }
 
-fn pick_op(cfg: &WorkloadConfig, n: usize, seq: u64) -> ClientOp {
+fn pick_op(cfg: &WorkloadConfig, n: usize, seq: u64, after_sync: bool) -> ClientOp {
     let mut rng = thread_rng();
-    let key = format!("/k{}", rng.gen_range(0..cfg.keys));
-    let total: u32 = cfg.mix.iter().sum();
+    let keys = cfg.keys.max(1);
+    let key = format!("/k{}", rng.gen_range(0..keys));
+    let watch = rng.gen_range(0..100) < cfg.watch_percent;
+    if after_sync && cfg.read_after_sync {
+        let path = if cfg.ephemeral > 0 && rng.gen_range(0..4) == 0 {
+            format!("/e{}", rng.gen_range(0..keys))
+        } else {
+            key
+        };
+        return ClientOp::Read(ReadOp::GetData { path, watch });
+    }
+    let total: u32 = cfg.mix.iter().sum::<u32>() + cfg.ephemeral;
     let mut roll = rng.gen_range(0..total.max(1));
     let mut kind = 0;
-    for (i, w) in cfg.mix.iter().enumerate() {
+    for (i, w) in cfg.mix.iter().chain([&cfg.ephemeral]).enumerate() {
         if roll < *w {
             kind = i;
             break;
         }
         roll -= w;
     }
-    let value = format!("c{n}-{seq}")
+    // The id is never cut: values stay unique whatever `value_bytes` says.
+    let id = format!("c{n}-{seq}");
+    let len = cfg.value_bytes.max(id.len());
+    let value = id
         .into_bytes()
         .into_iter()
         .chain(std::iter::repeat(b'.'))
-        .take(cfg.value_bytes.max(8))
+        .take(len)
         .collect::<Vec<u8>>();
     match kind {
         0 => ClientOp::Write(WriteOp::Create {
@@ -71,15 +104,24 @@ fn pick_op(cfg: &WorkloadConfig, n: usize, seq: u64) -> ClientOp {
             data: value,
             version: -1,
         }),
-        2 => ClientOp::Read(ReadOp::GetData {
-            path: key,
-            watch: false,
-        }),
+        2 => ClientOp::Read(ReadOp::GetData { path: key, watch }),
         3 => ClientOp::Write(WriteOp::Delete {
             path: key,
             version: -1,
         }),
-        _ => ClientOp::Sync,
+        4 => ClientOp::Sync,
+        _ => {
+            let path = format!("/e{}", rng.gen_range(0..keys));
+            if rng.gen_bool(0.5) {
+                ClientOp::Write(WriteOp::Create {
+                    path,
+                    data: value,
+                    mode: CreateMode::Ephemeral,
+                })
+            } else {
+                ClientOp::Read(ReadOp::GetData { path, watch })
+            }
+        }
     }
 }
 
@@ -113,22 +155,36 @@ pub async fn run_client(
         let session = client.session_id();
         history.record(Event::ClientState {
             client: n,
-            state: format!("connected session={session:#x}"),
+            session,
+            state: "connected".into(),
         });
+        let mut after_sync = false;
+        let mut session_ops = 0u64;
         while tokio::time::Instant::now() < until {
+            if cfg.session_ops > 0 && session_ops >= cfg.session_ops {
+                break;
+            }
+            session_ops += 1;
             while let Ok(ev) = events.try_recv() {
-                record_event(&history, n, ev);
+                record_event(&history, n, session, ev);
             }
             op_id += 1;
-            let op = pick_op(&cfg, n, op_id);
+            let op = pick_op(&cfg, n, op_id, after_sync);
+            after_sync = matches!(op, ClientOp::Sync);
             let write = !matches!(op, ClientOp::Read(_));
             history.record(Event::Invoke {
                 client: n,
                 op: op_id,
                 session,
-                desc: format!("{op:?}"),
+                call: Call::of(&op),
             });
             let (result, zxid) = client.call(op).await;
+            // Events that came in with the answer: before or after it, the
+            // client can't tell us; they go right after it, marked raced.
+            let mut raced = Vec::new();
+            while let Ok(ev) = events.try_recv() {
+                raced.push(ev);
+            }
             history.record(Event::Complete {
                 client: n,
                 op: op_id,
@@ -136,7 +192,11 @@ pub async fn run_client(
                 outcome: outcome_name(&result),
                 zxid: zxid.0,
                 write,
+                ret: Ret::of(&result),
             });
+            for ev in raced {
+                record_event_raced(&history, n, session, ev, true);
+            }
             match result {
                 Ok(_) => stats.ok += 1,
                 Err(
@@ -153,24 +213,47 @@ pub async fn run_client(
             }
             tokio::time::sleep(period).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+        let closed = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
         while let Ok(ev) = events.try_recv() {
-            record_event(&history, n, ev);
+            record_event(&history, n, session, ev);
         }
+        let state = match closed {
+            Ok(Ok(())) => "close: ok".to_string(),
+            Ok(Err(e)) => format!("close: {e:?}"),
+            Err(_) => "close: timed out".to_string(),
+        };
+        history.record(Event::ClientState {
+            client: n,
+            session,
+            state,
+        });
     }
     stats
 }
 
-fn record_event(history: &History, n: usize, ev: ClientEvent) {
+fn record_event(history: &History, n: usize, session: SessionId, ev: ClientEvent) {
+    record_event_raced(history, n, session, ev, false)
+}
+
+fn record_event_raced(
+    history: &History,
+    n: usize,
+    session: SessionId,
+    ev: ClientEvent,
+    raced: bool,
+) {
     match ev {
         ClientEvent::Watch(w) => history.record(Event::Watch {
             client: n,
+            session,
             path: w.path,
             event: format!("{:?}", w.event),
             zxid: w.zxid.0,
+            raced,
         }),
         ClientEvent::State(s) => history.record(Event::ClientState {
             client: n,
+            session,
             state: format!("{s:?}"),
         }),
     }

@@ -5,10 +5,12 @@
 //! behind what it has already seen.
 
 use crate::net::{read_frame, write_frame};
-use crate::proto::{CreateMode, ErrorCode, OpResult, ReadOp, Stat, WatchedEvent, WriteOp};
+use crate::proto::{
+    CreateMode, ErrorCode, EventType, OpResult, ReadOp, Stat, WatchedEvent, WriteOp,
+};
 use crate::server::wire::{ClientMsg, ClientOp, ServerMsg};
 use crate::types::{SessionId, Zxid};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -218,6 +220,7 @@ struct Conn {
     timeout_ms: u64,
     last_zxid: Zxid,
     next_xid: u64,
+    watches: Watches,
 }
 
 enum Outcome {
@@ -248,6 +251,7 @@ impl Conn {
             timeout_ms,
             last_zxid: Zxid::ZERO,
             next_xid: 1,
+            watches: Watches::default(),
         }
     }
 
@@ -265,7 +269,7 @@ impl Conn {
             let outcome = match self.handshake(addr).await {
                 Some(stream) => self.serve(stream).await,
                 None => {
-                    if self.next_server % self.order.len() == 0 {
+                    if self.next_server.is_multiple_of(self.order.len()) {
                         // A full round failed: back off a little before the next.
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -337,6 +341,11 @@ impl Conn {
             }))) => {
                 self.session = session;
                 self.timeout_ms = timeout_ms;
+                if let Some(msg) = self.watches.set_watches(self.last_zxid) {
+                    // Before any request: the server re-arms them in order.
+                    write_frame(&mut stream, &msg).await.ok()?;
+                    stream.flush().await.ok()?;
+                }
                 self.set_state(ConnState::Connected);
                 Some((stream, None))
             }
@@ -369,7 +378,7 @@ impl Conn {
         wr: &mut W,
         frames: &mut mpsc::UnboundedReceiver<ServerMsg>,
     ) -> Outcome {
-        let mut pending: BTreeMap<u64, oneshot::Sender<Answer>> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (oneshot::Sender<Answer>, Option<ReadOp>)> = BTreeMap::new();
         let ping_every = Duration::from_millis((self.timeout_ms / 3).max(1));
         let silent_limit = Duration::from_millis(self.timeout_ms * 2 / 3);
         let mut ping = tokio::time::interval(ping_every);
@@ -385,7 +394,10 @@ impl Conn {
                     match frame {
                         ServerMsg::Reply { xid, zxid, result } => {
                             self.last_zxid = self.last_zxid.max(zxid);
-                            if let Some(tx) = pending.remove(&xid) {
+                            if let Some((tx, watched)) = pending.remove(&xid) {
+                                if let Some(read) = watched {
+                                    self.watches.armed(&read, &result);
+                                }
                                 let _ = tx.send((result, zxid));
                             }
                             if closing == Some(xid) {
@@ -394,6 +406,7 @@ impl Conn {
                         }
                         ServerMsg::Watch(ev) => {
                             self.last_zxid = self.last_zxid.max(ev.zxid);
+                            self.watches.fired(&ev);
                             let _ = self.events.send(ClientEvent::Watch(ev));
                         }
                         ServerMsg::Pong { zxid } => self.last_zxid = self.last_zxid.max(zxid),
@@ -407,11 +420,15 @@ impl Conn {
                     self.next_xid += 1;
                     let msg = match cmd {
                         Cmd::Op(op, tx) => {
-                            pending.insert(xid, tx);
+                            let watched = match &op {
+                                ClientOp::Read(r) if Watches::sets_watch(r) => Some(r.clone()),
+                                _ => None,
+                            };
+                            pending.insert(xid, (tx, watched));
                             ClientMsg::Request { xid, op }
                         }
                         Cmd::Close(tx) => {
-                            pending.insert(xid, tx);
+                            pending.insert(xid, (tx, None));
                             closing = Some(xid);
                             ClientMsg::Close { xid }
                         }
@@ -434,10 +451,75 @@ impl Conn {
             Outcome::Lost => ErrorCode::ConnectionLoss,
             _ => ErrorCode::SessionExpired,
         };
-        for (_, tx) in pending {
+        for (_, (tx, _)) in pending {
             let _ = tx.send((Err(code), self.last_zxid));
         }
         outcome
+    }
+}
+
+/// The watches this client holds on the server, kept so a reconnect can
+/// re-arm them (SetWatches).
+#[derive(Default)]
+struct Watches {
+    data: BTreeSet<String>,
+    exist: BTreeSet<String>,
+    child: BTreeSet<String>,
+}
+
+impl Watches {
+    fn sets_watch(read: &ReadOp) -> bool {
+        match read {
+            ReadOp::GetData { watch, .. }
+            | ReadOp::Exists { watch, .. }
+            | ReadOp::GetChildren { watch, .. } => *watch,
+        }
+    }
+
+    /// A watching read was answered: record what the server armed.
+    fn armed(&mut self, read: &ReadOp, result: &Result<OpResult, ErrorCode>) {
+        let set = match (read, result) {
+            (ReadOp::GetData { .. }, Ok(_))
+            | (ReadOp::Exists { .. }, Ok(OpResult::Exists(Some(_)))) => &mut self.data,
+            (ReadOp::Exists { .. }, Ok(OpResult::Exists(None))) => &mut self.exist,
+            (ReadOp::GetChildren { .. }, Ok(_)) => &mut self.child,
+            _ => return,
+        };
+        let (ReadOp::GetData { path, .. }
+        | ReadOp::Exists { path, .. }
+        | ReadOp::GetChildren { path, .. }) = read;
+        set.insert(path.clone());
+    }
+
+    /// One-shot: a fired event consumes the registrations it answers.
+    fn fired(&mut self, ev: &WatchedEvent) {
+        let data = matches!(
+            ev.event,
+            EventType::NodeCreated | EventType::NodeDataChanged | EventType::NodeDeleted
+        );
+        let child = matches!(
+            ev.event,
+            EventType::NodeChildrenChanged | EventType::NodeDeleted
+        );
+        if data {
+            self.data.remove(&ev.path);
+            self.exist.remove(&ev.path);
+        }
+        if child {
+            self.child.remove(&ev.path);
+        }
+    }
+
+    fn set_watches(&self, relative_zxid: Zxid) -> Option<ClientMsg> {
+        if self.data.is_empty() && self.exist.is_empty() && self.child.is_empty() {
+            return None;
+        }
+        Some(ClientMsg::SetWatches {
+            relative_zxid,
+            data: self.data.iter().cloned().collect(),
+            exist: self.exist.iter().cloned().collect(),
+            child: self.child.iter().cloned().collect(),
+        })
     }
 }
 

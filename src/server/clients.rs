@@ -7,7 +7,7 @@
 use super::wire::{ClientMsg, ClientOp, ServerMsg};
 use super::{ConnId, Inbox};
 use crate::net::{read_frame, write_frame};
-use crate::proto::ErrorCode;
+use crate::proto::{ErrorCode, EventType, OpResult, ReadOp, WatchedEvent};
 use crate::tree::DataTree;
 use crate::types::{SessionId, Sid, Zxid};
 use crate::zab::ready::Applied;
@@ -69,6 +69,8 @@ struct Conn {
     /// Requests that must wait for the writes ahead of them.
     blocked: VecDeque<(u64, ClientOp)>,
     closing: bool,
+    /// A Close (its xid) waiting for the blocked requests ahead of it.
+    close_after: Option<u64>,
 }
 
 pub(super) struct Clients {
@@ -174,20 +176,99 @@ impl Clients {
                 }
                 self.request(peer, conn, xid, op);
             }
-            ClientMsg::Close { xid } => {
-                let Some(session) = c.session else { return };
-                let req = Request {
-                    session,
-                    cxid: xid,
-                    body: TxnBody::CloseSession,
-                };
-                let c = self.conns.get_mut(&conn).expect("checked above");
-                c.closing = true;
-                c.inflight.push_back(xid);
-                if peer.submit(req).is_err() {
-                    self.close(peer, conn);
+            ClientMsg::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+            } => {
+                if c.session.is_some() {
+                    self.set_watches(peer, conn, relative_zxid, [data, exist, child]);
                 }
             }
+            ClientMsg::Close { xid } => {
+                if c.session.is_none() {
+                    return;
+                }
+                let c = self.conns.get_mut(&conn).expect("checked above");
+                c.closing = true;
+                if c.blocked.is_empty() {
+                    self.submit_close(peer, conn, xid);
+                } else {
+                    // FIFO: requests asked before the close are served before
+                    // it, not failed by it (see `unblock`).
+                    c.close_after = Some(xid);
+                }
+            }
+        }
+    }
+
+    fn submit_close(&mut self, peer: &mut Peer, conn: ConnId, xid: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(session) = c.session else { return };
+        c.inflight.push_back(xid);
+        let req = Request {
+            session,
+            cxid: xid,
+            body: TxnBody::CloseSession,
+        };
+        if peer.submit(req).is_err() {
+            self.close(peer, conn);
+        }
+    }
+
+    /// Re-arm a reconnecting client's watches, or fire those whose change
+    /// this server has applied since `rel` (the newest zxid the client saw).
+    fn set_watches(
+        &mut self,
+        peer: &mut Peer,
+        conn: ConnId,
+        rel: Zxid,
+        [data, exist, child]: [Vec<String>; 3],
+    ) {
+        let tree = &mut peer.db.tree;
+        let applied = peer.db.applied;
+        let exists = |path: &str, watch: bool| ReadOp::Exists {
+            path: path.into(),
+            watch,
+        };
+        let mut stat_of = |path: &str| match tree.read(&exists(path, false), conn) {
+            Ok(OpResult::Exists(stat)) => stat,
+            _ => None,
+        };
+        let mut fired = Vec::new();
+        let mut arm = Vec::new();
+        for path in data {
+            match stat_of(&path) {
+                None => fired.push((EventType::NodeDeleted, path)),
+                Some(st) if st.mzxid > rel => fired.push((EventType::NodeDataChanged, path)),
+                Some(_) => arm.push(exists(&path, true)),
+            }
+        }
+        for path in exist {
+            match stat_of(&path) {
+                Some(_) => fired.push((EventType::NodeCreated, path)),
+                None => arm.push(exists(&path, true)),
+            }
+        }
+        for path in child {
+            match stat_of(&path) {
+                None => fired.push((EventType::NodeDeleted, path)),
+                Some(st) if st.pzxid > rel => fired.push((EventType::NodeChildrenChanged, path)),
+                Some(_) => arm.push(ReadOp::GetChildren { path, watch: true }),
+            }
+        }
+        for read in arm {
+            let _ = tree.read(&read, conn);
+        }
+        // Changes in between may have been collapsed: an event fired here
+        // carries this server's applied zxid (never below what the client has
+        // seen), not the zxid of the first change it stands for.
+        for (event, path) in fired {
+            let zxid = applied;
+            self.reply(conn, ServerMsg::Watch(WatchedEvent { event, path, zxid }));
         }
     }
 
@@ -331,6 +412,9 @@ impl Clients {
                 return;
             };
             let Some((_, op)) = c.blocked.front() else {
+                if let Some(xid) = c.close_after.take() {
+                    self.submit_close(peer, conn, xid);
+                }
                 return;
             };
             let invalid_write =

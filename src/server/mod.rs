@@ -72,6 +72,9 @@ impl ServerConfig {
 /// What the server tells the outside world (the simulation's history, logs).
 pub trait Observer: Send + Sync + 'static {
     fn zab_event(&self, _sid: Sid, _event: &ZabEvent) {}
+    /// The txn behind a `ZabEvent::Proposed` (this server, leader of `epoch`,
+    /// broadcast it); called after the batch's `zab_event`s.
+    fn proposed(&self, _sid: Sid, _epoch: u32, _txn: &Txn) {}
     /// A txn applied to this server's tree, in order.
     fn delivered(&self, _sid: Sid, _txn: &Txn) {}
     /// The server recovered from disk.
@@ -327,6 +330,7 @@ impl Driver {
         for ev in &events {
             self.observer.zab_event(self.sid, ev);
         }
+        self.report_proposals(&events, &persist);
         let new_phase = events.iter().any(|e| {
             matches!(
                 e,
@@ -349,6 +353,29 @@ impl Driver {
         }
         self.clients.flush_output();
         Ok(())
+    }
+
+    /// Hand the observer the txns this batch proposed (their appends ride in
+    /// the same batch as their `Proposed` events).
+    fn report_proposals(&self, events: &[ZabEvent], persist: &[PersistOp]) {
+        let proposed: Vec<(Zxid, u32)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ZabEvent::Proposed { zxid, epoch } => Some((*zxid, *epoch)),
+                _ => None,
+            })
+            .collect();
+        if proposed.is_empty() {
+            return;
+        }
+        for op in persist {
+            if let PersistOp::Append(txn) = op {
+                // Proposals come in zxid order.
+                if let Ok(i) = proposed.binary_search_by(|(z, _)| z.cmp(&txn.zxid)) {
+                    self.observer.proposed(self.sid, proposed[i].1, txn);
+                }
+            }
+        }
     }
 
     fn send(&mut self, msgs: Vec<(Sid, PeerMsg)>) {

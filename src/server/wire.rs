@@ -28,6 +28,16 @@ pub enum ClientMsg {
     Close {
         xid: u64,
     },
+    /// After reconnecting with an existing session: the watches the client
+    /// still holds, as of the newest zxid it has seen. The server fires those
+    /// whose change it has already applied and re-arms the rest (ZooKeeper's
+    /// SetWatches), so no change is missed across a failover.
+    SetWatches {
+        relative_zxid: Zxid,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,8 +4,9 @@
 
 use super::ready::Applied;
 use super::txn::{Txn, TxnBody};
-use crate::proto::OpResult;
+use crate::proto::{ErrorCode, OpResult};
 use crate::tree::{DataTree, TxnHeader};
+use crate::types::SessionId;
 use crate::types::Zxid;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -145,6 +146,12 @@ impl Db {
                 let w = self.tree.close_session(&hdr, txn.session);
                 (Ok(OpResult::SessionClosed), w)
             }
+            // Nothing of a session may land after its close or expiry (what
+            // makes expiry safe for locks); deciding it here, at apply time,
+            // gives every replica the same answer.
+            TxnBody::Write(_) | TxnBody::Sync if !self.session_live(txn.session) => {
+                (Err(ErrorCode::SessionExpired), vec![])
+            }
             TxnBody::Write(op) => self.tree.apply_write(&hdr, op),
             TxnBody::Sync => (Ok(OpResult::Synced), vec![]),
         };
@@ -154,6 +161,12 @@ impl Db {
             result,
             watches,
         }
+    }
+
+    /// Session 0 is the ensemble itself (internal txns, tests); any other
+    /// session must have been created and not closed.
+    fn session_live(&self, session: SessionId) -> bool {
+        session == 0 || self.tree.sessions().contains_key(&session)
     }
 
     /// Take a snapshot of applied state and forget the log up to it.

@@ -285,9 +285,25 @@ fn a_proposal_never_overtakes_the_sync_of_the_same_follower() {
     let leader = p.leader().unwrap();
     let l = p.peers.get_mut(&leader).unwrap();
     // Follower 1 re-joins: its ACKEPOCH and a client write land in one batch.
-    l.on_message(1, PeerMsg::FollowerInfo { accepted_epoch: 1, last_zxid: Zxid::ZERO });
-    l.on_message(1, PeerMsg::AckEpoch { current_epoch: 1, last_zxid: Zxid::ZERO });
-    let req = Request { session: 0, cxid: 9, body: TxnBody::Sync };
+    l.on_message(
+        1,
+        PeerMsg::FollowerInfo {
+            accepted_epoch: 1,
+            last_zxid: Zxid::ZERO,
+        },
+    );
+    l.on_message(
+        1,
+        PeerMsg::AckEpoch {
+            current_epoch: 1,
+            last_zxid: Zxid::ZERO,
+        },
+    );
+    let req = Request {
+        session: 0,
+        cxid: 9,
+        body: TxnBody::Sync,
+    };
     l.submit(req).unwrap();
     let ready = l.take_ready();
     let to_1: Vec<&PeerMsg> = ready
@@ -297,8 +313,17 @@ fn a_proposal_never_overtakes_the_sync_of_the_same_follower() {
         .filter(|(to, _)| *to == 1)
         .map(|(_, m)| m)
         .collect();
-    let sync = to_1.iter().position(|m| matches!(m, PeerMsg::Sync(_))).expect("sync sent");
-    let proposal = to_1.iter().position(|m| matches!(m, PeerMsg::Proposal(_))).expect("proposal sent");
+    let sync = to_1
+        .iter()
+        .position(|m| matches!(m, PeerMsg::Sync(_)))
+        .expect("sync sent");
+    let proposal = to_1
+        .iter()
+        .position(|m| matches!(m, PeerMsg::Proposal(_)))
+        .expect("proposal sent");
     assert!(sync < proposal, "{to_1:?}");
-    assert!(!ready.send.iter().any(|(to, _)| *to == 1), "nothing to 1 may leave before the persist");
+    assert!(
+        !ready.send.iter().any(|(to, _)| *to == 1),
+        "nothing to 1 may leave before the persist"
+    );
 }

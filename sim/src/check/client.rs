@@ -1,0 +1,959 @@
+//! What clients were promised: linearizable writes (and reads after a sync),
+//! sequential consistency per session, one-shot watches delivered before the
+//! data they announce, and ephemerals that live exactly as long as their
+//! session.
+//!
+//! Positions in the history (record indices) are the clock: records are
+//! appended in simulated-time order, so "recorded before" is "happened
+//! before" as the clients saw it.
+
+use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
+use super::{is_model_error, v, zx, CheckOptions, Violation};
+use crate::history::{body_digest, Call, Event, Record, Ret};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use zkstorm::types::SessionId;
+use zkstorm::zab::txn::TxnBody;
+
+/// A client's answer.
+pub(crate) struct Done<'a> {
+    pub idx: usize,
+    pub outcome: &'a str,
+    pub zxid: u64,
+    pub ret: &'a Ret,
+}
+
+impl Done<'_> {
+    /// The server answered (ok, or an error of the data model): `zxid` is
+    /// the server's, not the client library's.
+    fn answered(&self) -> bool {
+        self.outcome == "ok" || is_model_error(self.outcome)
+    }
+}
+
+/// One client op: its invocation and, if recorded, its answer.
+pub(crate) struct Op<'a> {
+    pub client: usize,
+    pub id: u64,
+    pub session: SessionId,
+    pub call: &'a Call,
+    pub invoke: usize,
+    pub done: Option<Done<'a>>,
+}
+
+impl Op<'_> {
+    fn name(&self) -> String {
+        format!("client {} op {}", self.client, self.id)
+    }
+
+    fn describe(&self) -> String {
+        let outcome = match &self.done {
+            None => "no answer".to_string(),
+            Some(d) if d.outcome == "ok" => match d.ret {
+                Ret::None => "ok".to_string(),
+                r => format!("ok {r:?}"),
+            },
+            Some(d) => d.outcome.to_string(),
+        };
+        format!("{} {:?} → {outcome}", self.name(), self.call)
+    }
+}
+
+pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
+    let mut ops = Vec::new();
+    let mut open: HashMap<(usize, u64), usize> = HashMap::new();
+    for (idx, r) in records.iter().enumerate() {
+        match &r.event {
+            Event::Invoke {
+                client,
+                op,
+                session,
+                call,
+            } => {
+                open.insert((*client, *op), ops.len());
+                ops.push(Op {
+                    client: *client,
+                    id: *op,
+                    session: *session,
+                    call,
+                    invoke: idx,
+                    done: None,
+                });
+            }
+            Event::Complete {
+                client,
+                op,
+                outcome,
+                zxid,
+                ret,
+                ..
+            } => {
+                if let Some(i) = open.remove(&(*client, *op)) {
+                    ops[i].done = Some(Done {
+                        idx,
+                        outcome,
+                        zxid: *zxid,
+                        ret,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    ops
+}
+
+/// When a session ended: its CloseSession txn (expiry or close), and the
+/// span in which it was committed (from its proposal to its first delivery).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionEnd {
+    pub zxid: u64,
+    pub from: usize,
+    pub to: usize,
+}
+
+pub(crate) fn session_ends(records: &[Record]) -> BTreeMap<SessionId, SessionEnd> {
+    let close = body_digest(&TxnBody::CloseSession);
+    let mut proposed: HashMap<u64, usize> = HashMap::new();
+    let mut ends: BTreeMap<SessionId, SessionEnd> = BTreeMap::new();
+    for (idx, r) in records.iter().enumerate() {
+        match &r.event {
+            Event::Proposed { zxid, body, .. } if *body == close => {
+                proposed.entry(*zxid).or_insert(idx);
+            }
+            Event::Delivered {
+                zxid,
+                session,
+                body,
+                ..
+            } if *body == close => {
+                let from = proposed.get(zxid).copied().unwrap_or(idx);
+                let e = ends.entry(*session).or_insert(SessionEnd {
+                    zxid: *zxid,
+                    from,
+                    to: idx,
+                });
+                if *zxid < e.zxid {
+                    *e = SessionEnd {
+                        zxid: *zxid,
+                        from,
+                        to: idx,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    ends
+}
+
+/// The order in which a client saw things, as far as it is known: a watch
+/// event that raced an answer (see `Event::Watch`) may have come before it;
+/// it is put before that answer when its zxid allows (zxid at most the
+/// answer's), the most permissive of the possible orders.
+pub(crate) fn seen_order(records: &[Record]) -> Vec<usize> {
+    let mut order = Vec::with_capacity(records.len());
+    let mut i = 0;
+    while i < records.len() {
+        let Event::Complete { client, zxid, .. } = &records[i].event else {
+            order.push(i);
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < records.len() {
+            match &records[j].event {
+                Event::Watch {
+                    client: c,
+                    raced: true,
+                    ..
+                }
+                | Event::ClientState { client: c, .. }
+                    if c == client =>
+                {
+                    j += 1
+                }
+                _ => break,
+            }
+        }
+        let early = |k: &usize| matches!(&records[*k].event, Event::Watch { zxid: z, raced: true, .. } if z <= zxid);
+        order.extend((i + 1..j).filter(early));
+        order.push(i);
+        order.extend((i + 1..j).filter(|k| !early(k)));
+        i = j;
+    }
+    order
+}
+
+// ---------------------------------------------------------------- linearizable
+
+#[derive(Default)]
+struct KeyHistory<'a> {
+    ops: Vec<KeyOp>,
+    /// Which client op each key op came from (`None`: a session end).
+    origin: Vec<Option<usize>>,
+    values: Vec<String>,
+    index: HashMap<&'a str, u32>,
+    ephemeral_sessions: BTreeSet<SessionId>,
+}
+
+impl<'a> KeyHistory<'a> {
+    fn value(&mut self, v: &'a str) -> u32 {
+        if let Some(i) = self.index.get(v) {
+            return *i;
+        }
+        let i = self.values.len() as u32;
+        self.values.push(v.to_string());
+        self.index.insert(v, i);
+        i
+    }
+}
+
+fn key_outcome(done: &Option<Done>) -> KeyOutcome {
+    let Some(d) = done else {
+        return KeyOutcome::Unknown;
+    };
+    match d.outcome {
+        "ok" => KeyOutcome::Ok {
+            version: match d.ret {
+                Ret::Stat { version, .. } => Some(*version),
+                _ => None,
+            },
+        },
+        "NoNode" => KeyOutcome::NoNode,
+        "NodeExists" => KeyOutcome::NodeExists,
+        "BadVersion" => KeyOutcome::BadVersion,
+        "NotEmpty" => KeyOutcome::NotEmpty,
+        _ => KeyOutcome::Unknown,
+    }
+}
+
+/// For each op, the answer by which it has surely happened or never will:
+/// the next op of the same session that was committed (an answered write, an
+/// ok sync) — a session's updates apply in the order it sent them
+/// (ZooKeeper's FIFO client order), so a lost one cannot overtake it. `None`
+/// when no such op follows (the op stays open to the end).
+fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
+    let mut out = vec![None; ops.len()];
+    // Ops are in invocation order; walk back keeping each session's next commit.
+    let mut next: HashMap<SessionId, usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate().rev() {
+        out[i] = next.get(&op.session).copied();
+        if let Some(d) = &op.done {
+            let committed = d.answered() && op.call.is_write() && op.call.path().is_some()
+                || matches!(op.call, Call::Sync) && d.outcome == "ok";
+            if committed {
+                next.insert(op.session, d.idx);
+            }
+        }
+    }
+    out
+}
+
+/// `client.linearizable`: per znode, the writes (any answer; lost answers
+/// may or may not have taken effect, at the latest by the answer of their
+/// session's next committed op), the reads right after an ok sync of the
+/// same session (spanning from the sync's invocation), and the end of every
+/// session holding an ephemeral there, must linearize.
+pub fn linearizable(records: &[Record]) -> Vec<Violation> {
+    const CHECK: &str = "client.linearizable";
+    let mut out = Vec::new();
+    let ops = ops(records);
+    let by_id: HashMap<(usize, u64), usize> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ((o.client, o.id), i))
+        .collect();
+    let settled_by = settled_by(&ops);
+    let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let ret_if_known = |o: &KeyOutcome| match o {
+            KeyOutcome::Unknown => settled_by[i],
+            _ => op.done.as_ref().map(|d| d.idx),
+        };
+        match op.call {
+            Call::Create {
+                path,
+                value,
+                ephemeral,
+                sequential: false,
+            } => {
+                let k = keys.entry(path).or_default();
+                let outcome = key_outcome(&op.done);
+                let owner = if *ephemeral { op.session } else { 0 };
+                if *ephemeral {
+                    k.ephemeral_sessions.insert(op.session);
+                }
+                let value = k.value(value);
+                k.ops.push(KeyOp {
+                    call: op.invoke,
+                    ret: ret_if_known(&outcome),
+                    kind: KeyOpKind::Create { value, owner },
+                    outcome,
+                });
+                k.origin.push(Some(i));
+            }
+            Call::Set {
+                path,
+                value,
+                version,
+            } => {
+                let k = keys.entry(path).or_default();
+                let outcome = key_outcome(&op.done);
+                let value = k.value(value);
+                k.ops.push(KeyOp {
+                    call: op.invoke,
+                    ret: ret_if_known(&outcome),
+                    kind: KeyOpKind::Set {
+                        value,
+                        version: *version,
+                    },
+                    outcome,
+                });
+                k.origin.push(Some(i));
+            }
+            Call::Delete { path, version } => {
+                let k = keys.entry(path).or_default();
+                let outcome = key_outcome(&op.done);
+                k.ops.push(KeyOp {
+                    call: op.invoke,
+                    ret: ret_if_known(&outcome),
+                    kind: KeyOpKind::Delete { version: *version },
+                    outcome,
+                });
+                k.origin.push(Some(i));
+            }
+            Call::Get { path, .. } | Call::Exists { path, .. } => {
+                let Some(done) = &op.done else { continue };
+                // Only right after an ok sync of this session.
+                let Some(&prev) = op.id.checked_sub(1).and_then(|p| by_id.get(&(op.client, p)))
+                else {
+                    continue;
+                };
+                let sync = &ops[prev];
+                let synced = matches!(sync.call, Call::Sync)
+                    && sync.session == op.session
+                    && sync.done.as_ref().is_some_and(|d| d.outcome == "ok");
+                if !synced {
+                    continue;
+                }
+                let k = keys.entry(path).or_default();
+                let kind = match (op.call, done.outcome, done.ret) {
+                    (
+                        Call::Get { .. },
+                        "ok",
+                        Ret::Node {
+                            value,
+                            version,
+                            owner,
+                        },
+                    ) => KeyOpKind::Read {
+                        seen: Some(Node {
+                            value: k.value(value),
+                            version: *version,
+                            owner: *owner,
+                        }),
+                    },
+                    (Call::Get { .. }, "NoNode", _) => KeyOpKind::Read { seen: None },
+                    (Call::Exists { .. }, "ok", Ret::Stat { version, owner }) => {
+                        KeyOpKind::ReadMeta {
+                            seen: Some((*version, *owner)),
+                        }
+                    }
+                    (Call::Exists { .. }, "ok", Ret::Absent) => KeyOpKind::ReadMeta { seen: None },
+                    _ => continue,
+                };
+                k.ops.push(KeyOp {
+                    call: sync.invoke,
+                    ret: Some(done.idx),
+                    kind,
+                    outcome: KeyOutcome::Ok { version: None },
+                });
+                k.origin.push(Some(i));
+            }
+            Call::Other { .. } => out.push(v(
+                CHECK,
+                format!(
+                    "cannot judge {}: the znode model covers create, set, delete and reads, not multi",
+                    op.describe()
+                ),
+            )),
+            Call::Create { .. } | Call::Children { .. } | Call::Sync => {}
+        }
+    }
+    let ends = session_ends(records);
+    for (path, mut k) in keys {
+        for s in std::mem::take(&mut k.ephemeral_sessions) {
+            if let Some(end) = ends.get(&s) {
+                k.ops.push(KeyOp {
+                    call: end.from,
+                    ret: Some(end.to),
+                    kind: KeyOpKind::SessionEnd { session: s },
+                    outcome: KeyOutcome::Ok { version: None },
+                });
+                k.origin.push(None);
+            }
+        }
+        if let Err(f) = check_key(&k.ops, None, &k.values) {
+            let detail = match f.op {
+                Some(i) => {
+                    let what = match k.origin[i] {
+                        Some(o) => ops[o].describe(),
+                        None => format!("{:?}", k.ops[i].kind),
+                    };
+                    format!(
+                        "{path}: not linearizable: after {} of its {} ops, {what} fits nowhere \
+                         (the znode is then {})",
+                        f.depth,
+                        k.ops.len(),
+                        f.state
+                    )
+                }
+                None => format!(
+                    "{path}: not shown linearizable ({} ops): {}",
+                    k.ops.len(),
+                    f.state
+                ),
+            };
+            out.push(v(CHECK, detail));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- sequential
+
+/// `client.sequential`: within a session, zxids seen (answers, watch events)
+/// never go down; answers come in request order; writes' txns go up in
+/// request order; a read returns a value some write of that znode wrote,
+/// invoked before the read returned and not committed after the zxid the
+/// read was served at.
+pub fn sequential(records: &[Record]) -> Vec<Violation> {
+    const CHECK: &str = "client.sequential";
+    let mut out = Vec::new();
+    let ops = ops(records);
+    // (path, value) → the op that wrote it.
+    let mut writers: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op.call {
+            Call::Create { path, value, .. } | Call::Set { path, value, .. } => {
+                writers.entry((path.as_str(), value.as_str())).or_insert(i);
+            }
+            _ => {}
+        }
+    }
+    #[derive(Default)]
+    struct Seen {
+        max: u64,
+        max_from: String,
+        last_answered: Option<u64>,
+        last_write: Option<(u64, u64)>,
+    }
+    let mut sessions: HashMap<SessionId, Seen> = HashMap::new();
+    let mut by_id: HashMap<(usize, u64), usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        by_id.insert((op.client, op.id), i);
+    }
+    for idx in seen_order(records) {
+        match &records[idx].event {
+            Event::Complete {
+                client,
+                op,
+                session,
+                zxid,
+                ..
+            } => {
+                let Some(&oi) = by_id.get(&(*client, *op)) else {
+                    continue;
+                };
+                let o = &ops[oi];
+                let Some(d) = o.done.as_ref().filter(|d| d.idx == idx) else {
+                    continue;
+                };
+                let s = sessions.entry(*session).or_default();
+                if *zxid != 0 {
+                    if *zxid < s.max {
+                        out.push(v(
+                            CHECK,
+                            format!(
+                                "session {session:#x}: {} answered at {} after the session saw {} ({})",
+                                o.describe(),
+                                zx(*zxid),
+                                zx(s.max),
+                                s.max_from
+                            ),
+                        ));
+                    } else if *zxid > s.max {
+                        s.max = *zxid;
+                        s.max_from = o.name();
+                    }
+                }
+                if let Some(last) = s.last_answered {
+                    if *op <= last {
+                        out.push(v(
+                            CHECK,
+                            format!(
+                                "session {session:#x}: {} answered after op {last} of the same client, \
+                                 which was issued after it",
+                                o.name()
+                            ),
+                        ));
+                    }
+                }
+                s.last_answered = Some(s.last_answered.map_or(*op, |l| l.max(*op)));
+                let txn = d.answered() && (o.call.is_write() || matches!(o.call, Call::Sync));
+                if txn && *zxid != 0 {
+                    if let Some((lz, lop)) = s.last_write {
+                        if *zxid <= lz {
+                            out.push(v(
+                                CHECK,
+                                format!(
+                                    "session {session:#x}: {} committed at {}, not after op {lop} \
+                                     (issued before it) at {}",
+                                    o.name(),
+                                    zx(*zxid),
+                                    zx(lz)
+                                ),
+                            ));
+                        }
+                    }
+                    s.last_write = Some((*zxid, *op));
+                }
+                // Reads return written values.
+                if let (Call::Get { path, .. }, Ret::Node { value, .. }) = (o.call, d.ret) {
+                    match writers.get(&(path.as_str(), value.as_str())) {
+                        None => out.push(v(
+                            CHECK,
+                            format!(
+                                "{} read {value:?}, which no write of {path} wrote",
+                                o.describe()
+                            ),
+                        )),
+                        Some(&w) => {
+                            let wop = &ops[w];
+                            if wop.invoke > idx {
+                                out.push(v(
+                                    CHECK,
+                                    format!(
+                                        "{} read {value:?} before {} wrote it",
+                                        o.name(),
+                                        wop.name()
+                                    ),
+                                ));
+                            } else if let Some(wd) =
+                                wop.done.as_ref().filter(|wd| wd.outcome == "ok")
+                            {
+                                if wd.zxid > *zxid && *zxid != 0 {
+                                    out.push(v(
+                                        CHECK,
+                                        format!(
+                                            "{} was served at {} but read {value:?}, which {} wrote at {}",
+                                            o.name(),
+                                            zx(*zxid),
+                                            wop.name(),
+                                            zx(wd.zxid)
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Event::Watch {
+                client,
+                session,
+                path,
+                zxid,
+                ..
+            } => {
+                let s = sessions.entry(*session).or_default();
+                if *zxid < s.max {
+                    out.push(v(
+                        CHECK,
+                        format!(
+                            "session {session:#x}: client {client} got a watch event for {path} at {} \
+                             after the session saw {} ({})",
+                            zx(*zxid),
+                            zx(s.max),
+                            s.max_from
+                        ),
+                    ));
+                } else if *zxid > s.max {
+                    s.max = *zxid;
+                    s.max_from = format!("a watch event for {path}");
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- watches
+
+/// Every zxid at which a znode was known to change (an ok create, set or
+/// delete), sorted, per path.
+fn known_changes<'a>(ops: &[Op<'a>]) -> HashMap<&'a str, Vec<u64>> {
+    let mut changes: HashMap<&str, Vec<u64>> = HashMap::new();
+    for op in ops {
+        let path = match op.call {
+            Call::Create {
+                path,
+                sequential: false,
+                ..
+            }
+            | Call::Set { path, .. }
+            | Call::Delete { path, .. } => path,
+            _ => continue,
+        };
+        if let Some(d) = op
+            .done
+            .as_ref()
+            .filter(|d| d.outcome == "ok" && d.zxid != 0)
+        {
+            changes.entry(path.as_str()).or_default().push(d.zxid);
+        }
+    }
+    for z in changes.values_mut() {
+        z.sort_unstable();
+        z.dedup();
+    }
+    changes
+}
+
+fn first_after(changes: &HashMap<&str, Vec<u64>>, path: &str, r: u64) -> Option<u64> {
+    let zs = changes.get(path)?;
+    let i = zs.partition_point(|z| *z <= r);
+    zs.get(i).copied()
+}
+
+/// A session's outstanding data watch on one path.
+struct Reg {
+    /// The earliest read that surely set it (its zxid), and who.
+    definite: Option<(u64, String)>,
+    /// A read that may have set it (its answer was lost).
+    possible: bool,
+    /// The session moved to another connection since it was set.
+    reconnected: bool,
+}
+
+/// `client.watches`: a data watch, set by an ok getData/exists with
+/// watch=true, fires once (later reads of the same path before it fires are
+/// the same watch), for a change after the read that set it and no later than
+/// the first known change after it; and the session sees no answer at a zxid
+/// at or past that change before the event.
+pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
+    const CHECK: &str = "client.watches";
+    let mut out = Vec::new();
+    let ops = ops(records);
+    let changes = known_changes(&ops);
+    let mut by_done: HashMap<usize, usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(d) = &op.done {
+            by_done.insert(d.idx, i);
+        }
+    }
+    let mut regs: HashMap<SessionId, BTreeMap<&str, Reg>> = HashMap::new();
+    for idx in seen_order(records) {
+        match &records[idx].event {
+            Event::Complete { session, .. } => {
+                let Some(&oi) = by_done.get(&idx) else {
+                    continue;
+                };
+                let o = &ops[oi];
+                let d = o.done.as_ref().expect("indexed by its answer");
+                let mine = regs.entry(*session).or_default();
+                // A disconnection recorded with this answer may have come
+                // before it (the answer then came on a new connection).
+                if !opts.watches_survive_reconnect && disconnected_with(records, idx) {
+                    mine.clear();
+                }
+                // An answer past a change some watch of this session waits for.
+                if d.answered() && d.zxid != 0 {
+                    let mut overdue = Vec::new();
+                    for (path, reg) in mine.iter() {
+                        let Some((r0, who)) = &reg.definite else {
+                            continue;
+                        };
+                        if let Some(c) = first_after(&changes, path, *r0) {
+                            if c <= d.zxid {
+                                overdue.push(*path);
+                                out.push(v(
+                                    CHECK,
+                                    format!(
+                                        "session {session:#x}: {} answered at {} before the event of \
+                                         the watch on {path} set by {who} at {} (changed at {})",
+                                        o.describe(),
+                                        zx(d.zxid),
+                                        zx(*r0),
+                                        zx(c)
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    for p in overdue {
+                        mine.remove(p);
+                    }
+                }
+                // A new registration.
+                let path = match o.call {
+                    Call::Get {
+                        path, watch: true, ..
+                    }
+                    | Call::Exists {
+                        path, watch: true, ..
+                    } => path.as_str(),
+                    _ => continue,
+                };
+                let surely = d.outcome == "ok";
+                let maybe = !d.answered();
+                if !surely && !maybe {
+                    continue; // getData on a missing node leaves no watch
+                }
+                let reg = mine.entry(path).or_insert(Reg {
+                    definite: None,
+                    possible: false,
+                    reconnected: false,
+                });
+                if surely && reg.definite.is_none() {
+                    reg.definite = Some((d.zxid, o.name()));
+                }
+                reg.possible |= maybe;
+            }
+            Event::Watch {
+                client,
+                session,
+                path,
+                event,
+                zxid,
+                ..
+            } => {
+                if event == "NodeChildrenChanged" {
+                    continue; // child watches are not judged
+                }
+                let mine = regs.entry(*session).or_default();
+                let Some(reg) = mine.remove(path.as_str()) else {
+                    out.push(v(
+                        CHECK,
+                        format!(
+                            "session {session:#x}: client {client} got {event} for {path} at {} \
+                             with no watch outstanding (fired twice, or never set)",
+                            zx(*zxid)
+                        ),
+                    ));
+                    continue;
+                };
+                if let Some((r0, who)) = &reg.definite {
+                    if *zxid <= *r0 {
+                        out.push(v(
+                            CHECK,
+                            format!(
+                                "session {session:#x}: {event} for {path} at {} does not follow \
+                                 the read by {who} at {} that set the watch",
+                                zx(*zxid),
+                                zx(*r0)
+                            ),
+                        ));
+                    } else if let Some(c) = first_after(&changes, path, *r0) {
+                        // Re-armed on a reconnect (SetWatches), a watch whose
+                        // change was missed fires stamped with the new
+                        // server's state, which may be past that change.
+                        if *zxid > c && !reg.reconnected {
+                            out.push(v(
+                                CHECK,
+                                format!(
+                                    "session {session:#x}: {event} for {path} at {}, but the first \
+                                     change after the watch was set (by {who} at {}) was at {}",
+                                    zx(*zxid),
+                                    zx(*r0),
+                                    zx(c)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            Event::ClientState { session, state, .. } if state == "Disconnected" => {
+                if !opts.watches_survive_reconnect {
+                    regs.remove(session);
+                } else if let Some(mine) = regs.get_mut(session) {
+                    for reg in mine.values_mut() {
+                        reg.reconnected = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Is a `Disconnected` of this answer's client recorded with the answer at `idx`?
+fn disconnected_with(records: &[Record], idx: usize) -> bool {
+    let Event::Complete { client, .. } = &records[idx].event else {
+        return false;
+    };
+    for r in &records[idx + 1..] {
+        match &r.event {
+            Event::ClientState {
+                client: c, state, ..
+            } if c == client => {
+                if state == "Disconnected" {
+                    return true;
+                }
+            }
+            Event::Watch {
+                client: c,
+                raced: true,
+                ..
+            } if c == client => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
+// ---------------------------------------------------------------- sessions
+
+/// `client.sessions`: an ephemeral is created only by a live session and is
+/// owned by it; once the session's CloseSession txn is committed (expiry or
+/// close) no read shows the node owned by it; while the session lives, no
+/// read shows its node missing (unless a delete of that path may have run).
+pub fn sessions(records: &[Record]) -> Vec<Violation> {
+    const CHECK: &str = "client.sessions";
+    let mut out = Vec::new();
+    let ops = ops(records);
+    let ends = session_ends(records);
+    // path → ephemeral creates (zxid, session, op), sorted by zxid.
+    let mut created: HashMap<&str, Vec<(u64, SessionId, usize)>> = HashMap::new();
+    // path → ok deletes' zxids; paths with a delete of unknown effect.
+    let mut deleted: HashMap<&str, Vec<u64>> = HashMap::new();
+    let mut uncertain: BTreeSet<&str> = BTreeSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op.call {
+            Call::Create {
+                path,
+                ephemeral: true,
+                sequential: false,
+                ..
+            } => {
+                let Some(d) = op.done.as_ref().filter(|d| d.outcome == "ok") else {
+                    continue;
+                };
+                if let Ret::Stat { owner, .. } = d.ret {
+                    if *owner != op.session {
+                        out.push(v(
+                            CHECK,
+                            format!(
+                                "{} created an ephemeral owned by {owner:#x}, not by its session {:#x}",
+                                op.describe(),
+                                op.session
+                            ),
+                        ));
+                    }
+                }
+                if let Some(end) = ends.get(&op.session) {
+                    if d.zxid > end.zxid {
+                        out.push(v(
+                            CHECK,
+                            format!(
+                                "{} created {path} at {}, after its session {:#x} ended at {}",
+                                op.name(),
+                                zx(d.zxid),
+                                op.session,
+                                zx(end.zxid)
+                            ),
+                        ));
+                    }
+                }
+                created
+                    .entry(path.as_str())
+                    .or_default()
+                    .push((d.zxid, op.session, i));
+            }
+            Call::Delete { path, .. } => match op.done.as_ref() {
+                Some(d) if d.outcome == "ok" => {
+                    deleted.entry(path.as_str()).or_default().push(d.zxid)
+                }
+                Some(d) if d.answered() => {}
+                _ => {
+                    uncertain.insert(path.as_str());
+                }
+            },
+            _ => {}
+        }
+    }
+    for c in created.values_mut() {
+        c.sort_unstable();
+    }
+    for d in deleted.values_mut() {
+        d.sort_unstable();
+    }
+    for op in &ops {
+        let path = match op.call {
+            Call::Get { path, .. } | Call::Exists { path, .. } => path.as_str(),
+            _ => continue,
+        };
+        let Some(d) = op.done.as_ref().filter(|d| d.answered()) else {
+            continue;
+        };
+        let r = d.zxid;
+        let owner = match (d.outcome, d.ret) {
+            ("ok", Ret::Node { owner, .. } | Ret::Stat { owner, .. }) => Some(*owner),
+            ("ok", Ret::Absent) | ("NoNode", _) => None,
+            _ => continue,
+        };
+        match owner {
+            Some(0) => {}
+            Some(o) => {
+                if let Some(end) = ends.get(&o).filter(|e| e.zxid <= r) {
+                    out.push(v(
+                        CHECK,
+                        format!(
+                            "{} was served at {} and shows {path} owned by session {o:#x}, \
+                             which ended at {}",
+                            op.describe(),
+                            zx(r),
+                            zx(end.zxid)
+                        ),
+                    ));
+                }
+            }
+            None => {
+                if uncertain.contains(path) {
+                    continue;
+                }
+                let Some(cs) = created.get(path) else {
+                    continue;
+                };
+                let i = cs.partition_point(|(cz, _, _)| *cz <= r);
+                if i == 0 {
+                    continue;
+                }
+                let (cz, s, by) = cs[i - 1];
+                let alive = ends.get(&s).is_none_or(|e| r < e.zxid);
+                let deleted_since = deleted
+                    .get(path)
+                    .is_some_and(|ds| ds.iter().any(|z| *z > cz && *z <= r));
+                if alive && !deleted_since {
+                    let until = ends.get(&s).map_or("it never ended".to_string(), |e| {
+                        format!("it ended at {}", zx(e.zxid))
+                    });
+                    out.push(v(
+                        CHECK,
+                        format!(
+                            "{} was served at {} and found {path} missing, but {} created it \
+                             there at {} for session {s:#x} and {until}",
+                            op.describe(),
+                            zx(r),
+                            ops[by].name(),
+                            zx(cz)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

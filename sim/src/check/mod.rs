@@ -1,0 +1,196 @@
+//! Checkers over the recorded history. Each judges the history alone (never
+//! the servers' internals) and reports under its name; `run_all` gives every
+//! named check's verdict, `CHECKS` lists them for `zkstorm list`.
+//!
+//! Families: `zab` (the protocol's delivery properties, from the Proposed /
+//! Delivered / Established / Truncated records), `client` (what clients were
+//! promised, from Invoke / Complete / Watch / ClientState records and the
+//! delivered CloseSession txns), `liveness` (progress after the faults heal).
+//!
+//! What each reads:
+//! - `zab.*`: `Proposed` (leader, epoch, txn identity), `Delivered` (server,
+//!   zxid, txn identity), `Recovered` / `Reset` (a server's state restarts at
+//!   a base), `Established` (epoch, leader, history tip); `zab.durability`
+//!   also `Complete` of writes (acknowledged zxids) and `Truncated`.
+//! - `client.linearizable`: `Invoke` (typed call) / `Complete` (outcome,
+//!   zxid, returned value/version/owner), the CloseSession txns' `Proposed`
+//!   and `Delivered` (a session's end removes its ephemerals).
+//! - `client.sequential`: `Complete` and `Watch` zxids per session.
+//! - `client.watches`: reads with `watch: true`, `Watch` events (with their
+//!   `raced` flag), `ClientState` "Disconnected".
+//! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
+//! - `liveness`: `Fault` (the last one is the heal), `Established`, leaders
+//!   losing their role (`Zab` Looking/SteppedDown, crash, recovery), `Complete`.
+
+mod client;
+mod linear;
+mod liveness;
+mod zab;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+use crate::history::Record;
+use std::collections::BTreeMap;
+
+pub use client::{linearizable, sequential, sessions, watches};
+pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node};
+pub use liveness::liveness;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub check: &'static str,
+    pub detail: String,
+}
+
+pub(crate) fn v(check: &'static str, detail: String) -> Violation {
+    Violation { check, detail }
+}
+
+/// Every checker, by name, with what it checks.
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "zab.integrity",
+        "every delivered txn was proposed, with the same content, by a leader before it was delivered",
+    ),
+    (
+        "zab.total_order",
+        "each server delivers in zxid order without skipping a txn any server delivered",
+    ),
+    (
+        "zab.agreement",
+        "every server that delivers a zxid delivers the same txn there",
+    ),
+    (
+        "zab.local_primary_order",
+        "a leader's proposals are delivered in the order it proposed them, none skipped",
+    ),
+    (
+        "zab.global_primary_order",
+        "txns of an older leader are delivered before those of a newer one; leaders propose in their own epoch",
+    ),
+    (
+        "zab.primary_integrity",
+        "a new leader's history holds every older-epoch txn anyone delivers, and it delivers them before its own",
+    ),
+    (
+        "zab.prefix_consistency",
+        "every server's delivered sequence, from where its state last restarted, is a prefix of one history",
+    ),
+    (
+        "zab.single_leader_per_epoch",
+        "at most one server establishes each epoch, and only it proposes in that epoch",
+    ),
+    (
+        "zab.durability",
+        "no acknowledged write is lost and no committed txn is truncated",
+    ),
+    (
+        "client.linearizable",
+        "writes, and reads right after a sync, linearize per znode (WGL search; lost answers may or may not have happened)",
+    ),
+    (
+        "client.sequential",
+        "a session never sees an older zxid than it saw; answers in FIFO order; reads return written values",
+    ),
+    (
+        "client.watches",
+        "one event per watch, after the read that set it, before the session sees data past the change",
+    ),
+    (
+        "client.sessions",
+        "an ephemeral lives exactly as long as its session: gone once it ends, never before",
+    ),
+    (
+        "liveness",
+        "within the bound after the last fault healed, a leader is established and a client op completes ok",
+    ),
+];
+
+/// Knobs of the checks that need more than the history.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// `liveness`: how long after the heal the ensemble has to make progress.
+    pub liveness_bound_ms: u64,
+    /// `liveness`: when the last fault healed (ms of history time); `None`:
+    /// the time of the last `Fault` record (0 if none).
+    pub healed_at_ms: Option<u64>,
+    /// `client.watches`: watches outlive a reconnection within their session
+    /// (ZooKeeper re-registers them). When false, a client's `Disconnected`
+    /// ends its watches' obligations (events may be lost, not duplicated).
+    pub watches_survive_reconnect: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            liveness_bound_ms: 10_000,
+            healed_at_ms: None,
+            watches_survive_reconnect: true,
+        }
+    }
+}
+
+/// All the ZAB checks.
+pub fn zab(records: &[Record]) -> Vec<Violation> {
+    zab::check(records)
+}
+
+/// All the client checks.
+pub fn client(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
+    let mut out = linearizable(records);
+    out.extend(sequential(records));
+    out.extend(watches(records, opts));
+    out.extend(sessions(records));
+    out
+}
+
+/// Every violation of every check.
+pub fn all(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
+    let mut out = zab(records);
+    out.extend(client(records, opts));
+    out.extend(liveness(records, opts));
+    out
+}
+
+/// Every named check → pass, or its first failure (with how many more).
+pub fn run_all(
+    records: &[Record],
+    opts: &CheckOptions,
+) -> BTreeMap<&'static str, Result<(), String>> {
+    verdicts(&all(records, opts))
+}
+
+/// Group violations by check, one verdict per name in `CHECKS`.
+pub fn verdicts(violations: &[Violation]) -> BTreeMap<&'static str, Result<(), String>> {
+    let mut out: BTreeMap<&'static str, Result<(), String>> =
+        CHECKS.iter().map(|(name, _)| (*name, Ok(()))).collect();
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for viol in violations {
+        *counts.entry(viol.check).or_default() += 1;
+        let slot = out.entry(viol.check).or_insert(Ok(()));
+        if slot.is_ok() {
+            *slot = Err(viol.detail.clone());
+        }
+    }
+    for (name, n) in counts {
+        if n > 1 {
+            if let Some(Err(reason)) = out.get_mut(name) {
+                reason.push_str(&format!(" (and {} more)", n - 1));
+            }
+        }
+    }
+    out
+}
+
+/// Error codes that are real answers of the data model (the request was
+/// applied as a txn and failed there), as opposed to lost answers.
+pub(crate) fn is_model_error(outcome: &str) -> bool {
+    matches!(outcome, "NoNode" | "NodeExists" | "BadVersion" | "NotEmpty")
+}
+
+pub(crate) fn zx(z: u64) -> String {
+    format!("{:#x}", z)
+}

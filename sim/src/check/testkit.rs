@@ -1,0 +1,255 @@
+//! Hand-made histories for the checkers' tests.
+
+use super::{run_all, CheckOptions, Violation};
+use crate::history::{body_digest, Call, Event, Record, Ret};
+use zkstorm::types::{SessionId, Sid, Zxid};
+use zkstorm::zab::txn::TxnBody;
+
+pub fn z(epoch: u32, counter: u32) -> u64 {
+    Zxid::new(epoch, counter).0
+}
+
+/// A history under construction; each record 1 ms after the last.
+#[derive(Default)]
+pub struct H {
+    pub records: Vec<Record>,
+    t: u64,
+}
+
+impl H {
+    pub fn new() -> H {
+        H::default()
+    }
+
+    pub fn push(&mut self, event: Event) -> &mut H {
+        self.t += 1;
+        self.records.push(Record {
+            t_ms: self.t,
+            event,
+        });
+        self
+    }
+
+    /// Let `ms` pass.
+    pub fn wait(&mut self, ms: u64) -> &mut H {
+        self.t += ms;
+        self
+    }
+
+    pub fn established(&mut self, sid: Sid, epoch: u32, tip: u64) -> &mut H {
+        self.push(Event::Established {
+            sid,
+            epoch,
+            zxid: tip,
+        })
+    }
+
+    pub fn proposed(&mut self, sid: Sid, zxid: u64, body: u64) -> &mut H {
+        self.push(Event::Proposed {
+            sid,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session: 1,
+            cxid: zxid,
+            body,
+        })
+    }
+
+    pub fn delivered(&mut self, sid: Sid, zxid: u64, body: u64) -> &mut H {
+        self.push(Event::Delivered {
+            sid,
+            zxid,
+            session: 1,
+            cxid: zxid,
+            body,
+        })
+    }
+
+    /// Propose `zxid` by `leader` and deliver it on `on`, in order.
+    pub fn commit(&mut self, leader: Sid, zxid: u64, on: &[Sid]) -> &mut H {
+        self.proposed(leader, zxid, zxid);
+        for &s in on {
+            self.delivered(s, zxid, zxid);
+        }
+        self
+    }
+
+    pub fn recovered(&mut self, sid: Sid, base: u64, last: u64) -> &mut H {
+        self.push(Event::Recovered {
+            sid,
+            accepted_epoch: 0,
+            current_epoch: 0,
+            base,
+            last_zxid: last,
+            torn_bytes: 0,
+        })
+    }
+
+    pub fn fault(&mut self, what: &str) -> &mut H {
+        self.push(Event::Fault { what: what.into() })
+    }
+
+    pub fn invoke(&mut self, client: usize, op: u64, session: SessionId, call: Call) -> &mut H {
+        self.push(Event::Invoke {
+            client,
+            op,
+            session,
+            call,
+        })
+    }
+
+    pub fn complete(
+        &mut self,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        outcome: &str,
+        zxid: u64,
+        ret: Ret,
+    ) -> &mut H {
+        self.push(Event::Complete {
+            client,
+            op,
+            session,
+            outcome: outcome.into(),
+            zxid,
+            write: true,
+            ret,
+        })
+    }
+
+    pub fn watch(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        path: &str,
+        event: &str,
+        zxid: u64,
+    ) -> &mut H {
+        self.push(Event::Watch {
+            client,
+            session,
+            path: path.into(),
+            event: event.into(),
+            zxid,
+            raced: false,
+        })
+    }
+
+    /// A watch event that came in with the answer just recorded.
+    pub fn watch_raced(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        path: &str,
+        event: &str,
+        zxid: u64,
+    ) -> &mut H {
+        self.push(Event::Watch {
+            client,
+            session,
+            path: path.into(),
+            event: event.into(),
+            zxid,
+            raced: true,
+        })
+    }
+
+    /// The session's CloseSession txn, proposed and delivered.
+    pub fn session_closed(&mut self, leader: Sid, session: SessionId, zxid: u64) -> &mut H {
+        let body = body_digest(&TxnBody::CloseSession);
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid: 0,
+            body,
+        });
+        self.push(Event::Delivered {
+            sid: leader,
+            zxid,
+            session,
+            cxid: 0,
+            body,
+        })
+    }
+
+    /// The verdict of one check.
+    pub fn verdict(&self, check: &str) -> Result<(), String> {
+        self.verdict_with(check, &CheckOptions::default())
+    }
+
+    pub fn verdict_with(&self, check: &str, opts: &CheckOptions) -> Result<(), String> {
+        run_all(&self.records, opts)
+            .remove(check)
+            .unwrap_or_else(|| panic!("no check named {check}"))
+    }
+
+    pub fn all(&self) -> Vec<Violation> {
+        super::all(&self.records, &CheckOptions::default())
+    }
+}
+
+pub fn create(path: &str, value: &str) -> Call {
+    Call::Create {
+        path: path.into(),
+        value: value.into(),
+        ephemeral: false,
+        sequential: false,
+    }
+}
+
+pub fn create_eph(path: &str, value: &str) -> Call {
+    Call::Create {
+        path: path.into(),
+        value: value.into(),
+        ephemeral: true,
+        sequential: false,
+    }
+}
+
+pub fn set(path: &str, value: &str) -> Call {
+    Call::Set {
+        path: path.into(),
+        value: value.into(),
+        version: -1,
+    }
+}
+
+pub fn delete(path: &str) -> Call {
+    Call::Delete {
+        path: path.into(),
+        version: -1,
+    }
+}
+
+pub fn get(path: &str, watch: bool) -> Call {
+    Call::Get {
+        path: path.into(),
+        watch,
+    }
+}
+
+pub fn node(value: &str, version: i32, owner: SessionId) -> Ret {
+    Ret::Node {
+        value: value.into(),
+        version,
+        owner,
+    }
+}
+
+pub fn stat(version: i32, owner: SessionId) -> Ret {
+    Ret::Stat { version, owner }
+}
+
+#[track_caller]
+pub fn assert_fails(r: Result<(), String>, needle: &str) {
+    match r {
+        Ok(()) => panic!("expected a failure mentioning {needle:?}, got a pass"),
+        Err(e) => assert!(
+            e.contains(needle),
+            "failure {e:?} does not mention {needle:?}"
+        ),
+    }
+}

@@ -1,0 +1,922 @@
+//! Each checker against hand-made histories: a correct one it accepts and
+//! broken ones it rejects, naming what broke.
+
+use super::testkit::*;
+use super::{run_all, CheckOptions, CHECKS};
+use crate::history::{Call, Event, Ret};
+
+// ------------------------------------------------------------------ zab
+
+/// Three servers; leader 1 (epoch 1) commits two txns, server 3 lags; 1
+/// crashes; 2 leads epoch 2 from 1's history; 1 recovers from a snapshot and
+/// catches up.
+fn zab_good() -> H {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2, 3])
+        .commit(1, z(1, 2), &[1, 2])
+        .fault("crash 1")
+        .established(2, 2, z(1, 2))
+        .delivered(3, z(1, 2), z(1, 2))
+        .commit(2, z(2, 1), &[2, 3])
+        .recovered(1, z(1, 1), z(1, 2))
+        .delivered(1, z(1, 2), z(1, 2))
+        .delivered(1, z(2, 1), z(2, 1));
+    h
+}
+
+const ZAB: &[&str] = &[
+    "zab.integrity",
+    "zab.total_order",
+    "zab.agreement",
+    "zab.local_primary_order",
+    "zab.global_primary_order",
+    "zab.primary_integrity",
+    "zab.prefix_consistency",
+    "zab.single_leader_per_epoch",
+    "zab.durability",
+];
+
+#[test]
+fn zab_checks_accept_a_correct_history() {
+    let h = zab_good();
+    for check in ZAB {
+        assert_eq!(h.verdict(check), Ok(()), "{check}");
+    }
+}
+
+#[test]
+fn integrity_rejects_a_txn_nobody_proposed_or_changed_on_the_way() {
+    let mut h = zab_good();
+    h.delivered(2, z(2, 2), 7);
+    assert_fails(h.verdict("zab.integrity"), "which no leader proposed");
+
+    let mut h = zab_good();
+    h.proposed(2, z(2, 2), 5).delivered(2, z(2, 2), 6);
+    assert_fails(h.verdict("zab.integrity"), "but server 2 proposed");
+}
+
+#[test]
+fn total_order_rejects_a_skipped_txn() {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2, 3])
+        .commit(1, z(1, 2), &[1, 2])
+        .commit(1, z(1, 3), &[1, 2, 3]);
+    assert_fails(h.verdict("zab.total_order"), "skipping 0x100000002");
+}
+
+#[test]
+fn total_order_rejects_a_txn_delivered_out_of_order() {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .proposed(1, z(1, 1), 1)
+        .proposed(1, z(1, 2), 2)
+        .delivered(1, z(1, 1), 1)
+        .delivered(1, z(1, 2), 2)
+        .delivered(2, z(1, 2), 2)
+        .delivered(2, z(1, 1), 1);
+    assert_fails(
+        h.verdict("zab.total_order"),
+        "delivered 0x100000001 after 0x100000002",
+    );
+}
+
+#[test]
+fn agreement_rejects_two_txns_at_one_zxid() {
+    let mut h = zab_good();
+    h.delivered(3, z(2, 2), 1);
+    h.proposed(2, z(2, 2), 2).delivered(2, z(2, 2), 2);
+    assert_fails(h.verdict("zab.agreement"), "server 2 delivered txn");
+}
+
+#[test]
+fn local_primary_order_rejects_a_proposal_delivered_without_its_predecessor() {
+    // z(1,1) proposed but delivered by nobody: the global order never sees it,
+    // only the leader's own proposal order does.
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .proposed(1, z(1, 1), 1)
+        .proposed(1, z(1, 2), 2)
+        .delivered(1, z(1, 2), 2)
+        .delivered(2, z(1, 2), 2);
+    assert_fails(
+        h.verdict("zab.local_primary_order"),
+        "delivered 0x100000002 without 0x100000001",
+    );
+    assert_eq!(h.verdict("zab.total_order"), Ok(()));
+}
+
+#[test]
+fn global_primary_order_rejects_a_leader_proposing_outside_its_epoch() {
+    let mut h = zab_good();
+    h.push(Event::Proposed {
+        sid: 2,
+        zxid: z(1, 9),
+        epoch: 2,
+        session: 1,
+        cxid: 1,
+        body: 1,
+    });
+    assert_fails(
+        h.verdict("zab.global_primary_order"),
+        "leader 2 of epoch 2 proposed 0x100000009 of epoch 1",
+    );
+}
+
+#[test]
+fn primary_integrity_rejects_a_leader_missing_a_delivered_txn() {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2, 3])
+        .commit(1, z(1, 2), &[1, 3])
+        .fault("crash 1")
+        .established(2, 2, z(1, 1));
+    assert_fails(
+        h.verdict("zab.primary_integrity"),
+        "established epoch 2 with history only up to 0x100000001",
+    );
+}
+
+#[test]
+fn primary_integrity_rejects_proposing_before_establishing() {
+    let mut h = zab_good();
+    h.proposed(3, z(3, 1), 1).established(3, 3, z(2, 1));
+    assert_fails(
+        h.verdict("zab.primary_integrity"),
+        "proposed 0x300000001 before establishing epoch 3",
+    );
+}
+
+#[test]
+fn prefix_consistency_rejects_resuming_past_a_gap() {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2])
+        .commit(1, z(1, 2), &[1, 2])
+        .commit(1, z(1, 3), &[1, 2])
+        .recovered(2, z(1, 1), z(1, 1))
+        .delivered(2, z(1, 3), z(1, 3));
+    assert_fails(
+        h.verdict("zab.prefix_consistency"),
+        "resumed at 0x100000001 with 0x100000003; the delivered history has 0x100000002 next",
+    );
+}
+
+#[test]
+fn single_leader_per_epoch_rejects_two_leaders_of_one_epoch() {
+    let mut h = zab_good();
+    h.established(3, 2, z(1, 2));
+    assert_fails(
+        h.verdict("zab.single_leader_per_epoch"),
+        "epoch 2 established by server 2 and by server 3",
+    );
+}
+
+#[test]
+fn durability_rejects_a_lost_acknowledged_write() {
+    let mut h = zab_good();
+    h.invoke(0, 1, 1, create("/a", "x")).complete(
+        0,
+        1,
+        1,
+        "ok",
+        z(2, 2),
+        Ret::Stat {
+            version: 0,
+            owner: 0,
+        },
+    );
+    assert_fails(
+        h.verdict("zab.durability"),
+        "client 0 op 1 acknowledged at 0x200000002 but no server delivered it",
+    );
+}
+
+#[test]
+fn durability_rejects_a_server_going_past_an_acknowledged_write() {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2, 3])
+        .commit(1, z(1, 2), &[1, 2])
+        .invoke(0, 1, 1, create("/a", "x"))
+        .complete(0, 1, 1, "ok", z(1, 2), stat(0, 0))
+        .commit(1, z(1, 3), &[1, 2, 3]);
+    assert_fails(
+        h.verdict("zab.durability"),
+        "server 3 delivered up to 0x100000003 without the acknowledged 0x100000002",
+    );
+}
+
+#[test]
+fn durability_rejects_truncating_a_committed_txn() {
+    // The ZK-1154 shape: server 3 logged z(1,2), which 1 and 2 committed;
+    // a new leader TRUNCs 3 below it.
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2, 3])
+        .commit(1, z(1, 2), &[1, 2])
+        .push(Event::Truncated {
+            sid: 3,
+            to: z(1, 1),
+            logged: z(1, 2),
+        });
+    assert_fails(
+        h.verdict("zab.durability"),
+        "server 3 truncated its log to 0x100000001 dropping 0x100000002",
+    );
+    // Truncating an uncommitted tail is what TRUNC is for.
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .commit(1, z(1, 1), &[1, 2, 3])
+        .proposed(1, z(1, 2), 2)
+        .push(Event::Truncated {
+            sid: 3,
+            to: z(1, 1),
+            logged: z(1, 2),
+        });
+    assert_eq!(h.verdict("zab.durability"), Ok(()));
+}
+
+// ------------------------------------------------------------------ client.linearizable
+
+#[test]
+fn linearizable_accepts_writes_and_synced_reads_that_fit() {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .invoke(1, 1, 11, set("/a", "y"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .complete(1, 1, 11, "ok", z(1, 2), stat(1, 0))
+        .invoke(0, 2, 10, Call::Sync)
+        .complete(0, 2, 10, "ok", z(1, 3), Ret::None)
+        .invoke(0, 3, 10, get("/a", false))
+        .complete(0, 3, 10, "ok", z(1, 3), node("y", 1, 0))
+        .invoke(1, 2, 11, delete("/a"))
+        .complete(1, 2, 11, "ok", z(1, 4), Ret::None)
+        .invoke(1, 3, 11, delete("/a"))
+        .complete(1, 3, 11, "NoNode", z(1, 5), Ret::None);
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+}
+
+#[test]
+fn linearizable_rejects_a_read_of_a_value_overwritten_before_it_began() {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(1, 1, 11, set("/a", "y"))
+        .complete(1, 1, 11, "ok", z(1, 2), stat(1, 0))
+        .invoke(2, 1, 12, Call::Sync)
+        .complete(2, 1, 12, "ok", z(1, 3), Ret::None)
+        .invoke(2, 2, 12, get("/a", false))
+        .complete(2, 2, 12, "ok", z(1, 3), node("x", 0, 0));
+    assert_fails(h.verdict("client.linearizable"), "/a: not linearizable");
+    assert_fails(h.verdict("client.linearizable"), "client 2 op 2");
+}
+
+#[test]
+fn linearizable_ignores_reads_without_a_sync() {
+    // The same stale read, served locally without a sync, is allowed.
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(1, 1, 11, set("/a", "y"))
+        .complete(1, 1, 11, "ok", z(1, 2), stat(1, 0))
+        .invoke(2, 1, 12, get("/a", false))
+        .complete(2, 1, 12, "ok", z(1, 1), node("x", 0, 0));
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+}
+
+#[test]
+fn linearizable_lets_a_lost_answer_have_taken_effect_or_not() {
+    // The create's answer was lost; a later synced read sees its value: it
+    // must have happened, and that is fine.
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ConnectionLoss", z(1, 0), Ret::None)
+        .invoke(1, 1, 11, Call::Sync)
+        .complete(1, 1, 11, "ok", z(1, 2), Ret::None)
+        .invoke(1, 2, 11, get("/a", false))
+        .complete(1, 2, 11, "ok", z(1, 2), node("x", 0, 0));
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+    // Seen missing first, then present: it took effect after its answer was lost.
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ConnectionLoss", z(1, 0), Ret::None)
+        .invoke(1, 1, 11, Call::Sync)
+        .complete(1, 1, 11, "ok", z(1, 1), Ret::None)
+        .invoke(1, 2, 11, get("/a", false))
+        .complete(1, 2, 11, "NoNode", z(1, 1), Ret::None)
+        .invoke(1, 3, 11, Call::Sync)
+        .complete(1, 3, 11, "ok", z(1, 3), Ret::None)
+        .invoke(1, 4, 11, get("/a", false))
+        .complete(1, 4, 11, "ok", z(1, 3), node("x", 0, 0));
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+    // Had the same create been answered NodeExists, the read is impossible.
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "NodeExists", z(1, 1), Ret::None)
+        .invoke(1, 1, 11, Call::Sync)
+        .complete(1, 1, 11, "ok", z(1, 2), Ret::None)
+        .invoke(1, 2, 11, get("/a", false))
+        .complete(1, 2, 11, "ok", z(1, 2), node("x", 0, 0));
+    assert_fails(h.verdict("client.linearizable"), "not linearizable");
+}
+
+#[test]
+fn linearizable_settles_a_lost_answer_by_the_sessions_next_commit() {
+    // FIFO client order: the lost set of "x" cannot land after the same
+    // session's next write "y" was committed.
+    let lost_then_next = |h: &mut H| {
+        h.invoke(0, 1, 10, create("/a", "w"))
+            .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+            .invoke(0, 2, 10, set("/a", "x"))
+            .complete(0, 2, 10, "ConnectionLoss", z(1, 1), Ret::None)
+            .invoke(0, 3, 10, set("/a", "y"))
+            .complete(0, 3, 10, "ok", z(1, 3), stat(2, 0))
+            .invoke(1, 1, 11, Call::Sync)
+            .complete(1, 1, 11, "ok", z(1, 4), Ret::None);
+    };
+    let mut h = H::new();
+    lost_then_next(&mut h);
+    h.invoke(1, 2, 11, get("/a", false))
+        .complete(1, 2, 11, "ok", z(1, 4), node("y", 2, 0));
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+    let mut h = H::new();
+    lost_then_next(&mut h);
+    h.invoke(1, 2, 11, get("/a", false))
+        .complete(1, 2, 11, "ok", z(1, 4), node("x", 3, 0));
+    assert_fails(h.verdict("client.linearizable"), "/a: not linearizable");
+}
+
+#[test]
+fn linearizable_rejects_a_wrong_version_and_a_wrong_error() {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 2, 10, set("/a", "y"))
+        .complete(0, 2, 10, "ok", z(1, 2), stat(5, 0));
+    assert_fails(h.verdict("client.linearizable"), "client 0 op 2");
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 2, 10, set("/a", "y"))
+        .complete(0, 2, 10, "NoNode", z(1, 2), Ret::None);
+    assert_fails(h.verdict("client.linearizable"), "client 0 op 2");
+}
+
+#[test]
+fn linearizable_models_the_end_of_a_session_as_removing_its_ephemerals() {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create_eph("/e", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 10))
+        .session_closed(1, 10, z(1, 2))
+        .invoke(1, 1, 11, Call::Sync)
+        .complete(1, 1, 11, "ok", z(1, 3), Ret::None)
+        .invoke(1, 2, 11, get("/e", false))
+        .complete(1, 2, 11, "NoNode", z(1, 3), Ret::None);
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create_eph("/e", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 10))
+        .session_closed(1, 10, z(1, 2))
+        .invoke(1, 1, 11, Call::Sync)
+        .complete(1, 1, 11, "ok", z(1, 3), Ret::None)
+        .invoke(1, 2, 11, get("/e", false))
+        .complete(1, 2, 11, "ok", z(1, 3), node("x", 0, 10));
+    assert_fails(h.verdict("client.linearizable"), "/e: not linearizable");
+}
+
+/// A tiny deterministic generator (splitmix64).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A linearizable history of `n` ops by `clients` over `keys` znodes: each
+/// op takes effect at a random moment between its invocation and answer,
+/// other clients' steps interleaving; 1% of writes lose their answer (and
+/// half of those took effect); reads follow syncs.
+fn big_history(n: usize, clients: usize, keys: u64, seed: u64) -> H {
+    big_history_lossy(n, clients, keys, seed, 1)
+}
+
+fn big_history_lossy(n: usize, clients: usize, keys: u64, seed: u64, lost_percent: u64) -> H {
+    use std::collections::BTreeMap;
+    #[derive(Clone)]
+    enum Phase {
+        Idle,
+        Invoked(u64, Call),
+        Applied(u64, String, u64, Ret),
+    }
+    let mut rng = Rng(seed);
+    let mut h = H::new();
+    let mut tree: BTreeMap<String, (String, i32)> = BTreeMap::new();
+    let mut zxid = z(1, 0);
+    let mut phase = vec![Phase::Idle; clients];
+    let mut next_op = vec![0u64; clients];
+    let mut after_sync = vec![false; clients];
+    let mut done = 0;
+    while done < n {
+        let c = rng.below(clients as u64) as usize;
+        let session = 100 + c as u64;
+        match phase[c].clone() {
+            Phase::Idle => {
+                next_op[c] += 1;
+                let op = next_op[c];
+                let path = format!("/k{}", rng.below(keys));
+                let value = format!("c{c}-{op}");
+                let call = if after_sync[c] {
+                    get(&path, false)
+                } else {
+                    match rng.below(10) {
+                        0..=2 => create(&path, &value),
+                        3..=5 => set(&path, &value),
+                        6 => delete(&path),
+                        7 | 8 => get(&path, false),
+                        _ => Call::Sync,
+                    }
+                };
+                after_sync[c] = matches!(call, Call::Sync);
+                h.invoke(c, op, session, call.clone());
+                phase[c] = Phase::Invoked(op, call);
+            }
+            Phase::Invoked(op, call) => {
+                let lost = call.is_write() && rng.below(100) < lost_percent;
+                let applies = !lost || rng.below(2) == 0;
+                let path = call.path().unwrap_or("").to_string();
+                let mut outcome = "ok".to_string();
+                let mut ret = Ret::None;
+                if applies {
+                    match &call {
+                        Call::Create { value, .. } => {
+                            if tree.contains_key(&path) {
+                                outcome = "NodeExists".into();
+                            } else {
+                                tree.insert(path.clone(), (value.clone(), 0));
+                                ret = stat(0, 0);
+                            }
+                            zxid += 1;
+                        }
+                        Call::Set { value, .. } => {
+                            match tree.get_mut(&path) {
+                                Some(node) => {
+                                    node.0 = value.clone();
+                                    node.1 += 1;
+                                    ret = stat(node.1, 0);
+                                }
+                                None => outcome = "NoNode".into(),
+                            }
+                            zxid += 1;
+                        }
+                        Call::Delete { .. } => {
+                            if tree.remove(&path).is_none() {
+                                outcome = "NoNode".into();
+                            }
+                            zxid += 1;
+                        }
+                        Call::Get { .. } => match tree.get(&path) {
+                            Some((v, ver)) => ret = node(v, *ver, 0),
+                            None => outcome = "NoNode".into(),
+                        },
+                        _ => zxid += 1,
+                    }
+                }
+                if lost {
+                    outcome = "ConnectionLoss".into();
+                    ret = Ret::None;
+                }
+                phase[c] = Phase::Applied(op, outcome, zxid, ret);
+            }
+            Phase::Applied(op, outcome, at, ret) => {
+                h.complete(c, op, session, &outcome, at, ret);
+                phase[c] = Phase::Idle;
+                done += 1;
+            }
+        }
+    }
+    h
+}
+
+#[test]
+fn linearizable_checks_a_100k_op_history_over_100_keys() {
+    let h = big_history(100_000, 10, 100, 7);
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+}
+
+#[test]
+fn linearizable_checks_a_history_with_many_lost_answers() {
+    // A fifth of the writes lose their answer (half of those took effect).
+    let h = big_history_lossy(20_000, 10, 20, 3, 20);
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+}
+
+/// Give the last synced read of `h` a value its znode never had.
+fn corrupt_last_synced_read(h: &mut H) {
+    let synced = |h: &H, i: usize| {
+        let Event::Complete { client, op, .. } = &h.records[i].event else {
+            return false;
+        };
+        h.records.iter().any(|r| {
+            matches!(&r.event, Event::Invoke { client: c, op: o, call: Call::Sync, .. }
+                if c == client && *o + 1 == *op)
+        })
+    };
+    let i = (0..h.records.len())
+        .rev()
+        .find(|&i| {
+            matches!(
+                &h.records[i].event,
+                Event::Complete {
+                    ret: Ret::Node { .. },
+                    ..
+                }
+            ) && synced(h, i)
+        })
+        .expect("a synced read");
+    if let Event::Complete {
+        ret: Ret::Node { value, .. },
+        ..
+    } = &mut h.records[i].event
+    {
+        *value = "never-written".into();
+    }
+}
+
+#[test]
+fn linearizable_finds_one_bad_read_in_a_big_history() {
+    let mut h = big_history(20_000, 10, 20, 11);
+    corrupt_last_synced_read(&mut h);
+    assert_fails(h.verdict("client.linearizable"), "not linearizable");
+    assert_fails(h.verdict("client.sequential"), "never-written");
+}
+
+#[test]
+fn linearizable_finds_one_bad_read_among_many_lost_answers() {
+    let mut h = big_history_lossy(20_000, 10, 20, 5, 20);
+    corrupt_last_synced_read(&mut h);
+    assert_fails(h.verdict("client.linearizable"), "not linearizable");
+}
+
+// ------------------------------------------------------------------ client.sequential
+
+fn sequential_good() -> H {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 2, 10, get("/a", false))
+        .complete(0, 2, 10, "ok", z(1, 1), node("x", 0, 0))
+        .invoke(0, 3, 10, set("/a", "y"))
+        .complete(0, 3, 10, "ok", z(1, 3), stat(1, 0))
+        .invoke(0, 4, 10, get("/a", false))
+        .complete(0, 4, 10, "ok", z(1, 4), node("y", 1, 0));
+    h
+}
+
+#[test]
+fn sequential_accepts_monotonic_fifo_answers() {
+    assert_eq!(sequential_good().verdict("client.sequential"), Ok(()));
+}
+
+#[test]
+fn sequential_rejects_going_back_in_time() {
+    let mut h = sequential_good();
+    h.invoke(0, 5, 10, get("/a", false))
+        .complete(0, 5, 10, "ok", z(1, 2), node("x", 0, 0));
+    assert_fails(
+        h.verdict("client.sequential"),
+        "answered at 0x100000002 after the session saw 0x100000004",
+    );
+}
+
+#[test]
+fn sequential_rejects_answers_out_of_order() {
+    let mut h = sequential_good();
+    h.invoke(0, 5, 10, set("/a", "p"))
+        .invoke(0, 6, 10, set("/a", "q"))
+        .complete(0, 6, 10, "ok", z(1, 5), stat(2, 0))
+        .complete(0, 5, 10, "ok", z(1, 6), stat(3, 0));
+    assert_fails(h.verdict("client.sequential"), "answered after op 6");
+}
+
+#[test]
+fn sequential_rejects_writes_committed_against_issue_order() {
+    let mut h = sequential_good();
+    h.invoke(0, 5, 10, set("/a", "p"))
+        .complete(0, 5, 10, "ok", z(1, 6), stat(2, 0))
+        .invoke(0, 6, 10, set("/a", "q"))
+        .complete(0, 6, 10, "ok", z(1, 6), stat(3, 0));
+    assert_fails(h.verdict("client.sequential"), "not after op 5");
+}
+
+#[test]
+fn sequential_rejects_reading_a_value_never_written_or_from_the_future() {
+    let mut h = sequential_good();
+    h.invoke(1, 1, 11, get("/a", false))
+        .complete(1, 1, 11, "ok", z(1, 4), node("zzz", 1, 0));
+    assert_fails(h.verdict("client.sequential"), "which no write of /a wrote");
+    let mut h = sequential_good();
+    h.invoke(1, 1, 11, get("/a", false))
+        .complete(1, 1, 11, "ok", z(1, 2), node("y", 1, 0));
+    assert_fails(
+        h.verdict("client.sequential"),
+        "which client 0 op 3 wrote at 0x100000003",
+    );
+}
+
+#[test]
+fn sequential_orders_an_event_that_raced_an_answer_by_its_zxid() {
+    // The seed-3 shape: the answer at 0x..5 and an event at 0x..6 came in
+    // together; the event may well have come second.
+    let mut h = sequential_good();
+    h.invoke(0, 5, 10, create("/a", "p"))
+        .complete(0, 5, 10, "NodeExists", z(1, 5), Ret::None)
+        .watch_raced(0, 10, "/a", "NodeDataChanged", z(1, 6));
+    assert_eq!(h.verdict("client.sequential"), Ok(()));
+    // An event that surely came before the answer may not be newer than it.
+    let mut h = sequential_good();
+    h.invoke(0, 5, 10, create("/a", "p"))
+        .watch(0, 10, "/a", "NodeDataChanged", z(1, 6))
+        .complete(0, 5, 10, "NodeExists", z(1, 5), Ret::None);
+    assert_fails(
+        h.verdict("client.sequential"),
+        "after the session saw 0x100000006 (a watch event for /a)",
+    );
+}
+
+// ------------------------------------------------------------------ client.watches
+
+/// Client 0 watches /a; client 1 changes it; the event arrives before client
+/// 0 reads the new data.
+fn watches_good() -> H {
+    let mut h = H::new();
+    h.invoke(1, 1, 11, create("/a", "x"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, get("/a", true))
+        .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
+        .invoke(1, 2, 11, set("/a", "y"))
+        .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
+        .watch(0, 10, "/a", "NodeDataChanged", z(1, 2))
+        .invoke(0, 2, 10, get("/a", false))
+        .complete(0, 2, 10, "ok", z(1, 2), node("y", 1, 0));
+    h
+}
+
+#[test]
+fn watches_accept_one_event_before_the_new_data() {
+    assert_eq!(watches_good().verdict("client.watches"), Ok(()));
+}
+
+#[test]
+fn watches_accept_an_event_that_came_in_with_the_new_data() {
+    // The event and the answer at its zxid arrived together: the event may
+    // have come first, so the order holds.
+    let mut h = H::new();
+    h.invoke(1, 1, 11, create("/a", "x"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, get("/a", true))
+        .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
+        .invoke(0, 2, 10, set("/a", "y"))
+        .complete(0, 2, 10, "ok", z(1, 2), stat(1, 0))
+        .watch_raced(0, 10, "/a", "NodeDataChanged", z(1, 2));
+    assert_eq!(h.verdict("client.watches"), Ok(()));
+}
+
+#[test]
+fn watches_reject_a_second_event_for_one_watch() {
+    let mut h = watches_good();
+    h.invoke(1, 3, 11, set("/a", "z"))
+        .complete(1, 3, 11, "ok", z(1, 3), stat(2, 0))
+        .watch(0, 10, "/a", "NodeDataChanged", z(1, 3));
+    assert_fails(h.verdict("client.watches"), "with no watch outstanding");
+}
+
+#[test]
+fn watches_reject_new_data_before_the_event() {
+    let mut h = H::new();
+    h.invoke(1, 1, 11, create("/a", "x"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, get("/a", true))
+        .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
+        .invoke(1, 2, 11, set("/a", "y"))
+        .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
+        .invoke(0, 2, 10, get("/a", false))
+        .complete(0, 2, 10, "ok", z(1, 2), node("y", 1, 0))
+        .watch(0, 10, "/a", "NodeDataChanged", z(1, 2));
+    assert_fails(
+        h.verdict("client.watches"),
+        "before the event of the watch on /a",
+    );
+}
+
+#[test]
+fn watches_reject_an_event_for_the_wrong_change() {
+    let mut h = watches_good();
+    // Re-arm, then an event older than the read that set it.
+    h.invoke(0, 3, 10, get("/a", true))
+        .complete(0, 3, 10, "ok", z(1, 2), node("y", 1, 0))
+        .watch(0, 10, "/a", "NodeDataChanged", z(1, 2));
+    assert_fails(h.verdict("client.watches"), "does not follow the read");
+    // Skipping the first change after the watch.
+    let mut h = watches_good();
+    h.invoke(0, 3, 10, get("/a", true))
+        .complete(0, 3, 10, "ok", z(1, 2), node("y", 1, 0))
+        .invoke(1, 3, 11, set("/a", "p"))
+        .complete(1, 3, 11, "ok", z(1, 3), stat(2, 0))
+        .invoke(1, 4, 11, set("/a", "q"))
+        .complete(1, 4, 11, "ok", z(1, 4), stat(3, 0))
+        .watch(0, 10, "/a", "NodeDataChanged", z(1, 4));
+    assert_fails(
+        h.verdict("client.watches"),
+        "the first change after the watch was set",
+    );
+}
+
+#[test]
+fn watches_can_be_scoped_to_a_connection() {
+    // The watch is lost with the connection: an obligation under ZooKeeper's
+    // semantics (re-registration), none when scoped to the connection.
+    let mut h = H::new();
+    h.invoke(1, 1, 11, create("/a", "x"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, get("/a", true))
+        .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
+        .push(Event::ClientState {
+            client: 0,
+            session: 10,
+            state: "Disconnected".into(),
+        })
+        .invoke(1, 2, 11, set("/a", "y"))
+        .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
+        .invoke(0, 2, 10, get("/a", false))
+        .complete(0, 2, 10, "ok", z(1, 2), node("y", 1, 0));
+    assert_fails(h.verdict("client.watches"), "before the event");
+    let opts = CheckOptions {
+        watches_survive_reconnect: false,
+        ..CheckOptions::default()
+    };
+    assert_eq!(h.verdict_with("client.watches", &opts), Ok(()));
+    // The disconnection noticed only with the answer from the new connection.
+    let mut h = H::new();
+    h.invoke(1, 1, 11, create("/a", "x"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, get("/a", true))
+        .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
+        .invoke(1, 2, 11, set("/a", "y"))
+        .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
+        .invoke(0, 2, 10, get("/a", false))
+        .complete(0, 2, 10, "ok", z(1, 2), node("y", 1, 0))
+        .push(Event::ClientState {
+            client: 0,
+            session: 10,
+            state: "Disconnected".into(),
+        });
+    assert_eq!(h.verdict_with("client.watches", &opts), Ok(()));
+    assert_fails(h.verdict("client.watches"), "before the event");
+}
+
+// ------------------------------------------------------------------ client.sessions
+
+/// Session 10 creates ephemeral /e; client 1 sees it; the session closes;
+/// client 1 sees it gone.
+fn sessions_good() -> H {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create_eph("/e", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 10))
+        .invoke(1, 1, 11, get("/e", false))
+        .complete(1, 1, 11, "ok", z(1, 1), node("x", 0, 10))
+        .session_closed(1, 10, z(1, 2))
+        .invoke(1, 2, 11, get("/e", false))
+        .complete(1, 2, 11, "NoNode", z(1, 2), Ret::None);
+    h
+}
+
+#[test]
+fn sessions_accept_an_ephemeral_living_as_long_as_its_session() {
+    assert_eq!(sessions_good().verdict("client.sessions"), Ok(()));
+}
+
+#[test]
+fn sessions_reject_an_ephemeral_outliving_its_session() {
+    let mut h = sessions_good();
+    h.invoke(1, 3, 11, get("/e", false))
+        .complete(1, 3, 11, "ok", z(1, 3), node("x", 0, 10));
+    assert_fails(h.verdict("client.sessions"), "which ended at 0x100000002");
+}
+
+#[test]
+fn sessions_reject_an_ephemeral_gone_before_its_session() {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create_eph("/e", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 10))
+        .invoke(1, 1, 11, get("/e", false))
+        .complete(1, 1, 11, "NoNode", z(1, 2), Ret::None);
+    assert_fails(h.verdict("client.sessions"), "found /e missing");
+}
+
+#[test]
+fn sessions_reject_an_ephemeral_created_by_an_ended_session() {
+    let mut h = H::new();
+    h.session_closed(1, 10, z(1, 1))
+        .invoke(0, 1, 10, create_eph("/e", "x"))
+        .complete(0, 1, 10, "ok", z(1, 2), stat(0, 10));
+    assert_fails(h.verdict("client.sessions"), "after its session 0xa ended");
+}
+
+// ------------------------------------------------------------------ liveness
+
+fn liveness_good() -> H {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .fault("crash 1")
+        .wait(1000)
+        .fault("restart 1")
+        .wait(2000)
+        .established(2, 2, 0)
+        .invoke(0, 1, 10, Call::Sync)
+        .complete(0, 1, 10, "ok", z(2, 1), Ret::None);
+    h
+}
+
+#[test]
+fn liveness_accepts_recovery_within_the_bound() {
+    assert_eq!(liveness_good().verdict("liveness"), Ok(()));
+}
+
+#[test]
+fn liveness_rejects_no_leader_or_no_progress_after_the_heal() {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .fault("crash 1")
+        .wait(20_000)
+        .established(2, 2, 0)
+        .invoke(0, 1, 10, Call::Sync)
+        .complete(0, 1, 10, "ok", z(2, 1), Ret::None);
+    assert_fails(
+        h.verdict("liveness"),
+        "no leader was established within 10000 ms",
+    );
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .fault("heal")
+        .invoke(0, 1, 10, Call::Sync)
+        .complete(0, 1, 10, "ConnectionLoss", 0, Ret::None);
+    assert_fails(h.verdict("liveness"), "no client op completed ok");
+    let opts = CheckOptions {
+        liveness_bound_ms: 30_000,
+        ..CheckOptions::default()
+    };
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .fault("crash 1")
+        .wait(20_000)
+        .established(2, 2, 0)
+        .invoke(0, 1, 10, Call::Sync)
+        .complete(0, 1, 10, "ok", z(2, 1), Ret::None);
+    assert_eq!(h.verdict_with("liveness", &opts), Ok(()));
+}
+
+// ------------------------------------------------------------------ the set
+
+#[test]
+fn run_all_reports_every_named_check() {
+    let verdicts = run_all(&zab_good().records, &CheckOptions::default());
+    let names: Vec<&str> = CHECKS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(verdicts.keys().copied().collect::<Vec<_>>(), {
+        let mut n = names.clone();
+        n.sort();
+        n
+    });
+    assert_eq!(names.len(), 14);
+    // No client ops in that history: liveness fails, the rest pass.
+    for (name, verdict) in verdicts {
+        if name == "liveness" {
+            assert_fails(verdict, "no client op completed ok");
+        } else {
+            assert_eq!(verdict, Ok(()), "{name}");
+        }
+    }
+}
+
+#[test]
+fn every_violation_is_reported_under_a_listed_name() {
+    let mut h = zab_good();
+    h.delivered(2, z(2, 2), 7).delivered(3, z(2, 2), 8);
+    h.invoke(0, 1, 10, get("/a", false))
+        .complete(0, 1, 10, "ok", z(1, 1), node("zzz", 1, 0));
+    for viol in h.all() {
+        assert!(
+            CHECKS.iter().any(|(n, _)| *n == viol.check),
+            "{} is not in CHECKS",
+            viol.check
+        );
+    }
+}

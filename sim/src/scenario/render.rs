@@ -1,0 +1,152 @@
+//! A scenario written back as a file that parses to the same scenario.
+
+use super::duration::format as d;
+use super::schema::*;
+use std::fmt::Write;
+
+fn quote(s: &str) -> String {
+    // TOML basic strings use JSON's escapes for what we need.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn target(t: &Target) -> String {
+    match t {
+        Target::Node(n) => n.to_string(),
+        other => quote(&other.to_string()),
+    }
+}
+
+fn targets(ts: &[Target]) -> String {
+    if ts.len() == 1 {
+        target(&ts[0])
+    } else {
+        format!("[{}]", ts.iter().map(target).collect::<Vec<_>>().join(", "))
+    }
+}
+
+fn list(ts: &[Target]) -> String {
+    format!("[{}]", ts.iter().map(target).collect::<Vec<_>>().join(", "))
+}
+
+fn float(x: f64) -> String {
+    let s = format!("{x:?}");
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+pub(crate) fn to_toml(s: &Scenario) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "name = {}", quote(&s.name));
+    if !s.about.is_empty() {
+        let _ = writeln!(o, "about = {}", quote(&s.about));
+    }
+    let _ = writeln!(o, "duration = \"{}\"", d(s.duration));
+    let _ = writeln!(o, "settle = \"{}\"", d(s.settle));
+    let e = &s.ensemble;
+    let _ = writeln!(
+        o,
+        "\n[ensemble]\nservers = {}\ntick = \"{}\"\ninit_limit = {}\nsync_limit = {}\nsnap_count = {}",
+        e.servers,
+        d(e.tick),
+        e.init_limit,
+        e.sync_limit,
+        e.snap_count
+    );
+    let w = &s.workload;
+    let _ = writeln!(
+        o,
+        "\n[workload]\nclients = {}\nrate = {}\nkeys = {}\nvalue_bytes = {}\n\
+         mix = {{ create = {}, set = {}, get = {}, delete = {}, sync = {}, ephemeral = {} }}\nsession_timeout = \"{}\"",
+        w.clients,
+        float(w.rate),
+        w.keys,
+        w.value_bytes,
+        w.mix[0],
+        w.mix[1],
+        w.mix[2],
+        w.mix[3],
+        w.mix[4],
+        w.ephemeral,
+        d(w.session_timeout)
+    );
+    let n = &s.network;
+    let _ = writeln!(
+        o,
+        "\n[network]\nlatency = [\"{}\", \"{}\"]\npacket_loss = {}",
+        d(n.latency.0),
+        d(n.latency.1),
+        float(n.packet_loss)
+    );
+    let k = &s.disk;
+    let _ = writeln!(
+        o,
+        "\n[disk]\nfsync_latency = [\"{}\", \"{}\"]\ntear_probability = {}\ngarbage_probability = {}",
+        d(k.fsync_latency.0),
+        d(k.fsync_latency.1),
+        float(k.tear_probability),
+        float(k.garbage_probability)
+    );
+    for f in &s.faults {
+        let _ = writeln!(o, "\n[[fault]]\nat = \"{}\"", d(f.at));
+        let body = match &f.action {
+            Action::Crash(t) => format!("crash = {}", targets(t)),
+            Action::Kill(t) => format!("kill = {}", targets(t)),
+            Action::PowerLoss(t) => format!("power_loss = {}", targets(t)),
+            Action::Restart(t) => format!("restart = {}", targets(t)),
+            Action::Pause(t) => format!("pause = {}", targets(t)),
+            Action::Resume(t) => format!("resume = {}", targets(t)),
+            Action::Isolate(t) => format!("isolate = {}", targets(t)),
+            Action::Partition(groups) => format!(
+                "partition = [{}]",
+                groups
+                    .iter()
+                    .map(|g| list(g))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Action::OneWay { from, to } => {
+                format!("one_way = {{ from = {}, to = {} }}", list(from), list(to))
+            }
+            Action::Heal => "heal = true".into(),
+            Action::SlowFsync {
+                targets: t,
+                min,
+                max,
+            } => format!(
+                "slow_fsync = {{ target = {}, min = \"{}\", max = \"{}\" }}",
+                targets(t),
+                d(*min),
+                d(*max)
+            ),
+            Action::FsyncError { targets: t, count } => {
+                format!(
+                    "fsync_error = {{ target = {}, count = {count} }}",
+                    targets(t)
+                )
+            }
+            Action::DiskFull { targets: t, on } => {
+                format!("disk_full = {{ target = {}, on = {on} }}", targets(t))
+            }
+            Action::ExpireSession { client } => format!("expire_session = {client}"),
+            Action::Latency { min, max } => format!("latency = [\"{}\", \"{}\"]", d(*min), d(*max)),
+            Action::PacketLoss(p) => format!("packet_loss = {}", float(*p)),
+        };
+        let _ = writeln!(o, "{body}");
+        if let Some(u) = f.until {
+            let _ = writeln!(o, "until = \"{}\"", d(u));
+        }
+    }
+    let c = &s.check;
+    let _ = writeln!(
+        o,
+        "\n[check]\nzab = {}\nclient = {}\nlinearizable = {}",
+        c.zab, c.client, c.linearizable
+    );
+    if let Some(l) = c.liveness {
+        let _ = writeln!(o, "liveness = \"{}\"", d(l));
+    }
+    o
+}

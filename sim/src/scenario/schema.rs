@@ -1,0 +1,479 @@
+//! The scenario file format: the raw serde shape (with spans, so every error
+//! can point at a line and column) and the validated model the runner uses.
+//!
+//! The raw types accept anything TOML can spell; `validate.rs` turns them into
+//! the model, rejecting what makes no sense with an error at the right place.
+
+use super::duration::Dur;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::time::Duration;
+use toml::Spanned;
+use zkstorm::types::Sid;
+
+// ------------------------------------------------------------------ raw shape
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub about: String,
+    pub duration: Spanned<Dur>,
+    pub settle: Option<Spanned<Dur>>,
+    pub ensemble: Spanned<RawEnsemble>,
+    #[serde(default)]
+    pub workload: RawWorkload,
+    #[serde(default)]
+    pub network: RawNetwork,
+    #[serde(default)]
+    pub disk: RawDisk,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    pub check: RawCheck,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEnsemble {
+    pub servers: Spanned<i64>,
+    pub tick: Option<Spanned<Dur>>,
+    pub init_limit: Option<Spanned<i64>>,
+    pub sync_limit: Option<Spanned<i64>>,
+    pub snap_count: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWorkload {
+    pub clients: Option<Spanned<i64>>,
+    pub rate: Option<Spanned<f64>>,
+    pub keys: Option<Spanned<i64>>,
+    pub value_bytes: Option<Spanned<i64>>,
+    pub mix: Option<Spanned<RawMix>>,
+    pub session_timeout: Option<Spanned<Dur>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMix {
+    pub create: Option<Spanned<i64>>,
+    pub set: Option<Spanned<i64>>,
+    pub get: Option<Spanned<i64>>,
+    pub delete: Option<Spanned<i64>>,
+    pub sync: Option<Spanned<i64>>,
+    pub ephemeral: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNetwork {
+    pub latency: Option<Spanned<Vec<Spanned<Dur>>>>,
+    pub packet_loss: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDisk {
+    pub fsync_latency: Option<Spanned<Vec<Spanned<Dur>>>>,
+    pub tear_probability: Option<Spanned<f64>>,
+    pub garbage_probability: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub zab: Option<bool>,
+    pub client: Option<bool>,
+    pub linearizable: Option<bool>,
+    pub liveness: Option<Spanned<Dur>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFault {
+    pub at: Spanned<Dur>,
+    pub until: Option<Spanned<Dur>>,
+    pub heal_at: Option<Spanned<Dur>>,
+    pub crash: Option<Spanned<RawTargets>>,
+    pub kill: Option<Spanned<RawTargets>>,
+    pub power_loss: Option<Spanned<RawTargets>>,
+    pub restart: Option<Spanned<RawTargets>>,
+    pub pause: Option<Spanned<RawTargets>>,
+    pub resume: Option<Spanned<RawTargets>>,
+    pub isolate: Option<Spanned<RawTargets>>,
+    pub partition: Option<Spanned<Vec<Spanned<RawTargets>>>>,
+    pub one_way: Option<Spanned<RawOneWay>>,
+    pub heal: Option<Spanned<bool>>,
+    pub slow_fsync: Option<Spanned<RawSlowFsync>>,
+    pub fsync_error: Option<Spanned<RawFsyncError>>,
+    pub disk_full: Option<Spanned<RawDiskFull>>,
+    pub expire_session: Option<Spanned<i64>>,
+    pub latency: Option<Spanned<Vec<Spanned<Dur>>>>,
+    pub packet_loss: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOneWay {
+    pub from: Spanned<RawTargets>,
+    pub to: Spanned<RawTargets>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlowFsync {
+    pub target: Spanned<RawTargets>,
+    pub min: Spanned<Dur>,
+    pub max: Spanned<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFsyncError {
+    pub target: Spanned<RawTargets>,
+    pub count: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiskFull {
+    pub target: Spanned<RawTargets>,
+    #[serde(default = "yes")]
+    pub on: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One target as written: a name or an integer (checked later).
+pub(crate) enum RawAtom {
+    Name(String),
+    Node(i64),
+}
+
+/// `"leader"`, `3` or `["leader", 3]`.
+pub(crate) enum RawTargets {
+    One(RawAtom),
+    Many(Vec<Spanned<RawAtom>>),
+}
+
+const TARGET_EXPECTING: &str =
+    "a target: leader, follower, random, minority, majority, crashed, rest, all, fault[N] or a node id";
+
+impl<'de> Deserialize<'de> for RawAtom {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawAtom;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(TARGET_EXPECTING)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawAtom, E> {
+                Ok(RawAtom::Name(s.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawAtom, E> {
+                Ok(RawAtom::Node(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawAtom, E> {
+                Ok(RawAtom::Node(v.min(i64::MAX as u64) as i64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawTargets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawTargets;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "{TARGET_EXPECTING}, or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawTargets, E> {
+                Ok(RawTargets::One(RawAtom::Name(s.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawTargets, E> {
+                Ok(RawTargets::One(RawAtom::Node(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawTargets, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTargets, A::Error> {
+                let mut out = Vec::new();
+                while let Some(a) = seq.next_element::<Spanned<RawAtom>>()? {
+                    out.push(a);
+                }
+                Ok(RawTargets::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ------------------------------------------------------------------ the model
+
+/// A validated scenario: what to build, what load to run, which faults to
+/// inject when, and what to check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub about: String,
+    /// The file it came from, as given to `load`/`parse` (used in messages
+    /// and replay commands).
+    pub file: String,
+    /// How long the client load runs (simulated).
+    pub duration: Duration,
+    /// After the load stops, how long the ensemble has to converge.
+    pub settle: Duration,
+    pub ensemble: EnsembleSpec,
+    pub workload: WorkloadSpec,
+    pub network: NetworkSpec,
+    pub disk: DiskSpec,
+    /// In file order; the runner applies them in time order (ties: file order).
+    pub faults: Vec<FaultSpec>,
+    pub check: CheckSpec,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnsembleSpec {
+    pub servers: usize,
+    pub tick: Duration,
+    pub init_limit: u64,
+    pub sync_limit: u64,
+    pub snap_count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadSpec {
+    pub clients: usize,
+    /// Operations per client per simulated second.
+    pub rate: f64,
+    pub keys: usize,
+    pub value_bytes: usize,
+    /// Weights: create, set, get, delete, sync.
+    pub mix: [u32; 5],
+    /// Weight of ephemeral work (create or read an ephemeral `/e<i>`).
+    pub ephemeral: u32,
+    pub session_timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    /// One-way latency of every message, drawn uniformly from [min, max].
+    pub latency: (Duration, Duration),
+    /// Chance that a send is lost (see the module docs for what that means
+    /// for TCP in madsim).
+    pub packet_loss: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskSpec {
+    pub fsync_latency: (Duration, Duration),
+    pub tear_probability: f64,
+    pub garbage_probability: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSpec {
+    pub zab: bool,
+    /// client.sequential, client.watches, client.sessions.
+    pub client: bool,
+    pub linearizable: bool,
+    /// After the last fault heals, client operations must complete within this.
+    pub liveness: Option<Duration>,
+}
+
+/// One `[[fault]]` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpec {
+    /// Position in the file (0-based), as in `fault[2]`.
+    pub index: usize,
+    /// Line of the entry in the file (1-based), for messages.
+    pub line: usize,
+    pub at: Duration,
+    /// When the fault is undone (`until`, or `heal_at` for network cuts).
+    pub until: Option<Duration>,
+    pub action: Action,
+}
+
+/// What a fault does. Targets are resolved when the fault fires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// The node's machine fails: the process dies and what was not fsynced
+    /// is lost (unsynced log tails torn with the disk's odds).
+    Crash(Vec<Target>),
+    /// The process is killed (kill -9); the OS survives, so written but
+    /// un-fsynced data stays in the page cache and is read back on restart.
+    Kill(Vec<Target>),
+    /// Like `Crash`, but every un-synced appended tail is torn at a random
+    /// byte (with random garbage after it half the time): the harshest crash.
+    PowerLoss(Vec<Target>),
+    /// Start crashed nodes; a running node is killed and started again.
+    Restart(Vec<Target>),
+    /// Stop scheduling the node (a long GC pause / SIGSTOP): it keeps its
+    /// sockets and state, and resumes with every timer overdue.
+    Pause(Vec<Target>),
+    Resume(Vec<Target>),
+    /// Cut the node off from every other server and every client.
+    Isolate(Vec<Target>),
+    /// Cut every server-to-server link between different groups, both ways.
+    Partition(Vec<Vec<Target>>),
+    /// Cut the links from every `from` node to every `to` node, one way only.
+    OneWay {
+        from: Vec<Target>,
+        to: Vec<Target>,
+    },
+    /// Undo every network cut and restore the base network settings.
+    Heal,
+    SlowFsync {
+        targets: Vec<Target>,
+        min: Duration,
+        max: Duration,
+    },
+    FsyncError {
+        targets: Vec<Target>,
+        count: u64,
+    },
+    DiskFull {
+        targets: Vec<Target>,
+        on: bool,
+    },
+    /// Cut client `n` off from every server long enough for its session to
+    /// expire (until `until`, or twice the session timeout plus 1s).
+    ExpireSession {
+        client: usize,
+    },
+    Latency {
+        min: Duration,
+        max: Duration,
+    },
+    PacketLoss(f64),
+}
+
+impl Action {
+    /// The key that names this action in a file.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Action::Crash(_) => "crash",
+            Action::Kill(_) => "kill",
+            Action::PowerLoss(_) => "power_loss",
+            Action::Restart(_) => "restart",
+            Action::Pause(_) => "pause",
+            Action::Resume(_) => "resume",
+            Action::Isolate(_) => "isolate",
+            Action::Partition(_) => "partition",
+            Action::OneWay { .. } => "one_way",
+            Action::Heal => "heal",
+            Action::SlowFsync { .. } => "slow_fsync",
+            Action::FsyncError { .. } => "fsync_error",
+            Action::DiskFull { .. } => "disk_full",
+            Action::ExpireSession { .. } => "expire_session",
+            Action::Latency { .. } => "latency",
+            Action::PacketLoss(_) => "packet_loss",
+        }
+    }
+}
+
+/// Every action key, in the order the docs list them.
+pub const ACTION_KEYS: &[&str] = &[
+    "crash",
+    "kill",
+    "power_loss",
+    "restart",
+    "pause",
+    "resume",
+    "isolate",
+    "partition",
+    "one_way",
+    "heal",
+    "slow_fsync",
+    "fsync_error",
+    "disk_full",
+    "expire_session",
+    "latency",
+    "packet_loss",
+];
+
+/// A node chosen by role or id when the fault fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The established leader (nothing while an election runs).
+    Leader,
+    /// One live non-leader, at random.
+    Follower,
+    /// One node the action applies to, at random.
+    Random,
+    /// A random minority: (n-1)/2 of the n servers.
+    Minority,
+    /// A random majority: n/2+1 of the n servers.
+    Majority,
+    /// Every crashed (or stopped) server.
+    Crashed,
+    /// In a partition or one_way: every server not named elsewhere in it.
+    Rest,
+    /// Every server.
+    All,
+    Node(Sid),
+    /// The nodes an earlier fault resolved to (`"fault[1]"`), or one group
+    /// of an earlier partition / one_way (`"fault[1][0]"`; one_way: 0 = from,
+    /// 1 = to). Nothing if that fault was skipped.
+    Fault {
+        index: usize,
+        group: Option<usize>,
+    },
+}
+
+impl Target {
+    pub const NAMES: &'static [&'static str] = &[
+        "leader", "follower", "random", "minority", "majority", "crashed", "rest", "all",
+    ];
+
+    pub fn from_name(s: &str) -> Option<Target> {
+        if let Some(rest) = s.strip_prefix("fault[") {
+            let (index, rest) = rest.split_once(']')?;
+            let index: usize = index.parse().ok()?;
+            let group = match rest {
+                "" => None,
+                g => Some(g.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?),
+            };
+            return Some(Target::Fault { index, group });
+        }
+        Some(match s {
+            "leader" => Target::Leader,
+            "follower" => Target::Follower,
+            "random" => Target::Random,
+            "minority" => Target::Minority,
+            "majority" => Target::Majority,
+            "crashed" => Target::Crashed,
+            "rest" => Target::Rest,
+            "all" => Target::All,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Leader => f.write_str("leader"),
+            Target::Follower => f.write_str("follower"),
+            Target::Random => f.write_str("random"),
+            Target::Minority => f.write_str("minority"),
+            Target::Majority => f.write_str("majority"),
+            Target::Crashed => f.write_str("crashed"),
+            Target::Rest => f.write_str("rest"),
+            Target::All => f.write_str("all"),
+            Target::Node(n) => write!(f, "{n}"),
+            Target::Fault { index, group: None } => write!(f, "fault[{index}]"),
+            Target::Fault {
+                index,
+                group: Some(g),
+            } => write!(f, "fault[{index}][{g}]"),
+        }
+    }
+}

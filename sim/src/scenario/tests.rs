@@ -1,0 +1,708 @@
+//! Parsing tests: every kind of mistake gets the right line, column and
+//! field, and no input makes the parser panic.
+
+use super::*;
+use std::time::Duration;
+
+const GOOD: &str = r#"# A scenario used by the tests.
+name = "good"
+about = "Everything set."
+duration = "40s"
+settle = "15s"
+
+[ensemble]
+servers = 5
+tick = "100ms"
+snap_count = 50
+
+[workload]
+clients = 4
+rate = 50
+mix = { create = 3, set = 4, get = 2, delete = 1, sync = 1 }
+session_timeout = "1500ms"
+
+[network]
+latency = ["1ms", "5ms"]
+
+[[fault]]
+at = "8s"
+crash = "leader"
+until = "12s"
+
+[[fault]]
+at = "15s"
+partition = [["leader", 2], ["rest"]]
+heal_at = "20s"
+
+[[fault]]
+at = "21s"
+slow_fsync = { target = "follower", min = "20ms", max = "50ms" }
+until = "24s"
+
+[[fault]]
+at = "25s"
+expire_session = 1
+
+[check]
+zab = true
+linearizable = true
+liveness = "10s"
+"#;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(text, "scenarios/x.toml")
+}
+
+/// The error for `text`, which must fail.
+fn err(text: &str) -> ScenarioError {
+    match parse(text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// Line and column (1-based) of the first occurrence of `needle`; a `^` in
+/// the needle marks the position within it.
+fn pos(text: &str, needle: &str) -> (usize, usize) {
+    let mark = needle.find('^').unwrap_or(0);
+    let plain = needle.replacen('^', "", 1);
+    let off = text
+        .find(&plain)
+        .unwrap_or_else(|| panic!("{plain:?} not in text"))
+        + mark;
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    (line, col)
+}
+
+/// `GOOD` with `from` replaced by `to` (which must occur once).
+fn edit(from: &str, to: &str) -> String {
+    assert_eq!(GOOD.matches(from).count(), 1, "{from:?} must occur once");
+    GOOD.replace(from, to)
+}
+
+#[track_caller]
+fn expect(text: &str, at: &str, field: &str, kind: ErrorKind, says: &str) {
+    let e = err(text);
+    let (line, column) = pos(text, at);
+    assert_eq!(
+        (e.line, e.column, e.field.as_str(), e.kind),
+        (line, column, field, kind),
+        "error: {e}"
+    );
+    assert!(
+        e.message.contains(says),
+        "message {:?} lacks {says:?}",
+        e.message
+    );
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with(&format!("scenarios/x.toml:{line}:{column}: {field}: ")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_good_file_parses() {
+    let s = parse(GOOD).unwrap();
+    assert_eq!(s.name, "good");
+    assert_eq!(s.duration, Duration::from_secs(40));
+    assert_eq!(s.settle, Duration::from_secs(15));
+    assert_eq!(s.ensemble.servers, 5);
+    assert_eq!(s.ensemble.tick, Duration::from_millis(100));
+    assert_eq!(s.ensemble.init_limit, 10);
+    assert_eq!(s.ensemble.snap_count, 50);
+    assert_eq!(s.workload.clients, 4);
+    assert_eq!(s.workload.rate, 50.0);
+    assert_eq!(s.workload.mix, [3, 4, 2, 1, 1]);
+    assert_eq!(s.workload.ephemeral, 0);
+    assert_eq!(s.workload.session_timeout, Duration::from_millis(1500));
+    assert_eq!(
+        s.network.latency,
+        (Duration::from_millis(1), Duration::from_millis(5))
+    );
+    assert_eq!(s.faults.len(), 4);
+    assert_eq!(s.faults[0].action, Action::Crash(vec![Target::Leader]));
+    assert_eq!(s.faults[0].until, Some(Duration::from_secs(12)));
+    assert_eq!(s.faults[0].line, pos(GOOD, "[[fault]]").0);
+    assert_eq!(
+        s.faults[1].action,
+        Action::Partition(vec![
+            vec![Target::Leader, Target::Node(2)],
+            vec![Target::Rest]
+        ])
+    );
+    assert_eq!(s.faults[1].until, Some(Duration::from_secs(20)));
+    assert_eq!(s.faults[3].action, Action::ExpireSession { client: 1 });
+    // The session expiry cut ends at 25s + 2 * 1.5s + 1s = 29s.
+    assert_eq!(s.heal_time(), Duration::from_secs(29));
+    assert_eq!(s.check.liveness, Some(Duration::from_secs(10)));
+    assert!(s.check.linearizable);
+}
+
+#[test]
+fn defaults_for_a_minimal_file() {
+    let s = parse("name = \"m\"\nduration = \"10s\"\n[ensemble]\nservers = 3\n").unwrap();
+    assert_eq!(s.settle, Duration::from_secs(20));
+    assert_eq!(s.ensemble.tick, Duration::from_millis(200));
+    assert_eq!(
+        (
+            s.ensemble.init_limit,
+            s.ensemble.sync_limit,
+            s.ensemble.snap_count
+        ),
+        (10, 5, 2000)
+    );
+    assert_eq!(s.workload.clients, 3);
+    assert_eq!(s.network.packet_loss, 0.0);
+    assert_eq!(
+        s.disk.fsync_latency,
+        (Duration::from_millis(1), Duration::from_millis(3))
+    );
+    assert!(s.check.zab && !s.check.linearizable && s.check.liveness.is_none());
+    assert!(s.faults.is_empty());
+}
+
+#[test]
+fn unknown_keys() {
+    let t = edit("snap_count = 50", "snap_cuont = 50");
+    expect(
+        &t,
+        "snap_cuont",
+        "ensemble.snap_cuont",
+        ErrorKind::UnknownKey,
+        "unknown key `snap_cuont` — did you mean `snap_count`? (expected one of servers, tick, init_limit, sync_limit, snap_count)",
+    );
+    let t = edit("delete = 1,", "dlete = 1,");
+    expect(
+        &t,
+        "dlete",
+        "workload.mix.dlete",
+        ErrorKind::UnknownKey,
+        "unknown key `dlete`",
+    );
+    let t = edit("crash = \"leader\"", "crsh = \"leader\"");
+    expect(
+        &t,
+        "crsh",
+        "fault[0].crsh",
+        ErrorKind::UnknownKey,
+        "unknown key",
+    );
+    let t = edit("about = ", "abut = ");
+    expect(&t, "abut", "abut", ErrorKind::UnknownKey, "unknown key");
+    let t = edit("[network]", "[netwrk]");
+    expect(&t, "netwrk", "netwrk", ErrorKind::UnknownKey, "unknown key");
+}
+
+#[test]
+fn bad_durations() {
+    let t = edit("at = \"8s\"", "at = \"8x\"");
+    expect(
+        &t,
+        "\"8x\"",
+        "fault[0].at",
+        ErrorKind::BadDuration,
+        "unknown unit \"x\"",
+    );
+    let t = edit("duration = \"40s\"", "duration = 40");
+    expect(
+        &t,
+        "40\n",
+        "duration",
+        ErrorKind::BadDuration,
+        "give a unit",
+    );
+    let t = edit(
+        "latency = [\"1ms\", \"5ms\"]",
+        "latency = [\"1ms\", \"5 ms\"]",
+    );
+    expect(
+        &t,
+        "\"5 ms\"",
+        "network.latency[1]",
+        ErrorKind::BadDuration,
+        "no spaces",
+    );
+    let t = edit("max = \"50ms\"", "max = \"50\"");
+    expect(
+        &t,
+        "\"50\"",
+        "fault[2].slow_fsync.max",
+        ErrorKind::BadDuration,
+        "missing unit",
+    );
+}
+
+#[test]
+fn unknown_target() {
+    let t = edit("crash = \"leader\"", "crash = \"leadr\"");
+    expect(
+        &t,
+        "\"leadr\"",
+        "fault[0].crash",
+        ErrorKind::UnknownTarget,
+        "unknown target \"leadr\" — did you mean \"leader\"? (expected leader, follower, random, minority, majority, crashed, all, fault[N] or a node id 1..=5)",
+    );
+    let t = edit("[\"leader\", 2]", "[\"leader\", \"2\"]");
+    expect(
+        &t,
+        "\"2\"",
+        "fault[1].partition[0][1]",
+        ErrorKind::UnknownTarget,
+        "write node ids as numbers",
+    );
+    let t = edit("target = \"follower\"", "target = \"followers\"");
+    expect(
+        &t,
+        "\"followers\"",
+        "fault[2].slow_fsync.target",
+        ErrorKind::UnknownTarget,
+        "unknown target",
+    );
+}
+
+#[test]
+fn nodes_outside_the_ensemble() {
+    let t = edit("crash = \"leader\"", "crash = 9");
+    expect(
+        &t,
+        "9\n",
+        "fault[0].crash",
+        ErrorKind::NoSuchNode,
+        "node 9 does not exist: the ensemble has 5 servers (nodes 1..=5)",
+    );
+    let t = edit("crash = \"leader\"", "crash = [1, 0]");
+    expect(
+        &t,
+        "0]",
+        "fault[0].crash[1]",
+        ErrorKind::NoSuchNode,
+        "node 0 does not exist",
+    );
+    let t = edit("expire_session = 1", "expire_session = 4");
+    expect(
+        &t,
+        "expire_session = ^4",
+        "fault[3].expire_session",
+        ErrorKind::NoSuchNode,
+        "client 4 does not exist: the workload has 4 clients (clients 0..=3)",
+    );
+}
+
+#[test]
+fn duplicates() {
+    let t = edit(
+        "[[\"leader\", 2], [\"rest\"]]",
+        "[[\"leader\", 2], [2, \"rest\"]]",
+    );
+    expect(
+        &t,
+        "2, \"rest\"",
+        "fault[1].partition",
+        ErrorKind::Duplicate,
+        "names node 2 twice",
+    );
+    let t = edit(
+        "[[\"leader\", 2], [\"rest\"]]",
+        "[[\"leader\"], [\"leader\", \"rest\"]]",
+    );
+    expect(
+        &t,
+        "\"leader\", \"rest\"",
+        "fault[1].partition",
+        ErrorKind::Duplicate,
+        "names \"leader\" twice",
+    );
+    let t = edit("crash = \"leader\"", "crash = [\"all\", 3]");
+    expect(
+        &t,
+        "\"all\"",
+        "fault[0].crash",
+        ErrorKind::Duplicate,
+        "\"all\" together with",
+    );
+    // Two followers are two different nodes: fine.
+    parse(&edit(
+        "crash = \"leader\"",
+        "crash = [\"follower\", \"follower\"]",
+    ))
+    .unwrap();
+}
+
+#[test]
+fn fault_actions() {
+    let t = edit(
+        "at = \"8s\"\ncrash = \"leader\"\nuntil = \"12s\"\n",
+        "at = \"8s\"\n",
+    );
+    expect(
+        &t,
+        "[[fault]]",
+        "fault[0]",
+        ErrorKind::FaultAction,
+        "the fault has no action (expected exactly one of crash, kill,",
+    );
+    let t = edit(
+        "crash = \"leader\"\n",
+        "crash = \"leader\"\nrestart = \"crashed\"\n",
+    );
+    expect(
+        &t,
+        "restart = ^\"crashed\"",
+        "fault[0].restart",
+        ErrorKind::FaultAction,
+        "already has crash (line 23)",
+    );
+    let t = edit("expire_session = 1", "heal = false");
+    expect(
+        &t,
+        "false",
+        "fault[3].heal",
+        ErrorKind::Invalid,
+        "does nothing",
+    );
+}
+
+#[test]
+fn times() {
+    let t = edit("at = \"25s\"", "at = \"45s\"");
+    expect(
+        &t,
+        "\"45s\"",
+        "fault[3].at",
+        ErrorKind::OutOfRange,
+        "not before the end of the load (duration = 40s)",
+    );
+    let t = edit("until = \"12s\"", "until = \"7s\"");
+    expect(
+        &t,
+        "\"7s\"",
+        "fault[0].until",
+        ErrorKind::OutOfRange,
+        "not after at 8s",
+    );
+    let t = edit("until = \"12s\"", "until = \"41s\"");
+    expect(
+        &t,
+        "\"41s\"",
+        "fault[0].until",
+        ErrorKind::OutOfRange,
+        "past the end",
+    );
+    let t = edit("until = \"12s\"", "heal_at = \"12s\"");
+    expect(
+        &t,
+        "\"12s\"",
+        "fault[0].heal_at",
+        ErrorKind::Invalid,
+        "heal_at is for network cuts",
+    );
+    let t = edit("heal_at = \"20s\"", "heal_at = \"20s\"\nuntil = \"20s\"");
+    expect(
+        &t,
+        "\"20s\"",
+        "fault[1].heal_at",
+        ErrorKind::Invalid,
+        "not both",
+    );
+    let t = edit("liveness = \"10s\"", "liveness = \"12s\"");
+    expect(
+        &t,
+        "liveness = ^\"12s\"",
+        "check.liveness",
+        ErrorKind::OutOfRange,
+        "the last fault ends at 29s",
+    );
+    let t = edit("session_timeout = \"1500ms\"", "session_timeout = \"10s\"");
+    expect(
+        &t,
+        "\"10s\"",
+        "workload.session_timeout",
+        ErrorKind::OutOfRange,
+        "200ms..=2s",
+    );
+}
+
+#[test]
+fn references_to_earlier_faults() {
+    let t = edit("target = \"follower\"", "target = \"fault[1][0]\"");
+    let s = parse(&t).unwrap();
+    assert!(
+        matches!(&s.faults[2].action, Action::SlowFsync { targets, .. }
+        if targets == &vec![Target::Fault { index: 1, group: Some(0) }])
+    );
+    let t = edit("target = \"follower\"", "target = \"fault[2]\"");
+    expect(
+        &t,
+        "\"fault[2]\"",
+        "fault[2].slow_fsync.target",
+        ErrorKind::Invalid,
+        "not an earlier entry",
+    );
+    let t = edit("target = \"follower\"", "target = \"fault[1][2]\"");
+    expect(
+        &t,
+        "\"fault[1][2]\"",
+        "fault[2].slow_fsync.target",
+        ErrorKind::Invalid,
+        "has 2 groups (0..=1)",
+    );
+    let t = edit("target = \"follower\"", "target = \"fault[0][0]\"");
+    expect(
+        &t,
+        "\"fault[0][0]\"",
+        "fault[2].slow_fsync.target",
+        ErrorKind::Invalid,
+        "has no groups",
+    );
+    let t = edit("target = \"follower\"", "target = \"fault[1\"");
+    expect(
+        &t,
+        "\"fault[1\"",
+        "fault[2].slow_fsync.target",
+        ErrorKind::UnknownTarget,
+        "unknown target",
+    );
+}
+
+#[test]
+fn rest_and_partition_shape() {
+    let t = edit("crash = \"leader\"", "crash = \"rest\"");
+    expect(
+        &t,
+        "\"rest\"",
+        "fault[0].crash",
+        ErrorKind::Invalid,
+        "only means something inside partition",
+    );
+    let t = edit("[[\"leader\", 2], [\"rest\"]]", "[[\"leader\", 2]]");
+    expect(
+        &t,
+        "[[\"leader\", 2]]",
+        "fault[1].partition",
+        ErrorKind::Invalid,
+        "at least two groups",
+    );
+    let t = edit("[[\"leader\", 2], [\"rest\"]]", "[[\"leader\", 2], []]");
+    expect(
+        &t,
+        "[]]",
+        "fault[1].partition[1]",
+        ErrorKind::Invalid,
+        "names no target",
+    );
+}
+
+#[test]
+fn ranges_and_types() {
+    let t = edit("servers = 5", "servers = 11");
+    expect(
+        &t,
+        "11",
+        "ensemble.servers",
+        ErrorKind::OutOfRange,
+        "expected 1..=9",
+    );
+    let t = edit("servers = 5", "servers = \"five\"");
+    expect(
+        &t,
+        "\"five\"",
+        "ensemble.servers",
+        ErrorKind::WrongType,
+        "invalid type",
+    );
+    let t = edit(
+        "latency = [\"1ms\", \"5ms\"]",
+        "latency = [\"6ms\", \"5ms\"]",
+    );
+    expect(
+        &t,
+        "\"5ms\"",
+        "network.latency[1]",
+        ErrorKind::OutOfRange,
+        "below min",
+    );
+    let t = edit("latency = [\"1ms\", \"5ms\"]", "latency = [\"1ms\"]");
+    expect(
+        &t,
+        "[\"1ms\"]",
+        "network.latency",
+        ErrorKind::Invalid,
+        "two durations",
+    );
+    let t = edit("[network]\n", "[network]\npacket_loss = 1.5\n");
+    expect(
+        &t,
+        "1.5",
+        "network.packet_loss",
+        ErrorKind::OutOfRange,
+        "expected 0..=0.9",
+    );
+    let t = edit("rate = 50", "rate = 0");
+    expect(
+        &t,
+        "rate = ^0",
+        "workload.rate",
+        ErrorKind::OutOfRange,
+        "more than 0",
+    );
+    let t = edit("min = \"20ms\"", "min = \"20.5ms\"");
+    expect(
+        &t,
+        "\"20.5ms\"",
+        "fault[2].slow_fsync.min",
+        ErrorKind::OutOfRange,
+        "millisecond resolution",
+    );
+}
+
+#[test]
+fn missing_keys_and_syntax() {
+    let t = edit("servers = 5\n", "");
+    let e = err(&t);
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (ErrorKind::MissingKey, "ensemble.servers"),
+        "{e}"
+    );
+    assert!(e.line > 0, "{e}");
+    let t = GOOD.replace("name = \"good\"\n", "");
+    let e = err(&t);
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (ErrorKind::MissingKey, "name"),
+        "{e}"
+    );
+    let t = edit("at = \"15s\"", "at = \"15s");
+    let e = err(&t);
+    assert_eq!(
+        (e.kind, e.line),
+        (ErrorKind::Syntax, pos(&t, "at = \"15s").0),
+        "{e}"
+    );
+    let t = edit("[network]", "[network");
+    let e = err(&t);
+    assert_eq!(
+        (e.kind, e.line),
+        (ErrorKind::Syntax, pos(&t, "[network").0),
+        "{e}"
+    );
+}
+
+#[test]
+fn load_names_the_file() {
+    let e = Scenario::load(std::path::Path::new("scenarios/does-not-exist.toml")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io);
+    assert!(
+        e.to_string()
+            .starts_with("scenarios/does-not-exist.toml: cannot read the file"),
+        "{e}"
+    );
+}
+
+/// Equal apart from where they came from.
+fn same(a: &Scenario, b: &Scenario) -> bool {
+    let strip = |s: &Scenario| {
+        let mut s = s.clone();
+        s.file.clear();
+        for f in &mut s.faults {
+            f.line = 0;
+        }
+        s
+    };
+    strip(a) == strip(b)
+}
+
+#[test]
+fn to_toml_round_trips() {
+    let s = parse(GOOD).unwrap();
+    let text = s.to_toml();
+    let back = Scenario::parse(&text, "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(same(&s, &back), "{text}");
+}
+
+/// Every single-line deletion, and every prefix of the file: an error or a
+/// scenario, never a panic, and every error points inside the text.
+#[test]
+fn mangled_files_never_panic() {
+    let check = |text: &str| match Scenario::parse(text, "m.toml") {
+        Ok(_) => {}
+        Err(e) => {
+            let lines = text.lines().count().max(1) + 1;
+            assert!(
+                e.line >= 1 && e.line <= lines,
+                "{e} (of {lines} lines)\n{text}"
+            );
+            assert!(e.column >= 1, "{e}");
+            assert!(e.to_string().starts_with("m.toml:"), "{e}");
+        }
+    };
+    let lines: Vec<&str> = GOOD.lines().collect();
+    for i in 0..lines.len() {
+        let mut l = lines.clone();
+        l.remove(i);
+        check(&l.join("\n"));
+    }
+    for (i, _) in GOOD.char_indices() {
+        check(&GOOD[..i]);
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Random edits of a good file: never a panic; errors inside the text.
+        #[test]
+        fn random_edits_never_panic(
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..4, "[ -~\n]{0,6}"), 1..4)
+        ) {
+            let mut text = GOOD.to_string();
+            for (at, op, s) in edits {
+                let mut i = at.index(text.len() + 1);
+                while !text.is_char_boundary(i) { i -= 1; }
+                match op {
+                    0 => text.insert_str(i, &s),
+                    1 => { let end = (i + s.len()).min(text.len()); let mut e = end; while !text.is_char_boundary(e) { e -= 1; } text.replace_range(i..e, ""); }
+                    2 => { let end = (i + s.len()).min(text.len()); let mut e = end; while !text.is_char_boundary(e) { e -= 1; } text.replace_range(i..e, &s); }
+                    _ => text.truncate(i),
+                }
+            }
+            if let Err(e) = Scenario::parse(&text, "p.toml") {
+                prop_assert!(e.line >= 1 && e.line <= text.lines().count() + 1, "{}", e);
+                prop_assert!(e.column >= 1);
+            }
+        }
+
+        /// Any scenario built from parts renders to a file that parses back to it.
+        #[test]
+        fn generated_scenarios_round_trip(
+            servers in 1usize..=9,
+            faults in proptest::collection::vec((0u64..30_000, 0usize..8, 1u64..5_000), 0..6),
+        ) {
+            let mut text = format!("name = \"gen\"\nduration = \"40s\"\n[ensemble]\nservers = {servers}\n");
+            for (at, kind, len) in faults {
+                let node = (at as usize % servers) + 1;
+                let body = match kind {
+                    0 => format!("crash = \"leader\"\nuntil = \"{}ms\"", at + len),
+                    1 => format!("kill = [{node}, \"follower\"]"),
+                    2 => "restart = \"crashed\"".to_string(),
+                    3 => format!("partition = [[{node}], [\"rest\"]]\nheal_at = \"{}ms\"", at + len),
+                    4 => format!("one_way = {{ from = [\"leader\"], to = [\"rest\"] }}\nuntil = \"{}ms\"", at + len),
+                    5 => format!("slow_fsync = {{ target = {node}, min = \"5ms\", max = \"{}ms\" }}", 5 + len % 100),
+                    6 => format!("latency = [\"1ms\", \"{}ms\"]\nuntil = \"{}ms\"", 1 + len % 50, at + len),
+                    _ => "pause = \"random\"".to_string(),
+                };
+                text.push_str(&format!("\n[[fault]]\nat = \"{at}ms\"\n{body}\n"));
+            }
+            let s = Scenario::parse(&text, "g.toml").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            let back = Scenario::parse(&s.to_toml(), "r.toml").map_err(|e| TestCaseError::fail(format!("{e}\n{}", s.to_toml())))?;
+            prop_assert!(same(&s, &back));
+        }
+    }
+}

@@ -1,0 +1,964 @@
+//! Raw file → validated [`Scenario`]: every check that needs more than the
+//! TOML grammar, each failing with the line and column of the offending value.
+
+use super::error::{ErrorKind, ScenarioError};
+use super::locate::Locator;
+use super::schema::*;
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Limits (and defaults) of the format.
+pub mod limits {
+    use std::time::Duration;
+    pub const MAX_SERVERS: i64 = 9;
+    pub const MAX_CLIENTS: i64 = 64;
+    pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+    pub const MAX_LATENCY: Duration = Duration::from_secs(10);
+    pub const MAX_FSYNC: Duration = Duration::from_secs(60);
+    pub const MAX_PACKET_LOSS: f64 = 0.9;
+    pub const DEFAULT_SETTLE: Duration = Duration::from_secs(20);
+    pub const DEFAULT_TICK: Duration = Duration::from_millis(200);
+    pub const DEFAULT_LATENCY: (Duration, Duration) =
+        (Duration::from_millis(1), Duration::from_millis(10));
+    pub const DEFAULT_FSYNC: (Duration, Duration) =
+        (Duration::from_millis(1), Duration::from_millis(3));
+}
+use limits::*;
+
+pub(crate) struct V<'a> {
+    pub loc: &'a Locator<'a>,
+}
+
+type R<T> = Result<T, ScenarioError>;
+
+impl V<'_> {
+    pub fn err(
+        &self,
+        offset: usize,
+        field: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        let (line, column) = self.loc.line_col(offset);
+        ScenarioError {
+            file: self.loc.file.to_string(),
+            line,
+            column,
+            field: field.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn at<T>(
+        &self,
+        s: &Spanned<T>,
+        field: &str,
+        kind: ErrorKind,
+        msg: impl Into<String>,
+    ) -> ScenarioError {
+        self.err(s.span().start, field, kind, msg)
+    }
+
+    fn int(&self, v: &Spanned<i64>, field: &str, lo: i64, hi: i64) -> R<i64> {
+        let x = *v.get_ref();
+        if x < lo || x > hi {
+            return Err(self.at(
+                v,
+                field,
+                ErrorKind::OutOfRange,
+                format!("{x} is out of range (expected {lo}..={hi})"),
+            ));
+        }
+        Ok(x)
+    }
+
+    fn prob(&self, v: &Spanned<f64>, field: &str, hi: f64) -> R<f64> {
+        let x = *v.get_ref();
+        if !(0.0..=hi).contains(&x) || x.is_nan() {
+            return Err(self.at(
+                v,
+                field,
+                ErrorKind::OutOfRange,
+                format!("{x} is out of range (expected 0..={hi})"),
+            ));
+        }
+        Ok(x)
+    }
+
+    fn whole_ms(&self, v: &Spanned<super::duration::Dur>, field: &str) -> R<Duration> {
+        let d = v.get_ref().0;
+        if !d.as_nanos().is_multiple_of(1_000_000) {
+            return Err(self.at(
+                v,
+                field,
+                ErrorKind::OutOfRange,
+                format!("{} is not a whole number of milliseconds (this setting has millisecond resolution)", v.get_ref()),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// `[min, max]` durations.
+    fn range(
+        &self,
+        v: &Spanned<Vec<Spanned<super::duration::Dur>>>,
+        field: &str,
+        max: Duration,
+        whole_ms: bool,
+    ) -> R<(Duration, Duration)> {
+        let items = v.get_ref();
+        if items.len() != 2 {
+            return Err(self.at(
+                v,
+                field,
+                ErrorKind::Invalid,
+                format!(
+                    "expected [min, max], two durations, got {} value(s)",
+                    items.len()
+                ),
+            ));
+        }
+        let get = |i: usize| -> R<Duration> {
+            let f = format!("{field}[{i}]");
+            let d = if whole_ms {
+                self.whole_ms(&items[i], &f)?
+            } else {
+                items[i].get_ref().0
+            };
+            if d > max {
+                return Err(self.at(
+                    &items[i],
+                    &f,
+                    ErrorKind::OutOfRange,
+                    format!(
+                        "{} is more than the allowed {}",
+                        items[i].get_ref(),
+                        super::duration::format(max)
+                    ),
+                ));
+            }
+            Ok(d)
+        };
+        let (lo, hi) = (get(0)?, get(1)?);
+        if lo > hi {
+            return Err(self.at(
+                &items[1],
+                &format!("{field}[1]"),
+                ErrorKind::OutOfRange,
+                format!(
+                    "max {} is below min {}",
+                    items[1].get_ref(),
+                    items[0].get_ref()
+                ),
+            ));
+        }
+        Ok((lo, hi))
+    }
+}
+
+pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() || name.contains('\n') {
+        return Err(v.at(
+            &raw.name,
+            "name",
+            ErrorKind::Invalid,
+            "the name must be one non-empty line",
+        ));
+    }
+    let duration = raw.duration.get_ref().0;
+    if duration.is_zero() || duration > MAX_DURATION {
+        return Err(v.at(
+            &raw.duration,
+            "duration",
+            ErrorKind::OutOfRange,
+            format!(
+                "{} is out of range (expected more than 0s, at most 1h)",
+                raw.duration.get_ref()
+            ),
+        ));
+    }
+    let settle = match &raw.settle {
+        None => DEFAULT_SETTLE,
+        Some(s) if s.get_ref().0.is_zero() || s.get_ref().0 > MAX_DURATION => {
+            return Err(v.at(
+                s,
+                "settle",
+                ErrorKind::OutOfRange,
+                format!(
+                    "{} is out of range (expected more than 0s, at most 1h)",
+                    s.get_ref()
+                ),
+            ));
+        }
+        Some(s) => s.get_ref().0,
+    };
+    let ensemble = ensemble(raw.ensemble.get_ref(), v)?;
+    let workload = workload(&raw.workload, &ensemble, v)?;
+    let network = NetworkSpec {
+        latency: match &raw.network.latency {
+            Some(l) => v.range(l, "network.latency", MAX_LATENCY, false)?,
+            None => DEFAULT_LATENCY,
+        },
+        packet_loss: match &raw.network.packet_loss {
+            Some(p) => v.prob(p, "network.packet_loss", MAX_PACKET_LOSS)?,
+            None => 0.0,
+        },
+    };
+    let disk = DiskSpec {
+        fsync_latency: match &raw.disk.fsync_latency {
+            Some(l) => v.range(l, "disk.fsync_latency", MAX_FSYNC, true)?,
+            None => DEFAULT_FSYNC,
+        },
+        tear_probability: match &raw.disk.tear_probability {
+            Some(p) => v.prob(p, "disk.tear_probability", 1.0)?,
+            None => 0.5,
+        },
+        garbage_probability: match &raw.disk.garbage_probability {
+            Some(p) => v.prob(p, "disk.garbage_probability", 1.0)?,
+            None => 0.25,
+        },
+    };
+    let mut faults = Vec::new();
+    for (i, f) in raw.faults.iter().enumerate() {
+        let spec = fault(i, f, &ensemble, &workload, duration, &faults, v)?;
+        faults.push(spec);
+    }
+    let check = CheckSpec {
+        zab: raw.check.zab.unwrap_or(true),
+        client: raw.check.client.unwrap_or(false),
+        linearizable: raw.check.linearizable.unwrap_or(false),
+        liveness: match &raw.check.liveness {
+            None => None,
+            Some(l) => {
+                let d = l.get_ref().0;
+                if d.is_zero() {
+                    return Err(v.at(
+                        l,
+                        "check.liveness",
+                        ErrorKind::OutOfRange,
+                        "liveness must be more than 0s",
+                    ));
+                }
+                if workload.clients == 0 {
+                    return Err(v.at(
+                        l,
+                        "check.liveness",
+                        ErrorKind::Invalid,
+                        "liveness is judged by client operations, and the workload has no clients",
+                    ));
+                }
+                let end = timeline_end(&faults, &workload);
+                if end + d > duration {
+                    return Err(v.at(
+                        l,
+                        "check.liveness",
+                        ErrorKind::OutOfRange,
+                        format!(
+                            "the last fault ends at {} and liveness allows {} after that, past the end of the load \
+                             (duration = {}): the clients must still run to show progress — lengthen duration or end the faults earlier",
+                            super::duration::format(end),
+                            l.get_ref(),
+                            raw.duration.get_ref()
+                        ),
+                    ));
+                }
+                Some(d)
+            }
+        },
+    };
+    Ok(Scenario {
+        name,
+        about: raw.about.trim().to_string(),
+        file: v.loc.file.to_string(),
+        duration,
+        settle,
+        ensemble,
+        workload,
+        network,
+        disk,
+        faults,
+        check,
+    })
+}
+
+/// When the fault timeline ends (the last `at` or revert); the runner heals
+/// everything then.
+pub(crate) fn timeline_end(faults: &[FaultSpec], w: &WorkloadSpec) -> Duration {
+    faults
+        .iter()
+        .map(|f| f.end(w))
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+impl FaultSpec {
+    /// When this fault is undone by the runner (its `until`, the implied end
+    /// of a session expiry), or `at` if it is never undone on its own.
+    pub fn end(&self, w: &WorkloadSpec) -> Duration {
+        match (&self.action, self.until) {
+            (_, Some(u)) => u,
+            (Action::ExpireSession { .. }, None) => self.at + expiry_cut(w),
+            _ => self.at,
+        }
+    }
+}
+
+/// How long `expire_session` cuts a client off by default.
+pub fn expiry_cut(w: &WorkloadSpec) -> Duration {
+    w.session_timeout * 2 + Duration::from_secs(1)
+}
+
+fn ensemble(e: &RawEnsemble, v: &V) -> R<EnsembleSpec> {
+    let servers = v.int(&e.servers, "ensemble.servers", 1, MAX_SERVERS)? as usize;
+    let tick = match &e.tick {
+        Some(t) => {
+            let d = v.whole_ms(t, "ensemble.tick")?;
+            if d < Duration::from_millis(10) || d > Duration::from_secs(10) {
+                return Err(v.at(
+                    t,
+                    "ensemble.tick",
+                    ErrorKind::OutOfRange,
+                    format!("{} is out of range (expected 10ms..=10s)", t.get_ref()),
+                ));
+            }
+            d
+        }
+        None => DEFAULT_TICK,
+    };
+    let opt = |x: &Option<Spanned<i64>>, f: &str, lo, hi, d: u64| -> R<u64> {
+        match x {
+            Some(s) => Ok(v.int(s, f, lo, hi)? as u64),
+            None => Ok(d),
+        }
+    };
+    Ok(EnsembleSpec {
+        servers,
+        tick,
+        init_limit: opt(&e.init_limit, "ensemble.init_limit", 1, 1000, 10)?,
+        sync_limit: opt(&e.sync_limit, "ensemble.sync_limit", 1, 1000, 5)?,
+        snap_count: opt(&e.snap_count, "ensemble.snap_count", 2, 10_000_000, 2000)?,
+    })
+}
+
+fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
+    let d = crate::workload::WorkloadConfig::default();
+    let opt = |x: &Option<Spanned<i64>>, f: &str, lo, hi, d: usize| -> R<usize> {
+        match x {
+            Some(s) => Ok(v.int(s, f, lo, hi)? as usize),
+            None => Ok(d),
+        }
+    };
+    let rate = match &w.rate {
+        Some(r) => {
+            let x = *r.get_ref();
+            if !(x > 0.0 && x <= 1000.0) {
+                return Err(v.at(r, "workload.rate", ErrorKind::OutOfRange, format!("{x} is out of range (expected more than 0, at most 1000 ops per client per second)")));
+            }
+            x
+        }
+        None => d.rate,
+    };
+    let (mix, ephemeral) = match &w.mix {
+        None => (d.mix, d.ephemeral),
+        Some(m) => {
+            let mm = m.get_ref();
+            let mut out = [0u32; 5];
+            for (i, (k, x)) in [
+                ("create", &mm.create),
+                ("set", &mm.set),
+                ("get", &mm.get),
+                ("delete", &mm.delete),
+                ("sync", &mm.sync),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if let Some(x) = x {
+                    out[i] = v.int(x, &format!("workload.mix.{k}"), 0, 1_000_000)? as u32;
+                }
+            }
+            let eph = match &mm.ephemeral {
+                Some(x) => v.int(x, "workload.mix.ephemeral", 0, 1_000_000)? as u32,
+                None => 0,
+            };
+            if out.iter().all(|x| *x == 0) && eph == 0 {
+                return Err(v.at(
+                    m,
+                    "workload.mix",
+                    ErrorKind::Invalid,
+                    "every weight is 0: give at least one operation a weight",
+                ));
+            }
+            (out, eph)
+        }
+    };
+    let (lo, hi) = (e.tick * 2, e.tick * 20);
+    let session_timeout = match &w.session_timeout {
+        Some(s) => {
+            let t = v.whole_ms(s, "workload.session_timeout")?;
+            if t < lo || t > hi {
+                return Err(v.at(
+                    s,
+                    "workload.session_timeout",
+                    ErrorKind::OutOfRange,
+                    format!(
+                        "{} is outside what the servers grant (2..=20 ticks of {}: {}..={}); they would clamp it",
+                        s.get_ref(),
+                        super::duration::format(e.tick),
+                        super::duration::format(lo),
+                        super::duration::format(hi)
+                    ),
+                ));
+            }
+            t
+        }
+        None => Duration::from_millis(d.session_timeout_ms).clamp(lo, hi),
+    };
+    Ok(WorkloadSpec {
+        clients: opt(&w.clients, "workload.clients", 0, MAX_CLIENTS, d.clients)?,
+        rate,
+        keys: opt(&w.keys, "workload.keys", 1, 100_000, d.keys)?,
+        value_bytes: opt(
+            &w.value_bytes,
+            "workload.value_bytes",
+            0,
+            1 << 20,
+            d.value_bytes,
+        )?,
+        mix,
+        ephemeral,
+        session_timeout,
+    })
+}
+
+/// Context for resolving the targets of one fault.
+struct Tctx<'a> {
+    v: &'a V<'a>,
+    servers: usize,
+    /// This fault's index and time, and the faults before it (for `fault[N]`).
+    index: usize,
+    at: Duration,
+    earlier: &'a [FaultSpec],
+    /// The field path prefix, e.g. `fault[2].crash`.
+    field: String,
+    /// `rest` is allowed (partition, one_way).
+    allow_rest: bool,
+}
+
+fn expected_targets(servers: usize, allow_rest: bool) -> String {
+    let names = if allow_rest {
+        "leader, follower, random, minority, majority, crashed, all, rest, fault[N]"
+    } else {
+        "leader, follower, random, minority, majority, crashed, all, fault[N]"
+    };
+    if servers == 1 {
+        format!("expected {names} or the node id 1")
+    } else {
+        format!("expected {names} or a node id 1..={servers}")
+    }
+}
+
+impl Tctx<'_> {
+    fn atom(&self, a: &RawAtom, span: &Range<usize>, field: &str) -> R<Target> {
+        match a {
+            RawAtom::Name(s) => match Target::from_name(s) {
+                Some(Target::Rest) if !self.allow_rest => Err(self.v.err(
+                    span.start,
+                    field,
+                    ErrorKind::Invalid,
+                    "\"rest\" only means something inside partition or one_way (everyone not named in the other groups)",
+                )),
+                Some(Target::Fault { index, group }) => self.fault_ref(index, group, span, field),
+                Some(t) => Ok(t),
+                None => {
+                    let hint = match s.parse::<i64>() {
+                        Ok(n) => format!(" — write node ids as numbers: {n}, not \"{n}\""),
+                        Err(_) => match super::suggest(s, Target::NAMES) {
+                            Some(m) if m != "rest" || self.allow_rest => {
+                                format!(" — did you mean \"{m}\"?")
+                            }
+                            _ => String::new(),
+                        },
+                    };
+                    Err(self.v.err(
+                        span.start,
+                        field,
+                        ErrorKind::UnknownTarget,
+                        format!(
+                            "unknown target {s:?}{hint} ({})",
+                            expected_targets(self.servers, self.allow_rest)
+                        ),
+                    ))
+                }
+            },
+            RawAtom::Node(n) => {
+                if *n < 1 || *n > self.servers as i64 {
+                    Err(self.v.err(
+                        span.start,
+                        field,
+                        ErrorKind::NoSuchNode,
+                        format!(
+                            "node {n} does not exist: the ensemble has {} server{} ({})",
+                            self.servers,
+                            if self.servers == 1 { "" } else { "s" },
+                            if self.servers == 1 {
+                                "node 1".to_string()
+                            } else {
+                                format!("nodes 1..={}", self.servers)
+                            }
+                        ),
+                    ))
+                } else {
+                    Ok(Target::Node(*n as zkstorm::types::Sid))
+                }
+            }
+        }
+    }
+
+    /// `fault[N]` / `fault[N][G]`: an earlier fault that picked nodes.
+    fn fault_ref(
+        &self,
+        index: usize,
+        group: Option<usize>,
+        span: &Range<usize>,
+        field: &str,
+    ) -> R<Target> {
+        let bad = |msg: String| Err(self.v.err(span.start, field, ErrorKind::Invalid, msg));
+        if index >= self.index {
+            return bad(format!(
+                "fault[{index}] is not an earlier entry (this is fault[{}]): a fault can only name the nodes an earlier one picked",
+                self.index
+            ));
+        }
+        let f = &self.earlier[index];
+        if f.at > self.at {
+            return bad(format!(
+                "fault[{index}] fires at {}, after this one ({})",
+                super::duration::format(f.at),
+                super::duration::format(self.at)
+            ));
+        }
+        let groups = match &f.action {
+            Action::Partition(g) => Some(g.len()),
+            Action::OneWay { .. } => Some(2),
+            Action::Heal
+            | Action::ExpireSession { .. }
+            | Action::Latency { .. }
+            | Action::PacketLoss(_) => {
+                return bad(format!(
+                    "fault[{index}] ({}) picks no nodes",
+                    f.action.key()
+                ))
+            }
+            _ => None,
+        };
+        match (group, groups) {
+            (Some(_), None) => bad(format!(
+                "fault[{index}] ({}) has no groups: write \"fault[{index}]\"",
+                f.action.key()
+            )),
+            (Some(g), Some(n)) if g >= n => {
+                bad(format!("fault[{index}] has {n} groups (0..={})", n - 1))
+            }
+            _ => Ok(Target::Fault { index, group }),
+        }
+    }
+
+    /// A target list, with where each entry is.
+    fn list(&self, t: &Spanned<RawTargets>, field: &str) -> R<Vec<(Target, usize)>> {
+        match t.get_ref() {
+            RawTargets::One(a) => Ok(vec![(self.atom(a, &t.span(), field)?, t.span().start)]),
+            RawTargets::Many(items) => {
+                if items.is_empty() {
+                    return Err(self.v.at(t, field, ErrorKind::Invalid, "names no target"));
+                }
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        let f = format!("{field}[{i}]");
+                        Ok((self.atom(a.get_ref(), &a.span(), &f)?, a.span().start))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Targets that pick one fixed set, so naming them twice is a mistake.
+/// (`follower` and `random` pick a different node each time they appear.)
+fn repeatable(t: Target) -> bool {
+    matches!(t, Target::Follower | Target::Random)
+}
+
+/// Reject a node or a fixed role named twice across the given groups.
+fn no_duplicates(v: &V, field: &str, what: &str, groups: &[Vec<(Target, usize)>]) -> R<()> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let all_named = groups.iter().flatten().any(|(t, _)| *t == Target::All);
+    let total: usize = groups.iter().map(|g| g.len()).sum();
+    for (t, off) in groups.iter().flatten() {
+        if *t == Target::All && total > 1 {
+            return Err(v.err(
+                *off,
+                field,
+                ErrorKind::Duplicate,
+                format!("{what} names \"all\" together with other targets (\"all\" already names every server)"),
+            ));
+        }
+        if repeatable(*t) {
+            continue;
+        }
+        let key = t.to_string();
+        if !seen.insert(key.clone()) {
+            let shown = match t {
+                Target::Node(n) => format!("node {n}"),
+                other => format!("\"{other}\""),
+            };
+            return Err(v.err(
+                *off,
+                field,
+                ErrorKind::Duplicate,
+                format!("{what} names {shown} twice"),
+            ));
+        }
+    }
+    let _ = all_named;
+    Ok(())
+}
+
+fn strip(l: Vec<(Target, usize)>) -> Vec<Target> {
+    l.into_iter().map(|(t, _)| t).collect()
+}
+
+fn fault(
+    index: usize,
+    f: &Spanned<RawFault>,
+    e: &EnsembleSpec,
+    w: &WorkloadSpec,
+    duration: Duration,
+    earlier: &[FaultSpec],
+    v: &V,
+) -> R<FaultSpec> {
+    let raw = f.get_ref();
+    let base = format!("fault[{index}]");
+    let header = v.loc.array_header("fault", index).unwrap_or(f.span().start);
+    let line = v.loc.line_col(header).0;
+
+    // Exactly one action.
+    let mut actions: Vec<(&str, usize)> = Vec::new();
+    macro_rules! has {
+        ($($k:ident),*) => {$(
+            if let Some(x) = &raw.$k { actions.push((stringify!($k), x.span().start)); }
+        )*};
+    }
+    has!(
+        crash,
+        kill,
+        power_loss,
+        restart,
+        pause,
+        resume,
+        isolate,
+        partition,
+        one_way,
+        heal,
+        slow_fsync,
+        fsync_error,
+        disk_full,
+        expire_session,
+        latency,
+        packet_loss
+    );
+    actions.sort_by_key(|(_, off)| *off);
+    match actions.len() {
+        0 => {
+            return Err(v.err(
+                header,
+                &base,
+                ErrorKind::FaultAction,
+                format!(
+                    "the fault has no action (expected exactly one of {})",
+                    ACTION_KEYS.join(", ")
+                ),
+            ))
+        }
+        1 => {}
+        _ => {
+            let (first, first_off) = actions[0];
+            let (second, off) = actions[1];
+            return Err(v.err(
+                off,
+                format!("{base}.{second}"),
+                ErrorKind::FaultAction,
+                format!(
+                    "a fault takes exactly one action and this one already has {first} (line {}); \
+                     split them into two [[fault]] entries",
+                    v.loc.line_col(first_off).0
+                ),
+            ));
+        }
+    }
+    let key = actions[0].0;
+    let field = format!("{base}.{key}");
+
+    let at = raw.at.get_ref().0;
+    if at >= duration {
+        return Err(v.at(
+            &raw.at,
+            &format!("{base}.at"),
+            ErrorKind::OutOfRange,
+            format!(
+                "at {} is not before the end of the load (duration = {})",
+                raw.at.get_ref(),
+                super::duration::format(duration)
+            ),
+        ));
+    }
+
+    // until / heal_at.
+    let (until_key, until) = match (&raw.until, &raw.heal_at) {
+        (Some(_), Some(h)) => {
+            return Err(v.at(
+                h,
+                &format!("{base}.heal_at"),
+                ErrorKind::Invalid,
+                "give until or heal_at, not both (they mean the same)",
+            ));
+        }
+        (Some(u), None) => ("until", Some(u)),
+        (None, Some(h)) => ("heal_at", Some(h)),
+        (None, None) => ("until", None),
+    };
+    let revertible = !matches!(key, "restart" | "resume" | "heal" | "fsync_error");
+    if let Some(u) = until {
+        let uf = format!("{base}.{until_key}");
+        if !revertible {
+            let why = match key {
+                "fsync_error" => "fsync_error fails the next `count` fsyncs; there is nothing to undo",
+                _ => "this action is not undone later; only faults that last (crash, kill, power_loss, pause, isolate, partition, one_way, slow_fsync, disk_full, expire_session, latency, packet_loss) take one",
+            };
+            return Err(v.at(
+                u,
+                &uf,
+                ErrorKind::Invalid,
+                format!("{key} takes no {until_key}: {why}"),
+            ));
+        }
+        if until_key == "heal_at" && !matches!(key, "partition" | "one_way" | "isolate") {
+            return Err(v.at(u, &uf, ErrorKind::Invalid, format!("heal_at is for network cuts (partition, one_way, isolate); for {key} write until")));
+        }
+        let ud = u.get_ref().0;
+        if ud <= at {
+            return Err(v.at(
+                u,
+                &uf,
+                ErrorKind::OutOfRange,
+                format!(
+                    "{until_key} {} is not after at {}",
+                    u.get_ref(),
+                    raw.at.get_ref()
+                ),
+            ));
+        }
+        if ud > duration {
+            return Err(v.at(
+                u,
+                &uf,
+                ErrorKind::OutOfRange,
+                format!(
+                    "{until_key} {} is past the end of the load (duration = {})",
+                    u.get_ref(),
+                    super::duration::format(duration)
+                ),
+            ));
+        }
+    }
+    let until = until.map(|u| u.get_ref().0);
+
+    let tc = |allow_rest: bool| Tctx {
+        v,
+        servers: e.servers,
+        index,
+        at,
+        earlier,
+        field: field.clone(),
+        allow_rest,
+    };
+    let targets = |t: &Spanned<RawTargets>| -> R<Vec<Target>> {
+        let c = tc(false);
+        let l = c.list(t, &c.field)?;
+        no_duplicates(v, &c.field, key, std::slice::from_ref(&l))?;
+        Ok(strip(l))
+    };
+    let sub_targets = |t: &Spanned<RawTargets>, sub: &str| -> R<Vec<Target>> {
+        let c = tc(false);
+        let f = format!("{}.{sub}", c.field);
+        let l = c.list(t, &f)?;
+        no_duplicates(v, &f, key, std::slice::from_ref(&l))?;
+        Ok(strip(l))
+    };
+
+    let action = if let Some(t) = &raw.crash {
+        Action::Crash(targets(t)?)
+    } else if let Some(t) = &raw.kill {
+        Action::Kill(targets(t)?)
+    } else if let Some(t) = &raw.power_loss {
+        Action::PowerLoss(targets(t)?)
+    } else if let Some(t) = &raw.restart {
+        Action::Restart(targets(t)?)
+    } else if let Some(t) = &raw.pause {
+        Action::Pause(targets(t)?)
+    } else if let Some(t) = &raw.resume {
+        Action::Resume(targets(t)?)
+    } else if let Some(t) = &raw.isolate {
+        Action::Isolate(targets(t)?)
+    } else if let Some(p) = &raw.partition {
+        let groups = p.get_ref();
+        if groups.len() < 2 {
+            return Err(v.at(
+                p,
+                &field,
+                ErrorKind::Invalid,
+                "a partition needs at least two groups, as in [[\"leader\"], [\"rest\"]] (to cut one node off from everyone, use isolate)",
+            ));
+        }
+        let c = tc(true);
+        let mut lists = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            lists.push(c.list(g, &format!("{field}[{i}]"))?);
+        }
+        no_duplicates(v, &field, "the partition", &lists)?;
+        Action::Partition(lists.into_iter().map(strip).collect())
+    } else if let Some(o) = &raw.one_way {
+        let c = tc(true);
+        let from = c.list(&o.get_ref().from, &format!("{field}.from"))?;
+        let to = c.list(&o.get_ref().to, &format!("{field}.to"))?;
+        no_duplicates(v, &field, "one_way", &[from.clone(), to.clone()])?;
+        Action::OneWay {
+            from: strip(from),
+            to: strip(to),
+        }
+    } else if let Some(h) = &raw.heal {
+        if !*h.get_ref() {
+            return Err(v.at(
+                h,
+                &field,
+                ErrorKind::Invalid,
+                "heal = false does nothing: write heal = true or remove the entry",
+            ));
+        }
+        Action::Heal
+    } else if let Some(s) = &raw.slow_fsync {
+        let s = s.get_ref();
+        let min = v.whole_ms(&s.min, &format!("{field}.min"))?;
+        let max = v.whole_ms(&s.max, &format!("{field}.max"))?;
+        if max > MAX_FSYNC {
+            return Err(v.at(
+                &s.max,
+                &format!("{field}.max"),
+                ErrorKind::OutOfRange,
+                format!(
+                    "{} is more than the allowed {}",
+                    s.max.get_ref(),
+                    super::duration::format(MAX_FSYNC)
+                ),
+            ));
+        }
+        if min > max {
+            return Err(v.at(
+                &s.max,
+                &format!("{field}.max"),
+                ErrorKind::OutOfRange,
+                format!("max {} is below min {}", s.max.get_ref(), s.min.get_ref()),
+            ));
+        }
+        Action::SlowFsync {
+            targets: sub_targets(&s.target, "target")?,
+            min,
+            max,
+        }
+    } else if let Some(s) = &raw.fsync_error {
+        let s = s.get_ref();
+        Action::FsyncError {
+            targets: sub_targets(&s.target, "target")?,
+            count: v.int(&s.count, &format!("{field}.count"), 1, 1_000_000)? as u64,
+        }
+    } else if let Some(s) = &raw.disk_full {
+        let s = s.get_ref();
+        Action::DiskFull {
+            targets: sub_targets(&s.target, "target")?,
+            on: s.on,
+        }
+    } else if let Some(c) = &raw.expire_session {
+        let n = *c.get_ref();
+        if w.clients == 0 {
+            return Err(v.at(
+                c,
+                &field,
+                ErrorKind::NoSuchNode,
+                "the workload has no clients",
+            ));
+        }
+        if n < 0 || n >= w.clients as i64 {
+            return Err(v.at(
+                c,
+                &field,
+                ErrorKind::NoSuchNode,
+                format!(
+                    "client {n} does not exist: the workload has {} client{} ({})",
+                    w.clients,
+                    if w.clients == 1 { "" } else { "s" },
+                    if w.clients == 1 {
+                        "client 0".to_string()
+                    } else {
+                        format!("clients 0..={}", w.clients - 1)
+                    }
+                ),
+            ));
+        }
+        let cut = until.map(|u| u - at).unwrap_or_else(|| expiry_cut(w));
+        if cut <= w.session_timeout {
+            return Err(v.err(
+                raw.until.as_ref().map(|u| u.span().start).unwrap_or(c.span().start),
+                format!("{base}.until"),
+                ErrorKind::OutOfRange,
+                format!(
+                    "the client is cut off for {}, not longer than its session timeout ({}), so the session need not expire",
+                    super::duration::format(cut),
+                    super::duration::format(w.session_timeout)
+                ),
+            ));
+        }
+        if at + cut > duration {
+            return Err(v.at(
+                c,
+                &field,
+                ErrorKind::OutOfRange,
+                format!(
+                    "the client stays cut off until {} (twice the session timeout plus 1s), past the end of the load (duration = {}): fire it earlier or give a shorter until",
+                    super::duration::format(at + cut),
+                    super::duration::format(duration)
+                ),
+            ));
+        }
+        Action::ExpireSession { client: n as usize }
+    } else if let Some(l) = &raw.latency {
+        let (min, max) = v.range(l, &field, MAX_LATENCY, false)?;
+        Action::Latency { min, max }
+    } else if let Some(p) = &raw.packet_loss {
+        Action::PacketLoss(v.prob(p, &field, MAX_PACKET_LOSS)?)
+    } else {
+        unreachable!("one action was found above")
+    };
+    Ok(FaultSpec {
+        index,
+        line,
+        at,
+        until,
+        action,
+    })
+}

@@ -1,0 +1,172 @@
+//! The whole checker set over real runs: the standard 3-server chaos run
+//! (crashes, restarts, isolated leaders, minority partitions, then heal)
+//! must pass every named check. Seeds from `ZKSTORM_SEEDS` (default 0..5).
+
+use std::time::Duration;
+use zkstorm_sim::chaos::{self, ChaosConfig};
+use zkstorm_sim::check::{run_all, CheckOptions};
+use zkstorm_sim::history::{Call, Event, Record, Ret};
+use zkstorm_sim::runner::{run_seed, seeds_from_env};
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+fn failures(
+    servers: usize,
+    seeds: std::ops::Range<u64>,
+    opts: &CheckOptions,
+    what: &str,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    for seed in seeds {
+        let o = run_seed(seed, LIMIT, move || chaos::run(ChaosConfig::new(servers)))
+            .unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"));
+        for (check, verdict) in run_all(&o.history.records(), opts) {
+            if let Err(reason) = verdict {
+                bad.push(format!(
+                    "seed {seed}: {check}: {reason}\n  replay: ZKSTORM_SEEDS={seed} cargo test --test checkers {what}"
+                ));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn chaos_runs_pass_every_check() {
+    let opts = CheckOptions {
+        // Generous: the chaos run heals by ~25 s and its clients stop at 30 s.
+        liveness_bound_ms: 20_000,
+        ..CheckOptions::default()
+    };
+    let mut bad = failures(
+        3,
+        seeds_from_env(0..5),
+        &opts,
+        "chaos_runs_pass_every_check",
+    );
+    // Five servers: two may be down at once.
+    bad.extend(failures(
+        5,
+        seeds_from_env(0..2),
+        &opts,
+        "chaos_runs_pass_every_check",
+    ));
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// The checkers bite on real histories: a run that passes, tampered with in
+/// one place, fails the check that guards that place.
+#[test]
+fn tampered_real_histories_fail() {
+    let o = run_seed(1, LIMIT, || chaos::run(ChaosConfig::new(3))).unwrap();
+    let records = o.history.records();
+    let opts = CheckOptions {
+        liveness_bound_ms: 20_000,
+        watches_survive_reconnect: false,
+        ..CheckOptions::default()
+    };
+    let verdict = |rs: &[Record], check: &str| run_all(rs, &opts).remove(check).unwrap();
+    for (check, v) in run_all(&records, &opts) {
+        assert_eq!(v, Ok(()), "{check} on the untouched history");
+    }
+
+    // A server skips a txn in the middle of its run.
+    let mut rs = records.clone();
+    let i = rs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.event, Event::Delivered { sid: 2, .. }))
+        .nth(100)
+        .map(|(i, _)| i)
+        .unwrap();
+    rs.remove(i);
+    assert!(verdict(&rs, "zab.total_order").is_err());
+
+    // A server applies a different txn than the others at one zxid.
+    let mut rs = records.clone();
+    let i = rs
+        .iter()
+        .rposition(|r| matches!(r.event, Event::Delivered { .. }))
+        .unwrap();
+    if let Event::Delivered { body, .. } = &mut rs[i].event {
+        *body ^= 1;
+    }
+    assert!(verdict(&rs, "zab.agreement").is_err());
+    assert!(verdict(&rs, "zab.integrity").is_err());
+
+    // A synced read returns a value nobody wrote.
+    let mut rs = records.clone();
+    let synced_read = (1..rs.len())
+        .find(|&i| {
+            let Event::Complete {
+                client,
+                op,
+                ret: Ret::Node { .. },
+                ..
+            } = &rs[i].event
+            else {
+                return false;
+            };
+            rs.iter().any(|r| {
+                matches!(&r.event, Event::Complete { client: c, op: o, outcome, .. }
+                    if c == client && *o + 1 == *op && outcome == "ok")
+            }) && rs.iter().any(|r| {
+                matches!(&r.event, Event::Invoke { client: c, op: o, call: Call::Sync, .. }
+                    if c == client && *o + 1 == *op)
+            })
+        })
+        .expect("a synced read");
+    if let Event::Complete {
+        ret: Ret::Node { value, .. },
+        ..
+    } = &mut rs[synced_read].event
+    {
+        *value = "c9-999999".into();
+    }
+    assert!(verdict(&rs, "client.linearizable").is_err());
+    assert!(verdict(&rs, "client.sequential").is_err());
+
+    // A watch fires twice.
+    let mut rs = records.clone();
+    let i = rs
+        .iter()
+        .position(|r| matches!(r.event, Event::Watch { raced: false, .. }))
+        .expect("a watch event");
+    let again = rs[i].clone();
+    rs.insert(i + 1, again);
+    assert!(verdict(&rs, "client.watches").is_err());
+
+    // An answer from the past.
+    let mut rs = records.clone();
+    let i = rs
+        .iter()
+        .rposition(|r| matches!(&r.event, Event::Complete { outcome, .. } if outcome == "ok"))
+        .unwrap();
+    if let Event::Complete { zxid, .. } = &mut rs[i].event {
+        *zxid = 1;
+    }
+    assert!(verdict(&rs, "client.sequential").is_err());
+
+    // The ensemble stops answering after the heal.
+    let healed = records
+        .iter()
+        .rposition(|r| matches!(r.event, Event::Fault { .. }))
+        .unwrap();
+    let rs: Vec<Record> = records[..=healed].to_vec();
+    assert!(verdict(&rs, "liveness").is_err());
+}
+
+/// `ZKSTORM_SEEDS=N cargo test --test checkers dump -- --ignored` writes the
+/// run's history to /tmp/zkstorm-history-N.txt, one record a line.
+#[test]
+#[ignore]
+fn dump() {
+    for seed in seeds_from_env(0..1) {
+        let o = run_seed(seed, LIMIT, || chaos::run(ChaosConfig::new(3))).unwrap();
+        let mut s = String::new();
+        for (i, r) in o.history.records().iter().enumerate() {
+            s.push_str(&format!("{i} {} {:?}\n", r.t_ms, r.event));
+        }
+        std::fs::write(format!("/tmp/zkstorm-history-{seed}.txt"), s).unwrap();
+    }
+}
