@@ -1,5 +1,8 @@
 //! zkstorm's simulation harness: cluster wiring, simulated disk, history,
 //! checkers, workloads and the seed runner.
+//!
+//! Simulation only: without `--cfg madsim` this crate is empty.
+#![cfg(madsim)]
 
 pub mod chaos;
 pub mod check;
