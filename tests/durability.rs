@@ -148,7 +148,7 @@ async fn quorum_crash_mid_broadcast() -> QuorumCrash {
 fn quorum_power_loss_mid_broadcast_keeps_every_acknowledged_write() {
     let mut unacked_lost = 0;
     let mut unacked_survived = 0;
-    for seed in seeds_from_env(0..6) {
+    for seed in seeds_from_env(0..20) {
         let r = run_seed(seed, LIMIT, quorum_crash_mid_broadcast).unwrap();
         let replay =
             format!("replay: ZKSTORM_SEEDS={seed} cargo test --test durability quorum_power_loss");

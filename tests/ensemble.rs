@@ -63,14 +63,14 @@ fn every_ensemble_size_elects_and_commits() {
 
 #[test]
 fn three_servers_survive_crashes_restarts_and_partitions() {
-    sweep("three_servers", seeds_from_env(0..4), || {
+    sweep("three_servers", seeds_from_env(0..40), || {
         ChaosConfig::new(3)
     });
 }
 
 #[test]
 fn five_servers_survive_crashes_restarts_and_partitions() {
-    sweep("five_servers", seeds_from_env(100..104), || {
+    sweep("five_servers", seeds_from_env(100..130), || {
         ChaosConfig::new(5)
     });
 }
@@ -87,7 +87,7 @@ fn same_seed_same_trace_hash() {
 
 #[test]
 fn leader_crashes_alone_keep_the_ensemble_going() {
-    sweep("leader_crashes_alone", seeds_from_env(200..203), || {
+    sweep("leader_crashes_alone", seeds_from_env(200..210), || {
         let mut cfg = ChaosConfig::new(5);
         cfg.faults = vec![Fault::CrashLeader, Fault::RestartCrashed];
         cfg

@@ -116,7 +116,7 @@ fn allowed(cluster: &Cluster, fault: Fault) -> bool {
     let n = cluster.sids().len();
     let down = cluster.crashed().len();
     match fault {
-        Fault::CrashLeader | Fault::CrashFollower => down + 1 <= (n - 1) / 2,
+        Fault::CrashLeader | Fault::CrashFollower => down < (n - 1) / 2,
         _ => true,
     }
 }

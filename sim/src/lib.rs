@@ -4,8 +4,10 @@
 //! Simulation only: without `--cfg madsim` this crate is empty.
 #![cfg(madsim)]
 
+pub mod bench;
 pub mod chaos;
 pub mod check;
+pub mod cli;
 pub mod cluster;
 pub mod disk;
 pub mod history;

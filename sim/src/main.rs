@@ -1,1 +1,111 @@
-fn main() {}
+//! `zkstorm`: run, replay and benchmark simulated scenarios.
+
+#[cfg(not(madsim))]
+fn main() {
+    eprintln!("zkstorm is the simulator: build it with --cfg madsim (plain `cargo run` does, via .cargo/config.toml)");
+    std::process::exit(2);
+}
+
+#[cfg(madsim)]
+use clap::{Parser, Subcommand};
+#[cfg(madsim)]
+use std::path::PathBuf;
+#[cfg(madsim)]
+use std::process::ExitCode;
+#[cfg(madsim)]
+use zkstorm_sim::cli;
+
+#[cfg(madsim)]
+#[derive(Parser)]
+#[command(
+    name = "zkstorm",
+    version,
+    about = "Deterministic simulation testbed for a ZooKeeper-style ensemble"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[cfg(madsim)]
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario on one seed (or a range of seeds) and judge the history.
+    Run {
+        scenario: PathBuf,
+        /// The seed to run.
+        #[arg(long, conflicts_with = "seeds")]
+        seed: Option<u64>,
+        /// A range of seeds, `A..B` (B excluded).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Seeds run in parallel with --seeds.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// End with one JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+        /// Run the seed twice and fail if the trace hashes differ.
+        #[arg(long)]
+        check_determinism: bool,
+    },
+    /// Run one seed and write every event as JSON lines.
+    Replay {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// Where the JSON-lines trace goes.
+        #[arg(long)]
+        trace: PathBuf,
+    },
+    /// The scenarios and the checkers, one line each.
+    List {
+        /// Where to look for scenario files.
+        #[arg(long, default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// Seeds, simulated seconds and messages per wall second, against a bare madsim loop.
+    Bench {
+        #[arg(long)]
+        json: bool,
+        /// Wall seconds to spend per scenario.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Scenarios to measure (default: the standard ones).
+        scenarios: Vec<PathBuf>,
+    },
+}
+
+#[cfg(madsim)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            seeds,
+            jobs,
+            json,
+            check_determinism,
+        } => cli::run(
+            &scenario,
+            seed,
+            seeds.as_deref(),
+            jobs,
+            json,
+            check_determinism,
+        ),
+        Command::Replay {
+            scenario,
+            seed,
+            trace,
+        } => cli::replay(&scenario, seed, &trace),
+        Command::List { dir } => cli::list(&dir),
+        Command::Bench {
+            json,
+            secs,
+            scenarios,
+        } => cli::bench(&scenarios, secs, json),
+    };
+    ExitCode::from(code)
+}

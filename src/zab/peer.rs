@@ -69,6 +69,9 @@ struct Learner {
     state: LearnerState,
     acked: Zxid,
     last_heard_ms: u64,
+    /// When we last sent it a sync (a resent ACKEPOCH re-syncs only if that
+    /// sync may really have been lost).
+    synced_at_ms: u64,
 }
 
 struct LeaderState {
@@ -106,6 +109,11 @@ enum Role {
     Leading(LeaderState),
     Following(FollowerState),
 }
+
+/// Ticks a follower waits for an answer before resending a handshake step.
+const RESEND_TICKS: u64 = 2;
+/// Ticks a leader lets a sync run before a resent ACKEPOCH makes it resend.
+const RESYNC_AFTER_TICKS: u64 = 3;
 
 /// Why a client request could not be taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -407,6 +415,7 @@ impl Peer {
                         state: LearnerState::Info { accepted_epoch },
                         acked: Zxid::ZERO,
                         last_heard_ms: now,
+                        synced_at_ms: 0,
                     },
                 );
                 // (A resent FOLLOWERINFO lands here too: it starts the learner over.)
@@ -440,11 +449,7 @@ impl Peer {
                 }
                 self.try_commit();
             }
-            PeerMsg::Request(req) => {
-                if self.is_serving() {
-                    self.propose(req);
-                }
-            }
+            PeerMsg::Request(req) if self.is_serving() => self.propose(req),
             _ => {}
         }
     }
@@ -485,15 +490,19 @@ impl Peer {
             self.go_looking(Some("follower more recent than leader"));
             return;
         }
+        let (now, resync_ms) = (self.now_ms, RESYNC_AFTER_TICKS * self.cfg.tick_ms);
         let l = self.leading();
         let Some(learner) = l.learners.get_mut(&from) else {
             return;
         };
         match learner.state {
             LearnerState::Info { .. } => {}
-            // A resend: our sync may have been lost on a reset connection.
+            // A resend: our sync may have been lost on a reset connection —
+            // or is merely slow (big SNAP, slow disks): give it a few ticks.
             LearnerState::Syncing => {
-                self.sync_learner(from, last_zxid);
+                if now.saturating_sub(learner.synced_at_ms) >= resync_ms {
+                    self.sync_learner(from, last_zxid);
+                }
                 return;
             }
             LearnerState::EpochAcked { .. } | LearnerState::Active => return,
@@ -552,9 +561,11 @@ impl Peer {
         });
         self.send_durable(sid, PeerMsg::Sync(plan));
         self.send_durable(sid, PeerMsg::NewLeader { epoch, zxid: ours });
+        let now = self.now_ms;
         if let Some(l) = self.leading().learners.get_mut(&sid) {
             l.state = LearnerState::Syncing;
             l.acked = Zxid::ZERO;
+            l.synced_at_ms = now;
         }
     }
 
@@ -839,9 +850,13 @@ impl Peer {
                     self.go_looking(Some("NEWLEADER does not match synced log"));
                     return;
                 }
-                // Synced txns first, then currentEpoch, then the ACK (ZK-3911, ZK-4643).
-                self.current_epoch = epoch;
-                self.persist_epochs();
+                // Synced txns first, then currentEpoch, then the ACK (ZK-3911,
+                // ZK-4643). A repeated NEWLEADER (after a re-sync) needs no
+                // second epoch write, but its txns may: the ACK waits for them.
+                if self.current_epoch != epoch {
+                    self.current_epoch = epoch;
+                    self.persist_epochs();
+                }
                 self.handshake(PeerMsg::AckNewLeader { epoch }, true);
             }
             PeerMsg::UpToDate { committed } if phase == Phase::Sync => {
@@ -948,7 +963,7 @@ impl Peer {
         let now = self.now_ms;
         let tick = self.cfg.tick_ms;
         let f = self.following();
-        if f.pending.is_some() && now.saturating_sub(f.last_sent_ms) >= tick {
+        if f.pending.is_some() && now.saturating_sub(f.last_sent_ms) >= RESEND_TICKS * tick {
             f.last_sent_ms = now;
             let (leader, msg) = (f.leader, f.pending.clone().expect("checked"));
             // Everything it vouches for was persisted when it was first sent.

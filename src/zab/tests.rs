@@ -154,8 +154,9 @@ fn follower_acks_newleader_only_after_synced_txns_and_epoch_are_persisted() {
     let log: Vec<Txn> = p.peers[&1].db.log.iter().cloned().collect();
     let voters: BTreeSet<Sid> = (1..=3).collect();
     let db = Db::recover(None, log[..0].to_vec()).unwrap();
+    // It had accepted epoch 1 but crashed before making it current.
     p.peers
-        .insert(1, Peer::new(PeerConfig::new(1, voters), 1, 1, db, p.now));
+        .insert(1, Peer::new(PeerConfig::new(1, voters), 1, 0, db, p.now));
     for sid in [2, 3] {
         p.peers.get_mut(&sid).unwrap().on_peer_down(1);
     }

@@ -15,9 +15,19 @@ fn ends_leadership(event: &Event, leader: Sid) -> bool {
             *sid == leader && (what.starts_with("Looking") || what.starts_with("SteppedDown"))
         }
         Event::Recovered { sid, .. } => *sid == leader,
+        // Every way the cluster records a server going away: crash, kill,
+        // power loss, pause, or its own stop ("server N stopped: ...").
         Event::Fault { what } => {
-            let mut words = what.split_whitespace();
-            words.next() == Some("crash") && words.next() == Some(leader.to_string().as_str())
+            let id = leader.to_string();
+            let names = |prefix: &str| {
+                what.strip_prefix(prefix)
+                    .and_then(|r| r.split([' ', ':']).next())
+                    == Some(id.as_str())
+            };
+            ["crash ", "kill ", "power loss ", "pause "]
+                .iter()
+                .any(|p| names(p))
+                || (names("server ") && what.contains(" stopped"))
         }
         _ => false,
     }
@@ -73,4 +83,34 @@ pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         out.push(v(CHECK, format!("no client op completed ok {window}{cut}")));
     }
     out
+}
+
+#[cfg(test)]
+mod gone_tests {
+    use super::*;
+
+    #[test]
+    fn every_way_a_leader_goes_away_ends_its_leadership() {
+        let fault = |what: &str| Event::Fault { what: what.into() };
+        for what in [
+            "crash 3",
+            "kill 3",
+            "power loss 3",
+            "pause 3",
+            "server 3 stopped: EIO",
+            "crash 3 (torn tail)",
+        ] {
+            assert!(ends_leadership(&fault(what), 3), "{what}");
+        }
+        for what in [
+            "crash 31",
+            "kill 2",
+            "restart 3",
+            "resume 3",
+            "server 3 started",
+            "heal",
+        ] {
+            assert!(!ends_leadership(&fault(what), 3), "{what}");
+        }
+    }
 }

@@ -127,8 +127,13 @@ impl<'a> Scan<'a> {
         loop {
             if i < self.b.len() && (self.b[i] == b'"' || self.b[i] == b'\'') {
                 let end = self.skip_string(i);
-                let inner = &self.text[i + 1..end.saturating_sub(1).max(i + 1)];
-                key.push_str(inner);
+                // Without the quotes (an unterminated key runs to `end`).
+                let closed = end > i + 1 && self.b.get(end - 1) == Some(&self.b[i]);
+                let mut stop = if closed { end - 1 } else { end };
+                while !self.text.is_char_boundary(stop) {
+                    stop -= 1;
+                }
+                key.push_str(self.text.get(i + 1..stop.max(i + 1)).unwrap_or(""));
                 i = end;
             } else {
                 let s = i;
@@ -266,11 +271,11 @@ impl<'a> Scan<'a> {
                 }
                 let (key, end) = self.read_key(i);
                 if end == i {
-                    // Not a key: stray character.
+                    // Not a key: a stray character (maybe not ASCII).
                     if i >= offset {
                         return path(&base, &stack);
                     }
-                    i += 1;
+                    i += self.text[i..].chars().next().map_or(1, char::len_utf8);
                     continue;
                 }
                 if let Frame::Table { key: k, .. } = &mut stack[top] {
@@ -339,7 +344,7 @@ impl<'a> Scan<'a> {
                         i += 1;
                     }
                     if i == s {
-                        i += 1;
+                        i += self.text[i..].chars().next().map_or(1, char::len_utf8);
                     }
                     if offset < i {
                         return path(&base, &stack);

@@ -39,7 +39,7 @@
 //!
 //! [check]
 //! zab = true                # zab.* checkers (default true)
-//! client = false            # client.sequential, .watches, .sessions (default false)
+//! client = true             # client.sequential, .watches, .sessions (default true)
 //! linearizable = false      # client.linearizable (default false)
 //! liveness = "10s"          # after the last fault ends, ops complete within this
 //! ```

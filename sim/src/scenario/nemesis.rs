@@ -318,7 +318,14 @@ impl<'a> Nemesis<'a> {
             .until
             .map(|u| format!(" until {}", d(u)))
             .unwrap_or_default();
-        let line = |extra: String| format!("{head} {desc}{extra}{until}").replace("  ", " ");
+        let line = |extra: String| {
+            [head.as_str(), desc.as_str(), extra.trim(), until.trim()]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let undo = match &f.action {
             Action::Crash(_) | Action::Kill(_) | Action::PowerLoss(_) => {
                 self.record(cluster, line(String::new()));

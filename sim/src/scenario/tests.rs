@@ -6,7 +6,7 @@ use std::time::Duration;
 
 const GOOD: &str = r#"# A scenario used by the tests.
 name = "good"
-about = "Everything set."
+about = "Everything set — défauts exclus, 全部."
 duration = "40s"
 settle = "15s"
 
@@ -160,7 +160,7 @@ fn defaults_for_a_minimal_file() {
         s.disk.fsync_latency,
         (Duration::from_millis(1), Duration::from_millis(3))
     );
-    assert!(s.check.zab && !s.check.linearizable && s.check.liveness.is_none());
+    assert!(s.check.zab && s.check.client && !s.check.linearizable && s.check.liveness.is_none());
     assert!(s.faults.is_empty());
 }
 
@@ -660,7 +660,7 @@ mod props {
         /// Random edits of a good file: never a panic; errors inside the text.
         #[test]
         fn random_edits_never_panic(
-            edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..4, "[ -~\n]{0,6}"), 1..4)
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..4, "[ -~\n\u{e9}\u{2014}\u{5168}]{0,6}"), 1..4)
         ) {
             let mut text = GOOD.to_string();
             for (at, op, s) in edits {

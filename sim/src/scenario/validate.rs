@@ -229,7 +229,7 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
     }
     let check = CheckSpec {
         zab: raw.check.zab.unwrap_or(true),
-        client: raw.check.client.unwrap_or(false),
+        client: raw.check.client.unwrap_or(true),
         linearizable: raw.check.linearizable.unwrap_or(false),
         liveness: match &raw.check.liveness {
             None => None,

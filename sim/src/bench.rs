@@ -1,0 +1,152 @@
+//! `zkstorm bench`: how fast the simulation runs, against a bare madsim
+//! message loop measured in the same process (our ceiling).
+
+use crate::runner::run_seed;
+use crate::scenario::{self, Scenario};
+use madsim::net::NetSim;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The scenarios measured when none are named.
+pub const STANDARD: &[&str] = &["scenarios/leader-crash.toml", "scenarios/steady-state.toml"];
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figures {
+    pub name: String,
+    pub seeds: u64,
+    pub wall_secs: f64,
+    pub seeds_per_sec: f64,
+    pub sim_secs_per_wall_sec: f64,
+    pub msgs_per_wall_sec: f64,
+    /// Our messages per second over the bare loop's.
+    pub ratio_to_bare: f64,
+}
+
+/// Network payloads delivered per wall second by 5 nodes passing tokens
+/// around a ring over simulated TCP, one flush per message.
+pub fn bare_loop(msgs_per_node: u64) -> f64 {
+    let started = Instant::now();
+    let msgs = run_seed(0, Duration::from_secs(600), move || async move {
+        let handle = madsim::runtime::Handle::current();
+        let addr =
+            |i: usize| -> SocketAddr { format!("10.9.0.{}:7000", i + 1).parse().expect("addr") };
+        let n = 5;
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let node = handle
+                .create_node()
+                .name(format!("ring{i}"))
+                .ip(addr(i).ip())
+                .build();
+            let (me, next) = (addr(i), addr((i + 1) % n));
+            tasks.push(node.spawn(async move {
+                let listener = tokio::net::TcpListener::bind(me).await.expect("bind");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let mut out = tokio::net::TcpStream::connect(next).await.expect("connect");
+                let (mut inp, _) = listener.accept().await.expect("accept");
+                if i == 0 {
+                    // Many tokens in flight, so the ring is never idle.
+                    for _ in 0..64 {
+                        out.write_all(&[1u8; 8]).await.expect("write");
+                        out.flush().await.expect("flush");
+                    }
+                }
+                let mut buf = [0u8; 8];
+                for _ in 0..msgs_per_node {
+                    if inp.read_exact(&mut buf).await.is_err() {
+                        break;
+                    }
+                    if out.write_all(&buf).await.is_err() || out.flush().await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let _ = tasks.remove(0).await;
+        NetSim::current().stat().msg_count
+    })
+    .unwrap_or(0);
+    msgs as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Peak resident memory of this process, in MiB.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figures, String> {
+    let started = Instant::now();
+    let (mut seeds, mut sim_secs, mut msgs) = (0u64, 0.0, 0u64);
+    while seeds == 0 || started.elapsed().as_secs_f64() < secs {
+        let sc = sc.clone();
+        let (report, m) = run_seed(seeds, Duration::from_secs(3600), move || async move {
+            let report = scenario::run(&sc).await;
+            (report, NetSim::current().stat().msg_count)
+        })?;
+        seeds += 1;
+        sim_secs += report.sim_secs;
+        msgs += m;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let msgs_per_sec = msgs as f64 / wall;
+    Ok(Figures {
+        name: path.display().to_string(),
+        seeds,
+        wall_secs: wall,
+        seeds_per_sec: seeds as f64 / wall,
+        sim_secs_per_wall_sec: sim_secs / wall,
+        msgs_per_wall_sec: msgs_per_sec,
+        ratio_to_bare: if bare > 0.0 { msgs_per_sec / bare } else { 0.0 },
+    })
+}
+
+pub fn run(scenarios: &[PathBuf], secs: f64, json: bool) -> u8 {
+    let paths: Vec<PathBuf> = if scenarios.is_empty() {
+        STANDARD.iter().map(PathBuf::from).collect()
+    } else {
+        scenarios.to_vec()
+    };
+    let mut loaded = Vec::new();
+    for p in &paths {
+        match Scenario::load(p) {
+            Ok(sc) => loaded.push((p.clone(), sc)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return crate::cli::EXIT_BAD_INPUT;
+            }
+        }
+    }
+    let bare = bare_loop(200_000);
+    let mut all = Vec::new();
+    for (p, sc) in &loaded {
+        match measure(p, sc, secs, bare) {
+            Ok(f) => all.push(f),
+            Err(e) => {
+                eprintln!("{}: the simulation panicked: {e}", p.display());
+                return crate::cli::EXIT_FAIL;
+            }
+        }
+    }
+    let peak = peak_rss_mib();
+    if json {
+        let v = serde_json::json!({ "bare_loop_msgs_per_sec": bare, "peak_rss_mib": peak, "scenarios": all });
+        println!("{v}");
+    } else {
+        println!("bare madsim loop: {:.0} messages per wall second", bare);
+        for f in &all {
+            println!(
+                "{:<36} {:>6} seeds  {:>7.2} seeds/s  {:>8.0}x real time  {:>10.0} msgs/s  {:.2} of bare",
+                f.name, f.seeds, f.seeds_per_sec, f.sim_secs_per_wall_sec, f.msgs_per_wall_sec, f.ratio_to_bare
+            );
+        }
+        println!("peak memory: {peak:.0} MiB");
+    }
+    crate::cli::EXIT_PASS
+}

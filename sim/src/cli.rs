@@ -1,0 +1,304 @@
+//! The `zkstorm` commands. Exit codes: 0 every check held, 1 a check failed,
+//! 2 bad input (scenario file, arguments).
+
+use crate::history::History;
+use crate::runner::{parse_seeds, run_seed};
+use crate::scenario::{self, RunReport, Scenario};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const EXIT_PASS: u8 = 0;
+pub const EXIT_FAIL: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Wall-clock limit for one simulated run (a hung run is a failure, not a hang).
+const RUN_LIMIT: Duration = Duration::from_secs(3600);
+
+fn load(path: &Path) -> Result<Scenario, u8> {
+    Scenario::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_BAD_INPUT
+    })
+}
+
+struct Outcome {
+    report: RunReport,
+    wall_secs: f64,
+}
+
+fn run_one(sc: &Scenario, seed: u64) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let sc = sc.clone();
+    let report = run_seed(
+        seed,
+        RUN_LIMIT,
+        move || async move { scenario::run(&sc).await },
+    )?;
+    Ok(Outcome {
+        report,
+        wall_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn replay_command(path: &Path, seed: u64) -> String {
+    scenario::replay_command(&path.display().to_string(), seed)
+}
+
+fn passed(r: &RunReport) -> bool {
+    r.checks.values().all(|c| c.is_ok())
+}
+
+fn print_report(path: &Path, seed: u64, o: &Outcome) {
+    let r = &o.report;
+    println!("scenario {} ({})  seed {seed}", r.name, path.display());
+    for (name, verdict) in &r.checks {
+        match verdict {
+            Ok(()) => println!("  {name:<28} pass"),
+            Err(why) => println!("  {name:<28} FAIL: {why}"),
+        }
+    }
+    println!(
+        "sim {:.1} s  wall {:.3} s  events {}  ops ok {}  txns {}  trace hash {:016x}",
+        r.sim_secs, o.wall_secs, r.events, r.ops_ok, r.txns_committed, r.trace_hash
+    );
+}
+
+fn json_line(path: &Path, seed: u64, o: &Outcome) -> String {
+    let r = &o.report;
+    let checks: serde_json::Map<String, serde_json::Value> = r
+        .checks
+        .iter()
+        .map(|(k, v)| {
+            let verdict = match v {
+                Ok(()) => "pass".to_string(),
+                Err(why) => format!("fail: {why}"),
+            };
+            (k.clone(), serde_json::Value::String(verdict))
+        })
+        .collect();
+    serde_json::json!({
+        "scenario": path.display().to_string(),
+        "seed": seed,
+        "verdict": if passed(r) { "pass" } else { "fail" },
+        "checks": checks,
+        "sim_secs": r.sim_secs,
+        "wall_secs": o.wall_secs,
+        "events": r.events,
+        "ops_ok": r.ops_ok,
+        "txns_committed": r.txns_committed,
+        "trace_hash": format!("{:016x}", r.trace_hash),
+    })
+    .to_string()
+}
+
+pub fn run(
+    path: &Path,
+    seed: Option<u64>,
+    seeds: Option<&str>,
+    jobs: usize,
+    json: bool,
+    determinism: bool,
+) -> u8 {
+    let sc = match load(path) {
+        Ok(sc) => sc,
+        Err(code) => return code,
+    };
+    if let Some(range) = seeds {
+        let Some(range) = parse_seeds(range) else {
+            eprintln!("error: --seeds {range:?}: expected A..B with A < B, or N");
+            return EXIT_BAD_INPUT;
+        };
+        return run_many(path, &sc, range, jobs.max(1), json);
+    }
+    let seed = seed.unwrap_or(0);
+    let first = match run_one(&sc, seed) {
+        Ok(o) => o,
+        Err(panic) => {
+            println!("seed {seed}: the simulation panicked: {panic}");
+            println!("replay: {}", replay_command(path, seed));
+            return EXIT_FAIL;
+        }
+    };
+    print_report(path, seed, &first);
+    let mut ok = passed(&first.report);
+    if determinism {
+        match run_one(&sc, seed) {
+            Ok(second) if second.report.trace_hash == first.report.trace_hash => {
+                println!("determinism: same trace hash on a second run");
+            }
+            Ok(second) => {
+                println!(
+                    "determinism: FAIL: trace hash {:016x} then {:016x}",
+                    first.report.trace_hash, second.report.trace_hash
+                );
+                ok = false;
+            }
+            Err(panic) => {
+                println!("determinism: FAIL: second run panicked: {panic}");
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        println!("replay: {}", replay_command(path, seed));
+    }
+    println!("{}", if ok { "PASS" } else { "FAIL" });
+    if json {
+        println!("{}", json_line(path, seed, &first));
+    }
+    if ok {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+fn run_many(
+    path: &Path,
+    sc: &Scenario,
+    range: std::ops::Range<u64>,
+    jobs: usize,
+    json: bool,
+) -> u8 {
+    let total = range.end - range.start;
+    let next = std::sync::atomic::AtomicU64::new(range.start);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= range.end {
+                    return;
+                }
+                let outcome = run_one(sc, seed);
+                let line = match &outcome {
+                    Ok(o) if json => json_line(path, seed, o),
+                    Ok(o) => {
+                        let failed: Vec<&str> = o
+                            .report
+                            .checks
+                            .iter()
+                            .filter(|(_, v)| v.is_err())
+                            .map(|(k, _)| k.as_str())
+                            .collect();
+                        format!(
+                            "seed {seed:>6}  {}  sim {:.1}s  wall {:.3}s  ops {}  hash {:016x}{}",
+                            if failed.is_empty() { "pass" } else { "FAIL" },
+                            o.report.sim_secs,
+                            o.wall_secs,
+                            o.report.ops_ok,
+                            o.report.trace_hash,
+                            if failed.is_empty() {
+                                String::new()
+                            } else {
+                                format!("  failed: {}", failed.join(", "))
+                            }
+                        )
+                    }
+                    Err(p) => format!("seed {seed:>6}  FAIL  panicked: {p}"),
+                };
+                let ok = outcome.as_ref().is_ok_and(|o| passed(&o.report));
+                println!("{line}");
+                let _ = std::io::stdout().flush();
+                results.lock().expect("results").push((seed, ok));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort();
+    let failed: Vec<u64> = results
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(s, _)| *s)
+        .collect();
+    println!("{} of {total} seeds passed", total - failed.len() as u64);
+    for seed in &failed {
+        println!("replay: {}", replay_command(path, *seed));
+    }
+    if failed.is_empty() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+pub fn replay(path: &Path, seed: u64, trace: &Path) -> u8 {
+    let sc = match load(path) {
+        Ok(sc) => sc,
+        Err(code) => return code,
+    };
+    init_logging();
+    let outcome = match run_one(&sc, seed) {
+        Ok(o) => o,
+        Err(p) => {
+            eprintln!("the simulation panicked: {p}");
+            return EXIT_FAIL;
+        }
+    };
+    if let Err(e) = write_trace(&outcome.report.history, trace) {
+        eprintln!("error: writing {}: {e}", trace.display());
+        return EXIT_BAD_INPUT;
+    }
+    print_report(path, seed, &outcome);
+    println!(
+        "trace: {} ({} events)",
+        trace.display(),
+        outcome.report.events
+    );
+    if passed(&outcome.report) {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+fn write_trace(history: &History, path: &Path) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for rec in history.records() {
+        serde_json::to_writer(&mut out, &rec)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// `RUST_LOG`-filtered logs; inside the simulation the clock is simulated, so
+/// the timestamps are simulated time.
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn list(dir: &Path) -> u8 {
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            return EXIT_BAD_INPUT;
+        }
+    };
+    files.retain(|p| p.extension().is_some_and(|x| x == "toml"));
+    files.sort();
+    println!("scenarios:");
+    for f in files {
+        match Scenario::load(&f) {
+            Ok(sc) => println!("  {:<40} {}", f.display(), sc.about),
+            Err(e) => println!("  {:<40} (invalid: {e})", f.display()),
+        }
+    }
+    println!("checkers:");
+    for (name, what) in crate::check::CHECKS {
+        println!("  {name:<28} {what}");
+    }
+    println!(
+        "  {:<28} every server ends with the same applied zxid and tree",
+        "converged"
+    );
+    EXIT_PASS
+}
+
+pub fn bench(scenarios: &[std::path::PathBuf], secs: f64, json: bool) -> u8 {
+    crate::bench::run(scenarios, secs, json)
+}
