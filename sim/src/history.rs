@@ -3,6 +3,7 @@
 //! run's trace hash (same seed ⇒ same hash).
 
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use zkstorm::proto::{ErrorCode, OpResult, ReadOp, WriteOp};
@@ -296,6 +297,16 @@ pub struct History {
     want_digest: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// FNV-1a over whatever is written into it.
+struct FnvWriter(u64);
+
+impl std::fmt::Write for FnvWriter {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0 = fnv(self.0, text.as_bytes());
+        Ok(())
+    }
+}
+
 fn fnv(hash: u64, bytes: &[u8]) -> u64 {
     let mut h = if hash == 0 {
         0xcbf2_9ce4_8422_2325
@@ -337,8 +348,10 @@ impl History {
         let t_ms = now_ms().saturating_sub(self.start_ms);
         let rec = Record { t_ms, event };
         let mut inner = self.inner.lock().expect("history lock");
-        let line = format!("{} {:?}", rec.t_ms, rec.event);
-        inner.hash = fnv(inner.hash, line.as_bytes());
+        // Hash the record's text as it is formatted, without building it.
+        let mut h = FnvWriter(inner.hash);
+        let _ = write!(h, "{} {:?}", rec.t_ms, rec.event);
+        inner.hash = h.0;
         inner.records.push(rec);
     }
 

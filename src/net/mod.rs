@@ -11,11 +11,18 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    let body = bincode::serialize(msg).expect("messages encode");
-    let mut out = Vec::with_capacity(body.len() + 4);
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
+    let mut out = Vec::new();
+    encode_into(&mut out, msg);
     out
+}
+
+/// Append one frame to `out` (length first, patched in after the body).
+pub fn encode_into<T: Serialize>(out: &mut Vec<u8>, msg: &T) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    bincode::serialize_into(&mut *out, msg).expect("messages encode");
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(

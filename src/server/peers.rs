@@ -4,7 +4,7 @@
 //! relationship (ZAB assumes FIFO channels that fail as a whole).
 
 use super::Inbox;
-use crate::net::{encode, read_frame, write_frame};
+use crate::net::{encode_into, read_frame, write_frame};
 use crate::types::Sid;
 use crate::zab::msg::PeerMsg;
 use std::net::SocketAddr;
@@ -89,7 +89,7 @@ pub(super) async fn send_loop(
             let mut next = Some(first);
             while let Some(item) = next {
                 match item {
-                    Outbound::Msg(m) => buf.extend_from_slice(&encode(&m)),
+                    Outbound::Msg(m) => encode_into(&mut buf, &m),
                     Outbound::Reset => {
                         reset = true;
                         break;
