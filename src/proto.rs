@@ -62,7 +62,7 @@ pub struct Stat {
     pub num_children: i32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CreateMode {
     Persistent,
     Ephemeral,
@@ -87,7 +87,7 @@ impl CreateMode {
 
 /// A state-changing operation. Replicated through ZAB as part of a txn and
 /// applied deterministically by every server (errors included).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WriteOp {
     Create {
         path: String,

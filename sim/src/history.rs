@@ -3,8 +3,8 @@
 //! run's trace hash (same seed ⇒ same hash).
 
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use zkstorm::proto::{ErrorCode, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
@@ -13,7 +13,7 @@ use zkstorm::types::{SessionId, Sid};
 use zkstorm::zab::ready::ZabEvent;
 use zkstorm::zab::txn::{Txn, TxnBody};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A server started from its disk; its applied sequence restarts after `base`.
@@ -111,7 +111,7 @@ pub enum Event {
 /// A client request, as the checkers need it. Data is kept as text: the
 /// workload's values are unique ids ("c<client>-<op>") and the padding that
 /// makes them `value_bytes` long is not recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Call {
     Create {
@@ -228,7 +228,7 @@ pub fn value_text(data: &[u8]) -> String {
 }
 
 /// The part of an answer the checkers judge.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "ret", rename_all = "snake_case")]
 pub enum Ret {
     /// Errors, deletes, syncs: nothing beyond the outcome.
@@ -297,15 +297,7 @@ pub struct History {
     want_digest: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// FNV-1a over whatever is written into it.
-struct FnvWriter(u64);
-
-impl std::fmt::Write for FnvWriter {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0 = fnv(self.0, text.as_bytes());
-        Ok(())
-    }
-}
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 fn fnv(hash: u64, bytes: &[u8]) -> u64 {
     let mut h = if hash == 0 {
@@ -322,11 +314,21 @@ fn fnv(hash: u64, bytes: &[u8]) -> u64 {
 
 /// A stable digest of a txn body.
 pub fn body_digest(body: &TxnBody) -> u64 {
-    fnv(0, &bincode_like(body))
+    let mut h = FnvHasher(0);
+    body.hash(&mut h);
+    h.finish()
 }
 
-fn bincode_like(body: &TxnBody) -> Vec<u8> {
-    format!("{body:?}").into_bytes()
+/// FNV-1a as a `Hasher`: fixed, so digests are the same in every process.
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv(self.0, bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn now_ms() -> u64 {
@@ -348,9 +350,14 @@ impl History {
         let t_ms = now_ms().saturating_sub(self.start_ms);
         let rec = Record { t_ms, event };
         let mut inner = self.inner.lock().expect("history lock");
-        // Hash the record's text as it is formatted, without building it.
-        let mut h = FnvWriter(inner.hash);
-        let _ = write!(h, "{} {:?}", rec.t_ms, rec.event);
+        // Hash the record's fields with a fixed hasher (no text built).
+        let mut h = FnvHasher(if inner.hash == 0 {
+            FNV_OFFSET
+        } else {
+            inner.hash
+        });
+        rec.t_ms.hash(&mut h);
+        rec.event.hash(&mut h);
         inner.hash = h.0;
         inner.records.push(rec);
     }

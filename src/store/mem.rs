@@ -1,8 +1,11 @@
 //! An in-memory [`Disk`] with a page cache and power loss.
 //!
 //! Each file has its durable bytes (what the platter holds) and its cached
-//! bytes (what readers see). `fsync` copies cached to durable at once; MemDisk
-//! has no latency and no faults of its own (the simulator adds those on top).
+//! bytes (what readers see). `fsync` makes the cached bytes durable at once;
+//! MemDisk has no latency and no faults of its own (the simulator adds those
+//! on top). While a file only grows by appends — the txn log's life — its
+//! durable bytes are a prefix of the cached ones, so an fsync costs nothing
+//! per byte.
 //! [`MemDisk::crash`] reverts every file to its durable bytes, optionally
 //! letting part of an unsynced appended tail survive, torn.
 
@@ -39,16 +42,41 @@ pub struct DiskStats {
 
 #[derive(Clone, Debug, Default)]
 struct MemFile {
-    durable: Vec<u8>,
+    /// What readers see.
     cached: Vec<u8>,
+    /// While only appends happened since the last fsync, the durable bytes
+    /// are `cached[..durable_len]`.
+    durable_len: usize,
+    /// After a rewrite, or a truncation into the durable part: the durable
+    /// bytes, kept apart until the next fsync.
+    rewritten: Option<Vec<u8>>,
 }
 
 impl MemFile {
+    fn durable(&self) -> &[u8] {
+        match &self.rewritten {
+            Some(bytes) => bytes,
+            None => &self.cached[..self.durable_len],
+        }
+    }
+
     /// The unsynced bytes appended after the durable contents, if the only
     /// changes since the last fsync were appends (else a tear is meaningless).
     fn appended_tail(&self) -> Option<&[u8]> {
-        (self.cached.len() > self.durable.len() && self.cached.starts_with(&self.durable))
-            .then(|| &self.cached[self.durable.len()..])
+        (self.rewritten.is_none() && self.cached.len() > self.durable_len)
+            .then(|| &self.cached[self.durable_len..])
+    }
+
+    /// About to change bytes that may be durable: keep the durable copy apart.
+    fn before_rewrite(&mut self) {
+        if self.rewritten.is_none() {
+            self.rewritten = Some(self.cached[..self.durable_len].to_vec());
+        }
+    }
+
+    fn sync(&mut self) {
+        self.rewritten = None;
+        self.durable_len = self.cached.len();
     }
 }
 
@@ -91,7 +119,7 @@ impl MemDisk {
         let Inner { files, stats } = &mut *inner;
         stats.crashes += 1;
         for (name, f) in files.iter_mut() {
-            let mut survived = f.durable.clone();
+            let mut survived = f.durable().to_vec();
             if let Some(tail) = f.appended_tail() {
                 if let Some(spec) = tear(name, tail) {
                     let keep = spec.keep_bytes.min(tail.len());
@@ -102,18 +130,21 @@ impl MemDisk {
                     }
                 }
             }
-            f.cached = survived.clone();
-            f.durable = survived;
+            f.cached = survived;
+            f.sync();
         }
     }
 
     /// The durable bytes of a file, as a crash without tearing would leave them.
     pub fn durable(&self, file: &str) -> Option<Vec<u8>> {
-        self.lock().files.get(file).map(|f| f.durable.clone())
+        self.lock().files.get(file).map(|f| f.durable().to_vec())
     }
 
     pub fn durable_len(&self, file: &str) -> Option<u64> {
-        self.lock().files.get(file).map(|f| f.durable.len() as u64)
+        self.lock()
+            .files
+            .get(file)
+            .map(|f| f.durable().len() as u64)
     }
 
     /// True if the file's current contents differ from its durable contents.
@@ -121,7 +152,7 @@ impl MemDisk {
         self.lock()
             .files
             .get(file)
-            .is_some_and(|f| f.durable != f.cached)
+            .is_some_and(|f| f.durable() != f.cached.as_slice())
     }
 
     /// Media corruption: XORs `mask` into the byte at `offset`, in both the
@@ -129,16 +160,18 @@ impl MemDisk {
     pub fn corrupt(&self, file: &str, offset: usize, mask: u8) -> io::Result<()> {
         let mut inner = self.lock();
         let f = inner.files.get_mut(file).ok_or_else(|| not_found(file))?;
-        if offset >= f.durable.len() && offset >= f.cached.len() {
+        if offset >= f.durable().len() && offset >= f.cached.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("offset {offset} past the end of {file:?}"),
             ));
         }
-        for bytes in [&mut f.durable, &mut f.cached] {
-            if let Some(b) = bytes.get_mut(offset) {
-                *b ^= mask;
-            }
+        // Without a rewrite the durable bytes are the cached prefix: one flip.
+        if let Some(b) = f.rewritten.as_mut().and_then(|d| d.get_mut(offset)) {
+            *b ^= mask;
+        }
+        if let Some(b) = f.cached.get_mut(offset) {
+            *b ^= mask;
         }
         Ok(())
     }
@@ -151,7 +184,7 @@ impl MemDisk {
     pub fn fsync_now(&self, file: &str) -> io::Result<()> {
         let mut inner = self.lock();
         let f = inner.files.get_mut(file).ok_or_else(|| not_found(file))?;
-        f.durable.clone_from(&f.cached);
+        f.sync();
         inner.stats.fsyncs += 1;
         Ok(())
     }
@@ -177,6 +210,7 @@ impl Disk for MemDisk {
         let mut inner = self.lock();
         inner.stats.bytes_written += data.len() as u64;
         let f = inner.files.entry(file.to_string()).or_default();
+        f.before_rewrite();
         f.cached.clear();
         f.cached.extend_from_slice(data);
         Ok(())
@@ -188,6 +222,10 @@ impl Disk for MemDisk {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
         let mut inner = self.lock();
         let f = inner.files.get_mut(file).ok_or_else(|| not_found(file))?;
+        // Cutting only unsynced appended bytes leaves the durable prefix whole.
+        if len < f.durable_len || len > f.cached.len() {
+            f.before_rewrite();
+        }
         f.cached.resize(len, 0);
         Ok(())
     }

@@ -6,7 +6,7 @@ use crate::proto::WriteOp;
 use crate::types::{SessionId, Zxid};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TxnBody {
     CreateSession {
         timeout_ms: u64,
