@@ -157,12 +157,14 @@ fn tampered_real_histories_fail() {
 }
 
 /// `ZKSTORM_SEEDS=N cargo test --test checkers dump -- --ignored` writes the
-/// run's history to /tmp/zkstorm-history-N.txt, one record a line.
+/// run's history to /tmp/zkstorm-history-N.txt, one record a line
+/// (`ZKSTORM_SERVERS=5` for a 5-server run).
 #[test]
 #[ignore]
 fn dump() {
     for seed in seeds_from_env(0..1) {
-        let o = run_seed(seed, LIMIT, || chaos::run(ChaosConfig::new(3))).unwrap();
+        let servers = std::env::var("ZKSTORM_SERVERS").map_or(3, |s| s.parse().unwrap());
+        let o = run_seed(seed, LIMIT, move || chaos::run(ChaosConfig::new(servers))).unwrap();
         let mut s = String::new();
         for (i, r) in o.history.records().iter().enumerate() {
             s.push_str(&format!("{i} {} {:?}\n", r.t_ms, r.event));

@@ -8,11 +8,15 @@ use crate::proto::{ErrorCode, OpResult};
 use crate::tree::{DataTree, TxnHeader};
 use crate::types::SessionId;
 use crate::types::Zxid;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 pub struct Db {
     pub tree: DataTree,
+    /// Per session, the highest client request id applied. A request that
+    /// arrives after a later one of its session (delayed on a link the client
+    /// has since left) is refused: FIFO client order holds across failover.
+    last_cxid: BTreeMap<SessionId, u64>,
     /// Zxid and bytes of the snapshot the log starts after.
     pub base_zxid: Zxid,
     pub base_state: Arc<Vec<u8>>,
@@ -23,9 +27,11 @@ pub struct Db {
 impl Db {
     pub fn empty() -> Db {
         let tree = DataTree::new();
-        let state = Arc::new(tree.snapshot());
+        let last_cxid = BTreeMap::new();
+        let state = Arc::new(encode_state(&tree, &last_cxid));
         Db {
             tree,
+            last_cxid,
             base_zxid: Zxid::ZERO,
             base_state: state,
             log: VecDeque::new(),
@@ -37,7 +43,7 @@ impl Db {
     pub fn recover(snapshot: Option<(Zxid, Vec<u8>)>, log: Vec<Txn>) -> Result<Db, String> {
         let mut db = Db::empty();
         if let Some((zxid, bytes)) = snapshot {
-            db.tree = DataTree::restore(&bytes).map_err(|e| format!("snapshot: {e}"))?;
+            (db.tree, db.last_cxid) = decode_state(&bytes)?;
             db.base_zxid = zxid;
             db.base_state = Arc::new(bytes);
             db.applied = zxid;
@@ -103,8 +109,7 @@ impl Db {
     }
 
     pub fn install_snapshot(&mut self, zxid: Zxid, state: Arc<Vec<u8>>) -> Result<(), String> {
-        let tree = DataTree::restore(&state).map_err(|e| format!("snapshot: {e}"))?;
-        self.tree = tree;
+        (self.tree, self.last_cxid) = decode_state(&state)?;
         self.base_zxid = zxid;
         self.base_state = state;
         self.log.clear();
@@ -143,6 +148,7 @@ impl Db {
                 )
             }
             TxnBody::CloseSession => {
+                self.last_cxid.remove(&txn.session);
                 let w = self.tree.close_session(&hdr, txn.session);
                 (Ok(OpResult::SessionClosed), w)
             }
@@ -151,6 +157,9 @@ impl Db {
             // gives every replica the same answer.
             TxnBody::Write(_) | TxnBody::Sync if !self.session_live(txn.session) => {
                 (Err(ErrorCode::SessionExpired), vec![])
+            }
+            _ if !self.in_client_order(txn.session, txn.cxid) => {
+                (Err(ErrorCode::SessionMoved), vec![])
             }
             TxnBody::Write(op) => self.tree.apply_write(&hdr, op),
             TxnBody::Sync => (Ok(OpResult::Synced), vec![]),
@@ -163,6 +172,25 @@ impl Db {
         }
     }
 
+    /// Requests of the server itself (cxid 0: session create, expiry) are
+    /// outside client order; a client's must come in increasing cxid.
+    fn in_client_order(&mut self, session: SessionId, cxid: u64) -> bool {
+        if cxid == 0 || session == 0 {
+            return true;
+        }
+        let last = self.last_cxid.entry(session).or_insert(0);
+        if cxid <= *last {
+            return false;
+        }
+        *last = cxid;
+        true
+    }
+
+    /// The replicated state as snapshot bytes: the tree and the client order.
+    pub fn state(&self) -> Vec<u8> {
+        encode_state(&self.tree, &self.last_cxid)
+    }
+
     /// Session 0 is the ensemble itself (internal txns, tests); any other
     /// session must have been created and not closed.
     fn session_live(&self, session: SessionId) -> bool {
@@ -171,7 +199,7 @@ impl Db {
 
     /// Take a snapshot of applied state and forget the log up to it.
     pub fn compact(&mut self) -> (Zxid, Arc<Vec<u8>>) {
-        let state = Arc::new(self.tree.snapshot());
+        let state = Arc::new(self.state());
         while self.log.front().is_some_and(|t| t.zxid <= self.applied) {
             self.log.pop_front();
         }
@@ -179,4 +207,15 @@ impl Db {
         self.base_state = state.clone();
         (self.applied, state)
     }
+}
+
+fn encode_state(tree: &DataTree, last_cxid: &BTreeMap<SessionId, u64>) -> Vec<u8> {
+    bincode::serialize(&(tree.snapshot(), last_cxid)).expect("state encodes")
+}
+
+fn decode_state(bytes: &[u8]) -> Result<(DataTree, BTreeMap<SessionId, u64>), String> {
+    let (tree, last_cxid): (Vec<u8>, BTreeMap<SessionId, u64>) =
+        bincode::deserialize(bytes).map_err(|e| format!("snapshot: {e}"))?;
+    let tree = DataTree::restore(&tree).map_err(|e| format!("snapshot: {e}"))?;
+    Ok((tree, last_cxid))
 }

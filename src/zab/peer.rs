@@ -1028,6 +1028,6 @@ fn db_snapshot(db: &Db) -> std::sync::Arc<Vec<u8>> {
     if db.applied == db.base_zxid {
         db.base_state.clone()
     } else {
-        std::sync::Arc::new(db.tree.snapshot())
+        std::sync::Arc::new(db.state())
     }
 }

@@ -328,3 +328,40 @@ fn a_proposal_never_overtakes_the_sync_of_the_same_follower() {
         "nothing to 1 may leave before the persist"
     );
 }
+
+#[test]
+fn a_request_delayed_behind_later_ones_of_its_session_is_refused() {
+    use crate::proto::ErrorCode;
+    let mut db = Db::empty();
+    let txn = |zxid: u32, session: u64, cxid: u64, body: TxnBody| Txn {
+        zxid: Zxid::new(1, zxid),
+        session,
+        cxid,
+        time_ms: 0,
+        body,
+    };
+    let create = |path: &str| {
+        TxnBody::Write(WriteOp::Create {
+            path: path.into(),
+            data: vec![],
+            mode: CreateMode::Persistent,
+        })
+    };
+    db.append(txn(1, 7, 0, TxnBody::CreateSession { timeout_ms: 1000 }));
+    db.append(txn(2, 7, 5, create("/late")));
+    db.append(txn(3, 7, 6, create("/next")));
+    // The cxid-5 request again, delayed on a link the client has left.
+    db.append(txn(4, 7, 5, create("/again")));
+    let mut out = Vec::new();
+    db.apply_upto(Zxid::new(1, 4), &mut out);
+    assert!(out[1].result.is_ok() && out[2].result.is_ok());
+    assert_eq!(out[3].result, Err(ErrorCode::SessionMoved));
+    assert_eq!(db.tree.node_count(), 3, "/again was not created");
+    // The client order survives a snapshot (a SNAP-synced follower agrees).
+    let restored = Db::recover(Some((db.applied, db.state())), vec![]).unwrap();
+    let mut db2 = restored;
+    db2.append(txn(5, 7, 6, create("/dup")));
+    let mut out = Vec::new();
+    db2.apply_upto(Zxid::new(1, 5), &mut out);
+    assert_eq!(out[0].result, Err(ErrorCode::SessionMoved));
+}
