@@ -399,12 +399,16 @@ impl History {
     }
 
     pub fn fault(&self, what: impl Into<String>) {
-        self.record(Event::Fault { what: what.into() });
+        let what = what.into();
+        tracing::info!(target: "zkstorm::fault", "{what}");
+        self.record(Event::Fault { what });
     }
 }
 
 impl Observer for History {
     fn zab_event(&self, sid: Sid, event: &ZabEvent) {
+        // For `zkstorm replay` with RUST_LOG (stamped with simulated time).
+        tracing::info!(target: "zkstorm::zab", sid, "{event:?}");
         match event {
             ZabEvent::Established { epoch, zxid } => self.record(Event::Established {
                 sid,
