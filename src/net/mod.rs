@@ -32,9 +32,22 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     w.write_all(&encode(msg)).await
 }
 
+/// Largest frame a client may send: a request with 1 MiB of data and room
+/// for a multi's other ops (ZooKeeper's jute.maxbuffer plays this part).
+pub const MAX_CLIENT_FRAME: usize = 4 * 1024 * 1024;
+
 /// Reads one frame; `Ok(None)` on a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
+) -> io::Result<Option<T>> {
+    read_frame_max(r, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes: a bigger one is an error before
+/// anything is allocated for it.
+pub async fn read_frame_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    max: usize,
 ) -> io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
@@ -43,7 +56,7 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
         Err(e) => return Err(e),
     }
     let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "frame too large",
@@ -54,4 +67,42 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     bincode::deserialize(&body)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::block_on_ready;
+
+    fn read<T: DeserializeOwned>(bytes: &[u8], max: usize) -> io::Result<Option<T>> {
+        let mut r = bytes;
+        block_on_ready(Box::pin(read_frame_max::<_, T>(&mut r, max)))
+    }
+
+    #[test]
+    fn frames_round_trip_and_a_clean_end_is_none() {
+        let mut buf = Vec::new();
+        encode_into(&mut buf, &(7u64, "seven".to_string()));
+        encode_into(&mut buf, &8u64);
+        let mut r = buf.as_slice();
+        let a: Option<(u64, String)> = block_on_ready(Box::pin(read_frame(&mut r))).unwrap();
+        let b: Option<u64> = block_on_ready(Box::pin(read_frame(&mut r))).unwrap();
+        let end: Option<u64> = block_on_ready(Box::pin(read_frame(&mut r))).unwrap();
+        assert_eq!((a, b, end), (Some((7, "seven".into())), Some(8), None));
+    }
+
+    #[test]
+    fn oversized_truncated_and_garbage_frames_are_errors_not_panics() {
+        let big = encode(&vec![0u8; 100]);
+        assert!(read::<Vec<u8>>(&big, 50).is_err(), "over the limit");
+        assert!(read::<Vec<u8>>(&big[..60], 1000).is_err(), "cut short");
+        let mut garbage = 12u32.to_le_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff; 12]);
+        assert!(
+            read::<(String, Vec<u64>)>(&garbage, 1000).is_err(),
+            "undecodable"
+        );
+        // A length prefix claiming 4 GiB is refused before any allocation.
+        assert!(read::<Vec<u8>>(&u32::MAX.to_le_bytes(), MAX_CLIENT_FRAME).is_err());
+    }
 }

@@ -6,7 +6,7 @@
 
 use super::wire::{ClientMsg, ClientOp, ServerMsg};
 use super::{ConnId, Inbox};
-use crate::net::{read_frame, write_frame};
+use crate::net::{read_frame_max, write_frame, MAX_CLIENT_FRAME};
 use crate::proto::{ErrorCode, EventType, OpResult, ReadOp, WatchedEvent};
 use crate::tree::DataTree;
 use crate::types::{SessionId, Sid, Zxid};
@@ -33,7 +33,9 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
         let (mut rd, mut wr) = tokio::io::split(stream);
         let inbox_rd = inbox.clone();
         tokio::spawn(async move {
-            while let Ok(Some(msg)) = read_frame::<_, ClientMsg>(&mut rd).await {
+            while let Ok(Some(msg)) =
+                read_frame_max::<_, ClientMsg>(&mut rd, MAX_CLIENT_FRAME).await
+            {
                 if inbox_rd.send(Inbox::Client { conn, msg }).is_err() {
                     return;
                 }
