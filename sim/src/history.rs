@@ -74,6 +74,11 @@ pub enum Event {
         op: u64,
         session: SessionId,
         call: Call,
+        /// For a write: the digest of the txn it becomes (as `Proposed` and
+        /// `Delivered` carry it), so a lost answer's fate can be read from
+        /// the deliveries.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<u64>,
     },
     Complete {
         client: usize,

@@ -5,7 +5,7 @@
 //! followed by a read; some reads leave watches; sessions are closed and
 //! opened anew every `session_ops` ops.
 
-use crate::history::{Call, Event, History, Ret};
+use crate::history::{body_digest, Call, Event, History, Ret};
 use madsim::rand::{thread_rng, Rng};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use zkstorm::client::{Client, ClientConfig, ClientEvent};
 use zkstorm::proto::{CreateMode, ErrorCode, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::types::SessionId;
+use zkstorm::zab::txn::TxnBody;
 
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
@@ -172,11 +173,17 @@ pub async fn run_client(
             let op = pick_op(&cfg, n, op_id, after_sync);
             after_sync = matches!(op, ClientOp::Sync);
             let write = !matches!(op, ClientOp::Read(_));
+            let body = match &op {
+                ClientOp::Write(w) => Some(body_digest(&TxnBody::Write(w.clone()))),
+                ClientOp::Sync => Some(body_digest(&TxnBody::Sync)),
+                ClientOp::Read(_) => None,
+            };
             history.record(Event::Invoke {
                 client: n,
                 op: op_id,
                 session,
                 call: Call::of(&op),
+                body,
             });
             let (result, zxid) = client.call(op).await;
             // Events that came in with the answer: before or after it, the

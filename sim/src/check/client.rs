@@ -10,7 +10,7 @@
 use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
 use super::{is_model_error, v, zx, CheckOptions, Violation};
 use crate::history::{body_digest, Call, Event, Record, Ret};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use zkstorm::types::SessionId;
 use zkstorm::zab::txn::TxnBody;
 
@@ -38,6 +38,8 @@ pub(crate) struct Op<'a> {
     pub call: &'a Call,
     pub invoke: usize,
     pub done: Option<Done<'a>>,
+    /// The digest of the txn a write becomes (see `Event::Invoke`).
+    pub body: Option<u64>,
 }
 
 impl Op<'_> {
@@ -68,6 +70,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                 op,
                 session,
                 call,
+                body,
             } => {
                 open.insert((*client, *op), ops.len());
                 ops.push(Op {
@@ -77,6 +80,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                     call,
                     invoke: idx,
                     done: None,
+                    body: *body,
                 });
             }
             Event::Complete {
@@ -264,6 +268,23 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
         .map(|(i, o)| ((o.client, o.id), i))
         .collect();
     let settled_by = settled_by(&ops);
+    // The txns every server applied, by (session, body digest). A write whose
+    // answer was lost and whose txn no server ever applied did not happen:
+    // leave it out rather than branch on it (creates and sets only — their
+    // values make the digest unique; two deletes of one path may not be).
+    let delivered: HashSet<(SessionId, u64)> = records
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::Delivered { session, body, .. } => Some((session, body)),
+            _ => None,
+        })
+        .collect();
+    let never_applied = |op: &Op| {
+        op.done.as_ref().is_none_or(|d| !d.answered())
+            && op
+                .body
+                .is_some_and(|b| !delivered.contains(&(op.session, b)))
+    };
     let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         let ret_if_known = |o: &KeyOutcome| match o {
@@ -277,6 +298,9 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 ephemeral,
                 sequential: false,
             } => {
+                if never_applied(op) {
+                    continue;
+                }
                 let k = keys.entry(path).or_default();
                 let outcome = key_outcome(&op.done);
                 let owner = if *ephemeral { op.session } else { 0 };
@@ -297,6 +321,9 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 value,
                 version,
             } => {
+                if never_applied(op) {
+                    continue;
+                }
                 let k = keys.entry(path).or_default();
                 let outcome = key_outcome(&op.done);
                 let value = k.value(value);

@@ -95,6 +95,7 @@ impl H {
             op,
             session,
             call,
+            body: None,
         })
     }
 

@@ -322,6 +322,39 @@ fn linearizable_lets_a_lost_answer_have_taken_effect_or_not() {
     assert_fails(h.verdict("client.linearizable"), "not linearizable");
 }
 
+/// A lost write whose txn no server applied did not happen: a read of its
+/// value is then impossible — and if some server applied it, it is fine.
+#[test]
+fn linearizable_reads_a_lost_writes_fate_from_the_deliveries() {
+    let lost_create = |applied: bool| {
+        let mut h = H::new();
+        h.push(Event::Invoke {
+            client: 0,
+            op: 1,
+            session: 10,
+            call: create("/a", "x"),
+            body: Some(77),
+        });
+        h.complete(0, 1, 10, "ConnectionLoss", z(1, 0), Ret::None);
+        if applied {
+            h.push(Event::Delivered {
+                sid: 1,
+                zxid: z(1, 1),
+                session: 10,
+                cxid: 1,
+                body: 77,
+            });
+        }
+        h.invoke(1, 1, 11, Call::Sync)
+            .complete(1, 1, 11, "ok", z(1, 2), Ret::None)
+            .invoke(1, 2, 11, get("/a", false))
+            .complete(1, 2, 11, "ok", z(1, 2), node("x", 0, 0));
+        h.verdict("client.linearizable")
+    };
+    assert_eq!(lost_create(true), Ok(()));
+    assert_fails(lost_create(false), "not linearizable");
+}
+
 #[test]
 fn linearizable_settles_a_lost_answer_by_the_sessions_next_commit() {
     // FIFO client order: the lost set of "x" cannot land after the same
