@@ -127,14 +127,7 @@ impl H {
         event: &str,
         zxid: u64,
     ) -> &mut H {
-        self.push(Event::Watch {
-            client,
-            session,
-            path: path.into(),
-            event: event.into(),
-            zxid,
-            raced: false,
-        })
+        self.watch_event(client, session, path, event, zxid, false)
     }
 
     /// A watch event that came in with the answer just recorded.
@@ -146,13 +139,25 @@ impl H {
         event: &str,
         zxid: u64,
     ) -> &mut H {
+        self.watch_event(client, session, path, event, zxid, true)
+    }
+
+    fn watch_event(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        path: &str,
+        event: &str,
+        zxid: u64,
+        raced: bool,
+    ) -> &mut H {
         self.push(Event::Watch {
             client,
             session,
             path: path.into(),
             event: event.into(),
             zxid,
-            raced: true,
+            raced,
         })
     }
 
