@@ -273,3 +273,57 @@ fn crashes_land_between_newleader_and_uptodate() {
         "no crash landed between NEWLEADER and UPTODATE on seeds {seeds:?}"
     );
 }
+
+#[test]
+fn a_slow_leader_disk_keeps_its_leader_and_its_commits() {
+    for seed in seeds_from_env(0..2) {
+        let r = run_named("slow-fsync-leader.toml", seed);
+        let replay = replay_command("scenarios/slow-fsync-leader.toml", seed);
+        let records = r.history.records();
+        let zab = zab_events(&records);
+        let leading = zab
+            .iter()
+            .filter(|(_, _, w)| w.starts_with("Leading"))
+            .count();
+        let down: Vec<&String> = zab
+            .iter()
+            .filter(|(_, _, w)| w.starts_with("SteppedDown"))
+            .map(|(_, _, w)| w)
+            .collect();
+        assert_eq!(
+            leading, 1,
+            "seed {seed}: leader changed: {down:?}\n  replay: {replay}"
+        );
+        // The leader's own deliveries while its fsyncs take 1-3 s (5 s..25 s).
+        let leader = zab
+            .iter()
+            .find(|(_, _, w)| w.starts_with("Leading"))
+            .unwrap()
+            .1;
+        let committed = records
+            .iter()
+            .filter(|x| (6_000..24_000).contains(&x.t_ms))
+            .filter(|x| matches!(x.event, Event::Delivered { sid, .. } if sid == leader))
+            .count();
+        assert!(
+            committed > 100,
+            "seed {seed}: only {committed} commits while the disk was slow\n  replay: {replay}"
+        );
+    }
+}
+
+/// The seeds on which an outside random campaign found ZAB bugs (issue 6):
+/// each failed before its fix.
+#[test]
+fn the_outside_campaign_seeds_hold() {
+    let found: [(&str, &[u64]); 3] = [
+        ("stale-ackepoch-retrunc.toml", &[17, 21, 24, 26, 35, 36, 40]),
+        ("total-order-skip-after-stale-sync.toml", &[27, 168, 243]),
+        ("stale-vote-cannot-join.toml", &[1, 2]),
+    ];
+    for (file, seeds) in found {
+        for &seed in seeds {
+            run_named(file, seed);
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 mod clients;
 mod peers;
+mod persister;
 pub mod wire;
 
 use crate::store::{Disk, Store};
@@ -11,12 +12,13 @@ use crate::types::{Sid, Zxid};
 use crate::zab::db::Db;
 use crate::zab::election::ElectionConfig;
 use crate::zab::msg::PeerMsg;
-use crate::zab::ready::{Applied, PersistOp, Ready, ZabEvent};
+use crate::zab::ready::{Applied, LogMark, PersistOp, Ready, ZabEvent};
 use crate::zab::txn::Txn;
 use crate::zab::{Peer, PeerConfig};
 use clients::Clients;
 use peers::Outbound;
-use std::collections::{BTreeMap, BTreeSet};
+use persister::PersistJob;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -146,6 +148,13 @@ pub(crate) enum Inbox {
     ClientGone {
         conn: ConnId,
     },
+    /// Every persist batch up to `batch` is durable; `mark` is the last one's.
+    Persisted {
+        batch: u64,
+        mark: LogMark,
+    },
+    /// The disk failed: the server stops, as ZooKeeper does on an fsync error.
+    DiskFailed(io::Error),
 }
 
 fn now_ms() -> u64 {
@@ -207,17 +216,22 @@ pub async fn run(
         }
     }
 
+    let persist_tx = persister::spawn(store, inbox_tx.clone());
     let mut driver = Driver {
         sid: cfg.sid,
         peer,
-        store,
+        persist_tx,
+        issued_batch: 0,
+        durable_batch: 0,
+        held: VecDeque::new(),
+        disk_error: None,
         outbound,
         clients: Clients::new(cfg.sid),
         observer,
         peer_conns: BTreeMap::new(),
         reset_at: BTreeMap::new(),
     };
-    driver.flush_ready().await?;
+    driver.flush_ready()?;
     let mut ticker = tokio::time::interval(Duration::from_millis(cfg.poll_ms));
     loop {
         // `biased`: tokio's random branch choice is seeded from a process-wide
@@ -236,14 +250,24 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        driver.flush_ready().await?;
+        driver.flush_ready()?;
     }
 }
 
 struct Driver {
     sid: Sid,
     peer: Peer,
-    store: Store,
+    /// Persistence runs in its own task, in order, so that pings and messages
+    /// keep flowing while an fsync is slow; the core learns what is durable
+    /// from `Inbox::Persisted`.
+    persist_tx: mpsc::UnboundedSender<PersistJob>,
+    /// Persist batches handed to the persister, and those known durable.
+    issued_batch: u64,
+    durable_batch: u64,
+    /// Messages that wait for a batch to be durable (and, per peer, every
+    /// message queued after one of them): (batch, to, message).
+    held: VecDeque<(u64, Sid, PeerMsg)>,
+    disk_error: Option<io::Error>,
     outbound: BTreeMap<Sid, mpsc::UnboundedSender<Outbound>>,
     clients: Clients,
     observer: Arc<dyn Observer>,
@@ -287,6 +311,12 @@ impl Driver {
             Inbox::ClientOpen { conn, tx } => self.clients.open(conn, tx),
             Inbox::Client { conn, msg } => self.clients.on_message(&mut self.peer, conn, msg),
             Inbox::ClientGone { conn } => self.clients.gone(&mut self.peer, conn),
+            Inbox::Persisted { batch, mark } => {
+                self.durable_batch = self.durable_batch.max(batch);
+                self.peer.persisted(mark);
+                self.release_held();
+            }
+            Inbox::DiskFailed(e) => self.disk_error = Some(e),
         }
     }
 
@@ -308,24 +338,28 @@ impl Driver {
 
     /// Carry out what the core asked for, in the order `Ready` prescribes.
     /// Repeats while acting on one batch produces another.
-    async fn flush_ready(&mut self) -> io::Result<()> {
+    fn flush_ready(&mut self) -> io::Result<()> {
         loop {
+            if let Some(e) = self.disk_error.take() {
+                return Err(e);
+            }
             let ready = self.peer.take_ready();
             let replies_waiting = self.clients.has_output();
             if ready.is_empty() && !replies_waiting {
                 return Ok(());
             }
-            self.execute(ready).await?;
+            self.execute(ready);
         }
     }
 
-    async fn execute(&mut self, ready: Ready) -> io::Result<()> {
+    fn execute(&mut self, ready: Ready) {
         let Ready {
             send,
             persist,
             send_after_persist,
             applied,
             events,
+            log_mark,
         } = ready;
         for ev in &events {
             self.observer.zab_event(self.sid, ev);
@@ -344,15 +378,22 @@ impl Driver {
                 self.reset(sid, now);
             }
         }
-        self.send(send);
-        self.persist(persist).await?;
-        self.send(send_after_persist);
+        self.send(send, 0);
+        if !persist.is_empty() {
+            self.issued_batch += 1;
+            let job = PersistJob {
+                batch: self.issued_batch,
+                ops: persist,
+                mark: log_mark,
+            };
+            let _ = self.persist_tx.send(job);
+        }
+        self.send(send_after_persist, self.issued_batch);
         self.deliver(applied);
         if !self.peer.is_serving() {
             self.clients.drop_all(&mut self.peer);
         }
         self.clients.flush_output();
-        Ok(())
     }
 
     /// Hand the observer the txns this batch proposed (their appends ride in
@@ -378,58 +419,41 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, msgs: Vec<(Sid, PeerMsg)>) {
+    /// Send once persist batch `after` is durable — and, per peer, never ahead
+    /// of a message that still waits (ZAB relies on per-peer FIFO).
+    fn send(&mut self, msgs: Vec<(Sid, PeerMsg)>, after: u64) {
         for (to, msg) in msgs {
-            if let Some(tx) = self.outbound.get(&to) {
+            let waiting = self.held.iter().any(|(_, t, _)| *t == to);
+            if waiting || after > self.durable_batch {
+                self.held.push_back((after, to, msg));
+            } else if let Some(tx) = self.outbound.get(&to) {
                 let _ = tx.send(Outbound::Msg(msg));
             }
         }
     }
 
+    fn release_held(&mut self) {
+        let mut blocked = BTreeSet::new();
+        let mut keep = VecDeque::new();
+        for (after, to, msg) in std::mem::take(&mut self.held) {
+            if blocked.contains(&to) || after > self.durable_batch {
+                blocked.insert(to);
+                keep.push_back((after, to, msg));
+            } else if let Some(tx) = self.outbound.get(&to) {
+                let _ = tx.send(Outbound::Msg(msg));
+            }
+        }
+        self.held = keep;
+    }
+
+    /// A fresh connection to `sid`. What still waits for the disk belonged to
+    /// the relationship being reset, and goes with it.
     fn reset(&mut self, sid: Sid, now: u64) {
+        self.held.retain(|(_, to, _)| *to != sid);
         if let Some(tx) = self.outbound.get(&sid) {
             let _ = tx.send(Outbound::Reset);
             self.reset_at.insert(sid, now);
         }
-    }
-
-    async fn persist(&mut self, ops: Vec<PersistOp>) -> io::Result<()> {
-        let mut dirty = false;
-        for op in ops {
-            match op {
-                PersistOp::Append(txn) => {
-                    self.store.append(txn.zxid, &txn.encode())?;
-                    dirty = true;
-                }
-                PersistOp::Epochs { accepted, current } => {
-                    // Synced txns must be durable before the epoch that vouches for them.
-                    if std::mem::take(&mut dirty) {
-                        self.store.sync().await?;
-                    }
-                    self.store.save_epochs(accepted, current).await?;
-                }
-                PersistOp::Truncate(zxid) => {
-                    if std::mem::take(&mut dirty) {
-                        self.store.sync().await?;
-                    }
-                    self.store.truncate_after(zxid).await?;
-                }
-                PersistOp::InstallSnapshot { zxid, state } => {
-                    self.store.install_snapshot(zxid, &state).await?;
-                    dirty = false;
-                }
-                PersistOp::Snapshot { zxid, state } => {
-                    if std::mem::take(&mut dirty) {
-                        self.store.sync().await?;
-                    }
-                    self.store.save_snapshot(zxid, &state).await?;
-                }
-            }
-        }
-        if dirty {
-            self.store.sync().await?;
-        }
-        Ok(())
     }
 
     fn deliver(&mut self, applied: Vec<Applied>) {

@@ -287,6 +287,25 @@ impl Election {
         }
     }
 
+    /// The leader I decided for established `epoch`. Looking peers hear that
+    /// from me from now on, so every member of one ensemble names the same
+    /// (leader, epoch), however and in whichever round each joined it — a late
+    /// joiner needs a quorum of agreeing claims (ZOOKEEPER-1732's shape).
+    pub fn established(&mut self, epoch: u32) {
+        if let Phase::Decided(d) = &mut self.phase {
+            d.vote.epoch = epoch;
+            self.proposal.epoch = epoch;
+        }
+    }
+
+    /// Decide as a test says, whatever was heard.
+    #[cfg(test)]
+    pub(super) fn force_for_test(&mut self, d: Decision) -> ElectionOutput {
+        let mut out = ElectionOutput::default();
+        self.decide(d.vote, d.round, &mut out);
+        out
+    }
+
     fn on_looking(&mut self, from: Sid, n: Notification, now_ms: u64, out: &mut ElectionOutput) {
         // It is looking, so it no longer backs any established leader.
         self.out_of_election.remove(&from);

@@ -11,5 +11,7 @@ pub mod txn;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transcripts;
 
 pub use peer::{Peer, PeerConfig};

@@ -20,9 +20,13 @@ pub enum PeerMsg {
         epoch: u32,
     },
     /// Follower → leader: epoch accepted (and persisted); my history's tip.
+    /// `counts` is false when the epoch equals the one I had already accepted:
+    /// I may have vouched for it to another leader, so this reply only asks
+    /// for a sync (ZooKeeper sends -1 as the epoch for this).
     AckEpoch {
         current_epoch: u32,
         last_zxid: Zxid,
+        counts: bool,
     },
     /// Leader → follower: bring the log in line with the leader's history.
     Sync(SyncPlan),
@@ -59,6 +63,9 @@ pub enum PeerMsg {
 /// How the leader brings one follower up to date (DIFF, TRUNC+DIFF or SNAP+DIFF).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncPlan {
+    /// The follower's log tip this plan was computed for: applied to any
+    /// other log it would be wrong (a stale resend asked for it).
+    pub from: Zxid,
     /// TRUNC: drop every logged txn above this zxid first.
     pub trunc: Option<Zxid>,
     /// SNAP: replace state and log by this snapshot first.

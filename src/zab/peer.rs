@@ -5,7 +5,7 @@
 use super::db::Db;
 use super::election::{Decision, Election, ElectionConfig, ElectionOutput, PeerState};
 use super::msg::{PeerMsg, SyncPlan};
-use super::ready::{PersistOp, Ready, ZabEvent};
+use super::ready::{LogMark, PersistOp, Ready, ZabEvent};
 use super::txn::{Request, Txn, TxnBody};
 use crate::types::{SessionId, Sid, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,8 +57,9 @@ pub enum Phase {
 enum LearnerState {
     /// FOLLOWERINFO received.
     Info { accepted_epoch: u32 },
-    /// ACKEPOCH received, waiting for the epoch quorum before sync.
-    EpochAcked { current_epoch: u32, last_zxid: Zxid },
+    /// ACKEPOCH received, waiting for the epoch quorum before sync. Only an
+    /// ACKEPOCH that `counts` is a vote for the epoch.
+    EpochAcked { last_zxid: Zxid, counts: bool },
     /// Sync and NEWLEADER sent; proposals are forwarded from here on.
     Syncing,
     /// NEWLEADER acknowledged.
@@ -98,6 +99,11 @@ struct FollowerState {
     phase: Phase,
     last_heard_ms: u64,
     commit_target: Zxid,
+    /// NEWLEADER of this epoch accepted: the log is the leader's up to its
+    /// tip then, so proposals may be logged and ACKed from here on.
+    synced: bool,
+    /// The highest zxid ACKed to this leader.
+    acked: Zxid,
     /// The handshake message we wait to see answered, resent every tick: a
     /// connection reset can lose it, and the leader may not lead yet.
     pending: Option<PeerMsg>,
@@ -130,6 +136,10 @@ pub struct Peer {
     role: Role,
     election: Election,
     ready: Ready,
+    /// Every logged txn up to here is durable (learned from `persisted`).
+    durable: Zxid,
+    /// Bumped when the log loses txns (TRUNC, SNAP): older marks are void.
+    log_gen: u64,
     now_ms: u64,
     applied_since_snap: u64,
     /// Sessions touched by local clients since the last ping reply.
@@ -146,6 +156,7 @@ impl Peer {
         now_ms: u64,
     ) -> Peer {
         let election = Election::new(cfg.sid, cfg.voters.clone(), cfg.election);
+        let durable = db.last_logged();
         let mut p = Peer {
             cfg,
             accepted_epoch,
@@ -154,6 +165,8 @@ impl Peer {
             role: Role::Looking,
             election,
             ready: Ready::default(),
+            durable,
+            log_gen: 0,
             now_ms,
             applied_since_snap: 0,
             touched: BTreeSet::new(),
@@ -202,7 +215,40 @@ impl Peer {
 
     /// Everything the steps since the last call asked for.
     pub fn take_ready(&mut self) -> Ready {
-        std::mem::take(&mut self.ready)
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.log_mark = LogMark {
+            gen: self.log_gen,
+            zxid: self.db.last_logged(),
+        };
+        ready
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The driver made a `Ready`'s persistence durable (and every earlier
+    /// one's): ACKs and commits that wait for the disk may go now.
+    pub fn persisted(&mut self, mark: LogMark) {
+        if mark.gen != self.log_gen || mark.zxid <= self.durable {
+            return;
+        }
+        self.durable = mark.zxid;
+        match self.role {
+            Role::Leading(_) => {
+                self.maybe_establish();
+                self.try_commit();
+            }
+            Role::Following(_) => self.follower_ack(),
+            Role::Looking => {}
+        }
+    }
+
+    /// The log lost txns: nothing above `to` is known durable, and marks
+    /// taken before now describe another log.
+    fn log_cut(&mut self, to: Zxid) {
+        self.log_gen += 1;
+        self.durable = self.durable.min(to);
     }
 
     /// Send as soon as possible — but never ahead of a message to the same
@@ -276,6 +322,8 @@ impl Peer {
                 phase: Phase::Discovery,
                 last_heard_ms: now,
                 commit_target: self.db.applied,
+                synced: false,
+                acked: Zxid::ZERO,
                 pending: None,
                 last_sent_ms: now,
             });
@@ -401,11 +449,13 @@ impl Peer {
         }
         match msg {
             PeerMsg::FollowerInfo { accepted_epoch, .. } => {
-                if self.leading().epoch.is_some_and(|e| accepted_epoch > e) {
+                if let Some(epoch) = self.leading().epoch.filter(|e| accepted_epoch > *e) {
                     // It promised a newer epoch to a leader that never got
-                    // established; it cannot follow us. A new election will
-                    // choose an epoch above that promise.
-                    self.go_looking(Some("follower accepted a newer epoch"));
+                    // established, so it cannot follow us. As ZooKeeper does,
+                    // refuse it (our older epoch sends it back to the election)
+                    // and keep leading; it joins the next epoch.
+                    self.leading().learners.remove(&from);
+                    self.send_durable(from, PeerMsg::LeaderInfo { epoch });
                     return;
                 }
                 let l = self.leading();
@@ -427,7 +477,8 @@ impl Peer {
             PeerMsg::AckEpoch {
                 current_epoch,
                 last_zxid,
-            } => self.leader_on_ackepoch(from, current_epoch, last_zxid),
+                counts,
+            } => self.leader_on_ackepoch(from, (current_epoch, last_zxid), counts),
             PeerMsg::AckNewLeader { epoch } => self.leader_on_ack_newleader(from, epoch),
             PeerMsg::Ack { zxid } => {
                 if let Some(l) = self.leading().learners.get_mut(&from) {
@@ -483,9 +534,10 @@ impl Peer {
         self.maybe_start_sync();
     }
 
-    fn leader_on_ackepoch(&mut self, from: Sid, current_epoch: u32, last_zxid: Zxid) {
+    fn leader_on_ackepoch(&mut self, from: Sid, summary: (u32, Zxid), counts: bool) {
+        let last_zxid = summary.1;
         let mine = (self.current_epoch, self.db.last_logged());
-        if (current_epoch, last_zxid) > mine {
+        if summary > mine {
             // A follower more recent than us: we must not lead.
             self.go_looking(Some("follower more recent than leader"));
             return;
@@ -507,10 +559,7 @@ impl Peer {
             }
             LearnerState::EpochAcked { .. } | LearnerState::Active => return,
         }
-        learner.state = LearnerState::EpochAcked {
-            current_epoch,
-            last_zxid,
-        };
+        learner.state = LearnerState::EpochAcked { last_zxid, counts };
         if l.phase == Phase::Discovery {
             self.maybe_start_sync();
         } else {
@@ -526,15 +575,16 @@ impl Peer {
         if l.phase != Phase::Discovery {
             return;
         }
-        let acked: Vec<(Sid, Zxid)> = l
+        let acked: Vec<(Sid, Zxid, bool)> = l
             .learners
             .iter()
             .filter_map(|(sid, x)| match x.state {
-                LearnerState::EpochAcked { last_zxid, .. } => Some((*sid, last_zxid)),
+                LearnerState::EpochAcked { last_zxid, counts } => Some((*sid, last_zxid, counts)),
                 _ => None,
             })
             .collect();
-        if acked.len() + 1 < quorum {
+        // Learners that had already accepted this epoch are synced, not counted.
+        if acked.iter().filter(|a| a.2).count() + 1 < quorum {
             return;
         }
         l.phase = Phase::Sync;
@@ -542,7 +592,7 @@ impl Peer {
         self.leading().last_proposed = last;
         self.current_epoch = epoch;
         self.persist_epochs();
-        for (sid, last) in acked {
+        for (sid, last, _) in acked {
             self.sync_learner(sid, last);
         }
         self.maybe_establish();
@@ -571,10 +621,11 @@ impl Peer {
 
     fn sync_plan(&self, peer_last: Zxid) -> SyncPlan {
         let db = &self.db;
-        let diff = |from: Zxid| SyncPlan {
+        let diff = |after: Zxid| SyncPlan {
+            from: peer_last,
             trunc: None,
             snap: None,
-            txns: db.txns_after(from),
+            txns: db.txns_after(after),
         };
         if peer_last >= db.base_zxid && db.has(peer_last) {
             return diff(peer_last);
@@ -591,6 +642,7 @@ impl Peer {
             }
         }
         SyncPlan {
+            from: peer_last,
             trunc: None,
             snap: Some((db.applied, db_snapshot(db))),
             txns: db.txns_after(db.applied),
@@ -627,6 +679,9 @@ impl Peer {
     fn maybe_establish(&mut self) {
         let quorum = self.cfg.quorum();
         let now = self.now_ms;
+        // Our own copy of the history counts once it is durable.
+        let last = self.db.last_logged();
+        let durable = self.durable;
         let l = self.leading();
         if l.phase != Phase::Sync {
             return;
@@ -636,11 +691,10 @@ impl Peer {
             .values()
             .filter(|x| x.state == LearnerState::Active)
             .count();
-        if active + 1 < quorum {
+        if active + 1 < quorum || durable < last {
             return;
         }
         l.phase = Phase::Broadcast;
-        let last = self.db.last_logged();
         let epoch = self.current_epoch;
         let mut applied = Vec::new();
         self.db.apply_upto(last, &mut applied);
@@ -680,6 +734,7 @@ impl Peer {
         for sid in active {
             self.send_durable(sid, PeerMsg::UpToDate { committed: last });
         }
+        self.election.established(epoch);
         self.ready
             .events
             .push(ZabEvent::Established { epoch, zxid: last });
@@ -720,6 +775,7 @@ impl Peer {
     /// Commit, strictly in zxid order, every proposal a quorum has logged.
     fn try_commit(&mut self) {
         let quorum = self.cfg.quorum();
+        let durable = self.durable;
         let l = self.leading();
         if l.phase != Phase::Broadcast {
             return;
@@ -730,8 +786,8 @@ impl Peer {
             .filter(|x| matches!(x.state, LearnerState::Syncing | LearnerState::Active))
             .map(|x| x.acked)
             .collect();
-        // Our own log counts: it is durable before the driver takes the next input.
-        acks.push(l.last_proposed);
+        // Our own log counts as far as the disk has confirmed it.
+        acks.push(durable.min(l.last_proposed));
         acks.sort_unstable_by(|a, b| b.cmp(a));
         if acks.len() < quorum {
             return;
@@ -747,8 +803,9 @@ impl Peer {
             .filter(|(_, x)| matches!(x.state, LearnerState::Syncing | LearnerState::Active))
             .map(|(s, _)| *s)
             .collect();
+        // Nothing to wait for: our own vote was already durable.
         for sid in to {
-            self.send_durable(sid, PeerMsg::Commit { zxid: target });
+            self.send(sid, PeerMsg::Commit { zxid: target });
         }
         let mut applied = Vec::new();
         self.db.apply_upto(target, &mut applied);
@@ -825,23 +882,23 @@ impl Peer {
             return;
         }
         f.last_heard_ms = now;
-        let phase = f.phase;
+        let (phase, synced) = (f.phase, f.synced);
         match msg {
             PeerMsg::LeaderInfo { epoch } if phase == Phase::Discovery => {
                 if epoch < self.accepted_epoch {
                     self.go_looking(Some("leader proposed a stale epoch"));
                     return;
                 }
-                if epoch > self.accepted_epoch {
+                // Vouch for an epoch once: an equal one may be another
+                // leader's, so that reply only asks for a sync.
+                let counts = epoch > self.accepted_epoch;
+                if counts {
                     self.accepted_epoch = epoch;
                     self.persist_epochs();
                 }
                 self.following().epoch = Some(epoch);
                 self.following().phase = Phase::Sync;
-                let msg = PeerMsg::AckEpoch {
-                    current_epoch: self.current_epoch,
-                    last_zxid: self.db.last_logged(),
-                };
+                let msg = self.ack_epoch(counts);
                 self.handshake(msg, true);
             }
             PeerMsg::Sync(plan) if phase == Phase::Sync => self.follower_sync(plan),
@@ -857,7 +914,9 @@ impl Peer {
                     self.current_epoch = epoch;
                     self.persist_epochs();
                 }
+                self.following().synced = true;
                 self.handshake(PeerMsg::AckNewLeader { epoch }, true);
+                self.follower_ack();
             }
             PeerMsg::UpToDate { committed } if phase == Phase::Sync => {
                 if self.current_epoch != self.following().epoch.unwrap_or(0) {
@@ -869,24 +928,23 @@ impl Peer {
                 f.pending = None;
                 f.commit_target = f.commit_target.max(committed);
                 let epoch = self.current_epoch;
+                self.election.established(epoch);
                 self.apply_commits();
                 self.ready.events.push(ZabEvent::Serving {
                     epoch,
                     zxid: self.db.applied,
                 });
             }
-            PeerMsg::Proposal(txn) if phase != Phase::Discovery => {
-                let last = self.db.last_logged();
-                let expected = last.next().filter(|z| z.epoch() == txn.zxid.epoch());
-                let first_of_epoch = last.epoch() < txn.zxid.epoch() && txn.zxid.counter() == 1;
-                if Some(txn.zxid) != expected && !first_of_epoch {
+            // Before NEWLEADER the log may not be the leader's yet (its sync
+            // was lost with a connection): wait for the re-sync.
+            PeerMsg::Proposal(_) if !synced => {}
+            PeerMsg::Proposal(txn) => {
+                if !follows(self.db.last_logged(), txn.zxid) {
                     self.go_looking(Some("gap in proposals"));
                     return;
                 }
-                let zxid = txn.zxid;
                 self.db.append(txn.clone());
                 self.ready.persist.push(PersistOp::Append(txn));
-                self.send_durable(from, PeerMsg::Ack { zxid });
             }
             PeerMsg::Commit { zxid } if phase != Phase::Discovery => {
                 if zxid > self.db.last_logged() {
@@ -900,15 +958,22 @@ impl Peer {
                 }
             }
             PeerMsg::Ping => {
+                // Answered now, whatever the disk is doing: the tip it reports
+                // counts as an ACK, so it is the durable one.
                 let touched = std::mem::take(&mut self.touched).into_iter().collect();
-                let last_zxid = self.db.last_logged();
-                self.send_durable(from, PeerMsg::PingReply { last_zxid, touched });
+                let last_zxid = self.durable.min(self.db.last_logged());
+                self.send(from, PeerMsg::PingReply { last_zxid, touched });
             }
             _ => {}
         }
     }
 
     fn follower_sync(&mut self, plan: SyncPlan) {
+        if plan.from != self.db.last_logged() {
+            // Computed for a tip we no longer have (a stale ACKEPOCH resend):
+            // the NEWLEADER after it tells whether the first plan sufficed.
+            return;
+        }
         if let Some((zxid, state)) = plan.snap {
             if let Err(e) = self.db.install_snapshot(zxid, state.clone()) {
                 tracing::warn!(sid = self.cfg.sid, "bad snapshot from leader: {e}");
@@ -920,6 +985,7 @@ impl Peer {
                 .push(PersistOp::InstallSnapshot { zxid, state });
             self.ready.events.push(ZabEvent::SnapshotInstalled { zxid });
             self.applied_since_snap = 0;
+            self.log_cut(Zxid::ZERO);
         }
         if let Some(to) = plan.trunc {
             if !self.db.truncate(to) {
@@ -928,14 +994,36 @@ impl Peer {
             }
             self.ready.persist.push(PersistOp::Truncate(to));
             self.ready.events.push(ZabEvent::Truncated { to });
+            self.log_cut(to);
         }
         for txn in plan.txns {
-            if txn.zxid <= self.db.last_logged() {
-                continue;
+            if !follows(self.db.last_logged(), txn.zxid) {
+                self.go_looking(Some("gap in the leader's sync"));
+                return;
             }
             self.db.append(txn.clone());
             self.ready.persist.push(PersistOp::Append(txn));
         }
+    }
+
+    fn ack_epoch(&self, counts: bool) -> PeerMsg {
+        PeerMsg::AckEpoch {
+            current_epoch: self.current_epoch,
+            last_zxid: self.db.last_logged(),
+            counts,
+        }
+    }
+
+    /// ACK what became durable since the last ACK, once synced.
+    fn follower_ack(&mut self) {
+        let upto = self.durable.min(self.db.last_logged());
+        let f = self.following();
+        if !f.synced || upto <= f.acked {
+            return;
+        }
+        f.acked = upto;
+        let leader = f.leader;
+        self.send(leader, PeerMsg::Ack { zxid: upto });
     }
 
     fn apply_commits(&mut self) {
@@ -965,9 +1053,13 @@ impl Peer {
         let f = self.following();
         if f.pending.is_some() && now.saturating_sub(f.last_sent_ms) >= RESEND_TICKS * tick {
             f.last_sent_ms = now;
-            let (leader, msg) = (f.leader, f.pending.clone().expect("checked"));
-            // Everything it vouches for was persisted when it was first sent.
-            self.send(leader, msg);
+            let (leader, mut msg) = (f.leader, f.pending.clone().expect("checked"));
+            // An ACKEPOCH tells the log as it is now, so that a re-sync is
+            // planned for it; it vouches for an epoch only as the first did.
+            if let PeerMsg::AckEpoch { counts, .. } = msg {
+                msg = self.ack_epoch(counts);
+            }
+            self.send_durable(leader, msg);
         }
         let (init_ms, sync_ms) = (tick * self.cfg.init_limit, tick * self.cfg.sync_limit);
         let f = self.following();
@@ -1021,6 +1113,37 @@ impl Peer {
 impl Peer {
     pub(super) fn sync_plan_for_test(&self, peer_last: Zxid) -> SyncPlan {
         self.sync_plan(peer_last)
+    }
+
+    /// The election's outcome, as a transcript wants it.
+    pub(super) fn decide_for_test(&mut self, leader: Sid) {
+        let vote = super::election::Vote {
+            leader,
+            zxid: self.db.last_logged(),
+            epoch: self.current_epoch,
+        };
+        let state = if leader == self.cfg.sid {
+            PeerState::Leading
+        } else {
+            PeerState::Following
+        };
+        let out = self.election.force_for_test(Decision {
+            vote,
+            round: 1,
+            state,
+        });
+        self.role = Role::Looking;
+        self.election_output(out);
+    }
+}
+
+/// Can `next` be logged right after `last`? The next counter of the same
+/// epoch, or the first txn of a newer epoch.
+fn follows(last: Zxid, next: Zxid) -> bool {
+    if next.epoch() == last.epoch() {
+        last.next() == Some(next)
+    } else {
+        next.epoch() > last.epoch() && next.counter() == 1
     }
 }
 

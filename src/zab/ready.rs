@@ -87,6 +87,16 @@ pub enum ZabEvent {
     },
 }
 
+/// Where the log stood when a `Ready` was taken. Once that batch (and so every
+/// earlier one) is durable, every txn of that log up to `zxid` is: the driver
+/// hands the mark back through `Peer::persisted`. `gen` counts truncations and
+/// snapshot installs, after which an older mark says nothing about the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogMark {
+    pub gen: u64,
+    pub zxid: Zxid,
+}
+
 #[derive(Debug, Default)]
 pub struct Ready {
     pub send: Vec<(Sid, PeerMsg)>,
@@ -94,6 +104,8 @@ pub struct Ready {
     pub send_after_persist: Vec<(Sid, PeerMsg)>,
     pub applied: Vec<Applied>,
     pub events: Vec<ZabEvent>,
+    /// Report this to `Peer::persisted` once `persist` is durable.
+    pub log_mark: LogMark,
 }
 
 impl Ready {

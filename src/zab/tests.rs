@@ -51,6 +51,11 @@ impl Pump {
             for (to, m) in r.send.into_iter().chain(r.send_after_persist) {
                 self.queue.push_back((sid, to, m));
             }
+            peer.persisted(r.log_mark);
+        }
+        // Persistence may release ACKs and commits.
+        if self.peers.values().any(|p| p.has_ready()) {
+            self.collect();
         }
     }
 
@@ -298,6 +303,7 @@ fn a_proposal_never_overtakes_the_sync_of_the_same_follower() {
         PeerMsg::AckEpoch {
             current_epoch: 1,
             last_zxid: Zxid::ZERO,
+            counts: true,
         },
     );
     let req = Request {

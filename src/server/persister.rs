@@ -1,0 +1,90 @@
+//! The persister: one task that owns the store and makes the core's persist
+//! batches durable, strictly in order, grouping whatever queued up behind a
+//! slow fsync into one. The driver keeps serving pings and messages meanwhile
+//! and learns from `Inbox::Persisted` what is durable.
+
+use super::Inbox;
+use crate::store::Store;
+use crate::zab::ready::{LogMark, PersistOp};
+use std::io;
+use tokio::sync::mpsc;
+
+/// One `Ready`'s persistence.
+pub(super) struct PersistJob {
+    pub batch: u64,
+    pub ops: Vec<PersistOp>,
+    pub mark: LogMark,
+}
+
+pub(super) fn spawn(
+    store: Store,
+    inbox: mpsc::UnboundedSender<Inbox>,
+) -> mpsc::UnboundedSender<PersistJob> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(store, rx, inbox));
+    tx
+}
+
+async fn run(
+    mut store: Store,
+    mut jobs: mpsc::UnboundedReceiver<PersistJob>,
+    inbox: mpsc::UnboundedSender<Inbox>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let (mut batch, mut mark) = (first.batch, first.mark);
+        let mut ops = first.ops;
+        // Group commit: everything queued so far shares the next fsync.
+        while let Ok(job) = jobs.try_recv() {
+            (batch, mark) = (job.batch, job.mark);
+            ops.extend(job.ops);
+        }
+        let done = match persist(&mut store, ops).await {
+            Ok(()) => Inbox::Persisted { batch, mark },
+            Err(e) => Inbox::DiskFailed(e),
+        };
+        let failed = matches!(done, Inbox::DiskFailed(_));
+        if inbox.send(done).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Perform `ops` in order; everything is durable when this returns.
+async fn persist(store: &mut Store, ops: Vec<PersistOp>) -> io::Result<()> {
+    let mut dirty = false;
+    for op in ops {
+        match op {
+            PersistOp::Append(txn) => {
+                store.append(txn.zxid, &txn.encode())?;
+                dirty = true;
+            }
+            PersistOp::Epochs { accepted, current } => {
+                // Synced txns must be durable before the epoch that vouches for them.
+                if std::mem::take(&mut dirty) {
+                    store.sync().await?;
+                }
+                store.save_epochs(accepted, current).await?;
+            }
+            PersistOp::Truncate(zxid) => {
+                if std::mem::take(&mut dirty) {
+                    store.sync().await?;
+                }
+                store.truncate_after(zxid).await?;
+            }
+            PersistOp::InstallSnapshot { zxid, state } => {
+                store.install_snapshot(zxid, &state).await?;
+                dirty = false;
+            }
+            PersistOp::Snapshot { zxid, state } => {
+                if std::mem::take(&mut dirty) {
+                    store.sync().await?;
+                }
+                store.save_snapshot(zxid, &state).await?;
+            }
+        }
+    }
+    if dirty {
+        store.sync().await?;
+    }
+    Ok(())
+}
