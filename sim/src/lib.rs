@@ -5,6 +5,7 @@
 #![cfg(madsim)]
 
 pub mod bench;
+pub mod campaign;
 pub mod chaos;
 pub mod check;
 pub mod cli;

@@ -38,7 +38,8 @@ pub struct ServerConfig {
     pub init_limit: u64,
     pub sync_limit: u64,
     pub snap_count: u64,
-    /// How often the driver wakes to let time pass in the core.
+    /// How often the driver wakes to let time pass in the core (at most
+    /// half a tick).
     pub poll_ms: u64,
     /// Most inputs folded into one batch (one fsync, one flush per peer).
     pub batch_max: usize,
@@ -232,7 +233,10 @@ pub async fn run(
         reset_at: BTreeMap::new(),
     };
     driver.flush_ready()?;
-    let mut ticker = tokio::time::interval(Duration::from_millis(cfg.poll_ms));
+    // Time reaches the core at least twice a tick, so a short tick's limits
+    // are judged at the tick's resolution, not the poll's.
+    let poll_ms = cfg.poll_ms.min(cfg.tick_ms / 2).max(1);
+    let mut ticker = tokio::time::interval(Duration::from_millis(poll_ms));
     loop {
         // `biased`: tokio's random branch choice is seeded from a process-wide
         // counter, which would make runs differ between seeds in one process.

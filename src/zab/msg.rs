@@ -15,9 +15,12 @@ pub enum PeerMsg {
         accepted_epoch: u32,
         last_zxid: Zxid,
     },
-    /// Leader → follower: the proposed new epoch.
+    /// Leader → follower: the proposed new epoch, and the election round in
+    /// which the leader decided (its leadership's name: once the leader's
+    /// notifications show a later round, that leadership is over).
     LeaderInfo {
         epoch: u32,
+        round: u64,
     },
     /// Follower → leader: epoch accepted (and persisted); my history's tip.
     /// `counts` is false when the epoch equals the one I had already accepted:

@@ -77,6 +77,8 @@ struct Learner {
 
 struct LeaderState {
     epoch: Option<u32>,
+    /// The election round in which we decided to lead.
+    round: u64,
     phase: Phase,
     started_ms: u64,
     learners: BTreeMap<Sid, Learner>,
@@ -110,6 +112,17 @@ struct FollowerState {
     last_sent_ms: u64,
 }
 
+/// An acceptedEpoch given to a would-be leader in discovery.
+#[derive(Clone, Copy, Debug)]
+struct Promise {
+    to: Sid,
+    /// The election round in which `to` decided to lead.
+    round: u64,
+    epoch: u32,
+    /// Our acceptedEpoch before.
+    before: u32,
+}
+
 enum Role {
     Looking,
     Leading(LeaderState),
@@ -140,6 +153,9 @@ pub struct Peer {
     durable: Zxid,
     /// Bumped when the log loses txns (TRUNC, SNAP): older marks are void.
     log_gen: u64,
+    /// Whom our acceptedEpoch was promised to in discovery (not persisted: a
+    /// restarted server keeps its promise, conservatively).
+    promise: Option<Promise>,
     now_ms: u64,
     applied_since_snap: u64,
     /// Sessions touched by local clients since the last ping reply.
@@ -167,6 +183,7 @@ impl Peer {
             ready: Ready::default(),
             durable,
             log_gen: 0,
+            promise: None,
             now_ms,
             applied_since_snap: 0,
             touched: BTreeSet::new(),
@@ -276,6 +293,11 @@ impl Peer {
         if let Some(reason) = reason {
             self.ready.events.push(ZabEvent::SteppedDown { reason });
         }
+        if matches!(&self.role, Role::Leading(_))
+            && self.promise.is_some_and(|p| p.to == self.cfg.sid)
+        {
+            self.release_promise();
+        }
         self.role = Role::Looking;
         let out = self
             .election
@@ -284,6 +306,31 @@ impl Peer {
             round: self.election.round(),
         });
         self.election_output(out);
+    }
+
+    /// Accept `epoch` from the would-be leader `to`, which decided in `round`.
+    fn promise(&mut self, to: Sid, round: u64, epoch: u32) {
+        self.promise = Some(Promise {
+            to,
+            round,
+            epoch,
+            before: self.accepted_epoch,
+        });
+        self.accepted_epoch = epoch;
+        self.persist_epochs();
+    }
+
+    /// The would-be leader our acceptedEpoch was promised to has given that
+    /// leadership up: nobody can rely on the promise any more, so take it
+    /// back — kept, it would make an established leader of a lower epoch
+    /// refuse us until that leader fails. Once the epoch is current (we
+    /// synced with that leader) there is nothing to take back.
+    fn release_promise(&mut self) {
+        let Some(p) = self.promise.take() else { return };
+        if self.accepted_epoch == p.epoch && self.current_epoch < p.epoch {
+            self.accepted_epoch = p.before.max(self.current_epoch);
+            self.persist_epochs();
+        }
     }
 
     fn election_output(&mut self, out: ElectionOutput) {
@@ -301,6 +348,7 @@ impl Peer {
             self.ready.events.push(ZabEvent::Leading { round: d.round });
             self.role = Role::Leading(LeaderState {
                 epoch: None,
+                round: d.round,
                 phase: Phase::Discovery,
                 started_ms: now,
                 learners: BTreeMap::new(),
@@ -336,6 +384,13 @@ impl Peer {
     }
 
     fn on_vote(&mut self, from: Sid, n: super::election::Notification) {
+        // Its round moved past the one it led in: that leadership is over.
+        if self
+            .promise
+            .is_some_and(|p| p.to == from && n.round > p.round)
+        {
+            self.release_promise();
+        }
         if self.election.is_looking() {
             let out = self.election.on_notification(from, n, self.now_ms);
             self.election_output(out);
@@ -454,8 +509,10 @@ impl Peer {
                     // established, so it cannot follow us. As ZooKeeper does,
                     // refuse it (our older epoch sends it back to the election)
                     // and keep leading; it joins the next epoch.
-                    self.leading().learners.remove(&from);
-                    self.send_durable(from, PeerMsg::LeaderInfo { epoch });
+                    let l = self.leading();
+                    l.learners.remove(&from);
+                    let round = l.round;
+                    self.send_durable(from, PeerMsg::LeaderInfo { epoch, round });
                     return;
                 }
                 let l = self.leading();
@@ -469,8 +526,9 @@ impl Peer {
                     },
                 );
                 // (A resent FOLLOWERINFO lands here too: it starts the learner over.)
+                let round = l.round;
                 match l.epoch {
-                    Some(epoch) => self.send_durable(from, PeerMsg::LeaderInfo { epoch }),
+                    Some(epoch) => self.send_durable(from, PeerMsg::LeaderInfo { epoch, round }),
                     None => self.maybe_choose_epoch(),
                 }
             }
@@ -526,10 +584,11 @@ impl Peer {
         let epoch = accepted.iter().copied().fold(my_accepted, u32::max) + 1;
         l.epoch = Some(epoch);
         let to: Vec<Sid> = l.learners.keys().copied().collect();
-        self.accepted_epoch = epoch;
-        self.persist_epochs();
+        let round = l.round;
+        let me = self.cfg.sid;
+        self.promise(me, round, epoch);
         for sid in to {
-            self.send_durable(sid, PeerMsg::LeaderInfo { epoch });
+            self.send_durable(sid, PeerMsg::LeaderInfo { epoch, round });
         }
         self.maybe_start_sync();
     }
@@ -884,7 +943,7 @@ impl Peer {
         f.last_heard_ms = now;
         let (phase, synced) = (f.phase, f.synced);
         match msg {
-            PeerMsg::LeaderInfo { epoch } if phase == Phase::Discovery => {
+            PeerMsg::LeaderInfo { epoch, round } if phase == Phase::Discovery => {
                 if epoch < self.accepted_epoch {
                     self.go_looking(Some("leader proposed a stale epoch"));
                     return;
@@ -893,8 +952,7 @@ impl Peer {
                 // leader's, so that reply only asks for a sync.
                 let counts = epoch > self.accepted_epoch;
                 if counts {
-                    self.accepted_epoch = epoch;
-                    self.persist_epochs();
+                    self.promise(from, round, epoch);
                 }
                 self.following().epoch = Some(epoch);
                 self.following().phase = Phase::Sync;

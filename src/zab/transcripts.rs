@@ -344,3 +344,85 @@ fn the_leader_counts_its_own_ack_only_once_persisted() {
     net.collect();
     assert_eq!(net.peers[&3].db.applied, Zxid::new(1, 1));
 }
+
+/// Leader 4 establishes epoch 1 with 1 and 2; `vouched` accepted epoch 2 from
+/// would-be leader 5 (or proposed it itself, as 5) before 5 gave up.
+fn leader_4_in_epoch_1(net: &mut Net) {
+    net.decide(4, 4);
+    net.decide(1, 4);
+    net.decide(2, 4);
+    for _ in 0..4 {
+        for f in [1, 2] {
+            net.deliver(f, 4);
+            net.deliver(4, f);
+        }
+    }
+    assert_eq!(net.established(1), vec![4]);
+}
+
+/// A follower that accepted epoch 2 from a would-be leader that then gave
+/// up is refused by the leader established in epoch 1 — until it sees the
+/// would-be leader in a later election round: then nobody relies on its
+/// promise, it takes it back, and joins.
+#[test]
+fn a_promise_to_a_leader_that_gave_up_is_taken_back() {
+    let mut net = Net::with(5, |sid| match sid {
+        3 | 5 => (1, 0, Db::empty()),
+        _ => (0, 0, Db::empty()),
+    });
+    net.decide(5, 5);
+    net.decide(1, 5);
+    net.decide(3, 5);
+    net.deliver(1, 5);
+    net.deliver(3, 5); // 5 proposes epoch 2
+    net.lose(5, 1);
+    net.deliver(5, 3);
+    assert_eq!(net.peers[&3].epochs().0, 2);
+    net.tick(&[5], 2100); // no quorum within initLimit: 5 looks again
+    net.queue.retain(|m| m.0 != 5 || m.1 == 3);
+    leader_4_in_epoch_1(&mut net);
+    net.decide(3, 4);
+    net.deliver(3, 4);
+    net.deliver(4, 3);
+    assert_eq!(net.peers[&3].leader(), None, "refused: 2 is above epoch 1");
+    assert!(net.peers[&4].is_serving(), "the leader stays");
+    net.deliver(5, 3); // 5's notification from its next round
+    assert_eq!(
+        net.peers[&3].epochs().0,
+        1,
+        "the promise to 5 is taken back"
+    );
+    net.decide(3, 4);
+    for _ in 0..4 {
+        net.deliver(3, 4);
+        net.deliver(4, 3);
+    }
+    assert!(net.peers[&3].is_serving());
+}
+
+/// The same for the would-be leader itself: giving up its leadership
+/// releases the epoch it accepted from itself.
+#[test]
+fn a_would_be_leader_that_gives_up_takes_its_epoch_back() {
+    let mut net = Net::with(5, |sid| match sid {
+        5 => (1, 0, Db::empty()),
+        _ => (0, 0, Db::empty()),
+    });
+    net.decide(5, 5);
+    net.decide(1, 5);
+    net.decide(3, 5);
+    net.deliver(1, 5);
+    net.deliver(3, 5);
+    assert_eq!(net.peers[&5].epochs().0, 2);
+    net.queue.clear(); // its LEADERINFOs are lost
+    net.tick(&[5], 2100);
+    assert_eq!(net.peers[&5].epochs().0, 1);
+    net.queue.clear();
+    leader_4_in_epoch_1(&mut net);
+    net.decide(5, 4);
+    for _ in 0..4 {
+        net.deliver(5, 4);
+        net.deliver(4, 5);
+    }
+    assert!(net.peers[&5].is_serving());
+}

@@ -1,36 +1,35 @@
-//! `liveness`: once the last fault has healed, the ensemble recovers within
-//! a bound — some server is an established leader at a moment in
-//! `[healed, healed + bound]`, and a client op completes ok in that window.
+//! `liveness`: once the last fault has healed, the ensemble takes writes
+//! again within a bound — every client at work commits a write in
+//! `[healed, healed + bound]`.
+//!
+//! A committed write is an answer only an applied txn gives: ok, or an error
+//! the tree decided (NoNode, NodeExists, ...). Reads do not count (a minority
+//! follower serves them with no leader), and leadership is not inferred from
+//! events: a commit is what proves a leader. Every client counts, since the
+//! workload keeps every client working (a new session after an expiry) until
+//! after the bound; a client stuck in a call that never returns fails too.
 
 use super::{v, CheckOptions, Violation};
 use crate::history::{Event, Record};
-use zkstorm::types::Sid;
+use std::collections::BTreeMap;
 
 const CHECK: &str = "liveness";
 
-/// Does this record end `leader`'s leadership?
-fn ends_leadership(event: &Event, leader: Sid) -> bool {
-    match event {
-        Event::Zab { sid, what } => {
-            *sid == leader && (what.starts_with("Looking") || what.starts_with("SteppedDown"))
-        }
-        Event::Recovered { sid, .. } => *sid == leader,
-        // Every way the cluster records a server going away: crash, kill,
-        // power loss, pause, or its own stop ("server N stopped: ...").
-        Event::Fault { what } => {
-            let id = leader.to_string();
-            let names = |prefix: &str| {
-                what.strip_prefix(prefix)
-                    .and_then(|r| r.split([' ', ':']).next())
-                    == Some(id.as_str())
-            };
-            ["crash ", "kill ", "power loss ", "pause "]
-                .iter()
-                .any(|p| names(p))
-                || (names("server ") && what.contains(" stopped"))
-        }
-        _ => false,
-    }
+/// Outcomes that only an applied txn produces.
+const COMMITTED: [&str; 6] = [
+    "ok",
+    "NoNode",
+    "NodeExists",
+    "BadVersion",
+    "NotEmpty",
+    "NoChildrenForEphemerals",
+];
+
+/// Per client: when it first committed a write in the window, and its last answer.
+#[derive(Default)]
+struct Progress {
+    committed_at: Option<u64>,
+    last: Option<(u64, String)>,
 }
 
 pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
@@ -42,75 +41,57 @@ pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
             .map_or(0, |r| r.t_ms)
     });
     let deadline = healed.saturating_add(opts.liveness_bound_ms);
-    let mut leader: Option<Sid> = None;
-    let mut led = false;
-    let mut ok_op = false;
-    let mut last_t = 0;
-    for r in records {
-        last_t = r.t_ms;
-        if r.t_ms > deadline {
-            break;
-        }
-        if let Some(l) = leader {
-            if ends_leadership(&r.event, l) {
-                leader = None;
-            }
-        }
-        if let Event::Established { sid, .. } = &r.event {
-            leader = Some(*sid);
-        }
-        if r.t_ms >= healed {
-            led |= leader.is_some();
-            if let Event::Complete { outcome, .. } = &r.event {
-                ok_op |= outcome == "ok";
-            }
+    // Every client of the run, whenever it shows up.
+    let mut clients: BTreeMap<usize, Progress> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Invoke { client, .. } | Event::ClientState { client, .. } => Some(*client),
+            _ => None,
+        })
+        .map(|c| (c, Progress::default()))
+        .collect();
+    for r in records.iter().take_while(|r| r.t_ms <= deadline) {
+        let Event::Complete {
+            client,
+            outcome,
+            write,
+            ..
+        } = &r.event
+        else {
+            continue;
+        };
+        let p = clients.entry(*client).or_default();
+        p.last = Some((r.t_ms, outcome.clone()));
+        let committed = *write && COMMITTED.contains(&outcome.as_str());
+        if r.t_ms >= healed && committed {
+            p.committed_at.get_or_insert(r.t_ms);
         }
     }
-    let mut out = Vec::new();
     let window = format!(
         "within {} ms of the last fault healing at {} ms",
         opts.liveness_bound_ms, healed
     );
-    if !led {
-        out.push(v(CHECK, format!("no leader was established {window}")));
+    let last_t = records.last().map_or(0, |r| r.t_ms);
+    let cut = if last_t < deadline {
+        format!(" (the history ends at {last_t} ms)")
+    } else {
+        String::new()
+    };
+    if clients.is_empty() {
+        return vec![v(CHECK, format!("no client was at work {window}{cut}"))];
     }
-    if !ok_op {
-        let cut = if last_t < deadline {
-            format!(" (the history ends at {last_t} ms)")
-        } else {
-            String::new()
-        };
-        out.push(v(CHECK, format!("no client op completed ok {window}{cut}")));
-    }
-    out
-}
-
-#[cfg(test)]
-mod gone_tests {
-    use super::*;
-
-    #[test]
-    fn every_way_a_leader_goes_away_ends_its_leadership() {
-        let fault = |what: &str| Event::Fault { what: what.into() };
-        for what in [
-            "crash 3",
-            "kill 3",
-            "power loss 3",
-            "pause 3",
-            "server 3 stopped: EIO",
-            "crash 3 (torn tail)",
-        ] {
-            assert!(ends_leadership(&fault(what), 3), "{what}");
-        }
-        for what in [
-            "crash 31",
-            "kill 2",
-            "restart 3",
-            "resume 3",
-            "server 3 started",
-            "heal",
-        ] {
-            assert!(!ends_leadership(&fault(what), 3), "{what}");
-        }
-    }
+    clients
+        .iter()
+        .filter(|(_, p)| p.committed_at.is_none())
+        .map(|(c, p)| {
+            let last = match &p.last {
+                Some((t, outcome)) => format!("its last answer: {outcome} at {t} ms"),
+                None => "it never got an answer".into(),
+            };
+            v(
+                CHECK,
+                format!("client {c} committed no write {window}{cut} ({last})"),
+            )
+        })
+        .collect()
 }

@@ -14,6 +14,8 @@ pub fn z(epoch: u32, counter: u32) -> u64 {
 pub struct H {
     pub records: Vec<Record>,
     t: u64,
+    /// (client, op) of invoked reads: their answers are recorded as reads.
+    reads: std::collections::BTreeSet<(usize, u64)>,
 }
 
 impl H {
@@ -90,6 +92,12 @@ impl H {
     }
 
     pub fn invoke(&mut self, client: usize, op: u64, session: SessionId, call: Call) -> &mut H {
+        if matches!(
+            call,
+            Call::Get { .. } | Call::Exists { .. } | Call::Children { .. }
+        ) {
+            self.reads.insert((client, op));
+        }
         self.push(Event::Invoke {
             client,
             op,
@@ -108,13 +116,15 @@ impl H {
         zxid: u64,
         ret: Ret,
     ) -> &mut H {
+        // As the workload records it: everything but a read is a write.
+        let write = !self.reads.contains(&(client, op));
         self.push(Event::Complete {
             client,
             op,
             session,
             outcome: outcome.into(),
             zxid,
-            write: true,
+            write,
             ret,
         })
     }

@@ -415,6 +415,17 @@ fn times() {
         ErrorKind::OutOfRange,
         "the last fault ends at 29s",
     );
+    let t = edit(
+        "mix = { create = 3, set = 4, get = 2, delete = 1, sync = 1 }",
+        "mix = { get = 2 }",
+    );
+    expect(
+        &t,
+        "liveness = ^\"10s\"",
+        "check.liveness",
+        ErrorKind::Invalid,
+        "no create, set, delete, sync or ephemeral weight",
+    );
     let t = edit("session_timeout = \"1500ms\"", "session_timeout = \"10s\"");
     expect(
         &t,

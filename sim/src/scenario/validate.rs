@@ -251,6 +251,15 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
                         "liveness is judged by client operations, and the workload has no clients",
                     ));
                 }
+                let m = &workload.mix;
+                if m[0] + m[1] + m[3] + m[4] + workload.ephemeral == 0 {
+                    return Err(v.at(
+                        l,
+                        "check.liveness",
+                        ErrorKind::Invalid,
+                        "liveness needs committed writes, and the workload mix has no create, set, delete, sync or ephemeral weight",
+                    ));
+                }
                 let end = timeline_end(&faults, &workload);
                 if end + d > duration {
                     return Err(v.at(
