@@ -69,8 +69,12 @@ impl Gen {
         self.line(format!("tick = \"{tick_ms}ms\""));
         self.line(format!("init_limit = {init_limit}"));
         self.line(format!("sync_limit = {sync_limit}"));
-        let hi_ms = self.network(latency_max_ms);
-        let clients = self.workload(tick_ms, hi_ms);
+        // Loss delays messages (TCP retransmits): only where sessions may
+        // outlast a second of it.
+        let lossy = 20 * tick_ms >= 1_000 && self.rng.gen_bool(0.3);
+        let hi_ms = self.network(latency_max_ms, lossy);
+        let floor_ms = if lossy { 1_000 } else { 6 * hi_ms };
+        let clients = self.workload(tick_ms, floor_ms);
         let n = self.rng.gen_range(0..=12);
         for _ in 0..n {
             let at = self.rng.gen_range(1_000..storm_ms - 500);
@@ -85,28 +89,29 @@ impl Gen {
     }
 
     /// The `[workload]` table; returns the number of clients.
-    fn workload(&mut self, tick_ms: u64, latency_ms: u64) -> usize {
+    fn workload(&mut self, tick_ms: u64, session_min_ms: u64) -> usize {
         let clients = self.rng.gen_range(0..=7);
         self.line("[workload]");
         self.line(format!("clients = {clients}"));
         let (rate, keys) = (self.rng.gen_range(5..=40), self.rng.gen_range(1..=8));
         self.line(format!("rate = {rate}"));
         self.line(format!("keys = {keys}"));
-        // Within the 2..=20 ticks the servers grant, and at least three
-        // round trips, or the client's pings cannot keep the session.
-        let ticks_min = (6 * latency_ms).div_ceil(tick_ms).clamp(2, 20);
+        // Within the 2..=20 ticks the servers grant, and long enough for the
+        // network (three round trips at least), or the client's pings cannot
+        // keep the session.
+        let ticks_min = session_min_ms.div_ceil(tick_ms).clamp(2, 20);
         let ticks = self.rng.gen_range(ticks_min..=20u64);
         self.line(format!("session_timeout = \"{}ms\"", ticks * tick_ms));
         clients
     }
 
     /// The `[network]` table; returns the highest one-way latency.
-    fn network(&mut self, latency_max_ms: u64) -> u64 {
+    fn network(&mut self, latency_max_ms: u64, lossy: bool) -> u64 {
         let lo = self.rng.gen_range(1..=latency_max_ms.min(20));
         let hi = (lo + self.rng.gen_range(0..=30u64)).min(latency_max_ms);
         self.line("[network]");
         self.line(format!("latency = [\"{lo}ms\", \"{hi}ms\"]"));
-        if self.rng.gen_bool(0.3) {
+        if lossy {
             let loss = self.rng.gen_range(1..=25) as f64 / 100.0;
             self.line(format!("packet_loss = {loss}"));
         }

@@ -149,9 +149,21 @@ pub async fn run_client(
         ccfg.session_timeout_ms = cfg.session_timeout_ms;
         ccfg.seed = thread_rng().gen();
         let connect = tokio::time::timeout(Duration::from_secs(5), Client::connect(ccfg)).await;
-        let Ok(Ok((client, mut events))) = connect else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
+        let (client, mut events) = match connect {
+            Ok(Ok(c)) => c,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => format!("{e:?}"),
+                    _ => "timed out".into(),
+                };
+                history.record(Event::ClientState {
+                    client: n,
+                    session: 0,
+                    state: format!("connect failed: {why}"),
+                });
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
         };
         let session = client.session_id();
         history.record(Event::ClientState {

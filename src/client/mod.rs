@@ -350,7 +350,10 @@ impl Conn {
                 Some((stream, None))
             }
             Ok(Ok(Some(ServerMsg::Expired))) => Some((stream, Some(Outcome::Expired))),
-            _ => None,
+            other => {
+                tracing::debug!(%addr, session = self.session, answer = ?other.map(|r| r.map(|m| m.map(|_| "unexpected"))), "handshake failed");
+                None
+            }
         }
     }
 
