@@ -62,7 +62,6 @@ fn tampered_real_histories_fail() {
     let records = o.history.records();
     let opts = CheckOptions {
         liveness_bound_ms: 20_000,
-        watches_survive_reconnect: false,
         ..CheckOptions::default()
     };
     let verdict = |rs: &[Record], check: &str| run_all(rs, &opts).remove(check).unwrap();

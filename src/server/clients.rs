@@ -59,6 +59,19 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
     }
 }
 
+impl Conn {
+    fn waiting(&self) -> bool {
+        !self.inflight.is_empty() || self.creating.is_some()
+    }
+
+    /// A request goes into ZAB: an idle pipeline starts its clock now.
+    fn start_waiting(&mut self, now_ms: u64) {
+        if !self.waiting() {
+            self.progress_ms = now_ms;
+        }
+    }
+}
+
 #[derive(Default)]
 struct Conn {
     tx: Option<mpsc::UnboundedSender<ServerMsg>>,
@@ -68,6 +81,10 @@ struct Conn {
     timeout_ms: u64,
     /// Writes sent into ZAB, oldest first (their xids).
     inflight: VecDeque<u64>,
+    /// When the requests this connection has in ZAB (writes, its session's
+    /// creation) last made progress: submitted into an idle pipeline or one
+    /// answered. Too long ago, and they are taken as lost.
+    progress_ms: u64,
     /// Requests that must wait for the writes ahead of them.
     blocked: VecDeque<(u64, ClientOp)>,
     closing: bool,
@@ -141,6 +158,47 @@ impl Clients {
         }
     }
 
+    /// Our link to the leader was reset: what we forwarded on it may be gone
+    /// (the leader keeps only the newest connection's messages), and nothing
+    /// would ever answer it. Clients waiting on ZAB lose their connection and
+    /// fail over, as ZooKeeper's follower drops its clients with its leader.
+    pub(super) fn forwards_lost(&mut self, peer: &mut Peer) {
+        let waiting: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.waiting())
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in waiting {
+            self.close(peer, conn);
+        }
+    }
+
+    /// The safety net behind `forwards_lost`: a connection whose requests in
+    /// ZAB made no progress for `limit_ms` is closed (ConnectionLoss), so no
+    /// call waits forever on a request that was lost some other way.
+    pub(super) fn expire_stalled(&mut self, peer: &mut Peer, limit_ms: u64) {
+        let now = peer.now_ms();
+        let stalled: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| {
+                c.waiting()
+                    && now.saturating_sub(c.progress_ms) > limit_ms
+                    && !self.to_close.contains(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in stalled {
+            tracing::debug!(
+                sid = self.sid,
+                conn,
+                "requests stalled: closing the connection"
+            );
+            self.close(peer, conn);
+        }
+    }
+
     /// The server stopped serving (lost its leader): every client must move on.
     pub(super) fn drop_all(&mut self, peer: &mut Peer) {
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -210,6 +268,7 @@ impl Clients {
             return;
         };
         let Some(session) = c.session else { return };
+        c.start_waiting(peer.now_ms());
         c.inflight.push_back(xid);
         let req = Request {
             session,
@@ -311,6 +370,7 @@ impl Clients {
         let timeout_ms = peer.config().clamp_session_timeout(timeout_ms);
         let id = self.new_session_id(peer);
         let c = self.conns.get_mut(&conn).expect("open connection");
+        c.start_waiting(peer.now_ms());
         c.creating = Some(id);
         c.timeout_ms = timeout_ms;
         self.by_session.insert(id, conn);
@@ -387,6 +447,7 @@ impl Clients {
             }
             ClientOp::Sync => TxnBody::Sync,
         };
+        c.start_waiting(peer.now_ms());
         c.inflight.push_back(xid);
         let req = Request {
             session,
@@ -488,6 +549,7 @@ impl Clients {
                     return;
                 }
                 c.inflight.pop_front();
+                c.progress_ms = peer.now_ms();
                 let xid = a.txn.cxid;
                 self.reply(
                     conn,
@@ -500,5 +562,117 @@ impl Clients {
                 self.unblock(peer, conn);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{CreateMode, WriteOp};
+    use crate::zab::db::Db;
+    use crate::zab::PeerConfig;
+
+    /// A lone voter leads and serves at once.
+    fn serving_peer() -> Peer {
+        let mut p = Peer::new(PeerConfig::new(1, [1].into()), 0, 0, Db::empty(), 0);
+        p.tick(1_000); // past the election's finalize wait
+        while p.has_ready() {
+            let r = p.take_ready();
+            p.persisted(r.log_mark);
+        }
+        assert!(p.is_serving());
+        p
+    }
+
+    /// Carry the core's batches out as a driver would, with an instant disk.
+    fn drive(p: &mut Peer, c: &mut Clients) {
+        while p.has_ready() {
+            let r = p.take_ready();
+            p.persisted(r.log_mark);
+            for a in r.applied {
+                c.on_applied(p, a);
+            }
+        }
+        c.flush_output();
+    }
+
+    fn connected(p: &mut Peer, c: &mut Clients) -> mpsc::UnboundedReceiver<ServerMsg> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        c.open(1, tx);
+        let hello = ClientMsg::Connect {
+            session: 0,
+            timeout_ms: 4_000,
+            last_zxid_seen: Zxid::ZERO,
+        };
+        c.on_message(p, 1, hello);
+        drive(p, c);
+        assert!(matches!(rx.try_recv(), Ok(ServerMsg::Connected { .. })));
+        rx
+    }
+
+    fn write(xid: u64) -> ClientMsg {
+        let op = ClientOp::Write(WriteOp::Create {
+            path: format!("/n{xid}"),
+            data: vec![],
+            mode: CreateMode::Persistent,
+        });
+        ClientMsg::Request { xid, op }
+    }
+
+    /// The request is in ZAB; its answer will never come (lost with a link).
+    fn closed(rx: &mut mpsc::UnboundedReceiver<ServerMsg>) -> bool {
+        matches!(
+            rx.try_recv(),
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
+        )
+    }
+
+    #[test]
+    fn a_reset_link_to_the_leader_ends_the_calls_waiting_on_it() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let mut rx = connected(&mut p, &mut c);
+        c.on_message(&mut p, 1, write(1));
+        let _ = p.take_ready(); // the forward is lost: never applied
+        c.forwards_lost(&mut p);
+        c.flush_output();
+        assert!(closed(&mut rx), "the client must see its connection end");
+    }
+
+    #[test]
+    fn an_idle_connection_survives_a_reset_link() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let mut rx = connected(&mut p, &mut c);
+        c.forwards_lost(&mut p);
+        c.flush_output();
+        assert!(!closed(&mut rx));
+    }
+
+    #[test]
+    fn requests_that_stall_past_the_limit_end_their_connection() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let mut rx = connected(&mut p, &mut c);
+        // Answered writes are progress.
+        c.on_message(&mut p, 1, write(1));
+        drive(&mut p, &mut c);
+        assert!(matches!(rx.try_recv(), Ok(ServerMsg::Reply { xid: 1, .. })));
+        p.set_now(10_000);
+        c.expire_stalled(&mut p, 1_000);
+        c.flush_output();
+        assert!(!closed(&mut rx), "nothing was waiting");
+        // A write lost somewhere: within the limit it waits, past it the
+        // connection ends.
+        c.on_message(&mut p, 1, write(2));
+        let _ = p.take_ready();
+        p.set_now(10_900);
+        c.expire_stalled(&mut p, 1_000);
+        c.flush_output();
+        assert!(!closed(&mut rx));
+        p.set_now(11_001);
+        c.expire_stalled(&mut p, 1_000);
+        c.flush_output();
+        assert!(closed(&mut rx));
     }
 }

@@ -60,6 +60,12 @@ impl ServerConfig {
         }
     }
 
+    /// How long client requests in ZAB may make no progress before they are
+    /// taken as lost: twice initLimit, the longest a healthy sync may take.
+    fn request_limit_ms(&self) -> u64 {
+        (2 * self.init_limit * self.tick_ms).max(1_000)
+    }
+
     fn peer_config(&self) -> PeerConfig {
         let voters: BTreeSet<Sid> = self.peers.keys().copied().collect();
         let mut cfg = PeerConfig::new(self.sid, voters);
@@ -244,6 +250,7 @@ pub async fn run(
             biased;
             _ = ticker.tick() => {
                 driver.peer.tick(now_ms());
+                driver.clients.expire_stalled(&mut driver.peer, cfg.request_limit_ms());
                 driver.report_status();
             }
             Some(ev) = inbox.recv() => driver.handle(ev),
@@ -454,6 +461,9 @@ impl Driver {
     /// the relationship being reset, and goes with it.
     fn reset(&mut self, sid: Sid, now: u64) {
         self.held.retain(|(_, to, _)| *to != sid);
+        if self.peer.is_serving() && self.peer.leader() == Some(sid) && sid != self.sid {
+            self.clients.forwards_lost(&mut self.peer);
+        }
         if let Some(tx) = self.outbound.get(&sid) {
             let _ = tx.send(Outbound::Reset);
             self.reset_at.insert(sid, now);

@@ -71,8 +71,15 @@ pub(super) async fn send_loop(
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             _ => {
-                // Nothing can reach the peer now: what was queued is lost.
-                while rx.try_recv().is_ok() {}
+                // Nothing can reach the peer now: what was queued is lost, and
+                // the core must hear of it (never a silent gap).
+                let mut lost = false;
+                while let Ok(item) = rx.try_recv() {
+                    lost |= matches!(item, Outbound::Msg(_));
+                }
+                if lost {
+                    let _ = inbox.send(Inbox::PeerDown { sid: peer });
+                }
                 tokio::time::sleep(RECONNECT_BACKOFF).await;
                 continue;
             }

@@ -8,8 +8,12 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum PeerMsg {
-    /// Fast leader election traffic.
-    Vote(Notification),
+    /// Fast leader election traffic, with the sender's currentEpoch (which
+    /// tells whether a leadership it gave up ever got past discovery).
+    Vote {
+        n: Notification,
+        current_epoch: u32,
+    },
     /// Follower → leader: start of discovery.
     FollowerInfo {
         accepted_epoch: u32,
@@ -61,6 +65,24 @@ pub enum PeerMsg {
     },
     /// Follower → leader: a client write to propose.
     Request(Request),
+}
+
+impl PeerMsg {
+    /// Is this what a leader sends its followers? Only these show that the
+    /// peer we follow really leads (a FOLLOWERINFO resent by a peer that
+    /// follows someone else says the opposite).
+    pub fn is_from_leader(&self) -> bool {
+        matches!(
+            self,
+            PeerMsg::LeaderInfo { .. }
+                | PeerMsg::Sync(_)
+                | PeerMsg::NewLeader { .. }
+                | PeerMsg::UpToDate { .. }
+                | PeerMsg::Proposal(_)
+                | PeerMsg::Commit { .. }
+                | PeerMsg::Ping
+        )
+    }
 }
 
 /// How the leader brings one follower up to date (DIFF, TRUNC+DIFF or SNAP+DIFF).

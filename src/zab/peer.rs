@@ -320,11 +320,12 @@ impl Peer {
         self.persist_epochs();
     }
 
-    /// The would-be leader our acceptedEpoch was promised to has given that
-    /// leadership up: nobody can rely on the promise any more, so take it
-    /// back — kept, it would make an established leader of a lower epoch
-    /// refuse us until that leader fails. Once the epoch is current (we
-    /// synced with that leader) there is nothing to take back.
+    /// The would-be leader our acceptedEpoch was promised to gave that
+    /// leadership up in discovery: nobody can rely on the promise any more,
+    /// and no server holds that epoch as its current one, so the number may
+    /// even be used again. Take it back — kept, it would make an established
+    /// leader of a lower epoch refuse us until that leader fails. Once the
+    /// epoch is current (we synced with that leader) it stays.
     fn release_promise(&mut self) {
         let Some(p) = self.promise.take() else { return };
         if self.accepted_epoch == p.epoch && self.current_epoch < p.epoch {
@@ -335,7 +336,8 @@ impl Peer {
 
     fn election_output(&mut self, out: ElectionOutput) {
         for (to, n) in out.send {
-            self.send(to, PeerMsg::Vote(n));
+            let current_epoch = self.current_epoch;
+            self.send(to, PeerMsg::Vote { n, current_epoch });
         }
         if let Some(d) = out.decided {
             self.decided(d);
@@ -383,11 +385,13 @@ impl Peer {
         }
     }
 
-    fn on_vote(&mut self, from: Sid, n: super::election::Notification) {
-        // Its round moved past the one it led in: that leadership is over.
+    fn on_vote(&mut self, from: Sid, n: super::election::Notification, its_epoch: u32) {
+        // Its round moved past the one it led in, and it never made our
+        // epoch current: that leadership ended in discovery, before any
+        // NEWLEADER of that epoch existed.
         if self
             .promise
-            .is_some_and(|p| p.to == from && n.round > p.round)
+            .is_some_and(|p| p.to == from && n.round > p.round && its_epoch < p.epoch)
         {
             self.release_promise();
         }
@@ -396,8 +400,9 @@ impl Peer {
             self.election_output(out);
         } else if n.state == PeerState::Looking {
             // Tell a looking peer who leads here, so it can join.
-            let mine = self.election.settled_notification(self.state());
-            self.send(from, PeerMsg::Vote(mine));
+            let n = self.election.settled_notification(self.state());
+            let current_epoch = self.current_epoch;
+            self.send(from, PeerMsg::Vote { n, current_epoch });
         }
     }
 
@@ -408,7 +413,7 @@ impl Peer {
             return;
         }
         match msg {
-            PeerMsg::Vote(n) => self.on_vote(from, n),
+            PeerMsg::Vote { n, current_epoch } => self.on_vote(from, n, current_epoch),
             msg => match self.role {
                 Role::Leading(_) => self.leader_on(from, msg),
                 Role::Following(_) => self.follower_on(from, msg),
@@ -937,7 +942,7 @@ impl Peer {
     fn follower_on(&mut self, from: Sid, msg: PeerMsg) {
         let now = self.now_ms;
         let f = self.following();
-        if from != f.leader {
+        if from != f.leader || !msg.is_from_leader() {
             return;
         }
         f.last_heard_ms = now;

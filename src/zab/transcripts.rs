@@ -426,3 +426,52 @@ fn a_would_be_leader_that_gives_up_takes_its_epoch_back() {
     }
     assert!(net.peers[&5].is_serving());
 }
+
+/// But a would-be leader that got past discovery made the epoch current (its
+/// NEWLEADER may be out there): the promise stays, so the epoch number is
+/// never used for a second history.
+#[test]
+fn a_promise_to_a_leader_that_reached_sync_is_kept() {
+    let mut net = Net::new(5);
+    net.decide(5, 5);
+    net.decide(1, 5);
+    net.decide(3, 5);
+    net.deliver(1, 5);
+    net.deliver(3, 5);
+    for f in [1, 3] {
+        net.deliver(5, f);
+        net.deliver(f, 5);
+    }
+    assert_eq!(net.peers[&5].epochs(), (1, 1), "5 is in sync with epoch 1");
+    net.lose(5, 1);
+    net.lose(5, 3); // its Sync and NEWLEADER
+    net.tick(&[5], 2100);
+    net.deliver(5, 3); // its notification from its next round
+    assert_eq!(net.peers[&3].epochs(), (1, 0), "the promise to 5 stays");
+}
+
+/// Two servers that each decided to follow the other keep resending
+/// FOLLOWERINFO to each other; that is no sign of a leader, and both give up
+/// within initLimit.
+#[test]
+fn followers_of_each_other_both_give_up() {
+    let mut net = Net::new(3);
+    net.decide(2, 3);
+    net.decide(3, 2);
+    for _ in 0..25 {
+        net.tick(&[2, 3], 100);
+        net.deliver(2, 3);
+        net.deliver(3, 2);
+    }
+    for sid in [2, 3] {
+        assert!(
+            net.events.contains(&(
+                sid,
+                ZabEvent::SteppedDown {
+                    reason: "leader silent"
+                }
+            )),
+            "{sid} still waits for a leader that follows it"
+        );
+    }
+}
