@@ -10,6 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Largest frame accepted: a snapshot plus headroom. Bigger means a broken peer.
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
 
+/// A frame's buffer grows by at most this much ahead of the bytes read.
+const READ_CHUNK: usize = 64 * 1024;
+
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     let mut out = Vec::new();
     encode_into(&mut out, msg);
@@ -32,6 +35,10 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     w.write_all(&encode(msg)).await
 }
 
+/// Largest first frame on a peer connection: the hello, a server id. Peers
+/// are not authenticated, so nothing bigger is read before it.
+pub const MAX_HELLO_FRAME: usize = 64;
+
 /// Largest frame a client may send: a request with 1 MiB of data and room
 /// for a multi's other ops (ZooKeeper's jute.maxbuffer plays this part).
 pub const MAX_CLIENT_FRAME: usize = 4 * 1024 * 1024;
@@ -44,7 +51,8 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
 }
 
 /// Reads one frame of at most `max` bytes: a bigger one is an error before
-/// anything is allocated for it.
+/// anything is allocated for it, and the body's buffer grows with the bytes
+/// that really arrive, not with what the length prefix claims.
 pub async fn read_frame_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
     max: usize,
@@ -62,8 +70,12 @@ pub async fn read_frame_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
             "frame too large",
         ));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    let mut body = Vec::new();
+    while body.len() < len {
+        let start = body.len();
+        body.resize(start + (len - start).min(READ_CHUNK), 0);
+        r.read_exact(&mut body[start..]).await?;
+    }
     bincode::deserialize(&body)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -104,5 +116,19 @@ mod tests {
         );
         // A length prefix claiming 4 GiB is refused before any allocation.
         assert!(read::<Vec<u8>>(&u32::MAX.to_le_bytes(), MAX_CLIENT_FRAME).is_err());
+    }
+
+    #[test]
+    fn a_peer_hello_is_small_and_a_big_claim_needs_its_bytes() {
+        // A stranger's first frame claiming 200 MiB: refused at once.
+        let claim = (200u32 << 20).to_le_bytes();
+        assert!(read::<u64>(&claim, MAX_HELLO_FRAME).is_err());
+        assert_eq!(read::<u64>(&encode(&7u64), MAX_HELLO_FRAME).unwrap(), Some(7));
+        // Past the hello, a claim within MAX_FRAME that never delivers its
+        // bytes is an error (and was never allocated up front).
+        let mut cut = claim.to_vec();
+        cut.extend_from_slice(&[1, 2, 3]);
+        let e = read::<Vec<u8>>(&cut, MAX_FRAME).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }

@@ -4,7 +4,7 @@
 //! relationship (ZAB assumes FIFO channels that fail as a whole).
 
 use super::Inbox;
-use crate::net::{encode_into, read_frame, write_frame};
+use crate::net::{encode_into, read_frame, read_frame_max, write_frame, MAX_HELLO_FRAME};
 use crate::types::Sid;
 use crate::zab::msg::PeerMsg;
 use std::net::SocketAddr;
@@ -28,7 +28,8 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
         let inbox = inbox.clone();
         tokio::spawn(async move {
             let mut stream = stream;
-            let Ok(Some(sid)) = read_frame::<_, Sid>(&mut stream).await else {
+            let hello = read_frame_max::<_, Sid>(&mut stream, MAX_HELLO_FRAME).await;
+            let Ok(Some(sid)) = hello else {
                 return;
             };
             let _ = inbox.send(Inbox::PeerUp { sid, conn });
