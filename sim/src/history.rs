@@ -45,9 +45,9 @@ pub enum Event {
         cxid: u64,
         body: u64,
     },
-    /// A follower dropped its logged txns above `to` (TRUNC). `logged`: the
-    /// highest zxid this server was last known to have logged before it (a
-    /// lower bound of its log's end; from its status reports and events).
+    /// A follower dropped its logged txns above `to` (TRUNC). `logged`: where
+    /// its log ended before (from the core's own event, so nothing logged
+    /// and cut between two status reports goes unseen).
     Truncated {
         sid: Sid,
         to: u64,
@@ -290,8 +290,6 @@ struct Inner {
     records: Vec<Record>,
     hash: u64,
     status: BTreeMap<Sid, Status>,
-    /// Per server, the highest zxid it is known to have logged (see `Event::Truncated`).
-    logged: BTreeMap<Sid, u64>,
 }
 
 /// Shared by every node and client of one run.
@@ -398,11 +396,6 @@ impl History {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn set_logged(&self, sid: Sid, zxid: u64) {
-        let mut inner = self.inner.lock().expect("history lock");
-        inner.logged.insert(sid, zxid);
-    }
-
     pub fn fault(&self, what: impl Into<String>) {
         let what = what.into();
         tracing::info!(target: "zkstorm::fault", "{what}");
@@ -422,23 +415,12 @@ impl Observer for History {
             }),
             // Recorded by `proposed`, with the txn.
             ZabEvent::Proposed { .. } => {}
-            ZabEvent::SnapshotInstalled { zxid } => {
-                self.set_logged(sid, zxid.0);
-                self.record(Event::Reset { sid, base: zxid.0 })
-            }
-            ZabEvent::Truncated { to } => {
-                let logged = {
-                    let mut inner = self.inner.lock().expect("history lock");
-                    let logged = inner.logged.get(&sid).copied().unwrap_or(0);
-                    inner.logged.insert(sid, to.0);
-                    logged
-                };
-                self.record(Event::Truncated {
-                    sid,
-                    to: to.0,
-                    logged,
-                })
-            }
+            ZabEvent::SnapshotInstalled { zxid } => self.record(Event::Reset { sid, base: zxid.0 }),
+            ZabEvent::Truncated { from, to } => self.record(Event::Truncated {
+                sid,
+                to: to.0,
+                logged: from.0,
+            }),
             other => self.record(Event::Zab {
                 sid,
                 what: format!("{other:?}"),
@@ -468,7 +450,6 @@ impl Observer for History {
     }
 
     fn recovered(&self, sid: Sid, r: &Recovery) {
-        self.set_logged(sid, r.last_logged.0);
         self.record(Event::Recovered {
             sid,
             accepted_epoch: r.accepted_epoch,
@@ -485,7 +466,6 @@ impl Observer for History {
 
     fn status(&self, sid: Sid, status: &Status) {
         let mut inner = self.inner.lock().expect("history lock");
-        inner.logged.insert(sid, status.last_logged.0);
         inner.status.insert(sid, status.clone());
     }
 }

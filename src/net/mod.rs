@@ -123,7 +123,10 @@ mod tests {
         // A stranger's first frame claiming 200 MiB: refused at once.
         let claim = (200u32 << 20).to_le_bytes();
         assert!(read::<u64>(&claim, MAX_HELLO_FRAME).is_err());
-        assert_eq!(read::<u64>(&encode(&7u64), MAX_HELLO_FRAME).unwrap(), Some(7));
+        assert_eq!(
+            read::<u64>(&encode(&7u64), MAX_HELLO_FRAME).unwrap(),
+            Some(7)
+        );
         // Past the hello, a claim within MAX_FRAME that never delivers its
         // bytes is an error (and was never allocated up front).
         let mut cut = claim.to_vec();

@@ -1051,12 +1051,13 @@ impl Peer {
             self.log_cut(Zxid::ZERO);
         }
         if let Some(to) = plan.trunc {
+            let from = self.db.last_logged();
             if !self.db.truncate(to) {
                 self.go_looking(Some("TRUNC below applied state"));
                 return;
             }
             self.ready.persist.push(PersistOp::Truncate(to));
-            self.ready.events.push(ZabEvent::Truncated { to });
+            self.ready.events.push(ZabEvent::Truncated { from, to });
             self.log_cut(to);
         }
         for txn in plan.txns {

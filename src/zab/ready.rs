@@ -75,7 +75,9 @@ pub enum ZabEvent {
         zxid: Zxid,
         epoch: u32,
     },
+    /// TRUNC: the log ended at `from`; everything above `to` is dropped.
     Truncated {
+        from: Zxid,
         to: Zxid,
     },
     SnapshotInstalled {

@@ -238,7 +238,7 @@ fn a_resent_ackepoch_never_makes_a_follower_truncate_what_it_acked() {
         .events
         .iter()
         .filter_map(|(s, e)| match e {
-            ZabEvent::Truncated { to } if *s == 1 => Some(*to),
+            ZabEvent::Truncated { to, .. } if *s == 1 => Some(*to),
             _ => None,
         })
         .collect();
@@ -247,6 +247,12 @@ fn a_resent_ackepoch_never_makes_a_follower_truncate_what_it_acked() {
         vec![Zxid::new(1, 2)],
         "one TRUNC, before 2:1 was logged"
     );
+    // The event says what the log held before: the history judges from it.
+    let cut = ZabEvent::Truncated {
+        from: Zxid::new(1, 3),
+        to: Zxid::new(1, 2),
+    };
+    assert!(net.events.contains(&(1, cut)));
     assert_eq!(net.peers[&1].last_logged(), Zxid::new(2, 1));
 }
 
