@@ -59,8 +59,14 @@ pub(super) enum Outbound {
     Reset,
 }
 
+/// Failed connects in a row before the peer counts as unreachable. madsim
+/// refuses a connect whose SYN is lost at once, where TCP would retry it.
+const CONNECT_TRIES: u32 = 5;
+
 /// Keeps a connection to `peer` and writes what the driver queues for it,
-/// one flush per batch.
+/// one flush per batch. What is queued while no connection stands waits for
+/// the next one; if the peer stays unreachable it is dropped and the driver
+/// is told (never a silent gap).
 pub(super) async fn send_loop(
     me: Sid,
     peer: Sid,
@@ -68,50 +74,91 @@ pub(super) async fn send_loop(
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     inbox: mpsc::UnboundedSender<Inbox>,
 ) {
+    let mut waiting: Vec<PeerMsg> = Vec::new();
+    let mut failures = 0u32;
     loop {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            _ => {
-                // Nothing can reach the peer now: what was queued is lost, and
-                // the core must hear of it (never a silent gap).
-                let mut lost = false;
-                while let Ok(item) = rx.try_recv() {
-                    lost |= matches!(item, Outbound::Msg(_));
+        let Some(mut stream) = connect(me, addr).await else {
+            failures += 1;
+            while let Ok(item) = rx.try_recv() {
+                match item {
+                    Outbound::Msg(m) => waiting.push(m),
+                    // Meant for a connection of a relationship now over.
+                    Outbound::Reset => waiting.clear(),
                 }
-                if lost {
-                    let _ = inbox.send(Inbox::PeerDown { sid: peer });
-                }
-                tokio::time::sleep(RECONNECT_BACKOFF).await;
-                continue;
             }
+            if failures >= CONNECT_TRIES && !waiting.is_empty() {
+                waiting.clear();
+                let _ = inbox.send(Inbox::PeerDown { sid: peer });
+            }
+            tokio::time::sleep(RECONNECT_BACKOFF).await;
+            continue;
         };
-        let mut stream = stream;
-        if write_frame(&mut stream, &me).await.is_err() || stream.flush().await.is_err() {
+        failures = 0;
+        let mut buf = Vec::new();
+        for m in waiting.drain(..) {
+            encode_into(&mut buf, &m);
+        }
+        if !write_batch(&mut stream, &buf).await {
+            let _ = inbox.send(Inbox::PeerDown { sid: peer });
             continue;
         }
-        let mut buf = Vec::new();
-        let mut reset = false;
-        while !reset {
-            let Some(first) = rx.recv().await else { return };
-            buf.clear();
-            let mut next = Some(first);
-            while let Some(item) = next {
-                match item {
-                    Outbound::Msg(m) => encode_into(&mut buf, &m),
-                    Outbound::Reset => {
-                        reset = true;
-                        break;
-                    }
-                }
-                next = rx.try_recv().ok();
-            }
-            if buf.is_empty() {
-                continue;
-            }
-            if stream.write_all(&buf).await.is_err() || stream.flush().await.is_err() {
+        match serve(&mut stream, &mut rx).await {
+            Served::Reset => {}
+            Served::Broken => {
                 let _ = inbox.send(Inbox::PeerDown { sid: peer });
-                break;
             }
+            Served::DriverGone => return,
+        }
+    }
+}
+
+/// A connection with our hello written on it.
+async fn connect(me: Sid, addr: SocketAddr) -> Option<TcpStream> {
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    write_frame(&mut stream, &me).await.ok()?;
+    stream.flush().await.ok()?;
+    Some(stream)
+}
+
+async fn write_batch(stream: &mut TcpStream, buf: &[u8]) -> bool {
+    buf.is_empty() || (stream.write_all(buf).await.is_ok() && stream.flush().await.is_ok())
+}
+
+enum Served {
+    Reset,
+    Broken,
+    DriverGone,
+}
+
+/// Write what the driver queues, a batch per flush, until a reset or a
+/// failed write.
+async fn serve(stream: &mut TcpStream, rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Served {
+    let mut buf = Vec::new();
+    loop {
+        let Some(first) = rx.recv().await else {
+            return Served::DriverGone;
+        };
+        buf.clear();
+        let mut reset = false;
+        let mut next = Some(first);
+        while let Some(item) = next {
+            match item {
+                Outbound::Msg(m) => encode_into(&mut buf, &m),
+                Outbound::Reset => {
+                    reset = true;
+                    break;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if !write_batch(stream, &buf).await {
+            return Served::Broken;
+        }
+        if reset {
+            return Served::Reset;
         }
     }
 }
