@@ -10,7 +10,7 @@
 use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
 use super::{is_model_error, v, zx, CheckOptions, Violation};
 use crate::history::{body_digest, Call, Event, Record, Ret};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use zkstorm::types::SessionId;
 use zkstorm::zab::txn::TxnBody;
 
@@ -272,24 +272,36 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
     // answer was lost and whose txn no server ever applied did not happen:
     // leave it out rather than branch on it (creates and sets only — their
     // values make the digest unique; two deletes of one path may not be).
-    let delivered: HashSet<(SessionId, u64)> = records
-        .iter()
-        .filter_map(|r| match r.event {
-            Event::Delivered { session, body, .. } => Some((session, body)),
-            _ => None,
-        })
-        .collect();
+    // Where each such txn was first applied: a lost create or set whose txn
+    // was applied has happened (with its effect, or as the error the tree
+    // decided) by then, which bounds its open interval — without the bound
+    // the search branches on it to the end of the history.
+    let mut first_applied: HashMap<(SessionId, u64), usize> = HashMap::new();
+    for (idx, r) in records.iter().enumerate() {
+        if let Event::Delivered { session, body, .. } = r.event {
+            first_applied.entry((session, body)).or_insert(idx);
+        }
+    }
+    let applied_at = |op: &Op| {
+        let at = *first_applied.get(&(op.session, op.body?))?;
+        (at > op.invoke).then_some(at)
+    };
     let never_applied = |op: &Op| {
         op.done.as_ref().is_none_or(|d| !d.answered())
             && op
                 .body
-                .is_some_and(|b| !delivered.contains(&(op.session, b)))
+                .is_some_and(|b| !first_applied.contains_key(&(op.session, b)))
     };
     let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         let ret_if_known = |o: &KeyOutcome| match o {
             KeyOutcome::Unknown => settled_by[i],
             _ => op.done.as_ref().map(|d| d.idx),
+        };
+        // Creates and sets: their digests are unique (the values are).
+        let ret_unique = |o: &KeyOutcome| match (o, applied_at(op)) {
+            (KeyOutcome::Unknown, Some(at)) => Some(settled_by[i].map_or(at, |s| s.min(at))),
+            _ => ret_if_known(o),
         };
         match op.call {
             Call::Create {
@@ -310,7 +322,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 let value = k.value(value);
                 k.ops.push(KeyOp {
                     call: op.invoke,
-                    ret: ret_if_known(&outcome),
+                    ret: ret_unique(&outcome),
                     kind: KeyOpKind::Create { value, owner },
                     outcome,
                 });
@@ -329,7 +341,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 let value = k.value(value);
                 k.ops.push(KeyOp {
                     call: op.invoke,
-                    ret: ret_if_known(&outcome),
+                    ret: ret_unique(&outcome),
                     kind: KeyOpKind::Set {
                         value,
                         version: *version,
