@@ -236,6 +236,9 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
         (ErrorKind::MissingKey, format!("missing key `{name}`"))
     } else if raw.starts_with("bad duration") {
         (ErrorKind::BadDuration, raw)
+    } else if raw.contains("overflow") {
+        // A number literal too big for TOML itself (e.g. 1e999).
+        (ErrorKind::OutOfRange, raw)
     } else if [
         "invalid type",
         "invalid value",

@@ -569,6 +569,154 @@ fn ranges_and_types() {
     );
 }
 
+/// Huge, negative and non-finite numbers and durations in every numeric
+/// setting: each a located error at the value, never wrapped or accepted.
+#[test]
+fn huge_numbers_are_located_errors() {
+    use ErrorKind::*;
+    let huge_dur = "\"340282366920938463463374607431768211.5us\"";
+    let cases: &[(&str, &str, &str, &[ErrorKind])] = &[
+        (
+            "duration = \"40s\"",
+            "duration = ",
+            "duration",
+            &[BadDuration],
+        ),
+        ("settle = \"15s\"", "settle = ", "settle", &[BadDuration]),
+        (
+            "tick = \"100ms\"",
+            "tick = ",
+            "ensemble.tick",
+            &[BadDuration],
+        ),
+        (
+            "session_timeout = \"1500ms\"",
+            "session_timeout = ",
+            "workload.session_timeout",
+            &[BadDuration],
+        ),
+        ("at = \"8s\"", "at = ", "fault[0].at", &[BadDuration]),
+        (
+            "until = \"12s\"",
+            "until = ",
+            "fault[0].until",
+            &[BadDuration],
+        ),
+        (
+            "heal_at = \"20s\"",
+            "heal_at = ",
+            "fault[1].heal_at",
+            &[BadDuration],
+        ),
+        (
+            "max = \"50ms\"",
+            "max = ",
+            "fault[2].slow_fsync.max",
+            &[BadDuration],
+        ),
+        (
+            "liveness = \"10s\"",
+            "liveness = ",
+            "check.liveness",
+            &[BadDuration],
+        ),
+    ];
+    for (from, key, field, kinds) in cases {
+        let t = edit(from, &format!("{key}{huge_dur}"));
+        expect_located(&t, &format!("{key}^{huge_dur}"), field, kinds);
+    }
+    let numbers: &[(&str, &str, &str, &[ErrorKind])] = &[
+        (
+            "servers = 5",
+            "servers = ",
+            "ensemble.servers",
+            &[OutOfRange],
+        ),
+        (
+            "snap_count = 50",
+            "snap_count = ",
+            "ensemble.snap_count",
+            &[OutOfRange],
+        ),
+        (
+            "clients = 4",
+            "clients = ",
+            "workload.clients",
+            &[OutOfRange],
+        ),
+        ("rate = 50", "rate = ", "workload.rate", &[OutOfRange]),
+        (
+            "create = 3",
+            "create = ",
+            "workload.mix.create",
+            &[OutOfRange],
+        ),
+        (
+            "expire_session = 1",
+            "expire_session = ",
+            "fault[3].expire_session",
+            &[NoSuchNode, OutOfRange],
+        ),
+    ];
+    for (from, key, field, kinds) in numbers {
+        for value in [
+            "99999999999999999999",
+            "999999999999999999999999999999999999999999999999",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "4294967297",
+            "-1",
+        ] {
+            let t = edit(from, &format!("{key}{value}"));
+            expect_located(&t, &format!("{key}^{value}"), field, kinds);
+        }
+    }
+    for value in ["1e999", "-inf", "nan", "1e308", "-0.5"] {
+        let t = edit("rate = 50", &format!("rate = {value}"));
+        expect_located(
+            &t,
+            &format!("rate = ^{value}"),
+            "workload.rate",
+            &[OutOfRange],
+        );
+        let t = edit(
+            "[network]\n",
+            &format!("[network]\npacket_loss = {value}\n"),
+        );
+        let at = format!("packet_loss = ^{value}");
+        expect_located(&t, &at, "network.packet_loss", &[OutOfRange]);
+    }
+    let t = edit(
+        "expire_session = 1",
+        "fsync_error = { target = 1, count = 9223372036854775807 }",
+    );
+    expect_located(
+        &t,
+        "count = ^9",
+        "fault[3].fsync_error.count",
+        &[OutOfRange],
+    );
+    let t = edit("crash = \"leader\"", "crash = [1, 9223372036854775807]");
+    expect_located(&t, "1, ^9", "fault[0].crash[1]", &[NoSuchNode]);
+}
+
+/// An error of one of `kinds` at `at` (a `^` marks the spot) for `field`.
+#[track_caller]
+fn expect_located(text: &str, at: &str, field: &str, kinds: &[ErrorKind]) {
+    let e = err(text);
+    let (line, column) = pos(text, at);
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (line, column, field),
+        "error: {e}"
+    );
+    assert!(
+        kinds.contains(&e.kind),
+        "{:?} not in {kinds:?}: {e}",
+        e.kind
+    );
+}
+
 #[test]
 fn missing_keys_and_syntax() {
     let t = edit("servers = 5\n", "");
