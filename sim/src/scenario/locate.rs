@@ -6,10 +6,16 @@
 //! it belongs to, so this walks the text with a small TOML-aware scanner
 //! (strings, comments, headers, inline tables, arrays) up to the offset.
 
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+
 pub(crate) struct Locator<'a> {
     pub file: &'a str,
     pub text: &'a str,
     line_starts: Vec<usize>,
+    /// `[[name]]` header offsets by name, from one scan made on first use
+    /// (scanning per lookup made loading quadratic in the number of faults).
+    arrays: OnceCell<BTreeMap<String, Vec<usize>>>,
 }
 
 impl<'a> Locator<'a> {
@@ -24,6 +30,7 @@ impl<'a> Locator<'a> {
             file,
             text,
             line_starts,
+            arrays: OnceCell::new(),
         }
     }
 
@@ -45,12 +52,16 @@ impl<'a> Locator<'a> {
 
     /// Byte offset of the `n`-th (0-based) `[[name]]` header, if written so.
     pub fn array_header(&self, name: &str, n: usize) -> Option<usize> {
-        Scan::new(self.text)
-            .headers()
-            .into_iter()
-            .filter(|(h, _)| h == &format!("[[{name}]]"))
-            .nth(n)
-            .map(|(_, off)| off)
+        let arrays = self.arrays.get_or_init(|| {
+            let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (h, off) in Scan::new(self.text).headers() {
+                if let Some(inner) = h.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+                    by_name.entry(inner.to_string()).or_default().push(off);
+                }
+            }
+            by_name
+        });
+        arrays.get(name)?.get(n).copied()
     }
 
     /// The dotted key path at a byte offset.

@@ -750,6 +750,47 @@ fn missing_keys_and_syntax() {
     );
 }
 
+/// A file with `n` crash faults; the last names `last_target`.
+fn many_faults(n: usize, last_target: &str) -> String {
+    let mut text = String::from("name = \"many\"\nduration = \"1h\"\n[ensemble]\nservers = 3\n");
+    for i in 0..n {
+        let target = if i + 1 == n { last_target } else { "leader" };
+        text.push_str(&format!(
+            "\n[[fault]]\nat = \"{}ms\"\ncrash = \"{target}\"\n",
+            i * 100
+        ));
+    }
+    text
+}
+
+/// `f()`, or a failure if it has not returned within `limit` — a hang
+/// detector (far above the expected time), not a speed measurement.
+fn finishes<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("did not finish within {limit:?}"))
+}
+
+/// Loading is linear in the number of faults: locating each fault's line
+/// used to rescan the whole file per fault (minutes for 20,000).
+#[test]
+fn twenty_thousand_faults_load() {
+    let limit = Duration::from_secs(120);
+    let s = finishes(limit, || parse(&many_faults(20_000, "leader"))).unwrap();
+    assert_eq!(s.faults.len(), 20_000);
+    assert_eq!(s.faults[19_999].line, 4 + 19_999 * 4 + 2);
+    let text = many_faults(20_000, "leadr");
+    let t = text.clone();
+    let e = finishes(limit, move || err(&t));
+    let (line, column) = pos(&text, "crash = ^\"leadr\"");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str(), e.kind),
+        (line, column, "fault[19999].crash", ErrorKind::UnknownTarget),
+        "{e}"
+    );
+}
+
 #[test]
 fn load_names_the_file() {
     let e = Scenario::load(std::path::Path::new("scenarios/does-not-exist.toml")).unwrap_err();
