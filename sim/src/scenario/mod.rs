@@ -141,15 +141,32 @@ impl Scenario {
     /// Reads and validates a scenario file. The error names the file as given.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let io_error = |message: String| ScenarioError {
             file: file.clone(),
             line: 0,
             column: 0,
             field: String::new(),
             kind: ErrorKind::Io,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Scenario::parse(&text, &file)
+            message,
+        };
+        let bytes =
+            read_capped(path).map_err(|e| io_error(format!("cannot read the file: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(io_error(format!(
+                "the file is larger than {} MiB; a scenario file is a few kilobytes",
+                MAX_FILE_BYTES >> 20
+            )));
+        }
+        Scenario::parse_bytes(&bytes, &file)
+    }
+
+    /// Parses and validates a file's bytes: text that is not UTF-8 is a
+    /// syntax error at the first bad byte.
+    pub fn parse_bytes(bytes: &[u8], file_name: &str) -> Result<Scenario, ScenarioError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Scenario::parse(text, file_name),
+            Err(e) => Err(not_utf8(bytes, &e, file_name)),
+        }
     }
 
     /// Parses and validates scenario text; `file_name` is used in errors.
@@ -194,6 +211,43 @@ impl Scenario {
         c.sync_limit = e.sync_limit;
         c.snap_count = e.snap_count;
         c
+    }
+}
+
+/// Scenario files are small; a bigger file (or /dev/zero) is a mistake, and
+/// reading it whole could exhaust memory.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Up to one byte more than [`MAX_FILE_BYTES`], so an oversized file shows.
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Where the UTF-8 goes wrong, located on the valid text before it.
+fn not_utf8(bytes: &[u8], e: &std::str::Utf8Error, file_name: &str) -> ScenarioError {
+    let good = e.valid_up_to();
+    let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+    let loc = Locator::new(file_name, prefix);
+    let (line, column) = loc.line_col(good);
+    let byte = bytes[good];
+    let message = match e.error_len() {
+        Some(_) => format!(
+            "not UTF-8: byte 0x{byte:02x} cannot start or continue a character here (scenario files are UTF-8 text)"
+        ),
+        None => format!("not UTF-8: the file ends inside a character (byte 0x{byte:02x})"),
+    };
+    ScenarioError {
+        file: file_name.to_string(),
+        line,
+        column,
+        field: loc.path_at(good),
+        kind: ErrorKind::Syntax,
+        message,
     }
 }
 

@@ -791,6 +791,78 @@ fn twenty_thousand_faults_load() {
     );
 }
 
+/// `bytes` written to a fresh temporary file, loaded.
+fn load_bytes(name: &str, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
+    let path = std::env::temp_dir().join(format!("zkstorm-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let r = Scenario::load(&path);
+    std::fs::remove_file(&path).unwrap();
+    r
+}
+
+/// Invalid UTF-8 is a located syntax error at the first bad byte (it used
+/// to read like an I/O error, with no position).
+#[test]
+fn invalid_utf8_is_located() {
+    let cases: &[(&str, &[u8], &str, &str)] = &[
+        // (needle in GOOD with ^ where the bytes go, bytes, field, shown byte)
+        ("crash = \"le^ader\"", b"\xff", "fault[0].crash", "0xff"),
+        // A cut-off é (0xc3 0xa9) followed by ASCII, after non-ASCII text.
+        ("exclus, 全部.^\"", b"\xc3x", "about", "0xc3"),
+        ("^name = ", b"\x80", "", "0x80"),
+        (
+            "servers = 5^",
+            b" # \xed\xa0\x80",
+            "ensemble.servers",
+            "0xed",
+        ),
+    ];
+    for (at, bytes, field, shown) in cases {
+        let (line, column) = pos(GOOD, at);
+        let off = GOOD.find(&at.replacen('^', "", 1)).unwrap() + at.find('^').unwrap();
+        // A comment's bad byte sits after the " # ".
+        let skip = bytes.iter().take_while(|b| b.is_ascii()).count();
+        let mut text = GOOD.as_bytes().to_vec();
+        text.splice(off..off, bytes.iter().copied());
+        let e = load_bytes("utf8", &text).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (line, column + skip, ErrorKind::Syntax),
+            "{e}"
+        );
+        assert_eq!(e.field, *field, "{e}");
+        assert!(
+            e.message.contains("UTF-8") && e.message.contains(shown),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_file_cut_inside_a_character() {
+    let mut text = b"name = \"x\"\nabout = \"caf".to_vec();
+    text.push(0xc3);
+    let e = Scenario::parse_bytes(&text, "cut.toml").unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (2, 13, "about"),
+        "{e}"
+    );
+    assert!(e.message.contains("ends inside a character"), "{e}");
+}
+
+/// An endless or huge file is refused after a bounded read, not read whole.
+#[test]
+fn an_endless_file_is_refused() {
+    let zero = std::path::Path::new("/dev/zero");
+    if !zero.exists() {
+        return;
+    }
+    let e = Scenario::load(zero).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io, "{e}");
+    assert!(e.message.contains("larger than 16 MiB"), "{e}");
+}
+
 #[test]
 fn load_names_the_file() {
     let e = Scenario::load(std::path::Path::new("scenarios/does-not-exist.toml")).unwrap_err();
