@@ -290,6 +290,8 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
         (ErrorKind::MissingKey, format!("missing key `{name}`"))
     } else if raw.starts_with("bad duration") {
         (ErrorKind::BadDuration, raw)
+    } else if raw.starts_with("duplicate key") {
+        (ErrorKind::Duplicate, duplicate(loc, offset, &field))
     } else if raw.contains("overflow") {
         // A number literal too big for TOML itself (e.g. 1e999).
         (ErrorKind::OutOfRange, raw)
@@ -315,6 +317,30 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
         kind,
         message,
     }
+}
+
+/// "duplicate key", naming the other place the key or table is defined.
+fn duplicate(loc: &Locator, offset: usize, field: &str) -> String {
+    let name = if field.is_empty() {
+        String::new()
+    } else {
+        format!(" `{field}`")
+    };
+    let Some(other) = loc.other_definition(offset) else {
+        return format!("duplicate key{name}: it is defined more than once");
+    };
+    let (line, column) = loc.line_col(other.offset);
+    let what = if other.header.is_some() {
+        "table"
+    } else {
+        "key"
+    };
+    let when = if other.offset < offset {
+        "already"
+    } else {
+        "also"
+    };
+    format!("duplicate {what}{name}: {when} defined at line {line}, column {column}")
 }
 
 /// The candidate closest to a misspelt `word`, if it is close enough.

@@ -863,6 +863,70 @@ fn an_endless_file_is_refused() {
     assert!(e.message.contains("larger than 16 MiB"), "{e}");
 }
 
+/// A key or table defined twice: the error is at one place and its
+/// message names the other, line and column.
+#[test]
+fn duplicates_name_both_places() {
+    // (text, the place reported, the other place, field)
+    let tail = format!("{GOOD}\n[ensemble]\nservers = 3\n");
+    let cases = [
+        (
+            edit("servers = 5\n", "servers = 5\nservers = 3\n"),
+            "^servers = 3",
+            "^servers = 5",
+            "ensemble.servers",
+        ),
+        (
+            edit("[network]\n", "[network]\n[network]\n"),
+            "[network]\n[^network]",
+            "[^network]",
+            "network",
+        ),
+        (
+            edit("create = 3,", "create = 3, create = 4,"),
+            "create = 3, ^create = 4",
+            "^create = 3",
+            "workload.mix.create",
+        ),
+        (
+            tail.clone(),
+            "\n[^ensemble]\nservers = 3",
+            "[^ensemble]",
+            "ensemble",
+        ),
+        (
+            edit("at = \"8s\"\n", "at = \"8s\"\nat = \"9s\"\n"),
+            "^at = \"9s\"",
+            "^at = \"8s\"",
+            "fault[0].at",
+        ),
+        (
+            edit("[workload]\n", "[workload]\nmix.create = 1\n"),
+            "^mix = {",
+            "^mix.create",
+            "workload.mix",
+        ),
+        (
+            edit("[network]\n", "[network]\nlatency.x = 1\n"),
+            "^latency = [",
+            "^latency.x",
+            "network.latency",
+        ),
+    ];
+    for (text, here, other, field) in cases {
+        let e = err(&text);
+        let (line, column) = pos(&text, here);
+        assert_eq!(
+            (e.line, e.column, e.field.as_str(), e.kind),
+            (line, column, field, ErrorKind::Duplicate),
+            "{e}"
+        );
+        let (l, c) = pos(&text, other);
+        let named = format!("line {l}, column {c}");
+        assert!(e.message.contains(&named), "{e} lacks {named}");
+    }
+}
+
 #[test]
 fn load_names_the_file() {
     let e = Scenario::load(std::path::Path::new("scenarios/does-not-exist.toml")).unwrap_err();
