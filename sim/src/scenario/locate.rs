@@ -313,7 +313,10 @@ impl<'a> Scan<'a> {
                     if i >= offset {
                         return path(&base, &stack);
                     }
-                    stack.pop();
+                    // The top-level table is never closed (a stray `}`).
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
                     i += 1;
                     continue;
                 }
@@ -453,6 +456,15 @@ partition = [["leader"], ["leadr", 3]]
         assert_eq!(path_of("\"leader\"\n"), "fault[0].crash");
         assert_eq!(path_of("\"leadr\""), "fault[1].partition[1][0]");
         assert_eq!(path_of("3]]"), "fault[1].partition[1][1]");
+    }
+
+    /// A stray `}` at the top level is not the end of an inline table.
+    #[test]
+    fn a_stray_closing_brace() {
+        let doc = "}\nname = 1\n";
+        let l = Locator::new("f", doc);
+        assert_eq!(l.path_at(doc.find("1").unwrap()), "name");
+        assert_eq!(l.path_at(0), "");
     }
 
     #[test]

@@ -989,6 +989,180 @@ fn mangled_files_never_panic() {
 mod props {
     use super::*;
     use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    /// Values of the wrong type, out of range, or too big for any type.
+    const WRONG_VALUES: &[&str] = &[
+        "\"x\"",
+        "\"\"",
+        "0",
+        "-1",
+        "1.5",
+        "true",
+        "[]",
+        "{}",
+        "[1, \"a\"]",
+        "{ x = 1 }",
+        "1979-05-27T07:32:00Z",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "1e999",
+        "-inf",
+        "nan",
+        "\"340282366920938463463374607431768211.5us\"",
+        "\"18446744073709551615ns\"",
+        "\"99999999999999999999999999999999999999999h\"",
+        "\"1.0000000000000000001s\"",
+        "\"fault[99999999999999999999]\"",
+        "\"fault[0][18446744073709551616]\"",
+        "\"\u{0}\"",
+        "\"\\u0000\"",
+    ];
+
+    /// Byte sequences that are not UTF-8.
+    const NOT_UTF8: &[&[u8]] = &[
+        b"\xff",
+        b"\x80",
+        b"\xc3",
+        b"\xc3(",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xe2\x82",
+    ];
+
+    /// One way to damage a file.
+    #[derive(Clone, Debug)]
+    enum Damage {
+        Truncate(Index),
+        FlipByte(Index, u8),
+        /// Replace the value of a `key = value` line.
+        WrongValue(Index, Index),
+        DuplicateLine(Index),
+        DeleteLine(Index),
+        InsertBytes(Index, Index),
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        let i = any::<Index>;
+        prop_oneof![
+            i().prop_map(Damage::Truncate),
+            (i(), 1u8..=255).prop_map(|(a, m)| Damage::FlipByte(a, m)),
+            (i(), i()).prop_map(|(a, v)| Damage::WrongValue(a, v)),
+            i().prop_map(Damage::DuplicateLine),
+            i().prop_map(Damage::DeleteLine),
+            (i(), i()).prop_map(|(a, b)| Damage::InsertBytes(a, b)),
+        ]
+    }
+
+    /// Byte ranges of the lines (without their `\n`).
+    fn lines(b: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, c) in b.iter().enumerate() {
+            if *c == b'\n' {
+                out.push(start..i);
+                start = i + 1;
+            }
+        }
+        out.push(start..b.len());
+        out
+    }
+
+    fn apply(b: &mut Vec<u8>, d: &Damage) {
+        let ls = lines(b);
+        let line = |i: &Index| ls[i.index(ls.len())].clone();
+        match d {
+            Damage::Truncate(at) => b.truncate(at.index(b.len() + 1)),
+            Damage::FlipByte(at, mask) if !b.is_empty() => {
+                let i = at.index(b.len());
+                b[i] ^= mask;
+            }
+            Damage::FlipByte(..) => {}
+            Damage::WrongValue(at, v) => {
+                let r = line(at);
+                if let Some(eq) = b[r.clone()].iter().position(|c| *c == b'=') {
+                    let value = WRONG_VALUES[v.index(WRONG_VALUES.len())].bytes();
+                    b.splice(r.start + eq + 1..r.end, [b' '].into_iter().chain(value));
+                }
+            }
+            Damage::DuplicateLine(at) => {
+                let r = line(at);
+                let mut copy = b[r.clone()].to_vec();
+                copy.push(b'\n');
+                b.splice(r.start..r.start, copy);
+            }
+            Damage::DeleteLine(at) => {
+                let r = line(at);
+                let end = (r.end + 1).min(b.len());
+                b.drain(r.start..end);
+            }
+            Damage::InsertBytes(at, which) => {
+                let bytes = NOT_UTF8[which.index(NOT_UTF8.len())];
+                let at = at.index(b.len() + 1);
+                b.splice(at..at, bytes.iter().copied());
+            }
+        }
+    }
+
+    /// A valid scenario that renders and parses back, or an error that
+    /// points inside the file; never a panic.
+    fn judge(b: &[u8]) -> Result<(), TestCaseError> {
+        let shown = String::from_utf8_lossy(b);
+        match Scenario::parse_bytes(b, "p.toml") {
+            Ok(s) => {
+                let text = s.to_toml();
+                let back = Scenario::parse(&text, "r.toml")
+                    .map_err(|e| TestCaseError::fail(format!("{e}\n{text}\nfrom\n{shown}")))?;
+                prop_assert!(same(&s, &back), "{}", text);
+            }
+            Err(e) => {
+                let lines = lines(b).len();
+                prop_assert!(e.kind != ErrorKind::Io, "{}", e);
+                prop_assert!(
+                    e.line >= 1 && e.line <= lines,
+                    "{} ({} lines)\n{}",
+                    e,
+                    lines,
+                    shown
+                );
+                prop_assert!(e.column >= 1, "{}\n{}", e, shown);
+                let at = format!("p.toml:{}:{}: ", e.line, e.column);
+                prop_assert!(e.to_string().starts_with(&at), "{}", e);
+            }
+        }
+        Ok(())
+    }
+
+    fn damaged(ds: &[Damage]) -> Vec<u8> {
+        let mut b = GOOD.as_bytes().to_vec();
+        for d in ds {
+            apply(&mut b, d);
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Truncations, byte flips, wrong values, huge numbers, duplicated
+        /// and deleted lines and invalid UTF-8: a scenario or a located error.
+        #[test]
+        fn damaged_files_are_judged(ds in proptest::collection::vec(damage(), 1..5)) {
+            judge(&damaged(&ds))?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The same, longer: `cargo test -p zkstorm-sim --lib damaged -- --ignored`.
+        #[test]
+        #[ignore]
+        fn damaged_files_are_judged_long(ds in proptest::collection::vec(damage(), 1..8)) {
+            judge(&damaged(&ds))?;
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
