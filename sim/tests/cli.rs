@@ -1,5 +1,6 @@
 //! The `zkstorm` binary on bad arguments: exit code 2 and a clear error,
 //! never a false pass, a hang or a silently changed setting.
+#![cfg(madsim)] // without it the binary is a stub that only says so
 
 use std::io::Read;
 use std::path::PathBuf;
