@@ -93,6 +93,10 @@ fn print_report(path: &Path, seed: u64, o: &Outcome) {
 }
 
 fn json_line(path: &Path, seed: u64, o: &Outcome) -> String {
+    json_value(path, seed, o).to_string()
+}
+
+fn json_value(path: &Path, seed: u64, o: &Outcome) -> serde_json::Value {
     let r = &o.report;
     let checks: serde_json::Map<String, serde_json::Value> = r
         .checks
@@ -117,7 +121,6 @@ fn json_line(path: &Path, seed: u64, o: &Outcome) -> String {
         "txns_committed": r.txns_committed,
         "trace_hash": format!("{:016x}", r.trace_hash),
     })
-    .to_string()
 }
 
 /// `zkstorm run`: one seed, or every seed of `seeds` on `jobs` threads
@@ -181,7 +184,7 @@ struct Many {
 fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many) -> u8 {
     // Counted in u128: 0..=u64::MAX has 2^64 seeds.
     let total = u128::from(range.end() - range.start()) + 1;
-    let threads = opts.jobs.clamp(1, MAX_JOBS).min(total as usize);
+    let threads = threads(opts.jobs, total);
     // RangeInclusive hands out its last seed too, even u64::MAX.
     let next = Mutex::new(range);
     let results = Mutex::new(Vec::new());
@@ -205,32 +208,51 @@ fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many)
         .filter(|(_, ok)| !ok)
         .map(|(s, _)| *s)
         .collect();
-    println!("{} of {total} seeds passed", total - failed.len() as u128);
+    let ran = results.len() as u128;
+    println!("{} of {total} seeds passed", ran - failed.len() as u128);
     for seed in &failed {
         println!("replay: {}", replay_command(path, *seed));
     }
-    if failed.is_empty() {
+    // A seed that did not run is never a pass.
+    if failed.is_empty() && ran == total {
         EXIT_PASS
     } else {
         EXIT_FAIL
     }
 }
 
+/// Threads for `total` seeds: no more than there are seeds (2^64 seeds
+/// must not wrap to none).
+fn threads(jobs: usize, total: u128) -> usize {
+    let seeds = usize::try_from(total).unwrap_or(usize::MAX);
+    jobs.clamp(1, MAX_JOBS).min(seeds)
+}
+
 /// One seed of a range: its summary line and whether it passed (and, with
 /// `determinism`, gave the same trace hash on a second run).
 fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, bool) {
-    let outcome = run_one(sc, seed);
-    let mut ok = outcome.as_ref().is_ok_and(|o| passed(&o.report));
-    let mut line = match &outcome {
-        Ok(o) if opts.json => json_line(path, seed, o),
-        Ok(o) => summary(seed, o),
-        Err(p) => format!("seed {seed:>6}  FAIL  panicked: {p}"),
+    let o = match run_one(sc, seed) {
+        Ok(o) => o,
+        Err(p) => return (format!("seed {seed:>6}  FAIL  panicked: {p}"), false),
     };
-    if let (true, Ok(first)) = (opts.determinism, &outcome) {
-        let (same, says) = same_again(sc, seed, first.report.trace_hash);
+    let mut ok = passed(&o.report);
+    let again = opts
+        .determinism
+        .then(|| same_again(sc, seed, o.report.trace_hash));
+    if let Some((same, _)) = &again {
         ok &= same;
-        line.push_str(&format!("  determinism: {says}"));
     }
+    let line = match (opts.json, again) {
+        (true, again) => {
+            let mut v = json_value(path, seed, &o);
+            if let Some((_, says)) = again {
+                v["determinism"] = says.into();
+            }
+            v.to_string()
+        }
+        (false, Some((_, says))) => format!("{}  determinism: {says}", summary(seed, &o)),
+        (false, None) => summary(seed, &o),
+    };
     (line, ok)
 }
 
@@ -364,6 +386,14 @@ mod tests {
             let e = parse_jobs(bad).unwrap_err();
             assert!(e.contains("1..=256"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn threads_for_a_range() {
+        assert_eq!(threads(4, 2), 2);
+        assert_eq!(threads(4, 1), 1);
+        assert_eq!(threads(4, 1 << 64), 4);
+        assert_eq!(threads(0, 10), 1);
     }
 
     #[test]

@@ -158,6 +158,20 @@ fn determinism_is_checked_for_every_seed_of_a_range() {
 }
 
 #[test]
+fn determinism_in_json_lines() {
+    let tiny = scenario("determinism-json", TINY);
+    let t = tiny.to_str().unwrap();
+    let o = zkstorm(&["run", t, "--seeds", "7", "--json", "--check-determinism"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let first = o.stdout.lines().next().unwrap();
+    assert!(first.starts_with('{') && first.ends_with('}'), "{first}");
+    assert!(
+        first.contains("\"determinism\":\"same trace hash twice\""),
+        "{first}"
+    );
+}
+
+#[test]
 fn a_bad_scenario_file_is_located() {
     let bad = scenario("bad", &TINY.replace("servers = 1", "servers = 10"));
     let shown = format!(
