@@ -291,8 +291,8 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
     } else if raw.starts_with("bad duration") {
         (ErrorKind::BadDuration, raw)
     } else if raw.starts_with("duplicate key") {
-        (ErrorKind::Duplicate, duplicate(loc, offset, &field))
-    } else if raw.contains("overflow") {
+        (ErrorKind::Duplicate, duplicate(loc, offset))
+    } else if raw.ends_with("number overflowed") {
         // A number literal too big for TOML itself (e.g. 1e999).
         (ErrorKind::OutOfRange, raw)
     } else if [
@@ -319,15 +319,11 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
     }
 }
 
-/// "duplicate key", naming the other place the key or table is defined.
-fn duplicate(loc: &Locator, offset: usize, field: &str) -> String {
-    let name = if field.is_empty() {
-        String::new()
-    } else {
-        format!(" `{field}`")
-    };
+/// "duplicate key", naming the other place the key or table is defined
+/// (the field already names the key).
+fn duplicate(loc: &Locator, offset: usize) -> String {
     let Some(other) = loc.other_definition(offset) else {
-        return format!("duplicate key{name}: it is defined more than once");
+        return "duplicate key: it is defined more than once".into();
     };
     let (line, column) = loc.line_col(other.offset);
     let what = if other.header.is_some() {
@@ -340,7 +336,7 @@ fn duplicate(loc: &Locator, offset: usize, field: &str) -> String {
     } else {
         "also"
     };
-    format!("duplicate {what}{name}: {when} defined at line {line}, column {column}")
+    format!("duplicate {what}: {when} defined at line {line}, column {column}")
 }
 
 /// The candidate closest to a misspelt `word`, if it is close enough.
