@@ -2,15 +2,43 @@
 //! 2 bad input (scenario file, arguments).
 
 use crate::history::History;
-use crate::runner::{parse_seeds, run_seed};
+use crate::runner::run_seed;
 use crate::scenario::{self, RunReport, Scenario};
 use std::io::Write;
+use std::ops::RangeInclusive;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Most seeds run at once (`--jobs`): each is an OS thread with a runtime.
+pub const MAX_JOBS: usize = 256;
+
+/// Longest `bench --secs` per scenario.
+pub const MAX_BENCH_SECS: f64 = 3600.0;
+
+/// `--jobs`: 1..=[`MAX_JOBS`] (0 used to mean 1, and any number started that
+/// many threads).
+pub fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+        _ => Err(format!("expected 1..={MAX_JOBS} seeds run at once")),
+    }
+}
+
+/// `bench --secs`: a finite number of seconds, more than 0, at most
+/// [`MAX_BENCH_SECS`] (`inf` used to bench forever).
+pub fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_BENCH_SECS => Ok(x),
+        _ => Err(format!(
+            "expected wall seconds per scenario, more than 0 and at most {MAX_BENCH_SECS}"
+        )),
+    }
+}
 
 /// Wall-clock limit for one simulated run (a hung run is a failure, not a hang).
 const RUN_LIMIT: Duration = Duration::from_secs(3600);
@@ -65,6 +93,10 @@ fn print_report(path: &Path, seed: u64, o: &Outcome) {
 }
 
 fn json_line(path: &Path, seed: u64, o: &Outcome) -> String {
+    json_value(path, seed, o).to_string()
+}
+
+fn json_value(path: &Path, seed: u64, o: &Outcome) -> serde_json::Value {
     let r = &o.report;
     let checks: serde_json::Map<String, serde_json::Value> = r
         .checks
@@ -89,13 +121,14 @@ fn json_line(path: &Path, seed: u64, o: &Outcome) -> String {
         "txns_committed": r.txns_committed,
         "trace_hash": format!("{:016x}", r.trace_hash),
     })
-    .to_string()
 }
 
+/// `zkstorm run`: one seed, or every seed of `seeds` on `jobs` threads
+/// (1..=[`MAX_JOBS`], see [`parse_jobs`]); `determinism` runs each seed twice.
 pub fn run(
     path: &Path,
     seed: Option<u64>,
-    seeds: Option<&str>,
+    seeds: Option<RangeInclusive<u64>>,
     jobs: usize,
     json: bool,
     determinism: bool,
@@ -105,11 +138,12 @@ pub fn run(
         Err(code) => return code,
     };
     if let Some(range) = seeds {
-        let Some(range) = parse_seeds(range) else {
-            eprintln!("error: --seeds {range:?}: expected A..B with A < B, or N");
-            return EXIT_BAD_INPUT;
+        let opts = Many {
+            jobs,
+            json,
+            determinism,
         };
-        return run_many(path, &sc, range, jobs.max(1), json);
+        return run_many(path, &sc, range, &opts);
     }
     let seed = seed.unwrap_or(0);
     let first = match run_one(&sc, seed) {
@@ -123,22 +157,9 @@ pub fn run(
     print_report(path, seed, &first);
     let mut ok = passed(&first.report);
     if determinism {
-        match run_one(&sc, seed) {
-            Ok(second) if second.report.trace_hash == first.report.trace_hash => {
-                println!("determinism: same trace hash on a second run");
-            }
-            Ok(second) => {
-                println!(
-                    "determinism: FAIL: trace hash {:016x} then {:016x}",
-                    first.report.trace_hash, second.report.trace_hash
-                );
-                ok = false;
-            }
-            Err(panic) => {
-                println!("determinism: FAIL: second run panicked: {panic}");
-                ok = false;
-            }
-        }
+        let (same, says) = same_again(&sc, seed, first.report.trace_hash);
+        println!("determinism: {says}");
+        ok &= same;
     }
     if !ok {
         println!("replay: {}", replay_command(path, seed));
@@ -154,51 +175,26 @@ pub fn run(
     }
 }
 
-fn run_many(
-    path: &Path,
-    sc: &Scenario,
-    range: std::ops::Range<u64>,
+struct Many {
     jobs: usize,
     json: bool,
-) -> u8 {
-    let total = range.end - range.start;
-    let next = std::sync::atomic::AtomicU64::new(range.start);
-    let results = std::sync::Mutex::new(Vec::new());
+    determinism: bool,
+}
+
+fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many) -> u8 {
+    // Counted in u128: 0..=u64::MAX has 2^64 seeds.
+    let total = u128::from(range.end() - range.start()) + 1;
+    let threads = threads(opts.jobs, total);
+    // RangeInclusive hands out its last seed too, even u64::MAX.
+    let next = Mutex::new(range);
+    let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..jobs {
+        for _ in 0..threads {
             s.spawn(|| loop {
-                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if seed >= range.end {
+                let Some(seed) = next.lock().expect("seeds").next() else {
                     return;
-                }
-                let outcome = run_one(sc, seed);
-                let line = match &outcome {
-                    Ok(o) if json => json_line(path, seed, o),
-                    Ok(o) => {
-                        let failed: Vec<&str> = o
-                            .report
-                            .checks
-                            .iter()
-                            .filter(|(_, v)| v.is_err())
-                            .map(|(k, _)| k.as_str())
-                            .collect();
-                        format!(
-                            "seed {seed:>6}  {}  sim {:.1}s  wall {:.3}s  ops {}  hash {:016x}{}",
-                            if failed.is_empty() { "pass" } else { "FAIL" },
-                            o.report.sim_secs,
-                            o.wall_secs,
-                            o.report.ops_ok,
-                            o.report.trace_hash,
-                            if failed.is_empty() {
-                                String::new()
-                            } else {
-                                format!("  failed: {}", failed.join(", "))
-                            }
-                        )
-                    }
-                    Err(p) => format!("seed {seed:>6}  FAIL  panicked: {p}"),
                 };
-                let ok = outcome.as_ref().is_ok_and(|o| passed(&o.report));
+                let (line, ok) = seed_line(path, sc, seed, opts);
                 println!("{line}");
                 let _ = std::io::stdout().flush();
                 results.lock().expect("results").push((seed, ok));
@@ -212,14 +208,89 @@ fn run_many(
         .filter(|(_, ok)| !ok)
         .map(|(s, _)| *s)
         .collect();
-    println!("{} of {total} seeds passed", total - failed.len() as u64);
+    let ran = results.len() as u128;
+    println!("{} of {total} seeds passed", ran - failed.len() as u128);
     for seed in &failed {
         println!("replay: {}", replay_command(path, *seed));
     }
-    if failed.is_empty() {
+    // A seed that did not run is never a pass.
+    if failed.is_empty() && ran == total {
         EXIT_PASS
     } else {
         EXIT_FAIL
+    }
+}
+
+/// Threads for `total` seeds: no more than there are seeds (2^64 seeds
+/// must not wrap to none).
+fn threads(jobs: usize, total: u128) -> usize {
+    let seeds = usize::try_from(total).unwrap_or(usize::MAX);
+    jobs.clamp(1, MAX_JOBS).min(seeds)
+}
+
+/// One seed of a range: its summary line and whether it passed (and, with
+/// `determinism`, gave the same trace hash on a second run).
+fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, bool) {
+    let o = match run_one(sc, seed) {
+        Ok(o) => o,
+        Err(p) => return (format!("seed {seed:>6}  FAIL  panicked: {p}"), false),
+    };
+    let mut ok = passed(&o.report);
+    let again = opts
+        .determinism
+        .then(|| same_again(sc, seed, o.report.trace_hash));
+    if let Some((same, _)) = &again {
+        ok &= same;
+    }
+    let line = match (opts.json, again) {
+        (true, again) => {
+            let mut v = json_value(path, seed, &o);
+            if let Some((_, says)) = again {
+                v["determinism"] = says.into();
+            }
+            v.to_string()
+        }
+        (false, Some((_, says))) => format!("{}  determinism: {says}", summary(seed, &o)),
+        (false, None) => summary(seed, &o),
+    };
+    (line, ok)
+}
+
+fn summary(seed: u64, o: &Outcome) -> String {
+    let failed: Vec<&str> = o
+        .report
+        .checks
+        .iter()
+        .filter(|(_, v)| v.is_err())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    format!(
+        "seed {seed:>6}  {}  sim {:.1}s  wall {:.3}s  ops {}  hash {:016x}{}",
+        if failed.is_empty() { "pass" } else { "FAIL" },
+        o.report.sim_secs,
+        o.wall_secs,
+        o.report.ops_ok,
+        o.report.trace_hash,
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!("  failed: {}", failed.join(", "))
+        }
+    )
+}
+
+/// Runs `seed` again: whether the trace hash is `hash` again, and what to say.
+fn same_again(sc: &Scenario, seed: u64, hash: u64) -> (bool, String) {
+    match run_one(sc, seed) {
+        Ok(o) if o.report.trace_hash == hash => (true, "same trace hash twice".into()),
+        Ok(o) => (
+            false,
+            format!(
+                "FAIL: trace hash {hash:016x} then {:016x}",
+                o.report.trace_hash
+            ),
+        ),
+        Err(p) => (false, format!("FAIL: second run panicked: {p}")),
     }
 }
 
@@ -301,4 +372,40 @@ pub fn list(dir: &Path) -> u8 {
 
 pub fn bench(scenarios: &[std::path::PathBuf], secs: f64, json: bool) -> u8 {
     crate::bench::run(scenarios, secs, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_within_limits() {
+        assert_eq!(parse_jobs("1"), Ok(1));
+        assert_eq!(parse_jobs("256"), Ok(MAX_JOBS));
+        for bad in ["0", "257", "100000", "-1", "", "x", "1.5"] {
+            let e = parse_jobs(bad).unwrap_err();
+            assert!(e.contains("1..=256"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn threads_for_a_range() {
+        assert_eq!(threads(4, 2), 2);
+        assert_eq!(threads(4, 1), 1);
+        assert_eq!(threads(4, 1 << 64), 4);
+        assert_eq!(threads(0, 10), 1);
+    }
+
+    #[test]
+    fn bench_seconds_finite_and_positive() {
+        assert_eq!(parse_secs("5"), Ok(5.0));
+        assert_eq!(parse_secs("0.5"), Ok(0.5));
+        assert_eq!(parse_secs("3600"), Ok(MAX_BENCH_SECS));
+        for bad in [
+            "inf", "-inf", "nan", "0", "-0", "-1", "1e400", "3600.5", "", "x",
+        ] {
+            let e = parse_secs(bad).unwrap_err();
+            assert!(e.contains("more than 0"), "{bad:?}: {e}");
+        }
+    }
 }

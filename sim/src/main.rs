@@ -36,16 +36,16 @@ enum Command {
         /// The seed to run.
         #[arg(long, conflicts_with = "seeds")]
         seed: Option<u64>,
-        /// A range of seeds, `A..B` (B excluded).
-        #[arg(long)]
-        seeds: Option<String>,
-        /// Seeds run in parallel with --seeds.
-        #[arg(long, default_value_t = 1)]
+        /// A range of seeds: `A..B` (B excluded), `A..=B`, or one seed `N`.
+        #[arg(long, allow_hyphen_values = true, value_parser = zkstorm_sim::runner::parse_seeds)]
+        seeds: Option<std::ops::RangeInclusive<u64>>,
+        /// Seeds run in parallel with --seeds (1..=256).
+        #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = cli::parse_jobs)]
         jobs: usize,
         /// End with one JSON object on the last line.
         #[arg(long)]
         json: bool,
-        /// Run the seed twice and fail if the trace hashes differ.
+        /// Run each seed twice and fail if the trace hashes differ.
         #[arg(long)]
         check_determinism: bool,
     },
@@ -68,8 +68,8 @@ enum Command {
     Bench {
         #[arg(long)]
         json: bool,
-        /// Wall seconds to spend per scenario.
-        #[arg(long, default_value_t = 5.0)]
+        /// Wall seconds to spend per scenario (more than 0, at most 3600).
+        #[arg(long, default_value = "5", allow_hyphen_values = true, value_parser = cli::parse_secs)]
         secs: f64,
         /// Scenarios to measure (default: the standard ones).
         scenarios: Vec<PathBuf>,
@@ -87,14 +87,7 @@ fn main() -> ExitCode {
             jobs,
             json,
             check_determinism,
-        } => cli::run(
-            &scenario,
-            seed,
-            seeds.as_deref(),
-            jobs,
-            json,
-            check_determinism,
-        ),
+        } => cli::run(&scenario, seed, seeds, jobs, json, check_determinism),
         Command::Replay {
             scenario,
             seed,

@@ -78,35 +78,43 @@ pub fn parse(text: &str) -> Result<Duration, String> {
                 "unknown unit {unit:?} (expected ns, us, ms, s, m or h)"
             ));
         };
-        let int_v: u128 = if int.is_empty() {
-            0
-        } else {
-            int.parse()
-                .map_err(|_| format!("bad duration {text:?}: number too large"))?
+        let nanos = match part_nanos(int, frac, scale) {
+            Ok(n) => n,
+            Err(why) => return bad(why.into()),
         };
-        let mut nanos = int_v
-            .checked_mul(scale)
-            .ok_or_else(|| format!("bad duration {text:?}: too large"))?;
-        if !frac.is_empty() {
-            if frac.len() > 18 {
-                return bad("too many decimal places".into());
-            }
-            let f: u128 = frac.parse().map_err(|_| format!("bad duration {text:?}"))?;
-            let denom = 10u128.pow(frac.len() as u32);
-            let scaled = f * scale;
-            if !scaled.is_multiple_of(denom) {
-                return bad("finer than a nanosecond".into());
-            }
-            nanos += scaled / denom;
-        }
-        total = total
-            .checked_add(nanos)
-            .ok_or_else(|| format!("bad duration {text:?}: too large"))?;
-        if total > MAX.as_nanos() {
-            return bad("longer than 24h".into());
-        }
+        // Checked: a wrapped sum would pass the 24h limit as a tiny value.
+        total = match total.checked_add(nanos) {
+            Some(t) if t <= MAX.as_nanos() => t,
+            _ => return bad(TOO_LARGE.into()),
+        };
     }
     Ok(Duration::from_nanos(total as u64))
+}
+
+const TOO_LARGE: &str = "too large (longer than 24h)";
+
+/// Nanoseconds of one `<int>.<frac><unit>` part, with every step checked.
+fn part_nanos(int: &str, frac: &str, scale: u128) -> Result<u128, &'static str> {
+    // More digits than u128 holds is far past the limit anyway.
+    let whole: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| TOO_LARGE)?
+    };
+    let mut nanos = whole.checked_mul(scale).ok_or(TOO_LARGE)?;
+    if !frac.is_empty() {
+        if frac.len() > 18 {
+            return Err("too many decimal places");
+        }
+        // < 10^18 times at most 3.6 * 10^12: fits in u128.
+        let scaled = frac.parse::<u128>().map_err(|_| TOO_LARGE)? * scale;
+        let denom = 10u128.pow(frac.len() as u32);
+        if !scaled.is_multiple_of(denom) {
+            return Err("finer than a nanosecond");
+        }
+        nanos = nanos.checked_add(scaled / denom).ok_or(TOO_LARGE)?;
+    }
+    Ok(nanos)
 }
 
 /// Writes a duration so that [`parse`] reads it back exactly, in the
@@ -210,6 +218,7 @@ mod tests {
             ("s", "expected a number"),
             ("1.0000000001s", "finer than a nanosecond"),
             ("25h", "longer than 24h"),
+            ("24h1ns", "longer than 24h"),
             ("99999999999999999999999999999999999999999h", "too large"),
             ("1s!", "expected a number at \"!\""),
             ("1ms5", "missing unit"),
@@ -218,6 +227,33 @@ mod tests {
             assert!(e.contains(why), "{text:?}: {e}");
             assert!(e.starts_with("bad duration"), "{e}");
         }
+    }
+
+    /// Sums that overflow u128 (or u64 nanoseconds) are errors, not wrapped.
+    #[test]
+    fn huge_values_are_rejected_not_wrapped() {
+        for text in [
+            "340282366920938463463374607431768211.5us",
+            "340282366920938463463374607431768211455ns",
+            "340282366920938463463374607431768211456ns",
+            "18446744073709551616ns",
+            "18446744073709551615ns",
+            "24h1ns",
+            "23h61m",
+            "999999999999999999999999999999999999.999999999999999999h",
+            "1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h1h",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.contains("longer than 24h") || e.contains("too large"),
+                "{text:?}: {e}"
+            );
+        }
+        assert_eq!(parse("24h"), Ok(MAX));
+        assert_eq!(
+            parse("23h59m59.999999999s"),
+            Ok(MAX - Duration::from_nanos(1))
+        );
     }
 
     #[test]

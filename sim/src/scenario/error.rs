@@ -22,7 +22,8 @@ pub enum ErrorKind {
     UnknownTarget,
     /// A node id outside the ensemble, or a client index outside the workload.
     NoSuchNode,
-    /// The same node (or role) named twice where that makes no sense.
+    /// The same node (or role) named twice where that makes no sense, or a
+    /// key or table defined twice.
     Duplicate,
     /// A fault with no action or more than one.
     FaultAction,

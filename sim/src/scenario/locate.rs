@@ -6,10 +6,16 @@
 //! it belongs to, so this walks the text with a small TOML-aware scanner
 //! (strings, comments, headers, inline tables, arrays) up to the offset.
 
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+
 pub(crate) struct Locator<'a> {
     pub file: &'a str,
     pub text: &'a str,
     line_starts: Vec<usize>,
+    /// `[[name]]` header offsets by name, from one scan made on first use
+    /// (scanning per lookup made loading quadratic in the number of faults).
+    arrays: OnceCell<BTreeMap<String, Vec<usize>>>,
 }
 
 impl<'a> Locator<'a> {
@@ -24,6 +30,7 @@ impl<'a> Locator<'a> {
             file,
             text,
             line_starts,
+            arrays: OnceCell::new(),
         }
     }
 
@@ -45,18 +52,58 @@ impl<'a> Locator<'a> {
 
     /// Byte offset of the `n`-th (0-based) `[[name]]` header, if written so.
     pub fn array_header(&self, name: &str, n: usize) -> Option<usize> {
-        Scan::new(self.text)
-            .headers()
+        let arrays = self.arrays.get_or_init(|| {
+            let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for d in Scan::new(self.text).defs() {
+                let header = d.header.as_deref().unwrap_or("");
+                if let Some(inner) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+                    // The `[[`, not the name: where the entry starts.
+                    let at = self.text[..d.offset].rfind("[[").unwrap_or(d.offset);
+                    by_name.entry(inner.to_string()).or_default().push(at);
+                }
+            }
+            by_name
+        });
+        arrays.get(name)?.get(n).copied()
+    }
+
+    /// Another definition of the key or table defined at `offset`: the first
+    /// other place with the same path, else the first that conflicts with it
+    /// (a key inside it, or a key it would be inside).
+    pub fn other_definition(&self, offset: usize) -> Option<Def> {
+        let defs = Scan::new(self.text).defs();
+        let path = match defs.iter().find(|d| d.offset == offset) {
+            Some(d) => d.path.clone(),
+            None => self.path_at(offset),
+        };
+        let inside =
+            |a: &str, b: &str| [".", "["].iter().any(|s| a.starts_with(&format!("{b}{s}")));
+        let (same, rest): (Vec<Def>, Vec<Def>) = defs
             .into_iter()
-            .filter(|(h, _)| h == &format!("[[{name}]]"))
-            .nth(n)
-            .map(|(_, off)| off)
+            .filter(|d| d.offset != offset)
+            .partition(|d| d.path == path);
+        // A table header around `path` is no conflict; a key (a value) is.
+        let conflicts =
+            |d: &Def| inside(&d.path, &path) || (d.header.is_none() && inside(&path, &d.path));
+        same.into_iter()
+            .next()
+            .or_else(|| rest.into_iter().find(conflicts))
     }
 
     /// The dotted key path at a byte offset.
     pub fn path_at(&self, offset: usize) -> String {
         Scan::new(self.text).path_at(offset)
     }
+}
+
+/// A key or table header as written, with its full path (`network`,
+/// `fault[1].at`, `workload.mix.create`).
+pub(crate) struct Def {
+    /// `[name]` / `[[name]]` as written, for a header; `None` for a key.
+    pub header: Option<String>,
+    pub path: String,
+    /// Where the key, or the name inside the header's brackets, starts.
+    pub offset: usize,
 }
 
 enum Frame {
@@ -158,20 +205,20 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Every table header with its byte offset, e.g. ("[[fault]]", 120).
-    fn headers(&self) -> Vec<(String, usize)> {
+    /// Every key and table header, in file order.
+    fn defs(&self) -> Vec<Def> {
         let mut out = Vec::new();
-        self.walk(usize::MAX, |h, off| out.push((h.to_string(), off)));
+        self.walk(usize::MAX, |d| out.push(d));
         out
     }
 
     fn path_at(&self, offset: usize) -> String {
-        self.walk(offset, |_, _| {})
+        self.walk(offset, |_| {})
     }
 
-    /// Walk the text up to `offset`, calling `on_header` for each header;
-    /// returns the key path at `offset`.
-    fn walk(&self, offset: usize, mut on_header: impl FnMut(&str, usize)) -> String {
+    /// Walk the text up to `offset`, calling `on_def` for each key and
+    /// header; returns the key path at `offset`.
+    fn walk(&self, offset: usize, mut on_def: impl FnMut(Def)) -> String {
         let mut base = String::new();
         let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
         let mut stack: Vec<Frame> = vec![Frame::Table {
@@ -221,7 +268,11 @@ impl<'a> Scan<'a> {
             // A table header: `[name]` or `[[name]]` at the top level.
             if c == b'[' && at_line_start && stack.len() == 1 {
                 let double = self.b.get(i + 1) == Some(&b'[');
-                let (name, end) = self.read_key(i + if double { 2 } else { 1 });
+                let mut start = i + if double { 2 } else { 1 };
+                while matches!(self.b.get(start), Some(b' ' | b'\t')) {
+                    start += 1;
+                }
+                let (name, end) = self.read_key(start);
                 let name = name.trim().to_string();
                 let shown = if double {
                     format!("[[{name}]]")
@@ -231,7 +282,6 @@ impl<'a> Scan<'a> {
                 if i > offset {
                     return path(&base, &stack);
                 }
-                on_header(&shown, i);
                 base = if double {
                     let n = counts.entry(name.clone()).or_insert(0);
                     *n += 1;
@@ -239,6 +289,11 @@ impl<'a> Scan<'a> {
                 } else {
                     name
                 };
+                on_def(Def {
+                    header: Some(shown),
+                    path: base.clone(),
+                    offset: start,
+                });
                 i = self.skip_comment(end);
                 if offset <= i {
                     return base;
@@ -258,7 +313,10 @@ impl<'a> Scan<'a> {
                     if i >= offset {
                         return path(&base, &stack);
                     }
-                    stack.pop();
+                    // The top-level table is never closed (a stray `}`).
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
                     i += 1;
                     continue;
                 }
@@ -284,6 +342,11 @@ impl<'a> Scan<'a> {
                 if offset < end || i >= offset {
                     return path(&base, &stack);
                 }
+                on_def(Def {
+                    header: None,
+                    path: path(&base, &stack),
+                    offset: i,
+                });
                 i = end;
                 // Expect `=`.
                 while i < self.b.len() && (self.b[i] == b' ' || self.b[i] == b'\t') {
@@ -393,6 +456,24 @@ partition = [["leader"], ["leadr", 3]]
         assert_eq!(path_of("\"leader\"\n"), "fault[0].crash");
         assert_eq!(path_of("\"leadr\""), "fault[1].partition[1][0]");
         assert_eq!(path_of("3]]"), "fault[1].partition[1][1]");
+    }
+
+    /// A stray `}` at the top level is not the end of an inline table.
+    #[test]
+    fn a_stray_closing_brace() {
+        let doc = "}\nname = 1\n";
+        let l = Locator::new("f", doc);
+        assert_eq!(l.path_at(doc.find("1").unwrap()), "name");
+        assert_eq!(l.path_at(0), "");
+    }
+
+    #[test]
+    fn headers_with_spaces_inside_the_brackets() {
+        let doc = "[ network ]\nlatency = 1\n[[ fault ]]\nat = 2\n";
+        let l = Locator::new("f", doc);
+        assert_eq!(l.path_at(doc.find("latency").unwrap()), "network.latency");
+        assert_eq!(l.path_at(doc.find("at =").unwrap()), "fault[0].at");
+        assert_eq!(l.array_header("fault", 0), doc.find("[[ fault"));
     }
 
     #[test]

@@ -141,15 +141,32 @@ impl Scenario {
     /// Reads and validates a scenario file. The error names the file as given.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let io_error = |message: String| ScenarioError {
             file: file.clone(),
             line: 0,
             column: 0,
             field: String::new(),
             kind: ErrorKind::Io,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Scenario::parse(&text, &file)
+            message,
+        };
+        let bytes =
+            read_capped(path).map_err(|e| io_error(format!("cannot read the file: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(io_error(format!(
+                "the file is larger than {} MiB; a scenario file is a few kilobytes",
+                MAX_FILE_BYTES >> 20
+            )));
+        }
+        Scenario::parse_bytes(&bytes, &file)
+    }
+
+    /// Parses and validates a file's bytes: text that is not UTF-8 is a
+    /// syntax error at the first bad byte.
+    pub fn parse_bytes(bytes: &[u8], file_name: &str) -> Result<Scenario, ScenarioError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Scenario::parse(text, file_name),
+            Err(e) => Err(not_utf8(bytes, &e, file_name)),
+        }
     }
 
     /// Parses and validates scenario text; `file_name` is used in errors.
@@ -197,6 +214,43 @@ impl Scenario {
     }
 }
 
+/// Scenario files are small; a bigger file (or /dev/zero) is a mistake, and
+/// reading it whole could exhaust memory.
+const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Up to one byte more than [`MAX_FILE_BYTES`], so an oversized file shows.
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Where the UTF-8 goes wrong, located on the valid text before it.
+fn not_utf8(bytes: &[u8], e: &std::str::Utf8Error, file_name: &str) -> ScenarioError {
+    let good = e.valid_up_to();
+    let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+    let loc = Locator::new(file_name, prefix);
+    let (line, column) = loc.line_col(good);
+    let byte = bytes[good];
+    let message = match e.error_len() {
+        Some(_) => format!(
+            "not UTF-8: byte 0x{byte:02x} cannot start or continue a character here (scenario files are UTF-8 text)"
+        ),
+        None => format!("not UTF-8: the file ends inside a character (byte 0x{byte:02x})"),
+    };
+    ScenarioError {
+        file: file_name.to_string(),
+        line,
+        column,
+        field: loc.path_at(good),
+        kind: ErrorKind::Syntax,
+        message,
+    }
+}
+
 /// A toml/serde error → our error, with the key path found from the span.
 fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
     let offset = e.span().map(|s| s.start).unwrap_or(0);
@@ -236,6 +290,11 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
         (ErrorKind::MissingKey, format!("missing key `{name}`"))
     } else if raw.starts_with("bad duration") {
         (ErrorKind::BadDuration, raw)
+    } else if raw.starts_with("duplicate key") {
+        (ErrorKind::Duplicate, duplicate(loc, offset))
+    } else if raw.ends_with("number overflowed") {
+        // A number literal too big for TOML itself (e.g. 1e999).
+        (ErrorKind::OutOfRange, raw)
     } else if [
         "invalid type",
         "invalid value",
@@ -258,6 +317,26 @@ fn toml_error(loc: &Locator, e: &toml::de::Error) -> ScenarioError {
         kind,
         message,
     }
+}
+
+/// "duplicate key", naming the other place the key or table is defined
+/// (the field already names the key).
+fn duplicate(loc: &Locator, offset: usize) -> String {
+    let Some(other) = loc.other_definition(offset) else {
+        return "duplicate key: it is defined more than once".into();
+    };
+    let (line, column) = loc.line_col(other.offset);
+    let what = if other.header.is_some() {
+        "table"
+    } else {
+        "key"
+    };
+    let when = if other.offset < offset {
+        "already"
+    } else {
+        "also"
+    };
+    format!("duplicate {what}: {when} defined at line {line}, column {column}")
 }
 
 /// The candidate closest to a misspelt `word`, if it is close enough.

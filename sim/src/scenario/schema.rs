@@ -38,20 +38,20 @@ pub(crate) struct RawScenario {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEnsemble {
-    pub servers: Spanned<i64>,
+    pub servers: Spanned<Int>,
     pub tick: Option<Spanned<Dur>>,
-    pub init_limit: Option<Spanned<i64>>,
-    pub sync_limit: Option<Spanned<i64>>,
-    pub snap_count: Option<Spanned<i64>>,
+    pub init_limit: Option<Spanned<Int>>,
+    pub sync_limit: Option<Spanned<Int>>,
+    pub snap_count: Option<Spanned<Int>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWorkload {
-    pub clients: Option<Spanned<i64>>,
-    pub rate: Option<Spanned<f64>>,
-    pub keys: Option<Spanned<i64>>,
-    pub value_bytes: Option<Spanned<i64>>,
+    pub clients: Option<Spanned<Int>>,
+    pub rate: Option<Spanned<Num>>,
+    pub keys: Option<Spanned<Int>>,
+    pub value_bytes: Option<Spanned<Int>>,
     pub mix: Option<Spanned<RawMix>>,
     pub session_timeout: Option<Spanned<Dur>>,
 }
@@ -59,27 +59,27 @@ pub(crate) struct RawWorkload {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMix {
-    pub create: Option<Spanned<i64>>,
-    pub set: Option<Spanned<i64>>,
-    pub get: Option<Spanned<i64>>,
-    pub delete: Option<Spanned<i64>>,
-    pub sync: Option<Spanned<i64>>,
-    pub ephemeral: Option<Spanned<i64>>,
+    pub create: Option<Spanned<Int>>,
+    pub set: Option<Spanned<Int>>,
+    pub get: Option<Spanned<Int>>,
+    pub delete: Option<Spanned<Int>>,
+    pub sync: Option<Spanned<Int>>,
+    pub ephemeral: Option<Spanned<Int>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNetwork {
     pub latency: Option<Spanned<Vec<Spanned<Dur>>>>,
-    pub packet_loss: Option<Spanned<f64>>,
+    pub packet_loss: Option<Spanned<Num>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDisk {
     pub fsync_latency: Option<Spanned<Vec<Spanned<Dur>>>>,
-    pub tear_probability: Option<Spanned<f64>>,
-    pub garbage_probability: Option<Spanned<f64>>,
+    pub tear_probability: Option<Spanned<Num>>,
+    pub garbage_probability: Option<Spanned<Num>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -110,9 +110,9 @@ pub(crate) struct RawFault {
     pub slow_fsync: Option<Spanned<RawSlowFsync>>,
     pub fsync_error: Option<Spanned<RawFsyncError>>,
     pub disk_full: Option<Spanned<RawDiskFull>>,
-    pub expire_session: Option<Spanned<i64>>,
+    pub expire_session: Option<Spanned<Int>>,
     pub latency: Option<Spanned<Vec<Spanned<Dur>>>>,
-    pub packet_loss: Option<Spanned<f64>>,
+    pub packet_loss: Option<Spanned<Num>>,
 }
 
 #[derive(Deserialize)]
@@ -134,7 +134,7 @@ pub(crate) struct RawSlowFsync {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFsyncError {
     pub target: Spanned<RawTargets>,
-    pub count: Spanned<i64>,
+    pub count: Spanned<Int>,
 }
 
 #[derive(Deserialize)]
@@ -149,10 +149,74 @@ fn yes() -> bool {
     true
 }
 
+/// An integer as written. Wider than any setting, so a value past i64 is
+/// reported by validation as out of range (with the allowed range), not as
+/// a type error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Int(pub i128);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(v.into()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Int, E> {
+                Ok(Int(v.try_into().unwrap_or(i128::MAX)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A number where a fraction is allowed: a float or an integer of any size,
+/// range-checked by validation.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub(crate) struct Num(pub f64);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// One target as written: a name or an integer (checked later).
 pub(crate) enum RawAtom {
     Name(String),
-    Node(i64),
+    Node(i128),
 }
 
 /// `"leader"`, `3` or `["leader", 3]`.
@@ -176,10 +240,13 @@ impl<'de> Deserialize<'de> for RawAtom {
                 Ok(RawAtom::Name(s.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawAtom, E> {
-                Ok(RawAtom::Node(v))
+                self.visit_i128(v.into())
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawAtom, E> {
-                Ok(RawAtom::Node(v.min(i64::MAX as u64) as i64))
+                self.visit_i128(v.into())
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawAtom, E> {
+                Ok(RawAtom::Node(v))
             }
         }
         d.deserialize_any(V)
@@ -198,10 +265,13 @@ impl<'de> Deserialize<'de> for RawTargets {
                 Ok(RawTargets::One(RawAtom::Name(s.to_string())))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawTargets, E> {
-                Ok(RawTargets::One(RawAtom::Node(v)))
+                self.visit_i128(v.into())
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawTargets, E> {
-                self.visit_i64(v.min(i64::MAX as u64) as i64)
+                self.visit_i128(v.into())
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawTargets, E> {
+                Ok(RawTargets::One(RawAtom::Node(v)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTargets, A::Error> {
                 let mut out = Vec::new();

@@ -569,6 +569,154 @@ fn ranges_and_types() {
     );
 }
 
+/// Huge, negative and non-finite numbers and durations in every numeric
+/// setting: each a located error at the value, never wrapped or accepted.
+#[test]
+fn huge_numbers_are_located_errors() {
+    use ErrorKind::*;
+    let huge_dur = "\"340282366920938463463374607431768211.5us\"";
+    let cases: &[(&str, &str, &str, &[ErrorKind])] = &[
+        (
+            "duration = \"40s\"",
+            "duration = ",
+            "duration",
+            &[BadDuration],
+        ),
+        ("settle = \"15s\"", "settle = ", "settle", &[BadDuration]),
+        (
+            "tick = \"100ms\"",
+            "tick = ",
+            "ensemble.tick",
+            &[BadDuration],
+        ),
+        (
+            "session_timeout = \"1500ms\"",
+            "session_timeout = ",
+            "workload.session_timeout",
+            &[BadDuration],
+        ),
+        ("at = \"8s\"", "at = ", "fault[0].at", &[BadDuration]),
+        (
+            "until = \"12s\"",
+            "until = ",
+            "fault[0].until",
+            &[BadDuration],
+        ),
+        (
+            "heal_at = \"20s\"",
+            "heal_at = ",
+            "fault[1].heal_at",
+            &[BadDuration],
+        ),
+        (
+            "max = \"50ms\"",
+            "max = ",
+            "fault[2].slow_fsync.max",
+            &[BadDuration],
+        ),
+        (
+            "liveness = \"10s\"",
+            "liveness = ",
+            "check.liveness",
+            &[BadDuration],
+        ),
+    ];
+    for (from, key, field, kinds) in cases {
+        let t = edit(from, &format!("{key}{huge_dur}"));
+        expect_located(&t, &format!("{key}^{huge_dur}"), field, kinds);
+    }
+    let numbers: &[(&str, &str, &str, &[ErrorKind])] = &[
+        (
+            "servers = 5",
+            "servers = ",
+            "ensemble.servers",
+            &[OutOfRange],
+        ),
+        (
+            "snap_count = 50",
+            "snap_count = ",
+            "ensemble.snap_count",
+            &[OutOfRange],
+        ),
+        (
+            "clients = 4",
+            "clients = ",
+            "workload.clients",
+            &[OutOfRange],
+        ),
+        ("rate = 50", "rate = ", "workload.rate", &[OutOfRange]),
+        (
+            "create = 3",
+            "create = ",
+            "workload.mix.create",
+            &[OutOfRange],
+        ),
+        (
+            "expire_session = 1",
+            "expire_session = ",
+            "fault[3].expire_session",
+            &[NoSuchNode, OutOfRange],
+        ),
+    ];
+    for (from, key, field, kinds) in numbers {
+        for value in [
+            "99999999999999999999",
+            "999999999999999999999999999999999999999999999999",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "4294967297",
+            "-1",
+        ] {
+            let t = edit(from, &format!("{key}{value}"));
+            expect_located(&t, &format!("{key}^{value}"), field, kinds);
+        }
+    }
+    for value in ["1e999", "-inf", "nan", "1e308", "-0.5"] {
+        let t = edit("rate = 50", &format!("rate = {value}"));
+        expect_located(
+            &t,
+            &format!("rate = ^{value}"),
+            "workload.rate",
+            &[OutOfRange],
+        );
+        let t = edit(
+            "[network]\n",
+            &format!("[network]\npacket_loss = {value}\n"),
+        );
+        let at = format!("packet_loss = ^{value}");
+        expect_located(&t, &at, "network.packet_loss", &[OutOfRange]);
+    }
+    let t = edit(
+        "expire_session = 1",
+        "fsync_error = { target = 1, count = 9223372036854775807 }",
+    );
+    expect_located(
+        &t,
+        "count = ^9",
+        "fault[3].fsync_error.count",
+        &[OutOfRange],
+    );
+    let t = edit("crash = \"leader\"", "crash = [1, 9223372036854775807]");
+    expect_located(&t, "1, ^9", "fault[0].crash[1]", &[NoSuchNode]);
+}
+
+/// An error of one of `kinds` at `at` (a `^` marks the spot) for `field`.
+#[track_caller]
+fn expect_located(text: &str, at: &str, field: &str, kinds: &[ErrorKind]) {
+    let e = err(text);
+    let (line, column) = pos(text, at);
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (line, column, field),
+        "error: {e}"
+    );
+    assert!(
+        kinds.contains(&e.kind),
+        "{:?} not in {kinds:?}: {e}",
+        e.kind
+    );
+}
+
 #[test]
 fn missing_keys_and_syntax() {
     let t = edit("servers = 5\n", "");
@@ -600,6 +748,183 @@ fn missing_keys_and_syntax() {
         (ErrorKind::Syntax, pos(&t, "[network").0),
         "{e}"
     );
+}
+
+/// A file with `n` crash faults; the last names `last_target`.
+fn many_faults(n: usize, last_target: &str) -> String {
+    let mut text = String::from("name = \"many\"\nduration = \"1h\"\n[ensemble]\nservers = 3\n");
+    for i in 0..n {
+        let target = if i + 1 == n { last_target } else { "leader" };
+        text.push_str(&format!(
+            "\n[[fault]]\nat = \"{}ms\"\ncrash = \"{target}\"\n",
+            i * 100
+        ));
+    }
+    text
+}
+
+/// `f()`, or a failure if it has not returned within `limit` — a hang
+/// detector (far above the expected time), not a speed measurement.
+fn finishes<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("did not finish within {limit:?}"))
+}
+
+/// Loading is linear in the number of faults: locating each fault's line
+/// used to rescan the whole file per fault (minutes for 20,000).
+#[test]
+fn twenty_thousand_faults_load() {
+    let limit = Duration::from_secs(120);
+    let s = finishes(limit, || parse(&many_faults(20_000, "leader"))).unwrap();
+    assert_eq!(s.faults.len(), 20_000);
+    assert_eq!(s.faults[19_999].line, 4 + 19_999 * 4 + 2);
+    let text = many_faults(20_000, "leadr");
+    let t = text.clone();
+    let e = finishes(limit, move || err(&t));
+    let (line, column) = pos(&text, "crash = ^\"leadr\"");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str(), e.kind),
+        (line, column, "fault[19999].crash", ErrorKind::UnknownTarget),
+        "{e}"
+    );
+}
+
+/// `bytes` written to a fresh temporary file, loaded.
+fn load_bytes(name: &str, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
+    let path = std::env::temp_dir().join(format!("zkstorm-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let r = Scenario::load(&path);
+    std::fs::remove_file(&path).unwrap();
+    r
+}
+
+/// Invalid UTF-8 is a located syntax error at the first bad byte (it used
+/// to read like an I/O error, with no position).
+#[test]
+fn invalid_utf8_is_located() {
+    let cases: &[(&str, &[u8], &str, &str)] = &[
+        // (needle in GOOD with ^ where the bytes go, bytes, field, shown byte)
+        ("crash = \"le^ader\"", b"\xff", "fault[0].crash", "0xff"),
+        // A cut-off é (0xc3 0xa9) followed by ASCII, after non-ASCII text.
+        ("exclus, 全部.^\"", b"\xc3x", "about", "0xc3"),
+        ("^name = ", b"\x80", "", "0x80"),
+        (
+            "servers = 5^",
+            b" # \xed\xa0\x80",
+            "ensemble.servers",
+            "0xed",
+        ),
+    ];
+    for (at, bytes, field, shown) in cases {
+        let (line, column) = pos(GOOD, at);
+        let off = GOOD.find(&at.replacen('^', "", 1)).unwrap() + at.find('^').unwrap();
+        // A comment's bad byte sits after the " # ".
+        let skip = bytes.iter().take_while(|b| b.is_ascii()).count();
+        let mut text = GOOD.as_bytes().to_vec();
+        text.splice(off..off, bytes.iter().copied());
+        let e = load_bytes("utf8", &text).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (line, column + skip, ErrorKind::Syntax),
+            "{e}"
+        );
+        assert_eq!(e.field, *field, "{e}");
+        assert!(
+            e.message.contains("UTF-8") && e.message.contains(shown),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_file_cut_inside_a_character() {
+    let mut text = b"name = \"x\"\nabout = \"caf".to_vec();
+    text.push(0xc3);
+    let e = Scenario::parse_bytes(&text, "cut.toml").unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (2, 13, "about"),
+        "{e}"
+    );
+    assert!(e.message.contains("ends inside a character"), "{e}");
+}
+
+/// An endless or huge file is refused after a bounded read, not read whole.
+#[test]
+fn an_endless_file_is_refused() {
+    let zero = std::path::Path::new("/dev/zero");
+    if !zero.exists() {
+        return;
+    }
+    let e = Scenario::load(zero).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io, "{e}");
+    assert!(e.message.contains("larger than 16 MiB"), "{e}");
+}
+
+/// A key or table defined twice: the error is at one place and its
+/// message names the other, line and column.
+#[test]
+fn duplicates_name_both_places() {
+    // (text, the place reported, the other place, field)
+    let tail = format!("{GOOD}\n[ensemble]\nservers = 3\n");
+    let cases = [
+        (
+            edit("servers = 5\n", "servers = 5\nservers = 3\n"),
+            "^servers = 3",
+            "^servers = 5",
+            "ensemble.servers",
+        ),
+        (
+            edit("[network]\n", "[network]\n[network]\n"),
+            "[network]\n[^network]",
+            "[^network]",
+            "network",
+        ),
+        (
+            edit("create = 3,", "create = 3, create = 4,"),
+            "create = 3, ^create = 4",
+            "^create = 3",
+            "workload.mix.create",
+        ),
+        (
+            tail.clone(),
+            "\n[^ensemble]\nservers = 3",
+            "[^ensemble]",
+            "ensemble",
+        ),
+        (
+            edit("at = \"8s\"\n", "at = \"8s\"\nat = \"9s\"\n"),
+            "^at = \"9s\"",
+            "^at = \"8s\"",
+            "fault[0].at",
+        ),
+        (
+            edit("[workload]\n", "[workload]\nmix.create = 1\n"),
+            "^mix = {",
+            "^mix.create",
+            "workload.mix",
+        ),
+        (
+            edit("[network]\n", "[network]\nlatency.x = 1\n"),
+            "^latency = [",
+            "^latency.x",
+            "network.latency",
+        ),
+    ];
+    for (text, here, other, field) in cases {
+        let e = err(&text);
+        let (line, column) = pos(&text, here);
+        assert_eq!(
+            (e.line, e.column, e.field.as_str(), e.kind),
+            (line, column, field, ErrorKind::Duplicate),
+            "{e}"
+        );
+        let (l, c) = pos(&text, other);
+        let named = format!("line {l}, column {c}");
+        assert!(e.message.contains(&named), "{e} lacks {named}");
+    }
 }
 
 #[test]
@@ -664,6 +989,180 @@ fn mangled_files_never_panic() {
 mod props {
     use super::*;
     use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    /// Values of the wrong type, out of range, or too big for any type.
+    const WRONG_VALUES: &[&str] = &[
+        "\"x\"",
+        "\"\"",
+        "0",
+        "-1",
+        "1.5",
+        "true",
+        "[]",
+        "{}",
+        "[1, \"a\"]",
+        "{ x = 1 }",
+        "1979-05-27T07:32:00Z",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "1e999",
+        "-inf",
+        "nan",
+        "\"340282366920938463463374607431768211.5us\"",
+        "\"18446744073709551615ns\"",
+        "\"99999999999999999999999999999999999999999h\"",
+        "\"1.0000000000000000001s\"",
+        "\"fault[99999999999999999999]\"",
+        "\"fault[0][18446744073709551616]\"",
+        "\"\u{0}\"",
+        "\"\\u0000\"",
+    ];
+
+    /// Byte sequences that are not UTF-8.
+    const NOT_UTF8: &[&[u8]] = &[
+        b"\xff",
+        b"\x80",
+        b"\xc3",
+        b"\xc3(",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xe2\x82",
+    ];
+
+    /// One way to damage a file.
+    #[derive(Clone, Debug)]
+    enum Damage {
+        Truncate(Index),
+        FlipByte(Index, u8),
+        /// Replace the value of a `key = value` line.
+        WrongValue(Index, Index),
+        DuplicateLine(Index),
+        DeleteLine(Index),
+        InsertBytes(Index, Index),
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        let i = any::<Index>;
+        prop_oneof![
+            i().prop_map(Damage::Truncate),
+            (i(), 1u8..=255).prop_map(|(a, m)| Damage::FlipByte(a, m)),
+            (i(), i()).prop_map(|(a, v)| Damage::WrongValue(a, v)),
+            i().prop_map(Damage::DuplicateLine),
+            i().prop_map(Damage::DeleteLine),
+            (i(), i()).prop_map(|(a, b)| Damage::InsertBytes(a, b)),
+        ]
+    }
+
+    /// Byte ranges of the lines (without their `\n`).
+    fn lines(b: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, c) in b.iter().enumerate() {
+            if *c == b'\n' {
+                out.push(start..i);
+                start = i + 1;
+            }
+        }
+        out.push(start..b.len());
+        out
+    }
+
+    fn apply(b: &mut Vec<u8>, d: &Damage) {
+        let ls = lines(b);
+        let line = |i: &Index| ls[i.index(ls.len())].clone();
+        match d {
+            Damage::Truncate(at) => b.truncate(at.index(b.len() + 1)),
+            Damage::FlipByte(at, mask) if !b.is_empty() => {
+                let i = at.index(b.len());
+                b[i] ^= mask;
+            }
+            Damage::FlipByte(..) => {}
+            Damage::WrongValue(at, v) => {
+                let r = line(at);
+                if let Some(eq) = b[r.clone()].iter().position(|c| *c == b'=') {
+                    let value = WRONG_VALUES[v.index(WRONG_VALUES.len())].bytes();
+                    b.splice(r.start + eq + 1..r.end, [b' '].into_iter().chain(value));
+                }
+            }
+            Damage::DuplicateLine(at) => {
+                let r = line(at);
+                let mut copy = b[r.clone()].to_vec();
+                copy.push(b'\n');
+                b.splice(r.start..r.start, copy);
+            }
+            Damage::DeleteLine(at) => {
+                let r = line(at);
+                let end = (r.end + 1).min(b.len());
+                b.drain(r.start..end);
+            }
+            Damage::InsertBytes(at, which) => {
+                let bytes = NOT_UTF8[which.index(NOT_UTF8.len())];
+                let at = at.index(b.len() + 1);
+                b.splice(at..at, bytes.iter().copied());
+            }
+        }
+    }
+
+    /// A valid scenario that renders and parses back, or an error that
+    /// points inside the file; never a panic.
+    fn judge(b: &[u8]) -> Result<(), TestCaseError> {
+        let shown = String::from_utf8_lossy(b);
+        match Scenario::parse_bytes(b, "p.toml") {
+            Ok(s) => {
+                let text = s.to_toml();
+                let back = Scenario::parse(&text, "r.toml")
+                    .map_err(|e| TestCaseError::fail(format!("{e}\n{text}\nfrom\n{shown}")))?;
+                prop_assert!(same(&s, &back), "{}", text);
+            }
+            Err(e) => {
+                let lines = lines(b).len();
+                prop_assert!(e.kind != ErrorKind::Io, "{}", e);
+                prop_assert!(
+                    e.line >= 1 && e.line <= lines,
+                    "{} ({} lines)\n{}",
+                    e,
+                    lines,
+                    shown
+                );
+                prop_assert!(e.column >= 1, "{}\n{}", e, shown);
+                let at = format!("p.toml:{}:{}: ", e.line, e.column);
+                prop_assert!(e.to_string().starts_with(&at), "{}", e);
+            }
+        }
+        Ok(())
+    }
+
+    fn damaged(ds: &[Damage]) -> Vec<u8> {
+        let mut b = GOOD.as_bytes().to_vec();
+        for d in ds {
+            apply(&mut b, d);
+        }
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Truncations, byte flips, wrong values, huge numbers, duplicated
+        /// and deleted lines and invalid UTF-8: a scenario or a located error.
+        #[test]
+        fn damaged_files_are_judged(ds in proptest::collection::vec(damage(), 1..5)) {
+            judge(&damaged(&ds))?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The same, longer: `cargo test -p zkstorm-sim --lib damaged -- --ignored`.
+        #[test]
+        #[ignore]
+        fn damaged_files_are_judged_long(ds in proptest::collection::vec(damage(), 1..8)) {
+            judge(&damaged(&ds))?;
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]

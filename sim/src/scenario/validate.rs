@@ -62,9 +62,9 @@ impl V<'_> {
         self.err(s.span().start, field, kind, msg)
     }
 
-    fn int(&self, v: &Spanned<i64>, field: &str, lo: i64, hi: i64) -> R<i64> {
-        let x = *v.get_ref();
-        if x < lo || x > hi {
+    fn int(&self, v: &Spanned<Int>, field: &str, lo: i64, hi: i64) -> R<i64> {
+        let x = v.get_ref().0;
+        if x < lo.into() || x > hi.into() {
             return Err(self.at(
                 v,
                 field,
@@ -72,11 +72,11 @@ impl V<'_> {
                 format!("{x} is out of range (expected {lo}..={hi})"),
             ));
         }
-        Ok(x)
+        Ok(x as i64)
     }
 
-    fn prob(&self, v: &Spanned<f64>, field: &str, hi: f64) -> R<f64> {
-        let x = *v.get_ref();
+    fn prob(&self, v: &Spanned<Num>, field: &str, hi: f64) -> R<f64> {
+        let x = v.get_ref().0;
         if !(0.0..=hi).contains(&x) || x.is_nan() {
             return Err(self.at(
                 v,
@@ -338,7 +338,7 @@ fn ensemble(e: &RawEnsemble, v: &V) -> R<EnsembleSpec> {
         }
         None => DEFAULT_TICK,
     };
-    let opt = |x: &Option<Spanned<i64>>, f: &str, lo, hi, d: u64| -> R<u64> {
+    let opt = |x: &Option<Spanned<Int>>, f: &str, lo, hi, d: u64| -> R<u64> {
         match x {
             Some(s) => Ok(v.int(s, f, lo, hi)? as u64),
             None => Ok(d),
@@ -355,7 +355,7 @@ fn ensemble(e: &RawEnsemble, v: &V) -> R<EnsembleSpec> {
 
 fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
     let d = crate::workload::WorkloadConfig::default();
-    let opt = |x: &Option<Spanned<i64>>, f: &str, lo, hi, d: usize| -> R<usize> {
+    let opt = |x: &Option<Spanned<Int>>, f: &str, lo, hi, d: usize| -> R<usize> {
         match x {
             Some(s) => Ok(v.int(s, f, lo, hi)? as usize),
             None => Ok(d),
@@ -363,7 +363,7 @@ fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
     };
     let rate = match &w.rate {
         Some(r) => {
-            let x = *r.get_ref();
+            let x = r.get_ref().0;
             if !(x > 0.0 && x <= 1000.0) {
                 return Err(v.at(r, "workload.rate", ErrorKind::OutOfRange, format!("{x} is out of range (expected more than 0, at most 1000 ops per client per second)")));
             }
@@ -505,7 +505,7 @@ impl Tctx<'_> {
                 }
             },
             RawAtom::Node(n) => {
-                if *n < 1 || *n > self.servers as i64 {
+                if *n < 1 || *n > self.servers as i128 {
                     Err(self.v.err(
                         span.start,
                         field,
@@ -903,7 +903,7 @@ fn fault(
             on: s.on,
         }
     } else if let Some(c) = &raw.expire_session {
-        let n = *c.get_ref();
+        let n = c.get_ref().0;
         if w.clients == 0 {
             return Err(v.at(
                 c,
@@ -912,7 +912,7 @@ fn fault(
                 "the workload has no clients",
             ));
         }
-        if n < 0 || n >= w.clients as i64 {
+        if n < 0 || n >= w.clients as i128 {
             return Err(v.at(
                 c,
                 &field,

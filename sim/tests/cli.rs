@@ -1,0 +1,193 @@
+//! The `zkstorm` binary on bad arguments: exit code 2 and a clear error,
+//! never a false pass, a hang or a silently changed setting.
+#![cfg(madsim)] // without it the binary is a stub that only says so
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A one-server, one-second scenario: a run takes milliseconds.
+const TINY: &str = "name = \"tiny\"\nduration = \"1s\"\nsettle = \"1s\"\n[ensemble]\nservers = 1\n[workload]\nclients = 1\n";
+
+/// A scenario file with `text`, unique to this test.
+fn scenario(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zkstorm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary; a run past `limit` is killed and fails the test (a
+/// hang detector, far above the expected milliseconds).
+fn zkstorm(args: &[&str]) -> Out {
+    let limit = Duration::from_secs(120);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zkstorm"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start zkstorm");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("zkstorm {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = Out {
+        code: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out.stdout)
+        .ok();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out.stderr)
+        .ok();
+    out
+}
+
+#[track_caller]
+fn bad_input(args: &[&str], says: &str) {
+    let o = zkstorm(args);
+    assert_eq!(
+        o.code, 2,
+        "{args:?}\nstdout: {}\nstderr: {}",
+        o.stdout, o.stderr
+    );
+    assert!(
+        o.stderr.contains(says),
+        "{args:?}: {:?} lacks {says:?}",
+        o.stderr
+    );
+}
+
+#[test]
+fn the_last_seed_runs_instead_of_passing_unrun() {
+    let tiny = scenario("last-seed", TINY);
+    let o = zkstorm(&[
+        "run",
+        tiny.to_str().unwrap(),
+        "--seeds",
+        "18446744073709551615",
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("seed 18446744073709551615  pass"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("1 of 1 seeds passed"), "{}", o.stdout);
+}
+
+#[test]
+fn seed_ranges_are_strict() {
+    let tiny = scenario("ranges", TINY);
+    let t = tiny.to_str().unwrap();
+    for range in [
+        "5..5",
+        "7..3",
+        "5..=4",
+        "",
+        "a..b",
+        "1..",
+        "..4",
+        "+3",
+        "1.5",
+        "-1",
+        "99999999999999999999",
+    ] {
+        bad_input(&["run", t, "--seeds", range], "--seeds");
+    }
+    let o = zkstorm(&["run", t, "--seeds", "4..=5"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("2 of 2 seeds passed"), "{}", o.stdout);
+    assert!(o.stdout.contains("seed      5  pass"), "{}", o.stdout);
+}
+
+#[test]
+fn jobs_within_limits() {
+    let tiny = scenario("jobs", TINY);
+    let t = tiny.to_str().unwrap();
+    for jobs in ["0", "100000", "-1", "x"] {
+        bad_input(&["run", t, "--seeds", "0..2", "--jobs", jobs], "--jobs");
+    }
+}
+
+#[test]
+fn bench_seconds_finite_and_positive() {
+    let tiny = scenario("bench", TINY);
+    let t = tiny.to_str().unwrap();
+    for secs in ["inf", "nan", "0", "-1", "1e400", "100000"] {
+        bad_input(&["bench", "--secs", secs, t], "--secs");
+    }
+}
+
+#[test]
+fn determinism_is_checked_for_every_seed_of_a_range() {
+    let tiny = scenario("determinism", TINY);
+    let t = tiny.to_str().unwrap();
+    let o = zkstorm(&["run", t, "--seeds", "3..5", "--check-determinism"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert_eq!(
+        o.stdout.matches("same trace hash twice").count(),
+        2,
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn determinism_in_json_lines() {
+    let tiny = scenario("determinism-json", TINY);
+    let t = tiny.to_str().unwrap();
+    let o = zkstorm(&["run", t, "--seeds", "7", "--json", "--check-determinism"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let first = o.stdout.lines().next().unwrap();
+    assert!(first.starts_with('{') && first.ends_with('}'), "{first}");
+    assert!(
+        first.contains("\"determinism\":\"same trace hash twice\""),
+        "{first}"
+    );
+}
+
+#[test]
+fn a_bad_scenario_file_is_located() {
+    let bad = scenario("bad", &TINY.replace("servers = 1", "servers = 10"));
+    let shown = format!(
+        "{}:5:11: ensemble.servers: 10 is out of range",
+        bad.display()
+    );
+    bad_input(&["run", bad.to_str().unwrap()], &shown);
+    bad_input(
+        &[
+            "replay",
+            bad.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--trace",
+            "/dev/null",
+        ],
+        &shown,
+    );
+}
