@@ -41,7 +41,7 @@
 //! zab = true                # zab.* checkers (default true)
 //! client = true             # client.sequential, .watches, .sessions (default true)
 //! linearizable = false      # client.linearizable (default false)
-//! liveness = "10s"          # after the last fault ends, ops complete within this
+//! liveness = "10s"          # after the last fault ends, every client commits a write within this
 //! ```
 //!
 //! # Faults
