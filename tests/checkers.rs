@@ -146,6 +146,17 @@ fn tampered_real_histories_fail() {
     }
     assert!(verdict(&rs, "client.sequential").is_err());
 
+    // One server ends with a different tree.
+    let mut rs = records.clone();
+    let i = rs
+        .iter()
+        .rposition(|r| matches!(r.event, Event::ServerState { .. }))
+        .unwrap();
+    if let Event::ServerState { digest, .. } = &mut rs[i].event {
+        *digest = digest.map(|d| d ^ 1);
+    }
+    assert!(verdict(&rs, "converged").is_err());
+
     // The ensemble stops answering after the heal.
     let healed = records
         .iter()

@@ -204,8 +204,26 @@ pub async fn settle(cluster: &Cluster, history: &History, limit: Duration) -> bo
                 .windows(2)
                 .all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest)
         {
+            record_states(cluster, history);
             return true;
         }
     }
+    record_states(cluster, history);
     false
+}
+
+/// Each server's state as the run ends, into the history (for `converged`).
+fn record_states(cluster: &Cluster, history: &History) {
+    let status = history.status();
+    let stopped = cluster.stopped();
+    for sid in cluster.sids() {
+        let s = status.get(&sid);
+        history.record(crate::history::Event::ServerState {
+            sid,
+            serving: s.is_some_and(|s| s.serving),
+            stopped: stopped.contains(&sid),
+            applied: s.map_or(0, |s| s.applied.0),
+            digest: s.and_then(|s| s.digest),
+        });
+    }
 }

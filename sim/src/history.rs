@@ -103,6 +103,15 @@ pub enum Event {
         zxid: u64,
         raced: bool,
     },
+    /// A server's state when the run ended (recorded once settling is over):
+    /// what `converged` judges. `digest`: of its data tree, when it reported one.
+    ServerState {
+        sid: Sid,
+        serving: bool,
+        stopped: bool,
+        applied: u64,
+        digest: Option<u64>,
+    },
     /// A client's connection or session changed: "connected", "Disconnected",
     /// "Expired", "Closed", "close: ok" / "close: <error>" (the client closed
     /// its session).

@@ -9,21 +9,11 @@
 //! workload keeps every client working (a new session after an expiry) until
 //! after the bound; a client stuck in a call that never returns fails too.
 
-use super::{v, CheckOptions, Violation};
+use super::{is_model_error, v, CheckOptions, Violation};
 use crate::history::{Event, Record};
 use std::collections::BTreeMap;
 
 const CHECK: &str = "liveness";
-
-/// Outcomes that only an applied txn produces.
-const COMMITTED: [&str; 6] = [
-    "ok",
-    "NoNode",
-    "NodeExists",
-    "BadVersion",
-    "NotEmpty",
-    "NoChildrenForEphemerals",
-];
 
 /// Per client: when it first committed a write in the window, and its last answer.
 #[derive(Default)]
@@ -62,7 +52,8 @@ pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         };
         let p = clients.entry(*client).or_default();
         p.last = Some((r.t_ms, outcome.clone()));
-        let committed = *write && COMMITTED.contains(&outcome.as_str());
+        // Only an applied txn answers ok or with the tree's own error.
+        let committed = *write && (outcome == "ok" || is_model_error(outcome));
         if r.t_ms >= healed && committed {
             p.committed_at.get_or_insert(r.t_ms);
         }

@@ -19,10 +19,12 @@
 //! - `client.watches`: reads with `watch: true`, `Watch` events (with their
 //!   `raced` flag), `ClientState` "Disconnected".
 //! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
+//! - `converged`: the `ServerState` records written when the run settled.
 //! - `liveness`: `Fault` (the last one is the heal), every client's
 //!   `Invoke` / `ClientState` (who is at work) and `Complete` of writes.
 
 mod client;
+mod converged;
 mod linear;
 mod liveness;
 mod zab;
@@ -36,6 +38,7 @@ use crate::history::Record;
 use std::collections::BTreeMap;
 
 pub use client::{linearizable, sequential, sessions, watches};
+pub use converged::converged;
 pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node};
 pub use liveness::liveness;
 
@@ -104,6 +107,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "an ephemeral lives exactly as long as its session: gone once it ends, never before",
     ),
     (
+        "converged",
+        "when the run ends, every server serves the same applied zxid and data tree",
+    ),
+    (
         "liveness",
         "within the bound after the last fault healed, every client at work commits a write",
     ),
@@ -152,6 +159,7 @@ pub fn all(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     let mut out = zab(records);
     out.extend(client(records, opts));
     out.extend(liveness(records, opts));
+    out.extend(converged(records));
     out
 }
 
@@ -188,7 +196,10 @@ pub fn verdicts(violations: &[Violation]) -> BTreeMap<&'static str, Result<(), S
 /// Error codes that are real answers of the data model (the request was
 /// applied as a txn and failed there), as opposed to lost answers.
 pub(crate) fn is_model_error(outcome: &str) -> bool {
-    matches!(outcome, "NoNode" | "NodeExists" | "BadVersion" | "NotEmpty")
+    matches!(
+        outcome,
+        "NoNode" | "NodeExists" | "BadVersion" | "NotEmpty" | "NoChildrenForEphemerals"
+    )
 }
 
 pub(crate) fn zx(z: u64) -> String {

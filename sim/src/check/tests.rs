@@ -951,6 +951,57 @@ fn liveness_judges_the_bound_not_leader_events() {
     assert_eq!(h.verdict("liveness"), Ok(()));
 }
 
+// ------------------------------------------------------------------ converged
+
+fn state(h: &mut H, sid: u64, serving: bool, applied: u64, digest: Option<u64>) {
+    h.push(Event::ServerState {
+        sid,
+        serving,
+        stopped: false,
+        applied,
+        digest,
+    });
+}
+
+#[test]
+fn converged_accepts_servers_that_agree_at_the_end() {
+    let mut h = H::new();
+    // An earlier disagreement is overtaken by the last state of each server.
+    state(&mut h, 1, false, z(1, 1), Some(7));
+    for sid in 1..=3 {
+        state(&mut h, sid, true, z(1, 2), Some(9));
+    }
+    assert_eq!(h.verdict("converged"), Ok(()));
+}
+
+#[test]
+fn converged_rejects_a_different_tree_a_lagging_or_idle_server() {
+    let cases: [(&str, bool, u64, Option<u64>); 4] = [
+        ("digest=0000000000000008", true, z(1, 2), Some(8)),
+        ("applied=0x100000001", true, z(1, 1), Some(9)),
+        ("3: not serving", false, z(1, 2), Some(9)),
+        ("digest=?", true, z(1, 2), None),
+    ];
+    for (needle, serving, applied, digest) in cases {
+        let mut h = H::new();
+        state(&mut h, 1, true, z(1, 2), Some(9));
+        state(&mut h, 2, true, z(1, 2), Some(9));
+        state(&mut h, 3, serving, applied, digest);
+        assert_fails(h.verdict("converged"), needle);
+    }
+    let mut h = H::new();
+    state(&mut h, 1, true, z(1, 2), Some(9));
+    h.push(Event::ServerState {
+        sid: 2,
+        serving: false,
+        stopped: true,
+        applied: 0,
+        digest: None,
+    });
+    assert_fails(h.verdict("converged"), "2: stopped");
+    assert_fails(H::new().verdict("converged"), "no final server states");
+}
+
 // ------------------------------------------------------------------ the set
 
 #[test]
@@ -962,11 +1013,14 @@ fn run_all_reports_every_named_check() {
         n.sort();
         n
     });
-    assert_eq!(names.len(), 14);
-    // No client ops in that history: liveness fails, the rest pass.
+    assert_eq!(names.len(), 15);
+    // No client ops and no final states in that history: liveness and
+    // converged fail, the rest pass.
     for (name, verdict) in verdicts {
         if name == "liveness" {
             assert_fails(verdict, "no client was at work");
+        } else if name == "converged" {
+            assert_fails(verdict, "no final server states");
         } else {
             assert_eq!(verdict, Ok(()), "{name}");
         }

@@ -71,10 +71,6 @@ impl std::fmt::Debug for RunReport {
 pub struct CheckInput<'a> {
     pub scenario: &'a Scenario,
     pub records: &'a [Record],
-    /// Did every server converge (same applied zxid and tree) while settling?
-    pub converged: bool,
-    /// Why not, when it did not.
-    pub convergence: String,
     /// History time (ms) when the timeline ended and everything was healed.
     pub healed_at_ms: u64,
 }
@@ -121,14 +117,7 @@ pub const CHECKERS: &[Checker] = &[
         name: "converged",
         about: "after the load stops, every server serves the same applied zxid and tree within `settle`",
         wanted: |_| true,
-        run: |i| {
-            let v = if i.converged {
-                Ok(())
-            } else {
-                Err(i.convergence.clone())
-            };
-            BTreeMap::from([("converged".to_string(), v)])
-        },
+        run: |i| named(&check::converged(i.records), |n| n == "converged"),
     },
     Checker {
         name: "liveness",
@@ -296,18 +285,11 @@ pub async fn run(scenario: &Scenario) -> RunReport {
             ops_failed += stats.failed;
         }
     }
-    let converged = crate::chaos::settle(&cluster, &history, sc.settle).await;
-    let convergence = if converged {
-        String::new()
-    } else {
-        convergence_problem(&cluster, &history)
-    };
+    crate::chaos::settle(&cluster, &history, sc.settle).await;
     let records = history.records();
     let input = CheckInput {
         scenario: sc,
         records: &records,
-        converged,
-        convergence,
         healed_at_ms,
     };
     let mut checks = BTreeMap::new();
@@ -339,27 +321,6 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         faults_skipped: nem.skipped,
         history,
     }
-}
-
-/// Which servers disagree or are not serving, for the `converged` verdict.
-fn convergence_problem(cluster: &Cluster, history: &History) -> String {
-    let status = history.status();
-    let mut parts = Vec::new();
-    for sid in cluster.sids() {
-        match status.get(&sid) {
-            _ if cluster.stopped().contains(&sid) => parts.push(format!("{sid}: stopped")),
-            None => parts.push(format!("{sid}: no status")),
-            Some(s) => parts.push(format!(
-                "{sid}: {} applied={:#x} digest={}",
-                if s.serving { "serving" } else { "not serving" },
-                s.applied.0,
-                s.digest
-                    .map(|d| format!("{d:016x}"))
-                    .unwrap_or_else(|| "?".into())
-            )),
-        }
-    }
-    format!("servers did not converge: {}", parts.join("; "))
 }
 
 /// Run `scenario` on `seed` in a fresh simulation (its own OS thread).
