@@ -277,11 +277,37 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
     // decided) by then, which bounds its open interval — without the bound
     // the search branches on it to the end of the history.
     let mut first_applied: HashMap<(SessionId, u64), usize> = HashMap::new();
+    let mut applied_at_zxid: BTreeSet<(SessionId, u64, u64)> = BTreeSet::new();
     for (idx, r) in records.iter().enumerate() {
-        if let Event::Delivered { session, body, .. } = r.event {
+        if let Event::Delivered {
+            session,
+            body,
+            zxid,
+            ..
+        } = r.event
+        {
             first_applied.entry((session, body)).or_insert(idx);
+            applied_at_zxid.insert((session, body, zxid));
         }
     }
+    // SessionMoved / SessionExpired decided by applying this very txn (the
+    // answer's zxid is where it was applied) are definite no-ops; the same
+    // code from the client library (its session ended with the request in
+    // flight) says nothing.
+    let outcome_of = |op: &Op| match (key_outcome(&op.done), &op.done, op.body) {
+        (KeyOutcome::Unknown, Some(d), Some(b))
+            if matches!(d.outcome, "SessionMoved" | "SessionExpired")
+                && applied_at_zxid.contains(&(op.session, b, d.zxid)) =>
+        {
+            KeyOutcome::Refused
+        }
+        (o, _, _) => o,
+    };
+    // Znodes that ever had a child: only there can a delete answer NotEmpty.
+    let parents: BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|o| o.call.path()?.rsplit_once('/').map(|(p, _)| p))
+        .collect();
     let applied_at = |op: &Op| {
         let at = *first_applied.get(&(op.session, op.body?))?;
         (at > op.invoke).then_some(at)
@@ -314,7 +340,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                     continue;
                 }
                 let k = keys.entry(path).or_default();
-                let outcome = key_outcome(&op.done);
+                let outcome = outcome_of(op);
                 let owner = if *ephemeral { op.session } else { 0 };
                 if *ephemeral {
                     k.ephemeral_sessions.insert(op.session);
@@ -337,7 +363,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                     continue;
                 }
                 let k = keys.entry(path).or_default();
-                let outcome = key_outcome(&op.done);
+                let outcome = outcome_of(op);
                 let value = k.value(value);
                 k.ops.push(KeyOp {
                     call: op.invoke,
@@ -351,8 +377,15 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 k.origin.push(Some(i));
             }
             Call::Delete { path, version } => {
+                let outcome = outcome_of(op);
+                if outcome == KeyOutcome::NotEmpty && !parents.contains(path.as_str()) {
+                    out.push(v(
+                        CHECK,
+                        format!("{}: {path} never had a child", op.describe()),
+                    ));
+                    continue;
+                }
                 let k = keys.entry(path).or_default();
-                let outcome = key_outcome(&op.done);
                 k.ops.push(KeyOp {
                     call: op.invoke,
                     ret: ret_if_known(&outcome),

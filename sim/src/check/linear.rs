@@ -62,6 +62,9 @@ pub enum KeyOutcome {
     NodeExists,
     BadVersion,
     NotEmpty,
+    /// Refused when its txn was applied (SessionMoved, SessionExpired): a
+    /// definite no-op.
+    Refused,
     /// The answer was lost: happened or not.
     Unknown,
 }
@@ -176,8 +179,10 @@ fn step(s: State, op: &KeyOp, out: &mut Vec<State>) {
                 out.push(s);
             }
         }
+        O::Refused => out.push(s),
         O::NotEmpty => {
-            // The model has no children; accept it as a failed delete of a present node.
+            // The model has no children (the caller rejects NotEmpty on a
+            // znode that never had any); a failed delete of a present node.
             if s.is_some() && matches!(op.kind, K::Delete { .. }) {
                 out.push(s);
             }

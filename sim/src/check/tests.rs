@@ -355,6 +355,66 @@ fn linearizable_reads_a_lost_writes_fate_from_the_deliveries() {
     assert_fails(lost_create(false), "not linearizable");
 }
 
+/// SessionMoved / SessionExpired answered for the applied txn itself (the
+/// answer's zxid is where it was applied) mean it did nothing; the same code
+/// with no such delivery (the client library's) leaves the write open.
+#[test]
+fn linearizable_takes_a_refusal_of_the_applied_txn_as_a_no_op() {
+    let refused_set = |outcome: &str, answer_zxid: u64| {
+        let mut h = H::new();
+        h.invoke(0, 1, 10, create("/a", "w"))
+            .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0));
+        h.push(Event::Invoke {
+            client: 0,
+            op: 2,
+            session: 10,
+            call: set("/a", "x"),
+            body: Some(77),
+        });
+        h.push(Event::Delivered {
+            sid: 1,
+            zxid: z(1, 2),
+            session: 10,
+            cxid: 2,
+            body: 77,
+        });
+        h.complete(0, 2, 10, outcome, answer_zxid, Ret::None)
+            .invoke(1, 1, 11, Call::Sync)
+            .complete(1, 1, 11, "ok", z(1, 3), Ret::None)
+            .invoke(1, 2, 11, get("/a", false))
+            .complete(1, 2, 11, "ok", z(1, 3), node("x", 1, 0));
+        h.verdict("client.linearizable")
+    };
+    for outcome in ["SessionMoved", "SessionExpired"] {
+        assert_fails(refused_set(outcome, z(1, 2)), "not linearizable");
+        assert_eq!(
+            refused_set(outcome, z(1, 1)),
+            Ok(()),
+            "{outcome} from the client"
+        );
+    }
+}
+
+/// A delete answered NotEmpty needs children; a znode nobody ever created a
+/// child under has none.
+#[test]
+fn linearizable_rejects_not_empty_on_a_leaf() {
+    let not_empty = |child: bool| {
+        let mut h = H::new();
+        h.invoke(0, 1, 10, create("/a", "w"))
+            .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0));
+        if child {
+            h.invoke(0, 2, 10, create("/a/c", "v"))
+                .complete(0, 2, 10, "ok", z(1, 2), stat(0, 0));
+        }
+        h.invoke(0, 3, 10, delete("/a"))
+            .complete(0, 3, 10, "NotEmpty", z(1, 3), Ret::None);
+        h.verdict("client.linearizable")
+    };
+    assert_fails(not_empty(false), "/a never had a child");
+    assert_eq!(not_empty(true), Ok(()));
+}
+
 #[test]
 fn linearizable_settles_a_lost_answer_by_the_sessions_next_commit() {
     // FIFO client order: the lost set of "x" cannot land after the same
