@@ -899,6 +899,67 @@ fn watch_event_arrives_before_the_new_data_is_readable() {
     );
 }
 
+/// The same with reads pipelined back to back, so that one lands in the
+/// server's batch together with the COMMIT of the change: the server must
+/// send the watch event before any answer that shows the change.
+#[test]
+fn watch_event_precedes_pipelined_reads_of_the_change() {
+    sim(
+        "watch_event_precedes_pipelined_reads_of_the_change",
+        0..4,
+        || async {
+            let (mut cluster, leader) = ensemble().await;
+            let follower = cluster.followers()[0];
+            let node = cluster.client_node(0);
+            node.spawn(async move {
+                let (a, mut events) = connect_to(follower).await;
+                let a = Arc::new(a);
+                let (b, _eb) = connect_to(leader).await;
+                b.create("/w", b"0", Persistent).await.unwrap();
+                a.sync().await.unwrap();
+                for round in 1..=30u32 {
+                    let new = round.to_string();
+                    a.get_data("/w", true).await.unwrap();
+                    let write = b.set_data("/w", new.as_bytes(), -1);
+                    let reads = async {
+                        let mut event = None;
+                        loop {
+                            let wave: Vec<_> = (0..8)
+                                .map(|_| {
+                                    let a = a.clone();
+                                    tokio::spawn(async move { a.call(read("/w")).await })
+                                })
+                                .collect();
+                            let mut changed = false;
+                            for h in wave {
+                                let (r, _) = h.await.unwrap();
+                                let Ok(OpResult::Data { data, .. }) = r else {
+                                    panic!("read failed: {r:?}")
+                                };
+                                if data == new.as_bytes() {
+                                    event = event.or_else(|| delivered_watch(&mut events));
+                                    assert!(
+                                        event.is_some(),
+                                        "round {round}: an answer showed the change before its watch event"
+                                    );
+                                    changed = true;
+                                }
+                            }
+                            if changed {
+                                return event;
+                            }
+                        }
+                    };
+                    let (stat, event) = tokio::join!(write, reads);
+                    assert_eq!(event.map(|e| e.zxid), Some(stat.unwrap().mzxid));
+                }
+            })
+            .await
+            .unwrap();
+        },
+    );
+}
+
 /// A client that set watches and then moves to another server (its own
 /// crashed) still hears of the changes, also of one made while it was moving,
 /// before it can read them — ZooKeeper's client re-registers its watches on

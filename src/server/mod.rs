@@ -232,6 +232,7 @@ pub async fn run(
         durable_batch: 0,
         held: VecDeque::new(),
         disk_error: None,
+        unreported: Vec::new(),
         outbound,
         clients: Clients::new(cfg.sid),
         observer,
@@ -250,14 +251,15 @@ pub async fn run(
             biased;
             _ = ticker.tick() => {
                 driver.peer.tick(now_ms());
+                driver.answer_applied();
                 driver.clients.expire_stalled(&mut driver.peer, cfg.request_limit_ms());
                 driver.report_status();
             }
-            Some(ev) = inbox.recv() => driver.handle(ev),
+            Some(ev) = inbox.recv() => driver.input(ev),
         }
         for _ in 1..cfg.batch_max {
             match inbox.try_recv() {
-                Ok(ev) => driver.handle(ev),
+                Ok(ev) => driver.input(ev),
                 Err(_) => break,
             }
         }
@@ -279,6 +281,9 @@ struct Driver {
     /// message queued after one of them): (batch, to, message).
     held: VecDeque<(u64, Sid, PeerMsg)>,
     disk_error: Option<io::Error>,
+    /// Txns applied (and answered) during the batch, for the observer once
+    /// the batch's protocol events are reported.
+    unreported: Vec<Txn>,
     outbound: BTreeMap<Sid, mpsc::UnboundedSender<Outbound>>,
     clients: Clients,
     observer: Arc<dyn Observer>,
@@ -293,6 +298,22 @@ struct Driver {
 const RESET_DAMPING_MS: u64 = 500;
 
 impl Driver {
+    fn input(&mut self, ev: Inbox) {
+        self.handle(ev);
+        self.answer_applied();
+    }
+
+    /// What the last input committed is answered at once — write replies and
+    /// watch events queue before anything a later input of the same batch
+    /// answers, so no read that shows a change goes out ahead of the change's
+    /// watch event (ZooKeeper's guarantee).
+    fn answer_applied(&mut self) {
+        for a in self.peer.take_applied() {
+            self.unreported.push(a.txn.clone());
+            self.clients.on_applied(&mut self.peer, a);
+        }
+    }
+
     fn handle(&mut self, ev: Inbox) {
         match ev {
             Inbox::PeerUp { sid, conn } => {
@@ -355,8 +376,8 @@ impl Driver {
                 return Err(e);
             }
             let ready = self.peer.take_ready();
-            let replies_waiting = self.clients.has_output();
-            if ready.is_empty() && !replies_waiting {
+            let waiting = self.clients.has_output() || !self.unreported.is_empty();
+            if ready.is_empty() && !waiting {
                 return Ok(());
             }
             self.execute(ready);
@@ -376,6 +397,9 @@ impl Driver {
             self.observer.zab_event(self.sid, ev);
         }
         self.report_proposals(&events, &persist);
+        for txn in std::mem::take(&mut self.unreported) {
+            self.observer.delivered(self.sid, &txn);
+        }
         let new_phase = events.iter().any(|e| {
             matches!(
                 e,
@@ -475,5 +499,129 @@ impl Driver {
             self.observer.delivered(self.sid, &a.txn);
             self.clients.on_applied(&mut self.peer, a);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{CreateMode, ReadOp, WriteOp};
+    use crate::zab::db::Db;
+    use wire::{ClientOp, ServerMsg};
+
+    /// A lone-voter driver with no network; its persist jobs come back to
+    /// the test, which reports them durable when it wants.
+    fn driver() -> (Driver, mpsc::UnboundedReceiver<PersistJob>) {
+        let mut peer = Peer::new(PeerConfig::new(1, [1].into()), 0, 0, Db::empty(), 0);
+        peer.tick(1_000);
+        while peer.has_ready() {
+            let r = peer.take_ready();
+            peer.persisted(r.log_mark);
+        }
+        let (persist_tx, jobs) = mpsc::unbounded_channel();
+        let d = Driver {
+            sid: 1,
+            peer,
+            persist_tx,
+            issued_batch: 0,
+            durable_batch: 0,
+            held: VecDeque::new(),
+            disk_error: None,
+            unreported: Vec::new(),
+            outbound: BTreeMap::new(),
+            clients: Clients::new(1),
+            observer: Arc::new(LogObserver),
+            peer_conns: BTreeMap::new(),
+            reset_at: BTreeMap::new(),
+        };
+        (d, jobs)
+    }
+
+    /// Make everything persisted so far durable, as one batch.
+    fn sync_disk(jobs: &mut mpsc::UnboundedReceiver<PersistJob>) -> Inbox {
+        let mut last = None;
+        while let Ok(job) = jobs.try_recv() {
+            last = Some(Inbox::Persisted {
+                batch: job.batch,
+                mark: job.mark,
+            });
+        }
+        last.expect("something to persist")
+    }
+
+    fn client(
+        d: &mut Driver,
+        jobs: &mut mpsc::UnboundedReceiver<PersistJob>,
+        conn: ConnId,
+    ) -> mpsc::UnboundedReceiver<ServerMsg> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        d.input(Inbox::ClientOpen { conn, tx });
+        let msg = ClientMsg::Connect {
+            session: 0,
+            timeout_ms: 4_000,
+            last_zxid_seen: Zxid::ZERO,
+        };
+        d.input(Inbox::Client { conn, msg });
+        d.flush_ready().unwrap();
+        let done = sync_disk(jobs);
+        d.input(done);
+        d.flush_ready().unwrap();
+        assert!(matches!(rx.try_recv(), Ok(ServerMsg::Connected { .. })));
+        rx
+    }
+
+    fn request(conn: ConnId, xid: u64, op: ClientOp) -> Inbox {
+        Inbox::Client {
+            conn,
+            msg: ClientMsg::Request { xid, op },
+        }
+    }
+
+    fn get(watch: bool) -> ClientOp {
+        ClientOp::Read(ReadOp::GetData {
+            path: "/w".into(),
+            watch,
+        })
+    }
+
+    /// The commit of B's change and A's read land in one batch: A gets the
+    /// watch event before the answer that shows the change.
+    #[test]
+    fn a_watch_event_goes_out_before_a_read_of_its_change_in_the_same_batch() {
+        let (mut d, mut jobs) = driver();
+        let mut a = client(&mut d, &mut jobs, 1);
+        let mut b = client(&mut d, &mut jobs, 2);
+        let create = WriteOp::Create {
+            path: "/w".into(),
+            data: b"0".to_vec(),
+            mode: CreateMode::Persistent,
+        };
+        d.input(request(2, 1, ClientOp::Write(create)));
+        d.flush_ready().unwrap();
+        let done = sync_disk(&mut jobs);
+        d.input(done);
+        d.input(request(1, 1, get(true)));
+        d.flush_ready().unwrap();
+        assert!(matches!(a.try_recv(), Ok(ServerMsg::Reply { xid: 1, .. })));
+        let set = WriteOp::SetData {
+            path: "/w".into(),
+            data: b"1".to_vec(),
+            version: -1,
+        };
+        d.input(request(2, 2, ClientOp::Write(set)));
+        d.flush_ready().unwrap();
+        // One batch: the disk reports the set durable (so it commits), then
+        // A's read comes in.
+        let done = sync_disk(&mut jobs);
+        d.input(done);
+        d.input(request(1, 2, get(false)));
+        d.flush_ready().unwrap();
+        let first = a.try_recv().expect("two messages for A");
+        assert!(
+            matches!(first, ServerMsg::Watch(_)),
+            "A got {first:?} before the watch event"
+        );
+        assert!(matches!(a.try_recv(), Ok(ServerMsg::Reply { xid: 2, .. })));
+        while b.try_recv().is_ok() {}
     }
 }

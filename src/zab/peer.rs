@@ -240,6 +240,12 @@ impl Peer {
         ready
     }
 
+    /// Only the committed txns applied since the last call: their answers
+    /// and watch events may go ahead of the rest of the `Ready`.
+    pub fn take_applied(&mut self) -> Vec<super::ready::Applied> {
+        std::mem::take(&mut self.ready.applied)
+    }
+
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
