@@ -52,8 +52,12 @@ impl Gen {
         let sync_limit = self.rng.gen_range(2..=15u64);
         let init_limit = self.rng.gen_range(sync_limit..=40u64);
         // A profile a ZooKeeper operator could run: a round trip fits in the
-        // sync limit with room to spare (faults then break that on purpose).
-        let latency_max_ms = (tick_ms * sync_limit / 4).max(1);
+        // sync limit with room to spare, and discovery plus sync (six trips,
+        // fresh connections, fsyncs) in the init limit; faults then break
+        // that on purpose.
+        let latency_max_ms = (tick_ms * sync_limit / 4)
+            .min(tick_ms * init_limit / 12)
+            .max(1);
         // Faults end by `storm_ms`; then liveness has its bound, long enough
         // to elect and sync after the heal whatever the profile.
         let storm_ms: u64 = self.rng.gen_range(8_000..=25_000);
