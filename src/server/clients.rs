@@ -148,7 +148,7 @@ impl Clients {
     }
 
     fn close(&mut self, peer: &mut Peer, conn: ConnId) {
-        peer.db.tree.remove_watcher(conn);
+        peer.remove_watcher(conn);
         self.to_close.push(conn);
     }
 
@@ -225,7 +225,7 @@ impl Clients {
             ClientMsg::Ping => {
                 if let Some(s) = c.session {
                     peer.touch(s);
-                    let zxid = peer.db.applied;
+                    let zxid = peer.applied();
                     self.reply(conn, ServerMsg::Pong { zxid });
                 }
             }
@@ -289,13 +289,12 @@ impl Clients {
         rel: Zxid,
         [data, exist, child]: [Vec<String>; 3],
     ) {
-        let tree = &mut peer.db.tree;
-        let applied = peer.db.applied;
+        let applied = peer.applied();
         let exists = |path: &str, watch: bool| ReadOp::Exists {
             path: path.into(),
             watch,
         };
-        let mut stat_of = |path: &str| match tree.read(&exists(path, false), conn) {
+        let mut stat_of = |path: &str| match peer.read(&exists(path, false), conn) {
             Ok(OpResult::Exists(stat)) => stat,
             _ => None,
         };
@@ -322,7 +321,7 @@ impl Clients {
             }
         }
         for read in arm {
-            let _ = tree.read(&read, conn);
+            let _ = peer.read(&read, conn);
         }
         // Changes in between may have been collapsed: an event fired here
         // carries this server's applied zxid (never below what the client has
@@ -341,7 +340,7 @@ impl Clients {
         timeout_ms: u64,
         seen: Zxid,
     ) {
-        if !peer.is_serving() || seen > peer.db.applied {
+        if !peer.is_serving() || seen > peer.applied() {
             // Behind the client (or leaderless): it must try another server.
             self.reply(conn, ServerMsg::Refused);
             self.close(peer, conn);
@@ -420,15 +419,15 @@ impl Clients {
         let session = c.session.expect("requests need a session");
         let body = match op {
             ClientOp::Read(read) => {
-                let result = peer.db.tree.read(&read, conn);
-                let zxid = peer.db.applied;
+                let result = peer.read(&read, conn);
+                let zxid = peer.applied();
                 self.reply(conn, ServerMsg::Reply { xid, zxid, result });
                 return;
             }
             ClientOp::Write(w) => {
                 if let Err(e) = DataTree::validate_write(&w) {
                     if c.inflight.is_empty() {
-                        let zxid = peer.db.applied;
+                        let zxid = peer.applied();
                         self.reply(
                             conn,
                             ServerMsg::Reply {
@@ -455,7 +454,7 @@ impl Clients {
             body,
         };
         if peer.submit(req).is_err() {
-            let zxid = peer.db.applied;
+            let zxid = peer.applied();
             self.reply(
                 conn,
                 ServerMsg::Reply {

@@ -355,11 +355,11 @@ impl Driver {
     fn report_status(&self) {
         let p = &self.peer;
         let (accepted_epoch, current_epoch) = p.epochs();
-        let digest = self.observer.wants_digest().then(|| p.db.tree.digest());
+        let digest = self.observer.wants_digest().then(|| p.tree_digest());
         let status = Status {
             serving: p.is_serving(),
             leader: p.leader(),
-            applied: p.db.applied,
+            applied: p.applied(),
             last_logged: p.last_logged(),
             accepted_epoch,
             current_epoch,

@@ -145,7 +145,8 @@ pub struct Peer {
     cfg: PeerConfig,
     accepted_epoch: u32,
     current_epoch: u32,
-    pub db: Db,
+    /// The replica's data: private, so that nothing outside a step changes it.
+    db: Db,
     role: Role,
     election: Election,
     ready: Ready,
@@ -206,6 +207,32 @@ impl Peer {
     }
     pub fn last_logged(&self) -> Zxid {
         self.db.last_logged()
+    }
+    /// The last txn applied to the tree.
+    pub fn applied(&self) -> Zxid {
+        self.db.applied
+    }
+    /// The tree's digest (every server with the same applied zxid has the same).
+    pub fn tree_digest(&self) -> u64 {
+        self.db.tree.digest()
+    }
+    /// A read of the tree as applied here; a watching read leaves a watch
+    /// for `watcher` (a client connection).
+    pub fn read(
+        &mut self,
+        op: &crate::proto::ReadOp,
+        watcher: crate::tree::WatcherId,
+    ) -> Result<crate::proto::OpResult, crate::proto::ErrorCode> {
+        self.db.tree.read(op, watcher)
+    }
+    /// A client connection closed: its watches go.
+    pub fn remove_watcher(&mut self, watcher: crate::tree::WatcherId) {
+        self.db.tree.remove_watcher(watcher);
+    }
+    /// The replica's data, for tests to look at.
+    #[cfg(test)]
+    pub(super) fn db(&self) -> &Db {
+        &self.db
     }
     pub fn state(&self) -> PeerState {
         match self.role {

@@ -121,10 +121,10 @@ fn three_peers_elect_the_highest_sid_and_commit_in_order() {
     }
     p.run(500);
     for peer in p.peers.values() {
-        assert_eq!(peer.db.applied, Zxid::new(1, 5));
-        assert_eq!(peer.db.tree.node_count(), 6);
+        assert_eq!(peer.db().applied, Zxid::new(1, 5));
+        assert_eq!(peer.db().tree.node_count(), 6);
     }
-    let digests: BTreeSet<u64> = p.peers.values().map(|x| x.db.tree.digest()).collect();
+    let digests: BTreeSet<u64> = p.peers.values().map(|x| x.db().tree.digest()).collect();
     assert_eq!(digests.len(), 1);
 }
 
@@ -143,10 +143,10 @@ fn a_new_leader_is_elected_after_the_leader_dies_and_keeps_history() {
     assert_eq!(p.leader(), Some(2));
     let l = &p.peers[&2];
     assert_eq!(l.epochs(), (2, 2));
-    assert_eq!(l.db.applied, Zxid::new(1, 1), "the committed /a survives");
+    assert_eq!(l.db().applied, Zxid::new(1, 1), "the committed /a survives");
     p.write(1, 2, "/b");
     p.run(200);
-    assert_eq!(p.peers[&1].db.applied, Zxid::new(2, 1));
+    assert_eq!(p.peers[&1].db().applied, Zxid::new(2, 1));
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn follower_acks_newleader_only_after_synced_txns_and_epoch_are_persisted() {
     p.write(3, 1, "/a");
     p.run(200);
     // Peer 1 restarts empty-handed except for its log: drive it through a sync.
-    let log: Vec<Txn> = p.peers[&1].db.log.iter().cloned().collect();
+    let log: Vec<Txn> = p.peers[&1].db().log.iter().cloned().collect();
     let voters: BTreeSet<Sid> = (1..=3).collect();
     let db = Db::recover(None, log[..0].to_vec()).unwrap();
     // It had accepted epoch 1 but crashed before making it current.
@@ -180,7 +180,7 @@ fn follower_acks_newleader_only_after_synced_txns_and_epoch_are_persisted() {
         append < epoch,
         "txns must be durable before currentEpoch: {ops:?}"
     );
-    assert_eq!(p.peers[&1].db.applied, Zxid::new(1, 1));
+    assert_eq!(p.peers[&1].db().applied, Zxid::new(1, 1));
 }
 
 fn db_with(zxids: &[(u32, u32)]) -> Db {
@@ -243,7 +243,7 @@ fn zxid_counter_exhaustion_forces_a_new_epoch() {
     assert_eq!(p.peers[&1].epochs().1, 2, "re-election moved to epoch 2");
     p.write(1, 1, "/x");
     p.run(100);
-    assert_eq!(p.peers[&1].db.applied, Zxid::new(2, 1));
+    assert_eq!(p.peers[&1].db().applied, Zxid::new(2, 1));
 }
 
 #[test]

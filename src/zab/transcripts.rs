@@ -290,7 +290,7 @@ fn a_follower_never_logs_a_proposal_before_its_sync() {
         net.deliver(1, 3);
         net.deliver(3, 1);
     }
-    let zxids: Vec<Zxid> = net.peers[&1].db.log.iter().map(|t| t.zxid).collect();
+    let zxids: Vec<Zxid> = net.peers[&1].db().log.iter().map(|t| t.zxid).collect();
     assert_eq!(
         zxids,
         vec![Zxid::new(1, 1), Zxid::new(1, 2), Zxid::new(2, 1)]
@@ -342,13 +342,13 @@ fn the_leader_counts_its_own_ack_only_once_persisted() {
     net.deliver(3, 2);
     net.deliver(2, 3); // ACK 1:1 from 2
     assert_eq!(
-        net.peers[&3].db.applied,
+        net.peers[&3].db().applied,
         Zxid::ZERO,
         "committed with one durable copy of three"
     );
     net.slow_disk.clear();
     net.collect();
-    assert_eq!(net.peers[&3].db.applied, Zxid::new(1, 1));
+    assert_eq!(net.peers[&3].db().applied, Zxid::new(1, 1));
 }
 
 /// Leader 4 establishes epoch 1 with 1 and 2; `vouched` accepted epoch 2 from
