@@ -10,7 +10,7 @@
 use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
 use super::{is_model_error, v, zx, CheckOptions, Violation};
 use crate::history::{body_digest, Call, Event, Record, Ret};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use zkstorm::types::SessionId;
 use zkstorm::zab::txn::TxnBody;
 
@@ -253,6 +253,45 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
     out
 }
 
+/// For each write, where its txn was first applied (`None`: never, or not
+/// a write). Within a session, applied txns are matched to invocations with
+/// the same txn digest, in order, each to the earliest unclaimed application
+/// after its invocation. Two invocations with one digest are the same
+/// request twice (same session, path and arguments), so where the greedy
+/// match swaps them the model cannot tell the difference.
+fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
+    // Per (session, digest): first delivery of each zxid, in history order.
+    let mut applied: HashMap<(SessionId, u64), Vec<usize>> = HashMap::new();
+    let mut seen_zxid: HashSet<u64> = HashSet::new();
+    for (idx, r) in records.iter().enumerate() {
+        if let Event::Delivered {
+            session,
+            body,
+            zxid,
+            ..
+        } = r.event
+        {
+            if seen_zxid.insert(zxid) {
+                applied.entry((session, body)).or_default().push(idx);
+            }
+        }
+    }
+    let mut claimed: HashMap<(SessionId, u64), usize> = HashMap::new();
+    ops.iter()
+        .map(|op| {
+            let key = (op.session, op.body?);
+            let list = applied.get(&key)?;
+            let next = claimed.entry(key).or_default();
+            while *next < list.len() && list[*next] < op.invoke {
+                *next += 1;
+            }
+            let at = *list.get(*next)?;
+            *next += 1;
+            Some(at)
+        })
+        .collect()
+}
+
 /// `client.linearizable`: per znode, the writes (any answer; lost answers
 /// may or may not have taken effect, at the latest by the answer of their
 /// session's next committed op), the reads right after an ok sync of the
@@ -268,28 +307,25 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
         .map(|(i, o)| ((o.client, o.id), i))
         .collect();
     let settled_by = settled_by(&ops);
-    // The txns every server applied, by (session, body digest). A write whose
-    // answer was lost and whose txn no server ever applied did not happen:
-    // leave it out rather than branch on it (creates and sets only — their
-    // values make the digest unique; two deletes of one path may not be).
-    // Where each such txn was first applied: a lost create or set whose txn
-    // was applied has happened (with its effect, or as the error the tree
-    // decided) by then, which bounds its open interval — without the bound
-    // the search branches on it to the end of the history.
-    let mut first_applied: HashMap<(SessionId, u64), usize> = HashMap::new();
-    let mut applied_at_zxid: BTreeSet<(SessionId, u64, u64)> = BTreeSet::new();
-    for (idx, r) in records.iter().enumerate() {
-        if let Event::Delivered {
-            session,
-            body,
-            zxid,
-            ..
-        } = r.event
-        {
-            first_applied.entry((session, body)).or_insert(idx);
-            applied_at_zxid.insert((session, body, zxid));
-        }
-    }
+    // Which write became which applied txn (see `fates`): a write whose
+    // answer was lost and whose txn no server applied did not happen — it is
+    // left out rather than branched on; one whose txn was applied has
+    // happened (with its effect, or as the error the tree decided) by its
+    // first delivery, which bounds its open interval. Both only remove
+    // linearizations the history rules out, so they can hide no violation.
+    let fate = fates(records, &ops);
+    let applied_at_zxid: BTreeSet<(SessionId, u64, u64)> = records
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::Delivered {
+                session,
+                body,
+                zxid,
+                ..
+            } => Some((session, body, zxid)),
+            _ => None,
+        })
+        .collect();
     // SessionMoved / SessionExpired decided by applying this very txn (the
     // answer's zxid is where it was applied) are definite no-ops; the same
     // code from the client library (its session ended with the request in
@@ -308,15 +344,9 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
         .iter()
         .filter_map(|o| o.call.path()?.rsplit_once('/').map(|(p, _)| p))
         .collect();
-    let applied_at = |op: &Op| {
-        let at = *first_applied.get(&(op.session, op.body?))?;
-        (at > op.invoke).then_some(at)
-    };
-    let never_applied = |op: &Op| {
-        op.done.as_ref().is_none_or(|d| !d.answered())
-            && op
-                .body
-                .is_some_and(|b| !first_applied.contains_key(&(op.session, b)))
+    let never_applied = |i: usize| {
+        let op = &ops[i];
+        op.done.as_ref().is_none_or(|d| !d.answered()) && op.body.is_some() && fate[i].is_none()
     };
     let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
@@ -324,8 +354,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
             KeyOutcome::Unknown => settled_by[i],
             _ => op.done.as_ref().map(|d| d.idx),
         };
-        // Creates and sets: their digests are unique (the values are).
-        let ret_unique = |o: &KeyOutcome| match (o, applied_at(op)) {
+        let ret_bounded = |o: &KeyOutcome| match (o, fate[i]) {
             (KeyOutcome::Unknown, Some(at)) => Some(settled_by[i].map_or(at, |s| s.min(at))),
             _ => ret_if_known(o),
         };
@@ -336,7 +365,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 ephemeral,
                 sequential: false,
             } => {
-                if never_applied(op) {
+                if never_applied(i) {
                     continue;
                 }
                 let k = keys.entry(path).or_default();
@@ -348,7 +377,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 let value = k.value(value);
                 k.ops.push(KeyOp {
                     call: op.invoke,
-                    ret: ret_unique(&outcome),
+                    ret: ret_bounded(&outcome),
                     kind: KeyOpKind::Create { value, owner },
                     outcome,
                 });
@@ -359,7 +388,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 value,
                 version,
             } => {
-                if never_applied(op) {
+                if never_applied(i) {
                     continue;
                 }
                 let k = keys.entry(path).or_default();
@@ -367,7 +396,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 let value = k.value(value);
                 k.ops.push(KeyOp {
                     call: op.invoke,
-                    ret: ret_unique(&outcome),
+                    ret: ret_bounded(&outcome),
                     kind: KeyOpKind::Set {
                         value,
                         version: *version,
@@ -377,6 +406,9 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 k.origin.push(Some(i));
             }
             Call::Delete { path, version } => {
+                if never_applied(i) {
+                    continue;
+                }
                 let outcome = outcome_of(op);
                 if outcome == KeyOutcome::NotEmpty && !parents.contains(path.as_str()) {
                     out.push(v(
@@ -388,7 +420,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 let k = keys.entry(path).or_default();
                 k.ops.push(KeyOp {
                     call: op.invoke,
-                    ret: ret_if_known(&outcome),
+                    ret: ret_bounded(&outcome),
                     kind: KeyOpKind::Delete { version: *version },
                     outcome,
                 });

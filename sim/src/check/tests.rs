@@ -355,6 +355,47 @@ fn linearizable_reads_a_lost_writes_fate_from_the_deliveries() {
     assert_fails(lost_create(false), "not linearizable");
 }
 
+/// The same for deletes, whose digests repeat: applications are matched to
+/// the session's invocations in order, so of two identical lost deletes the
+/// one with no application did not happen.
+#[test]
+fn linearizable_matches_repeated_lost_deletes_to_their_applications() {
+    let two_deletes = |applied: usize| {
+        let mut h = H::new();
+        for round in 0..2u64 {
+            let op = 1 + 3 * round;
+            h.invoke(0, op, 10, create("/a", &format!("v{round}")))
+                .complete(0, op, 10, "ok", z(1, 1 + 2 * round as u32), stat(0, 0));
+            h.push(Event::Invoke {
+                client: 0,
+                op: op + 1,
+                session: 10,
+                call: delete("/a"),
+                body: Some(55),
+            });
+            h.complete(0, op + 1, 10, "ConnectionLoss", 0, Ret::None);
+            if (round as usize) < applied {
+                h.push(Event::Delivered {
+                    sid: 1,
+                    zxid: z(1, 2 + 2 * round as u32),
+                    session: 10,
+                    cxid: op + 1,
+                    body: 55,
+                });
+            }
+        }
+        h.invoke(1, 1, 11, Call::Sync)
+            .complete(1, 1, 11, "ok", z(1, 9), Ret::None)
+            .invoke(1, 2, 11, get("/a", false))
+            .complete(1, 2, 11, "NoNode", z(1, 9), Ret::None);
+        h.verdict("client.linearizable")
+    };
+    // The second create needs the first delete applied; the read of an
+    // absent /a needs the second.
+    assert_eq!(two_deletes(2), Ok(()));
+    assert_fails(two_deletes(1), "not linearizable");
+}
+
 /// SessionMoved / SessionExpired answered for the applied txn itself (the
 /// answer's zxid is where it was applied) mean it did nothing; the same code
 /// with no such delivery (the client library's) leaves the write open.
