@@ -256,10 +256,13 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
 /// For each write, where its txn was first applied (`None`: never, or not
 /// a write). Within a session, applied txns are matched to invocations with
 /// the same txn digest, in order, each to the earliest unclaimed application
-/// after its invocation. Two invocations with one digest are the same
+/// inside its window: after its invocation and no later than its answer or,
+/// if that was lost, than the session's next committed op (FIFO order: it
+/// cannot apply after that). Two invocations with one digest are the same
 /// request twice (same session, path and arguments), so where the greedy
-/// match swaps them the model cannot tell the difference.
-fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
+/// match gives one's application to the other — only ever inside both
+/// windows — the model cannot tell the difference.
+fn fates(records: &[Record], ops: &[Op], settled_by: &[Option<usize>]) -> Vec<Option<usize>> {
     // Per (session, digest): first delivery of each zxid, in history order.
     let mut applied: HashMap<(SessionId, u64), Vec<usize>> = HashMap::new();
     let mut seen_zxid: HashSet<u64> = HashSet::new();
@@ -278,7 +281,8 @@ fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
     }
     let mut claimed: HashMap<(SessionId, u64), usize> = HashMap::new();
     ops.iter()
-        .map(|op| {
+        .enumerate()
+        .map(|(i, op)| {
             let key = (op.session, op.body?);
             let list = applied.get(&key)?;
             let next = claimed.entry(key).or_default();
@@ -286,6 +290,13 @@ fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
                 *next += 1;
             }
             let at = *list.get(*next)?;
+            let end = match &op.done {
+                Some(d) if d.answered() => Some(d.idx),
+                _ => settled_by[i],
+            };
+            if end.is_some_and(|end| at > end) {
+                return None;
+            }
             *next += 1;
             Some(at)
         })
@@ -313,7 +324,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
     // happened (with its effect, or as the error the tree decided) by its
     // first delivery, which bounds its open interval. Both only remove
     // linearizations the history rules out, so they can hide no violation.
-    let fate = fates(records, &ops);
+    let fate = fates(records, &ops, &settled_by);
     let applied_at_zxid: BTreeSet<(SessionId, u64, u64)> = records
         .iter()
         .filter_map(|r| match r.event {

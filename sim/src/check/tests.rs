@@ -396,6 +396,47 @@ fn linearizable_matches_repeated_lost_deletes_to_their_applications() {
     assert_fails(two_deletes(1), "not linearizable");
 }
 
+/// A lost delete whose session committed another write after it cannot be
+/// the one applied after that write: the application goes to the later
+/// identical delete (power-loss-all seed 6 before this was so).
+#[test]
+fn linearizable_never_matches_an_application_past_a_settled_op() {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/a", "v"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0));
+    let lost_delete = |h: &mut H, op: u64| {
+        h.push(Event::Invoke {
+            client: 0,
+            op,
+            session: 10,
+            call: delete("/a"),
+            body: Some(55),
+        });
+        h.complete(0, op, 10, "ConnectionLoss", 0, Ret::None);
+    };
+    lost_delete(&mut h, 2);
+    // The session's next committed op settles delete 2: not applied by then.
+    h.invoke(0, 3, 10, set("/b", "x"))
+        .complete(0, 3, 10, "NoNode", z(1, 2), Ret::None)
+        .invoke(2, 1, 12, Call::Sync)
+        .complete(2, 1, 12, "ok", z(1, 2), Ret::None)
+        .invoke(2, 2, 12, get("/a", false))
+        .complete(2, 2, 12, "ok", z(1, 2), node("v", 0, 0));
+    lost_delete(&mut h, 5);
+    h.push(Event::Delivered {
+        sid: 1,
+        zxid: z(1, 3),
+        session: 10,
+        cxid: 5,
+        body: 55,
+    });
+    h.invoke(1, 1, 11, Call::Sync)
+        .complete(1, 1, 11, "ok", z(1, 4), Ret::None)
+        .invoke(1, 2, 11, get("/a", false))
+        .complete(1, 2, 11, "NoNode", z(1, 4), Ret::None);
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+}
+
 /// SessionMoved / SessionExpired answered for the applied txn itself (the
 /// answer's zxid is where it was applied) mean it did nothing; the same code
 /// with no such delivery (the client library's) leaves the write open.
