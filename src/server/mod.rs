@@ -224,21 +224,7 @@ pub async fn run(
     }
 
     let persist_tx = persister::spawn(store, inbox_tx.clone());
-    let mut driver = Driver {
-        sid: cfg.sid,
-        peer,
-        persist_tx,
-        issued_batch: 0,
-        durable_batch: 0,
-        held: VecDeque::new(),
-        disk_error: None,
-        unreported: Vec::new(),
-        outbound,
-        clients: Clients::new(cfg.sid),
-        observer,
-        peer_conns: BTreeMap::new(),
-        reset_at: BTreeMap::new(),
-    };
+    let mut driver = Driver::new(peer, persist_tx, outbound, observer);
     driver.flush_ready()?;
     // Time reaches the core at least twice a tick, so a short tick's limits
     // are judged at the tick's resolution, not the poll's.
@@ -298,6 +284,30 @@ struct Driver {
 const RESET_DAMPING_MS: u64 = 500;
 
 impl Driver {
+    fn new(
+        peer: Peer,
+        persist_tx: mpsc::UnboundedSender<PersistJob>,
+        outbound: BTreeMap<Sid, mpsc::UnboundedSender<Outbound>>,
+        observer: Arc<dyn Observer>,
+    ) -> Driver {
+        let sid = peer.sid();
+        Driver {
+            sid,
+            peer,
+            persist_tx,
+            issued_batch: 0,
+            durable_batch: 0,
+            held: VecDeque::new(),
+            disk_error: None,
+            unreported: Vec::new(),
+            outbound,
+            clients: Clients::new(sid),
+            observer,
+            peer_conns: BTreeMap::new(),
+            reset_at: BTreeMap::new(),
+        }
+    }
+
     fn input(&mut self, ev: Inbox) {
         self.handle(ev);
         self.answer_applied();
@@ -519,21 +529,7 @@ mod tests {
             peer.persisted(r.log_mark);
         }
         let (persist_tx, jobs) = mpsc::unbounded_channel();
-        let d = Driver {
-            sid: 1,
-            peer,
-            persist_tx,
-            issued_batch: 0,
-            durable_batch: 0,
-            held: VecDeque::new(),
-            disk_error: None,
-            unreported: Vec::new(),
-            outbound: BTreeMap::new(),
-            clients: Clients::new(1),
-            observer: Arc::new(LogObserver),
-            peer_conns: BTreeMap::new(),
-            reset_at: BTreeMap::new(),
-        };
+        let d = Driver::new(peer, persist_tx, BTreeMap::new(), Arc::new(LogObserver));
         (d, jobs)
     }
 

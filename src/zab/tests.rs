@@ -183,7 +183,8 @@ fn follower_acks_newleader_only_after_synced_txns_and_epoch_are_persisted() {
     assert_eq!(p.peers[&1].db().applied, Zxid::new(1, 1));
 }
 
-fn db_with(zxids: &[(u32, u32)]) -> Db {
+/// A log of no-op txns at these (epoch, counter) zxids.
+pub(super) fn db_with(zxids: &[(u32, u32)]) -> Db {
     let log = zxids
         .iter()
         .map(|&(e, c)| Txn {

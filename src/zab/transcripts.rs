@@ -6,7 +6,8 @@ use super::db::Db;
 use super::msg::PeerMsg;
 use super::peer::{Peer, PeerConfig};
 use super::ready::{PersistOp, ZabEvent};
-use super::txn::{Request, Txn, TxnBody};
+use super::tests::db_with;
+use super::txn::{Request, TxnBody};
 use crate::types::{Sid, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +92,17 @@ impl Net {
         }
     }
 
+    /// Let `leader` and each of `followers` answer each other until the
+    /// handshake settles (a few rounds of FIFO delivery both ways).
+    fn exchange(&mut self, leader: Sid, followers: &[Sid]) {
+        for _ in 0..4 {
+            for &f in followers {
+                self.deliver(f, leader);
+                self.deliver(leader, f);
+            }
+        }
+    }
+
     /// Lose what is queued on one link (a connection that was replaced).
     fn lose(&mut self, from: Sid, to: Sid) {
         self.queue.retain(|m| !(m.0 == from && m.1 == to));
@@ -136,20 +148,6 @@ impl Net {
     }
 }
 
-fn log_of(zxids: &[(u32, u32)]) -> Db {
-    let log = zxids
-        .iter()
-        .map(|&(e, c)| Txn {
-            zxid: Zxid::new(e, c),
-            session: 0,
-            cxid: 0,
-            time_ms: 0,
-            body: TxnBody::Sync,
-        })
-        .collect();
-    Db::recover(None, log).expect("a log")
-}
-
 /// ZooKeeper's learner answers a LEADERINFO whose epoch equals its
 /// acceptedEpoch with an ACKEPOCH the leader does not count: it already vouched
 /// for that epoch, maybe to another leader. Here voter 3 moves between would-be
@@ -184,12 +182,7 @@ fn one_voter_never_vouches_for_one_epoch_to_two_leaders() {
                        // 3 goes back to 4, then once more to 5.
     for leader in [4, 5] {
         net.decide(3, leader);
-        for _ in 0..4 {
-            for f in [2, 3] {
-                net.deliver(f, leader);
-                net.deliver(leader, f);
-            }
-        }
+        net.exchange(leader, &[2, 3]);
     }
     assert!(
         net.established(1).len() <= 1,
@@ -207,15 +200,12 @@ fn one_voter_never_vouches_for_one_epoch_to_two_leaders() {
 #[test]
 fn a_resent_ackepoch_never_makes_a_follower_truncate_what_it_acked() {
     let mut net = Net::with(3, |sid| match sid {
-        1 => (1, 1, log_of(&[(1, 1), (1, 2), (1, 3)])),
-        _ => (1, 1, log_of(&[(1, 1), (1, 2)])),
+        1 => (1, 1, db_with(&[(1, 1), (1, 2), (1, 3)])),
+        _ => (1, 1, db_with(&[(1, 1), (1, 2)])),
     });
     net.decide(3, 3);
     net.decide(2, 3);
-    for _ in 0..3 {
-        net.deliver(2, 3);
-        net.deliver(3, 2);
-    }
+    net.exchange(3, &[2]);
     assert_eq!(net.established(2), vec![3]);
     net.decide(1, 3);
     net.deliver(1, 3); // FOLLOWERINFO
@@ -262,15 +252,12 @@ fn a_resent_ackepoch_never_makes_a_follower_truncate_what_it_acked() {
 #[test]
 fn a_follower_never_logs_a_proposal_before_its_sync() {
     let mut net = Net::with(3, |sid| match sid {
-        1 => (1, 1, log_of(&[(1, 1)])),
-        _ => (1, 1, log_of(&[(1, 1), (1, 2)])),
+        1 => (1, 1, db_with(&[(1, 1)])),
+        _ => (1, 1, db_with(&[(1, 1), (1, 2)])),
     });
     net.decide(3, 3);
     net.decide(2, 3);
-    for _ in 0..3 {
-        net.deliver(2, 3);
-        net.deliver(3, 2);
-    }
+    net.exchange(3, &[2]);
     net.decide(1, 3);
     net.deliver(1, 3);
     net.deliver(3, 1);
@@ -286,10 +273,7 @@ fn a_follower_never_logs_a_proposal_before_its_sync() {
     assert!(net.queued(1, 3).is_empty(), "no ACK for an unsynced log");
     // The resend brings a fresh sync; the follower ends with the whole history.
     net.tick(&[1, 3], 700);
-    for _ in 0..3 {
-        net.deliver(1, 3);
-        net.deliver(3, 1);
-    }
+    net.exchange(3, &[1]);
     let zxids: Vec<Zxid> = net.peers[&1].db().log.iter().map(|t| t.zxid).collect();
     assert_eq!(
         zxids,
@@ -306,10 +290,7 @@ fn a_straggler_with_a_newer_accepted_epoch_does_not_depose_the_leader() {
     let mut net = Net::new(3);
     net.decide(3, 3);
     net.decide(2, 3);
-    for _ in 0..3 {
-        net.deliver(2, 3);
-        net.deliver(3, 2);
-    }
+    net.exchange(3, &[2]);
     assert_eq!(net.established(1), vec![3]);
     // 1 accepted epoch 5 from a would-be leader that never made it.
     net.peers.insert(
@@ -332,10 +313,7 @@ fn the_leader_counts_its_own_ack_only_once_persisted() {
     let mut net = Net::new(3);
     net.decide(3, 3);
     net.decide(2, 3);
-    for _ in 0..3 {
-        net.deliver(2, 3);
-        net.deliver(3, 2);
-    }
+    net.exchange(3, &[2]);
     // A proposal: the follower ACKs it, but the leader's fsync is still running.
     net.slow_disk.insert(3);
     net.write(3, 1);
@@ -357,12 +335,7 @@ fn leader_4_in_epoch_1(net: &mut Net) {
     net.decide(4, 4);
     net.decide(1, 4);
     net.decide(2, 4);
-    for _ in 0..4 {
-        for f in [1, 2] {
-            net.deliver(f, 4);
-            net.deliver(4, f);
-        }
-    }
+    net.exchange(4, &[1, 2]);
     assert_eq!(net.established(1), vec![4]);
 }
 
@@ -399,10 +372,7 @@ fn a_promise_to_a_leader_that_gave_up_is_taken_back() {
         "the promise to 5 is taken back"
     );
     net.decide(3, 4);
-    for _ in 0..4 {
-        net.deliver(3, 4);
-        net.deliver(4, 3);
-    }
+    net.exchange(4, &[3]);
     assert!(net.peers[&3].is_serving());
 }
 
@@ -426,10 +396,7 @@ fn a_would_be_leader_that_gives_up_takes_its_epoch_back() {
     net.queue.clear();
     leader_4_in_epoch_1(&mut net);
     net.decide(5, 4);
-    for _ in 0..4 {
-        net.deliver(5, 4);
-        net.deliver(4, 5);
-    }
+    net.exchange(4, &[5]);
     assert!(net.peers[&5].is_serving());
 }
 
