@@ -768,6 +768,42 @@ mod tests {
         );
     }
 
+    /// Two followers of leader 3 decided in different rounds, with votes of
+    /// different epochs (one joined an older leadership of 3 and was synced
+    /// into the new one). Once both tell the epoch 3 established, a late
+    /// joiner sees a quorum; before, it never would (ZOOKEEPER-1732's shape).
+    #[test]
+    fn settled_votes_carry_the_established_epoch() {
+        let round_of = |e: &mut Election, v: Vote, round: u64| {
+            e.start(0, Zxid::ZERO, 0);
+            e.decide(v, round, &mut ElectionOutput::default());
+        };
+        let mut old = Election::new(1, voters(5), CFG);
+        round_of(&mut old, vote(3, 2, Zxid::ZERO), 4);
+        let mut new = Election::new(2, voters(5), CFG);
+        round_of(&mut new, vote(3, 3, Zxid::ZERO), 7);
+        let joiner = |a: Notification, b: Notification| {
+            let mut e = Election::new(4, voters(5), CFG);
+            e.start(0, Zxid::ZERO, 0);
+            e.on_notification(1, a, 1);
+            e.on_notification(2, b, 1);
+            let leader = settled(vote(3, 5, Zxid::ZERO), 8, PeerState::Leading);
+            e.on_notification(3, leader, 1).decided
+        };
+        let (a, b) = (
+            old.settled_notification(PeerState::Following),
+            new.settled_notification(PeerState::Following),
+        );
+        assert_eq!(joiner(a, b), None, "old and new votes do not agree");
+        old.established(5);
+        new.established(5);
+        let (a, b) = (
+            old.settled_notification(PeerState::Following),
+            new.settled_notification(PeerState::Following),
+        );
+        assert!(joiner(a, b).is_some_and(|d| d.vote.leader == 3));
+    }
+
     #[test]
     fn a_late_peer_joins_the_established_leader_out_of_election() {
         // I restarted (round 1); the ensemble settled on 3 in round 6, even
