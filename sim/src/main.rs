@@ -40,8 +40,8 @@ enum Command {
         #[arg(long, allow_hyphen_values = true, value_parser = zkstorm_sim::runner::parse_seeds)]
         seeds: Option<std::ops::RangeInclusive<u64>>,
         /// Seeds run in parallel with --seeds (1..=256).
-        #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = cli::parse_jobs)]
-        jobs: usize,
+        #[arg(long, allow_hyphen_values = true, value_parser = cli::parse_jobs)]
+        jobs: Option<usize>,
         /// End with one JSON object on the last line.
         #[arg(long)]
         json: bool,
@@ -87,7 +87,20 @@ fn main() -> ExitCode {
             jobs,
             json,
             check_determinism,
-        } => cli::run(&scenario, seed, seeds, jobs, json, check_determinism),
+        } => match (jobs, &seeds) {
+            (Some(_), None) => {
+                eprintln!("error: --jobs runs the seeds of --seeds in parallel; give --seeds A..B");
+                cli::EXIT_BAD_INPUT
+            }
+            _ => cli::run(
+                &scenario,
+                seed,
+                seeds,
+                jobs.unwrap_or(1),
+                json,
+                check_determinism,
+            ),
+        },
         Command::Replay {
             scenario,
             seed,

@@ -132,6 +132,8 @@ fn jobs_within_limits() {
     for jobs in ["0", "100000", "-1", "x"] {
         bad_input(&["run", t, "--seeds", "0..2", "--jobs", jobs], "--jobs");
     }
+    // Without --seeds there is nothing to run in parallel: said, not ignored.
+    bad_input(&["run", t, "--seed", "1", "--jobs", "2"], "--jobs");
 }
 
 #[test]
