@@ -67,6 +67,35 @@ impl H {
         })
     }
 
+    /// A write whose invocation carries the digest of the txn it becomes.
+    pub fn invoke_txn(
+        &mut self,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        call: Call,
+        body: u64,
+    ) -> &mut H {
+        self.push(Event::Invoke {
+            client,
+            op,
+            session,
+            call,
+            body: Some(body),
+        })
+    }
+
+    /// Server 1 applied `session`'s request `cxid` (txn digest `body`) at `zxid`.
+    pub fn applied(&mut self, zxid: u64, session: SessionId, cxid: u64, body: u64) -> &mut H {
+        self.push(Event::Delivered {
+            sid: 1,
+            zxid,
+            session,
+            cxid,
+            body,
+        })
+    }
+
     /// Propose `zxid` by `leader` and deliver it on `on`, in order.
     pub fn commit(&mut self, leader: Sid, zxid: u64, on: &[Sid]) -> &mut H {
         self.proposed(leader, zxid, zxid);

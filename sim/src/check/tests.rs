@@ -328,22 +328,10 @@ fn linearizable_lets_a_lost_answer_have_taken_effect_or_not() {
 fn linearizable_reads_a_lost_writes_fate_from_the_deliveries() {
     let lost_create = |applied: bool| {
         let mut h = H::new();
-        h.push(Event::Invoke {
-            client: 0,
-            op: 1,
-            session: 10,
-            call: create("/a", "x"),
-            body: Some(77),
-        });
+        h.invoke_txn(0, 1, 10, create("/a", "x"), 77);
         h.complete(0, 1, 10, "ConnectionLoss", z(1, 0), Ret::None);
         if applied {
-            h.push(Event::Delivered {
-                sid: 1,
-                zxid: z(1, 1),
-                session: 10,
-                cxid: 1,
-                body: 77,
-            });
+            h.applied(z(1, 1), 10, 1, 77);
         }
         h.invoke(1, 1, 11, Call::Sync)
             .complete(1, 1, 11, "ok", z(1, 2), Ret::None)
@@ -366,22 +354,10 @@ fn linearizable_matches_repeated_lost_deletes_to_their_applications() {
             let op = 1 + 3 * round;
             h.invoke(0, op, 10, create("/a", &format!("v{round}")))
                 .complete(0, op, 10, "ok", z(1, 1 + 2 * round as u32), stat(0, 0));
-            h.push(Event::Invoke {
-                client: 0,
-                op: op + 1,
-                session: 10,
-                call: delete("/a"),
-                body: Some(55),
-            });
+            h.invoke_txn(0, op + 1, 10, delete("/a"), 55);
             h.complete(0, op + 1, 10, "ConnectionLoss", 0, Ret::None);
             if (round as usize) < applied {
-                h.push(Event::Delivered {
-                    sid: 1,
-                    zxid: z(1, 2 + 2 * round as u32),
-                    session: 10,
-                    cxid: op + 1,
-                    body: 55,
-                });
+                h.applied(z(1, 2 + 2 * round as u32), 10, op + 1, 55);
             }
         }
         h.invoke(1, 1, 11, Call::Sync)
@@ -405,13 +381,7 @@ fn linearizable_never_matches_an_application_past_a_settled_op() {
     h.invoke(0, 1, 10, create("/a", "v"))
         .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0));
     let lost_delete = |h: &mut H, op: u64| {
-        h.push(Event::Invoke {
-            client: 0,
-            op,
-            session: 10,
-            call: delete("/a"),
-            body: Some(55),
-        });
+        h.invoke_txn(0, op, 10, delete("/a"), 55);
         h.complete(0, op, 10, "ConnectionLoss", 0, Ret::None);
     };
     lost_delete(&mut h, 2);
@@ -423,13 +393,7 @@ fn linearizable_never_matches_an_application_past_a_settled_op() {
         .invoke(2, 2, 12, get("/a", false))
         .complete(2, 2, 12, "ok", z(1, 2), node("v", 0, 0));
     lost_delete(&mut h, 5);
-    h.push(Event::Delivered {
-        sid: 1,
-        zxid: z(1, 3),
-        session: 10,
-        cxid: 5,
-        body: 55,
-    });
+    h.applied(z(1, 3), 10, 5, 55);
     h.invoke(1, 1, 11, Call::Sync)
         .complete(1, 1, 11, "ok", z(1, 4), Ret::None)
         .invoke(1, 2, 11, get("/a", false))
@@ -446,20 +410,8 @@ fn linearizable_takes_a_refusal_of_the_applied_txn_as_a_no_op() {
         let mut h = H::new();
         h.invoke(0, 1, 10, create("/a", "w"))
             .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0));
-        h.push(Event::Invoke {
-            client: 0,
-            op: 2,
-            session: 10,
-            call: set("/a", "x"),
-            body: Some(77),
-        });
-        h.push(Event::Delivered {
-            sid: 1,
-            zxid: z(1, 2),
-            session: 10,
-            cxid: 2,
-            body: 77,
-        });
+        h.invoke_txn(0, 2, 10, set("/a", "x"), 77);
+        h.applied(z(1, 2), 10, 2, 77);
         h.complete(0, 2, 10, outcome, answer_zxid, Ret::None)
             .invoke(1, 1, 11, Call::Sync)
             .complete(1, 1, 11, "ok", z(1, 3), Ret::None)
