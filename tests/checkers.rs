@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use zkstorm_sim::chaos::{self, ChaosConfig};
-use zkstorm_sim::check::{run_all, CheckOptions};
+use zkstorm_sim::check::{run_all, CheckOptions, Verdict};
 use zkstorm_sim::history::{Call, Event, Record, Ret};
 use zkstorm_sim::runner::{run_seed, seeds_from_env};
 
@@ -21,9 +21,10 @@ fn failures(
         let o = run_seed(seed, LIMIT, move || chaos::run(ChaosConfig::new(servers)))
             .unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"));
         for (check, verdict) in run_all(&o.history.records(), opts) {
-            if let Err(reason) = verdict {
+            if let Some(reason) = verdict.reason() {
                 bad.push(format!(
-                    "seed {seed}: {check}: {reason}\n  replay: ZKSTORM_SEEDS={seed} cargo test --test checkers {what}"
+                    "seed {seed}: {check}: {} {reason}\n  replay: ZKSTORM_SEEDS={seed} cargo test --test checkers {what}",
+                    verdict.label()
                 ));
             }
         }
@@ -66,7 +67,7 @@ fn tampered_real_histories_fail() {
     };
     let verdict = |rs: &[Record], check: &str| run_all(rs, &opts).remove(check).unwrap();
     for (check, v) in run_all(&records, &opts) {
-        assert_eq!(v, Ok(()), "{check} on the untouched history");
+        assert_eq!(v, Verdict::Pass, "{check} on the untouched history");
     }
 
     // A server skips a txn in the middle of its run.
@@ -79,7 +80,7 @@ fn tampered_real_histories_fail() {
         .map(|(i, _)| i)
         .unwrap();
     rs.remove(i);
-    assert!(verdict(&rs, "zab.total_order").is_err());
+    assert!(verdict(&rs, "zab.total_order").is_fail());
 
     // A server applies a different txn than the others at one zxid.
     let mut rs = records.clone();
@@ -90,8 +91,8 @@ fn tampered_real_histories_fail() {
     if let Event::Delivered { body, .. } = &mut rs[i].event {
         *body ^= 1;
     }
-    assert!(verdict(&rs, "zab.agreement").is_err());
-    assert!(verdict(&rs, "zab.integrity").is_err());
+    assert!(verdict(&rs, "zab.agreement").is_fail());
+    assert!(verdict(&rs, "zab.integrity").is_fail());
 
     // A synced read returns a value nobody wrote.
     let mut rs = records.clone();
@@ -122,18 +123,18 @@ fn tampered_real_histories_fail() {
     {
         *value = "c9-999999".into();
     }
-    assert!(verdict(&rs, "client.linearizable").is_err());
-    assert!(verdict(&rs, "client.sequential").is_err());
+    assert!(verdict(&rs, "client.linearizable").is_fail());
+    assert!(verdict(&rs, "client.sequential").is_fail());
 
     // A watch fires twice.
     let mut rs = records.clone();
     let i = rs
         .iter()
-        .position(|r| matches!(r.event, Event::Watch { raced: false, .. }))
+        .position(|r| matches!(r.event, Event::Watch { .. }))
         .expect("a watch event");
     let again = rs[i].clone();
     rs.insert(i + 1, again);
-    assert!(verdict(&rs, "client.watches").is_err());
+    assert!(verdict(&rs, "client.watches").is_fail());
 
     // An answer from the past.
     let mut rs = records.clone();
@@ -144,7 +145,7 @@ fn tampered_real_histories_fail() {
     if let Event::Complete { zxid, .. } = &mut rs[i].event {
         *zxid = 1;
     }
-    assert!(verdict(&rs, "client.sequential").is_err());
+    assert!(verdict(&rs, "client.sequential").is_fail());
 
     // One server ends with a different tree.
     let mut rs = records.clone();
@@ -155,7 +156,7 @@ fn tampered_real_histories_fail() {
     if let Event::ServerState { digest, .. } = &mut rs[i].event {
         *digest = digest.map(|d| d ^ 1);
     }
-    assert!(verdict(&rs, "converged").is_err());
+    assert!(verdict(&rs, "converged").is_fail());
 
     // The ensemble stops answering after the heal.
     let healed = records
@@ -163,7 +164,7 @@ fn tampered_real_histories_fail() {
         .rposition(|r| matches!(r.event, Event::Fault { .. }))
         .unwrap();
     let rs: Vec<Record> = records[..=healed].to_vec();
-    assert!(verdict(&rs, "liveness").is_err());
+    assert!(verdict(&rs, "liveness").is_fail());
 }
 
 /// `ZKSTORM_SEEDS=N cargo test --test checkers dump -- --ignored` writes the

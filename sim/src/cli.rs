@@ -1,6 +1,8 @@
-//! The `zkstorm` commands. Exit codes: 0 every check held, 1 a check failed,
-//! 2 bad input (scenario file, arguments).
+//! The `zkstorm` commands. Exit codes: 0 every check held, 1 a check failed
+//! (or the run panicked, or was not deterministic), 2 bad input (scenario
+//! file, arguments), 5 no check failed but one could not decide.
 
+use crate::check::Verdict;
 use crate::history::History;
 use crate::runner::run_seed;
 use crate::scenario::{self, RunReport, Scenario};
@@ -13,6 +15,15 @@ use std::time::{Duration, Instant};
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_UNDECIDED: u8 = 5;
+
+fn exit_code(v: &Verdict) -> u8 {
+    match v {
+        Verdict::Pass => EXIT_PASS,
+        Verdict::Fail(_) => EXIT_FAIL,
+        Verdict::Undecided(_) => EXIT_UNDECIDED,
+    }
+}
 
 /// Most seeds run at once (`--jobs`): each is an OS thread with a runtime.
 pub const MAX_JOBS: usize = 256;
@@ -73,17 +84,14 @@ fn replay_command(path: &Path, seed: u64) -> String {
     scenario::replay_command(&path.display().to_string(), seed)
 }
 
-fn passed(r: &RunReport) -> bool {
-    r.checks.values().all(|c| c.is_ok())
-}
-
 fn print_report(path: &Path, seed: u64, o: &Outcome) {
     let r = &o.report;
     println!("scenario {} ({})  seed {seed}", r.name, path.display());
     for (name, verdict) in &r.checks {
         match verdict {
-            Ok(()) => println!("  {name:<28} pass"),
-            Err(why) => println!("  {name:<28} FAIL: {why}"),
+            Verdict::Pass => println!("  {name:<28} pass"),
+            Verdict::Fail(why) => println!("  {name:<28} FAIL: {why}"),
+            Verdict::Undecided(why) => println!("  {name:<28} UNDECIDED: {why}"),
         }
     }
     println!(
@@ -102,9 +110,9 @@ fn json_value(path: &Path, seed: u64, o: &Outcome) -> serde_json::Value {
         .checks
         .iter()
         .map(|(k, v)| {
-            let verdict = match v {
-                Ok(()) => "pass".to_string(),
-                Err(why) => format!("fail: {why}"),
+            let verdict = match v.reason() {
+                None => v.label().to_string(),
+                Some(why) => format!("{}: {why}", v.label()),
             };
             (k.clone(), serde_json::Value::String(verdict))
         })
@@ -112,7 +120,7 @@ fn json_value(path: &Path, seed: u64, o: &Outcome) -> serde_json::Value {
     serde_json::json!({
         "scenario": path.display().to_string(),
         "seed": seed,
-        "verdict": if passed(r) { "pass" } else { "fail" },
+        "verdict": r.verdict().label(),
         "checks": checks,
         "sim_secs": r.sim_secs,
         "wall_secs": o.wall_secs,
@@ -155,24 +163,22 @@ pub fn run(
         }
     };
     print_report(path, seed, &first);
-    let mut ok = passed(&first.report);
+    let mut verdict = first.report.verdict();
     if determinism {
         let (same, says) = same_again(&sc, seed, first.report.trace_hash);
         println!("determinism: {says}");
-        ok &= same;
+        if !same {
+            verdict = Verdict::Fail(says);
+        }
     }
-    if !ok {
+    if !verdict.is_pass() {
         println!("replay: {}", replay_command(path, seed));
     }
-    println!("{}", if ok { "PASS" } else { "FAIL" });
+    println!("{}", verdict.label().to_uppercase());
     if json {
         println!("{}", json_line(path, seed, &first));
     }
-    if ok {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    }
+    exit_code(&verdict)
 }
 
 struct Many {
@@ -194,31 +200,34 @@ fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many)
                 let Some(seed) = next.lock().expect("seeds").next() else {
                     return;
                 };
-                let (line, ok) = seed_line(path, sc, seed, opts);
+                let (line, verdict) = seed_line(path, sc, seed, opts);
                 println!("{line}");
                 let _ = std::io::stdout().flush();
-                results.lock().expect("results").push((seed, ok));
+                results.lock().expect("results").push((seed, verdict));
             });
         }
     });
     let mut results = results.into_inner().expect("results");
-    results.sort();
-    let failed: Vec<u64> = results
+    results.sort_by_key(|(seed, _)| *seed);
+    let passed = results.iter().filter(|(_, v)| v.is_pass()).count();
+    let undecided = results
         .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(s, _)| *s)
-        .collect();
+        .filter(|(_, v)| matches!(v, Verdict::Undecided(_)))
+        .count();
     let ran = results.len() as u128;
-    println!("{} of {total} seeds passed", ran - failed.len() as u128);
-    for seed in &failed {
+    if undecided > 0 {
+        println!("{passed} of {total} seeds passed, {undecided} undecided");
+    } else {
+        println!("{passed} of {total} seeds passed");
+    }
+    for (seed, _) in results.iter().filter(|(_, v)| !v.is_pass()) {
         println!("replay: {}", replay_command(path, *seed));
     }
     // A seed that did not run is never a pass.
-    if failed.is_empty() && ran == total {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
+    if ran < total {
+        return EXIT_FAIL;
     }
+    exit_code(&Verdict::overall(results.iter().map(|(_, v)| v)))
 }
 
 /// Threads for `total` seeds: no more than there are seeds (2^64 seeds
@@ -228,19 +237,22 @@ fn threads(jobs: usize, total: u128) -> usize {
     jobs.clamp(1, MAX_JOBS).min(seeds)
 }
 
-/// One seed of a range: its summary line and whether it passed (and, with
-/// `determinism`, gave the same trace hash on a second run).
-fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, bool) {
+/// One seed of a range: its summary line and its verdict (with
+/// `determinism`, a different trace hash on a second run fails it).
+fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, Verdict) {
     let o = match run_one(sc, seed) {
         Ok(o) => o,
-        Err(p) => return (format!("seed {seed:>6}  FAIL  panicked: {p}"), false),
+        Err(p) => {
+            let line = format!("seed {seed:>6}  FAIL  panicked: {p}");
+            return (line, Verdict::Fail(format!("panicked: {p}")));
+        }
     };
-    let mut ok = passed(&o.report);
+    let mut verdict = o.report.verdict();
     let again = opts
         .determinism
         .then(|| same_again(sc, seed, o.report.trace_hash));
-    if let Some((same, _)) = &again {
-        ok &= same;
+    if let Some((false, says)) = &again {
+        verdict = Verdict::Fail(says.clone());
     }
     let line = match (opts.json, again) {
         (true, again) => {
@@ -253,29 +265,36 @@ fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, boo
         (false, Some((_, says))) => format!("{}  determinism: {says}", summary(seed, &o)),
         (false, None) => summary(seed, &o),
     };
-    (line, ok)
+    (line, verdict)
 }
 
 fn summary(seed: u64, o: &Outcome) -> String {
-    let failed: Vec<&str> = o
-        .report
-        .checks
-        .iter()
-        .filter(|(_, v)| v.is_err())
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let named = |fail: bool| -> Vec<&str> {
+        o.report
+            .checks
+            .iter()
+            .filter(|(_, v)| !v.is_pass() && v.is_fail() == fail)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    };
+    let mut tail = String::new();
+    for (label, checks) in [("failed", named(true)), ("undecided", named(false))] {
+        if !checks.is_empty() {
+            tail.push_str(&format!("  {label}: {}", checks.join(", ")));
+        }
+    }
+    let verdict = o.report.verdict();
     format!(
-        "seed {seed:>6}  {}  sim {:.1}s  wall {:.3}s  ops {}  hash {:016x}{}",
-        if failed.is_empty() { "pass" } else { "FAIL" },
+        "seed {seed:>6}  {}  sim {:.1}s  wall {:.3}s  ops {}  hash {:016x}{tail}",
+        if verdict.is_pass() {
+            "pass".to_string()
+        } else {
+            verdict.label().to_uppercase()
+        },
         o.report.sim_secs,
         o.wall_secs,
         o.report.ops_ok,
         o.report.trace_hash,
-        if failed.is_empty() {
-            String::new()
-        } else {
-            format!("  failed: {}", failed.join(", "))
-        }
     )
 }
 
@@ -317,11 +336,7 @@ pub fn replay(path: &Path, seed: u64, trace: &Path) -> u8 {
         trace.display(),
         outcome.report.events
     );
-    if passed(&outcome.report) {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    }
+    exit_code(&outcome.report.verdict())
 }
 
 fn write_trace(history: &History, path: &Path) -> std::io::Result<()> {

@@ -74,11 +74,6 @@ pub enum Event {
         op: u64,
         session: SessionId,
         call: Call,
-        /// For a write: the digest of the txn it becomes (as `Proposed` and
-        /// `Delivered` carry it), so a lost answer's fate can be read from
-        /// the deliveries.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        body: Option<u64>,
     },
     Complete {
         client: usize,
@@ -90,18 +85,21 @@ pub enum Event {
         write: bool,
         /// What an ok answer carried that the checkers judge.
         ret: Ret,
+        /// The xid the request went out under (`None`: it never left the
+        /// client). With the session, the identity its txn carries in
+        /// `Proposed` / `Delivered` (`session`, `cxid`): how a lost answer's
+        /// fate is read from the deliveries.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        xid: Option<u64>,
     },
-    /// A watch event the client received. `raced`: it came in while the
-    /// answer to the op in flight did (it is recorded right after that op's
-    /// `Complete`, but may have arrived before the answer); otherwise it came
-    /// in between the previous answer and the next request, where it stands.
+    /// A watch event the client received, recorded where it arrived among
+    /// the client's answers.
     Watch {
         client: usize,
         session: SessionId,
         path: String,
         event: String,
         zxid: u64,
-        raced: bool,
     },
     /// A server's state when the run ended (recorded once settling is over):
     /// what `converged` judges. `digest`: of its data tree, when it reported one.

@@ -5,15 +5,15 @@
 //! followed by a read; some reads leave watches; sessions are closed and
 //! opened anew every `session_ops` ops.
 
-use crate::history::{body_digest, Call, Event, History, Ret};
+use crate::history::{Call, Event, History, Ret};
 use madsim::rand::{thread_rng, Rng};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 use zkstorm::client::{Client, ClientConfig, ClientEvent};
 use zkstorm::proto::{CreateMode, ErrorCode, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::types::SessionId;
-use zkstorm::zab::txn::TxnBody;
 
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
@@ -149,7 +149,7 @@ pub async fn run_client(
         ccfg.session_timeout_ms = cfg.session_timeout_ms;
         ccfg.seed = thread_rng().gen();
         let connect = tokio::time::timeout(Duration::from_secs(5), Client::connect(ccfg)).await;
-        let (client, mut events) = match connect {
+        let (client, events) = match connect {
             Ok(Ok(c)) => c,
             failed => {
                 let why = match failed {
@@ -171,6 +171,13 @@ pub async fn run_client(
             session,
             state: "connected".into(),
         });
+        let mut events = EventLog {
+            rx: events,
+            taken: 0,
+            history: &history,
+            client: n,
+            session,
+        };
         let mut after_sync = false;
         let mut session_ops = 0u64;
         while tokio::time::Instant::now() < until {
@@ -178,32 +185,21 @@ pub async fn run_client(
                 break;
             }
             session_ops += 1;
-            while let Ok(ev) = events.try_recv() {
-                record_event(&history, n, session, ev);
-            }
+            events.record(u64::MAX);
             op_id += 1;
             let op = pick_op(&cfg, n, op_id, after_sync);
             after_sync = matches!(op, ClientOp::Sync);
             let write = !matches!(op, ClientOp::Read(_));
-            let body = match &op {
-                ClientOp::Write(w) => Some(body_digest(&TxnBody::Write(w.clone()))),
-                ClientOp::Sync => Some(body_digest(&TxnBody::Sync)),
-                ClientOp::Read(_) => None,
-            };
             history.record(Event::Invoke {
                 client: n,
                 op: op_id,
                 session,
                 call: Call::of(&op),
-                body,
             });
-            let (result, zxid) = client.call(op).await;
-            // Events that came in with the answer: before or after it, the
-            // client can't tell us; they go right after it, marked raced.
-            let mut raced = Vec::new();
-            while let Ok(ev) = events.try_recv() {
-                raced.push(ev);
-            }
+            let traced = client.call_traced(op).await;
+            let (result, zxid) = traced.answer;
+            // Events that arrived before the answer go before it.
+            events.record(traced.events_before);
             history.record(Event::Complete {
                 client: n,
                 op: op_id,
@@ -212,10 +208,8 @@ pub async fn run_client(
                 zxid: zxid.0,
                 write,
                 ret: Ret::of(&result),
+                xid: traced.xid,
             });
-            for ev in raced {
-                record_event_raced(&history, n, session, ev, true);
-            }
             match result {
                 Ok(_) => stats.ok += 1,
                 Err(
@@ -233,9 +227,7 @@ pub async fn run_client(
             tokio::time::sleep(period).await;
         }
         let closed = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
-        while let Ok(ev) = events.try_recv() {
-            record_event(&history, n, session, ev);
-        }
+        events.record(u64::MAX);
         let state = match closed {
             Ok(Ok(())) => "close: ok".to_string(),
             Ok(Err(e)) => format!("close: {e:?}"),
@@ -250,30 +242,39 @@ pub async fn run_client(
     stats
 }
 
-fn record_event(history: &History, n: usize, session: SessionId, ev: ClientEvent) {
-    record_event_raced(history, n, session, ev, false)
+/// A client's events channel, recorded in the order the client received
+/// events and answers (see `Traced::events_before`).
+struct EventLog<'a> {
+    rx: UnboundedReceiver<ClientEvent>,
+    /// Events taken off the channel so far.
+    taken: u64,
+    history: &'a History,
+    client: usize,
+    session: SessionId,
 }
 
-fn record_event_raced(
-    history: &History,
-    n: usize,
-    session: SessionId,
-    ev: ClientEvent,
-    raced: bool,
-) {
-    match ev {
-        ClientEvent::Watch(w) => history.record(Event::Watch {
-            client: n,
-            session,
-            path: w.path,
-            event: format!("{:?}", w.event),
-            zxid: w.zxid.0,
-            raced,
-        }),
-        ClientEvent::State(s) => history.record(Event::ClientState {
-            client: n,
-            session,
-            state: format!("{s:?}"),
-        }),
+impl EventLog<'_> {
+    /// Record the events that arrived before the `upto`-th (all there are
+    /// for `u64::MAX`).
+    fn record(&mut self, upto: u64) {
+        while self.taken < upto {
+            let Ok(ev) = self.rx.try_recv() else { return };
+            self.taken += 1;
+            let (client, session) = (self.client, self.session);
+            self.history.record(match ev {
+                ClientEvent::Watch(w) => Event::Watch {
+                    client,
+                    session,
+                    path: w.path,
+                    event: format!("{:?}", w.event),
+                    zxid: w.zxid.0,
+                },
+                ClientEvent::State(s) => Event::ClientState {
+                    client,
+                    session,
+                    state: format!("{s:?}"),
+                },
+            });
+        }
     }
 }

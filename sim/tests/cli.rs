@@ -12,7 +12,8 @@ const TINY: &str = "name = \"tiny\"\nduration = \"1s\"\nsettle = \"1s\"\n[ensemb
 
 /// A scenario file with `text`, unique to this test.
 fn scenario(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zkstorm-cli-{}", std::process::id()));
+    // Under target/tmp (cargo's scratch space for integration tests), not /tmp.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
@@ -192,4 +193,19 @@ fn a_bad_scenario_file_is_located() {
         ],
         &shown,
     );
+}
+
+/// A check that gives up is its own verdict: "undecided" in the report and
+/// the JSON, exit code 5 — neither a pass (0) nor a found violation (1).
+#[test]
+fn an_undecided_check_is_neither_a_pass_nor_a_failure() {
+    let text = format!("{TINY}rate = 50\n[check]\nlinearizable = true\nlinearizable_steps = 1\n");
+    let path = scenario("undecided", &text);
+    let out = zkstorm(&["run", path.to_str().unwrap(), "--seed", "1", "--json"]);
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("client.linearizable          UNDECIDED: "), "{}", out.stdout);
+    assert!(out.stdout.contains("\"verdict\":\"undecided\""), "{}", out.stdout);
+    let many = zkstorm(&["run", path.to_str().unwrap(), "--seeds", "0..3"]);
+    assert_eq!(many.code, 5, "{}", many.stdout);
+    assert!(many.stdout.contains("0 of 3 seeds passed, 3 undecided"), "{}", many.stdout);
 }

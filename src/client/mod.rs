@@ -59,9 +59,22 @@ pub enum ClientEvent {
 /// The answer to one request: the result and the zxid the server stamped it with.
 pub type Answer = (Result<OpResult, ErrorCode>, Zxid);
 
+/// An answer with what a history needs to place it exactly.
+#[derive(Clone, Debug)]
+pub struct Traced {
+    pub answer: Answer,
+    /// The request id the request went out under; `None`: it never reached
+    /// the wire, so no server can have applied it.
+    pub xid: Option<u64>,
+    /// How many events (`ClientEvent`s) this client had put on its events
+    /// channel before this answer came in: those arrived first, any later
+    /// ones after it.
+    pub events_before: u64,
+}
+
 enum Cmd {
-    Op(ClientOp, oneshot::Sender<Answer>),
-    Close(oneshot::Sender<Answer>),
+    Op(ClientOp, oneshot::Sender<Traced>),
+    Close(oneshot::Sender<Traced>),
 }
 
 pub struct Client {
@@ -104,12 +117,24 @@ impl Client {
 
     /// Send any op and get its raw answer (result and zxid).
     pub async fn call(&self, op: ClientOp) -> Answer {
+        self.call_traced(op).await.answer
+    }
+
+    /// `call`, also telling the xid the request was sent under: with the
+    /// session id, the identity its txn carries (ZooKeeper's TxnHeader
+    /// clientId and cxid), so a history can tell what became of a request
+    /// whose answer was lost.
+    pub async fn call_traced(&self, op: ClientOp) -> Traced {
+        let lost = Traced {
+            answer: (Err(ErrorCode::ConnectionLoss), Zxid::ZERO),
+            xid: None,
+            events_before: 0,
+        };
         let (tx, rx) = oneshot::channel();
         if self.cmds.send(Cmd::Op(op, tx)).is_err() {
-            return (Err(ErrorCode::ConnectionLoss), Zxid::ZERO);
+            return lost;
         }
-        rx.await
-            .unwrap_or((Err(ErrorCode::ConnectionLoss), Zxid::ZERO))
+        rx.await.unwrap_or(lost)
     }
 
     pub async fn create(
@@ -203,6 +228,7 @@ impl Client {
         }
         rx.await
             .map_err(|_| ErrorCode::ConnectionLoss)?
+            .answer
             .0
             .map(|_| ())
     }
@@ -221,6 +247,8 @@ struct Conn {
     last_zxid: Zxid,
     next_xid: u64,
     watches: Watches,
+    /// Events put on `events` so far (see `Traced::events_before`).
+    emitted: u64,
 }
 
 enum Outcome {
@@ -252,12 +280,26 @@ impl Conn {
             last_zxid: Zxid::ZERO,
             next_xid: 1,
             watches: Watches::default(),
+            emitted: 0,
+        }
+    }
+
+    fn emit(&mut self, ev: ClientEvent) {
+        self.emitted += 1;
+        let _ = self.events.send(ev);
+    }
+
+    fn traced(&self, result: Result<OpResult, ErrorCode>, zxid: Zxid, xid: Option<u64>) -> Traced {
+        Traced {
+            answer: (result, zxid),
+            xid,
+            events_before: self.emitted,
         }
     }
 
     fn set_state(&mut self, s: ConnState) {
         if self.state.borrow().1 != s {
-            let _ = self.events.send(ClientEvent::State(s));
+            self.emit(ClientEvent::State(s));
         }
         let _ = self.state.send((self.session, s));
     }
@@ -307,7 +349,7 @@ impl Conn {
             let tx = match cmd {
                 Cmd::Op(_, tx) | Cmd::Close(tx) => tx,
             };
-            let _ = tx.send((Err(code), self.last_zxid));
+            let _ = tx.send(self.traced(Err(code), self.last_zxid, None));
         }
     }
 
@@ -316,7 +358,7 @@ impl Conn {
             let tx = match cmd {
                 Cmd::Op(_, tx) | Cmd::Close(tx) => tx,
             };
-            let _ = tx.send((Err(code), self.last_zxid));
+            let _ = tx.send(self.traced(Err(code), self.last_zxid, None));
         }
     }
 
@@ -381,7 +423,7 @@ impl Conn {
         wr: &mut W,
         frames: &mut mpsc::UnboundedReceiver<ServerMsg>,
     ) -> Outcome {
-        let mut pending: BTreeMap<u64, (oneshot::Sender<Answer>, Option<ReadOp>)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (oneshot::Sender<Traced>, Option<ReadOp>)> = BTreeMap::new();
         let ping_every = Duration::from_millis((self.timeout_ms / 3).max(1));
         let silent_limit = Duration::from_millis(self.timeout_ms * 2 / 3);
         let mut ping = tokio::time::interval(ping_every);
@@ -401,7 +443,7 @@ impl Conn {
                                 if let Some(read) = watched {
                                     self.watches.armed(&read, &result);
                                 }
-                                let _ = tx.send((result, zxid));
+                                let _ = tx.send(self.traced(result, zxid, Some(xid)));
                             }
                             if closing == Some(xid) {
                                 break Outcome::Closed;
@@ -410,7 +452,7 @@ impl Conn {
                         ServerMsg::Watch(ev) => {
                             self.last_zxid = self.last_zxid.max(ev.zxid);
                             self.watches.fired(&ev);
-                            let _ = self.events.send(ClientEvent::Watch(ev));
+                            self.emit(ClientEvent::Watch(ev));
                         }
                         ServerMsg::Pong { zxid } => self.last_zxid = self.last_zxid.max(zxid),
                         ServerMsg::Expired => break Outcome::Expired,
@@ -454,8 +496,8 @@ impl Conn {
             Outcome::Lost => ErrorCode::ConnectionLoss,
             _ => ErrorCode::SessionExpired,
         };
-        for (_, (tx, _)) in pending {
-            let _ = tx.send((Err(code), self.last_zxid));
+        for (xid, (tx, _)) in pending {
+            let _ = tx.send(self.traced(Err(code), self.last_zxid, Some(xid)));
         }
         outcome
     }

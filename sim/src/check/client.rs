@@ -8,9 +8,9 @@
 //! before" as the clients saw it.
 
 use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
-use super::{is_model_error, v, zx, CheckOptions, Violation};
+use super::{is_model_error, undecided, v, zx, CheckOptions, Violation};
 use crate::history::{body_digest, Call, Event, Record, Ret};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use zkstorm::types::SessionId;
 use zkstorm::zab::txn::TxnBody;
 
@@ -20,6 +20,8 @@ pub(crate) struct Done<'a> {
     pub outcome: &'a str,
     pub zxid: u64,
     pub ret: &'a Ret,
+    /// The xid the request went out under (`None`: it never left the client).
+    pub xid: Option<u64>,
 }
 
 impl Done<'_> {
@@ -38,8 +40,6 @@ pub(crate) struct Op<'a> {
     pub call: &'a Call,
     pub invoke: usize,
     pub done: Option<Done<'a>>,
-    /// The digest of the txn a write becomes (see `Event::Invoke`).
-    pub body: Option<u64>,
 }
 
 impl Op<'_> {
@@ -70,7 +70,6 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                 op,
                 session,
                 call,
-                body,
             } => {
                 open.insert((*client, *op), ops.len());
                 ops.push(Op {
@@ -80,7 +79,6 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                     call,
                     invoke: idx,
                     done: None,
-                    body: *body,
                 });
             }
             Event::Complete {
@@ -89,6 +87,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                 outcome,
                 zxid,
                 ret,
+                xid,
                 ..
             } => {
                 if let Some(i) = open.remove(&(*client, *op)) {
@@ -97,6 +96,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                         outcome,
                         zxid: *zxid,
                         ret,
+                        xid: *xid,
                     });
                 }
             }
@@ -148,44 +148,6 @@ pub(crate) fn session_ends(records: &[Record]) -> BTreeMap<SessionId, SessionEnd
         }
     }
     ends
-}
-
-/// The order in which a client saw things, as far as it is known: a watch
-/// event that raced an answer (see `Event::Watch`) may have come before it;
-/// it is put before that answer when its zxid allows (zxid at most the
-/// answer's), the most permissive of the possible orders.
-pub(crate) fn seen_order(records: &[Record]) -> Vec<usize> {
-    let mut order = Vec::with_capacity(records.len());
-    let mut i = 0;
-    while i < records.len() {
-        let Event::Complete { client, zxid, .. } = &records[i].event else {
-            order.push(i);
-            i += 1;
-            continue;
-        };
-        let mut j = i + 1;
-        while j < records.len() {
-            match &records[j].event {
-                Event::Watch {
-                    client: c,
-                    raced: true,
-                    ..
-                }
-                | Event::ClientState { client: c, .. }
-                    if c == client =>
-                {
-                    j += 1
-                }
-                _ => break,
-            }
-        }
-        let early = |k: &usize| matches!(&records[*k].event, Event::Watch { zxid: z, raced: true, .. } if z <= zxid);
-        order.extend((i + 1..j).filter(early));
-        order.push(i);
-        order.extend((i + 1..j).filter(|k| !early(k)));
-        i = j;
-    }
-    order
 }
 
 // ---------------------------------------------------------------- linearizable
@@ -253,52 +215,22 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
     out
 }
 
-/// For each write, where its txn was first applied (`None`: never, or not
-/// a write). Within a session, applied txns are matched to invocations with
-/// the same txn digest, in order, each to the earliest unclaimed application
-/// inside its window: after its invocation and no later than its answer or,
-/// if that was lost, than the session's next committed op (FIFO order: it
-/// cannot apply after that). Two invocations with one digest are the same
-/// request twice (same session, path and arguments), so where the greedy
-/// match gives one's application to the other — only ever inside both
-/// windows — the model cannot tell the difference.
-fn fates(records: &[Record], ops: &[Op], settled_by: &[Option<usize>]) -> Vec<Option<usize>> {
-    // Per (session, digest): first delivery of each zxid, in history order.
-    let mut applied: HashMap<(SessionId, u64), Vec<usize>> = HashMap::new();
-    let mut seen_zxid: HashSet<u64> = HashSet::new();
+/// For each op, where its txn was first applied (`None`: no server applied
+/// it, or it was never sent, or its answer was not recorded). A txn carries
+/// the identity of the request it came from — the session and the xid the
+/// client sent it under (ZooKeeper's TxnHeader clientId and cxid) — and the
+/// client recorded that xid with the answer, so the match is exact.
+fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
+    let mut first: HashMap<(SessionId, u64), usize> = HashMap::new();
     for (idx, r) in records.iter().enumerate() {
-        if let Event::Delivered {
-            session,
-            body,
-            zxid,
-            ..
-        } = r.event
-        {
-            if seen_zxid.insert(zxid) {
-                applied.entry((session, body)).or_default().push(idx);
-            }
+        if let Event::Delivered { session, cxid, .. } = r.event {
+            first.entry((session, cxid)).or_insert(idx);
         }
     }
-    let mut claimed: HashMap<(SessionId, u64), usize> = HashMap::new();
     ops.iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let key = (op.session, op.body?);
-            let list = applied.get(&key)?;
-            let next = claimed.entry(key).or_default();
-            while *next < list.len() && list[*next] < op.invoke {
-                *next += 1;
-            }
-            let at = *list.get(*next)?;
-            let end = match &op.done {
-                Some(d) if d.answered() => Some(d.idx),
-                _ => settled_by[i],
-            };
-            if end.is_some_and(|end| at > end) {
-                return None;
-            }
-            *next += 1;
-            Some(at)
+        .map(|op| {
+            let xid = op.done.as_ref()?.xid?;
+            first.get(&(op.session, xid)).copied()
         })
         .collect()
 }
@@ -308,7 +240,7 @@ fn fates(records: &[Record], ops: &[Op], settled_by: &[Option<usize>]) -> Vec<Op
 /// session's next committed op), the reads right after an ok sync of the
 /// same session (spanning from the sync's invocation), and the end of every
 /// session holding an ephemeral there, must linearize.
-pub fn linearizable(records: &[Record]) -> Vec<Violation> {
+pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     const CHECK: &str = "client.linearizable";
     let mut out = Vec::new();
     let ops = ops(records);
@@ -318,22 +250,23 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
         .map(|(i, o)| ((o.client, o.id), i))
         .collect();
     let settled_by = settled_by(&ops);
-    // Which write became which applied txn (see `fates`): a write whose
-    // answer was lost and whose txn no server applied did not happen — it is
-    // left out rather than branched on; one whose txn was applied has
-    // happened (with its effect, or as the error the tree decided) by its
-    // first delivery, which bounds its open interval. Both only remove
-    // linearizations the history rules out, so they can hide no violation.
-    let fate = fates(records, &ops, &settled_by);
+    // What became of each lost answer (see `fates`): a write whose answer
+    // was lost and whose txn no server applied did nothing, and is left out
+    // rather than branched on; one whose txn was applied took effect (or
+    // failed as the tree decided) by its first delivery, which bounds its
+    // open interval. Both only narrow the linearizations the search may try,
+    // so a wrong fate can make a correct history fail but never make a wrong
+    // one pass: the pruning adds failures, it cannot hide one.
+    let fate = fates(records, &ops);
     let applied_at_zxid: BTreeSet<(SessionId, u64, u64)> = records
         .iter()
         .filter_map(|r| match r.event {
             Event::Delivered {
                 session,
-                body,
+                cxid,
                 zxid,
                 ..
-            } => Some((session, body, zxid)),
+            } => Some((session, cxid, zxid)),
             _ => None,
         })
         .collect();
@@ -341,23 +274,26 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
     // answer's zxid is where it was applied) are definite no-ops; the same
     // code from the client library (its session ended with the request in
     // flight) says nothing.
-    let outcome_of = |op: &Op| match (key_outcome(&op.done), &op.done, op.body) {
-        (KeyOutcome::Unknown, Some(d), Some(b))
+    let outcome_of = |op: &Op| match (key_outcome(&op.done), &op.done) {
+        (KeyOutcome::Unknown, Some(d))
             if matches!(d.outcome, "SessionMoved" | "SessionExpired")
-                && applied_at_zxid.contains(&(op.session, b, d.zxid)) =>
+                && d.xid
+                    .is_some_and(|x| applied_at_zxid.contains(&(op.session, x, d.zxid))) =>
         {
             KeyOutcome::Refused
         }
-        (o, _, _) => o,
+        (o, _) => o,
     };
     // Znodes that ever had a child: only there can a delete answer NotEmpty.
     let parents: BTreeSet<&str> = ops
         .iter()
         .filter_map(|o| o.call.path()?.rsplit_once('/').map(|(p, _)| p))
         .collect();
+    // A lost answer whose txn no server applied: the op did nothing (an op
+    // still in flight when the history ends stays open instead).
     let never_applied = |i: usize| {
         let op = &ops[i];
-        op.done.as_ref().is_none_or(|d| !d.answered()) && op.body.is_some() && fate[i].is_none()
+        op.call.is_write() && op.done.as_ref().is_some_and(|d| !d.answered()) && fate[i].is_none()
     };
     let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
@@ -508,7 +444,7 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                 k.origin.push(None);
             }
         }
-        if let Err(f) = check_key(&k.ops, None, &k.values) {
+        if let Err(f) = check_key(&k.ops, None, &k.values, opts.linearizable_steps) {
             let detail = match f.op {
                 Some(i) => {
                     let what = match k.origin[i] {
@@ -523,11 +459,13 @@ pub fn linearizable(records: &[Record]) -> Vec<Violation> {
                         f.state
                     )
                 }
-                None => format!(
-                    "{path}: not shown linearizable ({} ops): {}",
-                    k.ops.len(),
-                    f.state
-                ),
+                None => {
+                    out.push(undecided(
+                        CHECK,
+                        format!("{path}: {} ops: {}", k.ops.len(), f.state),
+                    ));
+                    continue;
+                }
             };
             out.push(v(CHECK, detail));
         }
@@ -568,8 +506,8 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
     for (i, op) in ops.iter().enumerate() {
         by_id.insert((op.client, op.id), i);
     }
-    for idx in seen_order(records) {
-        match &records[idx].event {
+    for (idx, r) in records.iter().enumerate() {
+        match &r.event {
             Event::Complete {
                 client,
                 op,
@@ -769,8 +707,8 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         }
     }
     let mut regs: HashMap<SessionId, BTreeMap<&str, Reg>> = HashMap::new();
-    for idx in seen_order(records) {
-        match &records[idx].event {
+    for (idx, r) in records.iter().enumerate() {
+        match &r.event {
             Event::Complete { session, .. } => {
                 let Some(&oi) = by_done.get(&idx) else {
                     continue;
@@ -778,11 +716,6 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 let o = &ops[oi];
                 let d = o.done.as_ref().expect("indexed by its answer");
                 let mine = regs.entry(*session).or_default();
-                // A disconnection recorded with this answer may have come
-                // before it (the answer then came on a new connection).
-                if !opts.watches_survive_reconnect && disconnected_with(records, idx) {
-                    mine.clear();
-                }
                 // An answer past a change some watch of this session waits for.
                 if d.answered() && d.zxid != 0 {
                     let mut overdue = Vec::new();
@@ -902,31 +835,6 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         }
     }
     out
-}
-
-/// Is a `Disconnected` of this answer's client recorded with the answer at `idx`?
-fn disconnected_with(records: &[Record], idx: usize) -> bool {
-    let Event::Complete { client, .. } = &records[idx].event else {
-        return false;
-    };
-    for r in &records[idx + 1..] {
-        match &r.event {
-            Event::ClientState {
-                client: c, state, ..
-            } if c == client => {
-                if state == "Disconnected" {
-                    return true;
-                }
-            }
-            Event::Watch {
-                client: c,
-                raced: true,
-                ..
-            } if c == client => {}
-            _ => return false,
-        }
-    }
-    false
 }
 
 // ---------------------------------------------------------------- sessions

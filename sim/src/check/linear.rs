@@ -230,13 +230,19 @@ fn unlift(es: &mut [Entry], e: usize) {
     }
 }
 
-/// Most search steps per znode before giving up (reported as a failure:
-/// a checker must not pass what it could not decide).
+/// Most search steps per znode before giving up, by default (the verdict is
+/// then undecided: a checker must not pass what it could not decide).
 pub const STEP_LIMIT: u64 = 10_000_000;
 
 /// Is this znode's history linearizable from `init`? `Err` says which op
-/// could not be placed, and what the znode was then.
-pub fn check_key(ops: &[KeyOp], init: State, values: &[String]) -> Result<(), Failure> {
+/// could not be placed, and what the znode was then — or, with `op: None`,
+/// that the search gave up after `step_limit` steps.
+pub fn check_key(
+    ops: &[KeyOp],
+    init: State,
+    values: &[String],
+    step_limit: u64,
+) -> Result<(), Failure> {
     if ops.is_empty() {
         return Ok(());
     }
@@ -292,11 +298,11 @@ pub fn check_key(ops: &[KeyOp], init: State, values: &[String]) -> Result<(), Fa
     let mut best: (usize, usize, State) = (0, NIL, init);
     while es[0].next != NIL {
         steps += 1;
-        if steps > STEP_LIMIT {
+        if steps > step_limit {
             return Err(Failure {
                 depth: stack.len(),
                 op: None,
-                state: format!("undecided: gave up after {STEP_LIMIT} search steps"),
+                state: format!("the search gave up after {step_limit} steps"),
             });
         }
         let e = es[entry];
@@ -361,6 +367,90 @@ pub fn show(s: State, values: &[String]) -> String {
             } else {
                 format!("{v:?} v{}", n.version)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every order of the ops that respects real time, each op taking any
+    /// successor `step` allows. Exponential: only for a handful of ops.
+    fn brute_force(ops: &[KeyOp], init: State) -> bool {
+        fn go(ops: &[KeyOp], placed: &mut Vec<bool>, s: State) -> bool {
+            if placed.iter().all(|p| *p) {
+                return true;
+            }
+            let mut succ = Vec::new();
+            for i in 0..ops.len() {
+                // `i` may go next only if no unplaced op returned before it was called.
+                let blocked = (0..ops.len())
+                    .any(|j| !placed[j] && j != i && ops[j].ret.is_some_and(|r| r < ops[i].call));
+                if placed[i] || blocked {
+                    continue;
+                }
+                step(s, &ops[i], &mut succ);
+                let next = succ.clone();
+                placed[i] = true;
+                if next.into_iter().any(|ns| go(ops, placed, ns)) {
+                    return true;
+                }
+                placed[i] = false;
+            }
+            false
+        }
+        go(ops, &mut vec![false; ops.len()], init)
+    }
+
+    fn op_strategy() -> impl Strategy<Value = KeyOp> {
+        let node = (0u32..2, 0i32..3, prop_oneof![Just(0u64), Just(7u64)]).prop_map(
+            |(value, version, owner)| Node {
+                value,
+                version,
+                owner,
+            },
+        );
+        let kind = prop_oneof![
+            (0u32..3, prop_oneof![Just(0u64), Just(7u64)])
+                .prop_map(|(value, owner)| KeyOpKind::Create { value, owner }),
+            (0u32..3, -1i32..3).prop_map(|(value, version)| KeyOpKind::Set { value, version }),
+            (-1i32..3).prop_map(|version| KeyOpKind::Delete { version }),
+            proptest::option::of(node).prop_map(|seen| KeyOpKind::Read { seen }),
+            Just(KeyOpKind::SessionEnd { session: 7 }),
+        ];
+        let outcome = prop_oneof![
+            3 => proptest::option::of(0i32..3).prop_map(|version| KeyOutcome::Ok { version }),
+            1 => Just(KeyOutcome::NoNode),
+            1 => Just(KeyOutcome::NodeExists),
+            1 => Just(KeyOutcome::BadVersion),
+            1 => Just(KeyOutcome::Refused),
+            3 => Just(KeyOutcome::Unknown),
+        ];
+        (0usize..12, proptest::option::of(0usize..8), kind, outcome).prop_map(
+            |(call, len, kind, outcome)| KeyOp {
+                call,
+                ret: len.map(|l| call + l),
+                kind,
+                outcome,
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// The search (with its cache of visited states) decides exactly
+        /// what trying every order decides.
+        #[test]
+        fn the_search_agrees_with_trying_every_order(
+            ops in proptest::collection::vec(op_strategy(), 0..7),
+            present in any::<bool>(),
+        ) {
+            let init = present.then_some(Node { value: 0, version: 0, owner: 0 });
+            let values = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+            let found = check_key(&ops, init, &values, STEP_LIMIT);
+            prop_assert_eq!(found.is_ok(), brute_force(&ops, init), "{:?}", found);
         }
     }
 }

@@ -39,17 +39,85 @@ use std::collections::BTreeMap;
 
 pub use client::{linearizable, sequential, sessions, watches};
 pub use converged::converged;
-pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node};
+pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node, STEP_LIMIT};
 pub use liveness::liveness;
 
+/// What a checker found: a violation, or a history it could not decide.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     pub check: &'static str,
     pub detail: String,
+    /// Not a violation found, but the checker gave up (see `Verdict::Undecided`).
+    pub undecided: bool,
 }
 
 pub(crate) fn v(check: &'static str, detail: String) -> Violation {
-    Violation { check, detail }
+    Violation {
+        check,
+        detail,
+        undecided: false,
+    }
+}
+
+pub(crate) fn undecided(check: &'static str, detail: String) -> Violation {
+    Violation {
+        check,
+        detail,
+        undecided: true,
+    }
+}
+
+/// One check's verdict on a history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// A violation was found: the first, and how many more.
+    Fail(String),
+    /// No violation was found, but the checker could not show the history
+    /// correct either (the linearizability search hit its bound). Never a
+    /// pass, and never confused with a violation.
+    Undecided(String),
+}
+
+impl Verdict {
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
+    pub fn is_fail(&self) -> bool {
+        matches!(self, Verdict::Fail(_))
+    }
+
+    /// "pass", "fail" or "undecided".
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) => "fail",
+            Verdict::Undecided(_) => "undecided",
+        }
+    }
+
+    /// Why it did not pass.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Verdict::Pass => None,
+            Verdict::Fail(r) | Verdict::Undecided(r) => Some(r),
+        }
+    }
+
+    /// The verdict of several checks together: any failure fails, else any
+    /// undecided is undecided.
+    pub fn overall<'a>(all: impl IntoIterator<Item = &'a Verdict>) -> Verdict {
+        let mut out = Verdict::Pass;
+        for v in all {
+            match (v, &out) {
+                (Verdict::Fail(r), _) => return Verdict::Fail(r.clone()),
+                (Verdict::Undecided(r), Verdict::Pass) => out = Verdict::Undecided(r.clone()),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 /// Every checker, by name, with what it checks.
@@ -128,6 +196,9 @@ pub struct CheckOptions {
     /// (ZooKeeper re-registers them). When false, a client's `Disconnected`
     /// ends its watches' obligations (events may be lost, not duplicated).
     pub watches_survive_reconnect: bool,
+    /// `client.linearizable`: search steps per znode before it gives up
+    /// (the verdict is then undecided).
+    pub linearizable_steps: u64,
 }
 
 impl Default for CheckOptions {
@@ -136,6 +207,7 @@ impl Default for CheckOptions {
             liveness_bound_ms: 10_000,
             healed_at_ms: None,
             watches_survive_reconnect: true,
+            linearizable_steps: STEP_LIMIT,
         }
     }
 }
@@ -147,7 +219,7 @@ pub fn zab(records: &[Record]) -> Vec<Violation> {
 
 /// All the client checks.
 pub fn client(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
-    let mut out = linearizable(records);
+    let mut out = linearizable(records, opts);
     out.extend(sequential(records));
     out.extend(watches(records, opts));
     out.extend(sessions(records));
@@ -163,31 +235,36 @@ pub fn all(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     out
 }
 
-/// Every named check → pass, or its first failure (with how many more).
-pub fn run_all(
-    records: &[Record],
-    opts: &CheckOptions,
-) -> BTreeMap<&'static str, Result<(), String>> {
+/// Every named check → its verdict.
+pub fn run_all(records: &[Record], opts: &CheckOptions) -> BTreeMap<&'static str, Verdict> {
     verdicts(&all(records, opts))
 }
 
-/// Group violations by check, one verdict per name in `CHECKS`.
-pub fn verdicts(violations: &[Violation]) -> BTreeMap<&'static str, Result<(), String>> {
-    let mut out: BTreeMap<&'static str, Result<(), String>> =
-        CHECKS.iter().map(|(name, _)| (*name, Ok(()))).collect();
+/// Group findings by check, one verdict per name in `CHECKS`: a check with
+/// a violation fails (first one, and how many more); one that only gave up
+/// is undecided.
+pub fn verdicts(violations: &[Violation]) -> BTreeMap<&'static str, Verdict> {
+    let mut out: BTreeMap<&'static str, Verdict> = CHECKS
+        .iter()
+        .map(|(name, _)| (*name, Verdict::Pass))
+        .collect();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for viol in violations {
-        *counts.entry(viol.check).or_default() += 1;
-        let slot = out.entry(viol.check).or_insert(Ok(()));
-        if slot.is_ok() {
-            *slot = Err(viol.detail.clone());
+    for viol in violations.iter().filter(|v| !v.undecided) {
+        let n = counts.entry(viol.check).or_default();
+        *n += 1;
+        if *n == 1 {
+            out.insert(viol.check, Verdict::Fail(viol.detail.clone()));
         }
     }
     for (name, n) in counts {
-        if n > 1 {
-            if let Some(Err(reason)) = out.get_mut(name) {
-                reason.push_str(&format!(" (and {} more)", n - 1));
-            }
+        if let (true, Some(Verdict::Fail(reason))) = (n > 1, out.get_mut(name)) {
+            reason.push_str(&format!(" (and {} more)", n - 1));
+        }
+    }
+    for viol in violations.iter().filter(|v| v.undecided) {
+        let slot = out.entry(viol.check).or_insert(Verdict::Pass);
+        if slot.is_pass() {
+            *slot = Verdict::Undecided(viol.detail.clone());
         }
     }
     out

@@ -1,6 +1,6 @@
 //! Hand-made histories for the checkers' tests.
 
-use super::{run_all, CheckOptions, Violation};
+use super::{run_all, CheckOptions, Verdict, Violation};
 use crate::history::{body_digest, Call, Event, Record, Ret};
 use zkstorm::types::{SessionId, Sid, Zxid};
 use zkstorm::zab::txn::TxnBody;
@@ -67,32 +67,15 @@ impl H {
         })
     }
 
-    /// A write whose invocation carries the digest of the txn it becomes.
-    pub fn invoke_txn(
-        &mut self,
-        client: usize,
-        op: u64,
-        session: SessionId,
-        call: Call,
-        body: u64,
-    ) -> &mut H {
-        self.push(Event::Invoke {
-            client,
-            op,
-            session,
-            call,
-            body: Some(body),
-        })
-    }
-
-    /// Server 1 applied `session`'s request `cxid` (txn digest `body`) at `zxid`.
-    pub fn applied(&mut self, zxid: u64, session: SessionId, cxid: u64, body: u64) -> &mut H {
+    /// Server 1 applied `session`'s request `cxid` at `zxid` (`complete`
+    /// records op N as sent under xid N).
+    pub fn applied(&mut self, zxid: u64, session: SessionId, cxid: u64) -> &mut H {
         self.push(Event::Delivered {
             sid: 1,
             zxid,
             session,
             cxid,
-            body,
+            body: cxid,
         })
     }
 
@@ -132,7 +115,6 @@ impl H {
             op,
             session,
             call,
-            body: None,
         })
     }
 
@@ -145,6 +127,21 @@ impl H {
         zxid: u64,
         ret: Ret,
     ) -> &mut H {
+        self.complete_xid(client, op, session, outcome, zxid, ret, Some(op))
+    }
+
+    /// An answer to a request sent under `xid` (`None`: never sent).
+    #[allow(clippy::too_many_arguments)]
+    pub fn complete_xid(
+        &mut self,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        outcome: &str,
+        zxid: u64,
+        ret: Ret,
+        xid: Option<u64>,
+    ) -> &mut H {
         // As the workload records it: everything but a read is a write.
         let write = !self.reads.contains(&(client, op));
         self.push(Event::Complete {
@@ -155,6 +152,7 @@ impl H {
             zxid,
             write,
             ret,
+            xid,
         })
     }
 
@@ -166,37 +164,12 @@ impl H {
         event: &str,
         zxid: u64,
     ) -> &mut H {
-        self.watch_event(client, session, path, event, zxid, false)
-    }
-
-    /// A watch event that came in with the answer just recorded.
-    pub fn watch_raced(
-        &mut self,
-        client: usize,
-        session: SessionId,
-        path: &str,
-        event: &str,
-        zxid: u64,
-    ) -> &mut H {
-        self.watch_event(client, session, path, event, zxid, true)
-    }
-
-    fn watch_event(
-        &mut self,
-        client: usize,
-        session: SessionId,
-        path: &str,
-        event: &str,
-        zxid: u64,
-        raced: bool,
-    ) -> &mut H {
         self.push(Event::Watch {
             client,
             session,
             path: path.into(),
             event: event.into(),
             zxid,
-            raced,
         })
     }
 
@@ -220,12 +193,21 @@ impl H {
         })
     }
 
-    /// The verdict of one check.
+    /// The verdict of one check: `Ok` for a pass, else why (an undecided
+    /// verdict says so first).
     pub fn verdict(&self, check: &str) -> Result<(), String> {
         self.verdict_with(check, &CheckOptions::default())
     }
 
     pub fn verdict_with(&self, check: &str, opts: &CheckOptions) -> Result<(), String> {
+        match self.full_verdict(check, opts) {
+            Verdict::Pass => Ok(()),
+            Verdict::Fail(why) => Err(why),
+            Verdict::Undecided(why) => Err(format!("undecided: {why}")),
+        }
+    }
+
+    pub fn full_verdict(&self, check: &str, opts: &CheckOptions) -> Verdict {
         run_all(&self.records, opts)
             .remove(check)
             .unwrap_or_else(|| panic!("no check named {check}"))

@@ -41,6 +41,7 @@
 //! zab = true                # zab.* checkers (default true)
 //! client = true             # client.sequential, .watches, .sessions (default true)
 //! linearizable = false      # client.linearizable (default false)
+//! linearizable_steps = 10000000  # its search budget per znode; past it: undecided
 //! liveness = "10s"          # after the last fault ends, every client commits a write within this
 //! ```
 //!

@@ -145,6 +145,9 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
         "\n[check]\nzab = {}\nclient = {}\nlinearizable = {}",
         c.zab, c.client, c.linearizable
     );
+    if c.linearizable_steps != crate::check::STEP_LIMIT {
+        let _ = writeln!(o, "linearizable_steps = {}", c.linearizable_steps);
+    }
     if let Some(l) = c.liveness {
         let _ = writeln!(o, "liveness = \"{}\"", d(l));
     }

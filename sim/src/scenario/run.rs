@@ -2,7 +2,7 @@
 
 use super::nemesis::{self, Nemesis};
 use super::schema::{CheckSpec, Scenario};
-use crate::check;
+use crate::check::{self, Verdict};
 use crate::cluster::Cluster;
 use crate::history::{Event, History, Record};
 use crate::workload::run_client;
@@ -16,8 +16,8 @@ pub struct RunReport {
     pub name: String,
     /// The simulation's seed.
     pub seed: u64,
-    /// Check name → verdict (`Err` holds the first failure and how many more).
-    pub checks: BTreeMap<String, Result<(), String>>,
+    /// Check name → verdict.
+    pub checks: BTreeMap<String, Verdict>,
     /// Simulated seconds from start to the end of the checks.
     pub sim_secs: f64,
     /// Records in the history.
@@ -39,14 +39,19 @@ pub struct RunReport {
 impl RunReport {
     /// Did every check hold?
     pub fn passed(&self) -> bool {
-        self.checks.values().all(|v| v.is_ok())
+        self.checks.values().all(|v| v.is_pass())
     }
 
-    /// The failed checks with their reasons.
+    /// All the checks together: any failure fails, else any undecided.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::overall(self.checks.values())
+    }
+
+    /// The checks that did not pass, with their reasons (failed or undecided).
     pub fn failures(&self) -> Vec<(&str, &str)> {
         self.checks
             .iter()
-            .filter_map(|(k, v)| v.as_ref().err().map(|e| (k.as_str(), e.as_str())))
+            .filter_map(|(k, v)| v.reason().map(|e| (k.as_str(), e)))
             .collect()
     }
 }
@@ -81,7 +86,7 @@ pub struct Checker {
     pub name: &'static str,
     pub about: &'static str,
     pub wanted: fn(&CheckSpec) -> bool,
-    pub run: fn(&CheckInput) -> BTreeMap<String, Result<(), String>>,
+    pub run: fn(&CheckInput) -> BTreeMap<String, Verdict>,
 }
 
 /// Every checker the runner knows, in report order. Add new ones here.
@@ -97,7 +102,7 @@ pub const CHECKERS: &[Checker] = &[
         about: "writes, and reads after a sync, linearize per znode",
         wanted: |c| c.linearizable,
         run: |i| {
-            named(&check::linearizable(i.records), |n| {
+            named(&check::linearizable(i.records, &i.options()), |n| {
                 n == "client.linearizable"
             })
         },
@@ -137,7 +142,7 @@ pub fn checker_names() -> Vec<&'static str> {
 fn named(
     violations: &[check::Violation],
     keep: impl Fn(&str) -> bool,
-) -> BTreeMap<String, Result<(), String>> {
+) -> BTreeMap<String, Verdict> {
     check::verdicts(violations)
         .into_iter()
         .filter(|(k, _)| keep(k))
@@ -151,6 +156,7 @@ impl CheckInput<'_> {
         check::CheckOptions {
             liveness_bound_ms: self.scenario.check.liveness.unwrap_or_default().as_millis() as u64,
             healed_at_ms: Some(self.healed_at_ms),
+            linearizable_steps: self.scenario.check.linearizable_steps,
             ..check::CheckOptions::default()
         }
     }
@@ -159,19 +165,19 @@ impl CheckInput<'_> {
 /// Progress after the heal, within the bound: a leader is established
 /// (`check::liveness`), and some client op invoked at or after the heal is
 /// answered (ok or a data-model error) — a write if the mix has writes.
-fn liveness(i: &CheckInput) -> BTreeMap<String, Result<(), String>> {
+fn liveness(i: &CheckInput) -> BTreeMap<String, Verdict> {
     let mut out = named(&check::liveness(i.records, &i.options()), |n| {
         n == "liveness"
     });
     let mine = invoked_and_answered(i);
-    if let (Some(Ok(())), Err(e)) = (out.get("liveness"), &mine) {
-        out.insert("liveness".to_string(), Err(e.clone()));
+    if let (Some(Verdict::Pass), Verdict::Fail(_)) = (out.get("liveness"), &mine) {
+        out.insert("liveness".to_string(), mine.clone());
     }
     out.entry("liveness".to_string()).or_insert(mine);
     out
 }
 
-fn invoked_and_answered(i: &CheckInput) -> Result<(), String> {
+fn invoked_and_answered(i: &CheckInput) -> Verdict {
     let bound = i.scenario.check.liveness.unwrap_or_default();
     let from = i.healed_at_ms;
     let to = from + bound.as_millis() as u64;
@@ -204,8 +210,8 @@ fn invoked_and_answered(i: &CheckInput) -> Result<(), String> {
         }
     }
     match first {
-        Some(_) => Ok(()),
-        None => Err(format!(
+        Some(_) => Verdict::Pass,
+        None => Verdict::Fail(format!(
             "no client {}was invoked and answered between {} and {} (the heal and {} after)",
             if want_write { "write " } else { "op " },
             ms(from),

@@ -88,6 +88,7 @@ pub(crate) struct RawCheck {
     pub zab: Option<bool>,
     pub client: Option<bool>,
     pub linearizable: Option<bool>,
+    pub linearizable_steps: Option<Spanned<Int>>,
     pub liveness: Option<Spanned<Dur>>,
 }
 
@@ -354,6 +355,9 @@ pub struct CheckSpec {
     /// client.sequential, client.watches, client.sessions.
     pub client: bool,
     pub linearizable: bool,
+    /// The linearizability search's budget per znode: past it the verdict
+    /// is undecided.
+    pub linearizable_steps: u64,
     /// After the last fault heals, client operations must complete within this.
     pub liveness: Option<Duration>,
 }

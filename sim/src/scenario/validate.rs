@@ -231,6 +231,10 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
         zab: raw.check.zab.unwrap_or(true),
         client: raw.check.client.unwrap_or(true),
         linearizable: raw.check.linearizable.unwrap_or(false),
+        linearizable_steps: match &raw.check.linearizable_steps {
+            Some(n) => v.int(n, "check.linearizable_steps", 1, 1_000_000_000_000)? as u64,
+            None => crate::check::STEP_LIMIT,
+        },
         liveness: match &raw.check.liveness {
             None => None,
             Some(l) => {
