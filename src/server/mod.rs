@@ -397,12 +397,16 @@ impl Driver {
     fn execute(&mut self, ready: Ready) {
         let Ready {
             send,
-            persist,
+            mut persist,
             send_after_persist,
             applied,
             events,
             log_mark,
+            snapshot_due,
         } = ready;
+        if snapshot_due {
+            persist.push(self.peer.take_snapshot());
+        }
         for ev in &events {
             self.observer.zab_event(self.sid, ev);
         }

@@ -738,11 +738,13 @@ impl Peer {
                 };
             }
         }
+        // SNAP: the last snapshot and the log after it — the same history as
+        // the live tree, with nothing serialized inside a step.
         SyncPlan {
             from: peer_last,
             trunc: None,
-            snap: Some((db.applied, db_snapshot(db))),
-            txns: db.txns_after(db.applied),
+            snap: Some((db.base_zxid, db.base_state.clone())),
+            txns: db.txns_after(db.base_zxid),
         }
     }
 
@@ -1200,14 +1202,26 @@ impl Peer {
         self.ready.applied.extend(applied);
         if self.applied_since_snap >= self.cfg.snap_count {
             self.applied_since_snap = 0;
-            let (zxid, state) = self.db.compact();
-            self.ready.persist.push(PersistOp::Snapshot { zxid, state });
+            self.ready.snapshot_due = true;
         }
+    }
+
+    /// Serialize the applied state as the new base and forget the log up to
+    /// it: the driver does this when a `Ready` says `snapshot_due` (a whole-
+    /// tree serialization is its work, not a step's), and persists the op
+    /// after that `Ready`'s own.
+    pub fn take_snapshot(&mut self) -> PersistOp {
+        let (zxid, state) = self.db.compact();
+        PersistOp::Snapshot { zxid, state }
     }
 }
 
 #[cfg(test)]
 impl Peer {
+    pub(super) fn set_snap_count_for_test(&mut self, n: u64) {
+        self.cfg.snap_count = n;
+    }
+
     pub(super) fn sync_plan_for_test(&self, peer_last: Zxid) -> SyncPlan {
         self.sync_plan(peer_last)
     }
@@ -1241,13 +1255,5 @@ fn follows(last: Zxid, next: Zxid) -> bool {
         last.next() == Some(next)
     } else {
         next.epoch() > last.epoch() && next.counter() == 1
-    }
-}
-
-fn db_snapshot(db: &Db) -> std::sync::Arc<Vec<u8>> {
-    if db.applied == db.base_zxid {
-        db.base_state.clone()
-    } else {
-        std::sync::Arc::new(db.state())
     }
 }

@@ -108,6 +108,9 @@ pub struct Ready {
     pub events: Vec<ZabEvent>,
     /// Report this to `Peer::persisted` once `persist` is durable.
     pub log_mark: LogMark,
+    /// `snap_count` txns were applied since the last snapshot: take one
+    /// (`Peer::take_snapshot`) and persist it after `persist`.
+    pub snapshot_due: bool,
 }
 
 impl Ready {
@@ -117,5 +120,6 @@ impl Ready {
             && self.send_after_persist.is_empty()
             && self.applied.is_empty()
             && self.events.is_empty()
+            && !self.snapshot_due
     }
 }

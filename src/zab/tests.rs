@@ -48,6 +48,10 @@ impl Pump {
             let r = peer.take_ready();
             self.events.extend(r.events.into_iter().map(|e| (sid, e)));
             self.persisted.entry(sid).or_default().extend(r.persist);
+            if r.snapshot_due {
+                let snap = peer.take_snapshot();
+                self.persisted.entry(sid).or_default().push(snap);
+            }
             for (to, m) in r.send.into_iter().chain(r.send_after_persist) {
                 self.queue.push_back((sid, to, m));
             }
@@ -218,6 +222,58 @@ fn sync_plan_picks_diff_trunc_or_snap() {
     let db = db_with(&[(1, 1), (3, 1)]);
     let peer = Peer::new(PeerConfig::new(1, (1..=3).collect()), 3, 3, db, 0);
     assert_eq!(peer.sync_plan_for_test(Zxid::new(2, 4)).mode(), "SNAP");
+}
+
+/// A SNAP is the last snapshot and the log after it: the bytes the base
+/// already has, nothing serialized while the core steps.
+#[test]
+fn snap_sends_the_base_snapshot_and_the_log_after_it() {
+    let mut db = db_with(&[(1, 1), (1, 2), (1, 3), (1, 4), (1, 5)]);
+    db.apply_upto(Zxid::new(1, 3), &mut Vec::new());
+    db.compact();
+    db.apply_upto(Zxid::new(1, 5), &mut Vec::new());
+    let base = db.base_state.clone();
+    let peer = Peer::new(PeerConfig::new(1, (1..=3).collect()), 1, 1, db, 0);
+    let plan = peer.sync_plan_for_test(Zxid::ZERO);
+    assert_eq!(plan.mode(), "SNAP");
+    let (zxid, state) = plan.snap.expect("a snapshot");
+    assert_eq!(zxid, Zxid::new(1, 3));
+    assert!(std::sync::Arc::ptr_eq(&state, &base));
+    let txns: Vec<Zxid> = plan.txns.iter().map(|t| t.zxid).collect();
+    assert_eq!(txns, [Zxid::new(1, 4), Zxid::new(1, 5)]);
+}
+
+/// Every `snap_count` applied txns the core asks for a snapshot; the driver
+/// takes it (`take_snapshot`), after that batch's own persistence.
+#[test]
+fn the_core_asks_for_snapshots_and_the_driver_takes_them() {
+    let mut p = Pump::new(3);
+    for peer in p.peers.values_mut() {
+        peer.set_snap_count_for_test(2);
+    }
+    p.run(2000);
+    let leader = p.leader().expect("a leader");
+    for cxid in 1..=5 {
+        let req = Request {
+            session: 0,
+            cxid,
+            body: TxnBody::Sync,
+        };
+        p.peers.get_mut(&leader).unwrap().submit(req).unwrap();
+        p.collect();
+        p.run(200);
+    }
+    for (sid, ops) in &p.persisted {
+        let snaps: Vec<Zxid> = ops
+            .iter()
+            .filter_map(|o| match o {
+                PersistOp::Snapshot { zxid, .. } => Some(*zxid),
+                _ => None,
+            })
+            .collect();
+        assert!(snaps.len() >= 2, "server {sid}: {snaps:?}");
+        assert_eq!(p.peers[sid].db().base_zxid, *snaps.last().unwrap());
+    }
 }
 
 #[test]
