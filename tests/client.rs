@@ -1230,6 +1230,78 @@ fn no_write_of_a_session_lands_after_it_expired() {
     );
 }
 
+/// A call never hangs: a write in flight on a follower that is cut off from
+/// the rest of the ensemble (its forward to the leader stuck on the cut
+/// link) ends with ConnectionLoss once the follower gives up on its leader —
+/// ZooKeeper's follower drops its clients with its leader — and the client
+/// fails over and commits through another server, in the same session.
+#[test]
+fn a_call_in_flight_ends_when_its_server_loses_the_leader() {
+    sim(
+        "a_call_in_flight_ends_when_its_server_loses_the_leader",
+        0..4,
+        || async {
+            let (mut cluster, leader) = ensemble().await;
+            let follower = cluster.followers()[0];
+            let node = cluster.client_node(0);
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let (cut_tx, cut_rx) = oneshot::channel::<()>();
+            let all = cluster.client_addrs();
+            let victim = node.spawn(async move {
+                let (c, _ev) = connect_via(all, follower, 6000).await;
+                c.create("/before", b"", Persistent).await.unwrap();
+                ready_tx.send(()).unwrap();
+                cut_rx.await.unwrap();
+                let started = Instant::now();
+                let first = c.create("/during", b"", Persistent).await;
+                let took = started.elapsed();
+                // The follower gives up after syncLimit ticks (1 s).
+                assert!(
+                    took < Duration::from_secs(3),
+                    "the call took {took:?}: {first:?}"
+                );
+                assert_eq!(first, Err(ErrorCode::ConnectionLoss));
+                // Failover, same session: the next write commits elsewhere.
+                let again = retry(|| c.create("/after", b"", Persistent)).await;
+                // NodeExists: an attempt whose answer was lost had applied.
+                assert!(
+                    matches!(&again, Ok(_) | Err(ErrorCode::NodeExists)),
+                    "{again:?}"
+                );
+                assert!(
+                    started.elapsed() < Duration::from_secs(6),
+                    "failover took too long"
+                );
+                c.session_id()
+            });
+            ready_rx.await.unwrap();
+            let others: Vec<Sid> = cluster
+                .sids()
+                .into_iter()
+                .filter(|s| *s != follower)
+                .collect();
+            cluster.partition(&[vec![follower], others]);
+            cut_tx.send(()).unwrap();
+            let session = victim.await.unwrap();
+            cluster.heal();
+            sleep(Duration::from_secs(2)).await;
+            let observer = cluster.client_node(1);
+            observer
+                .spawn(async move {
+                    let (o, _eo) = connect_to(leader).await;
+                    o.sync().await.unwrap();
+                    let after = o.exists("/after", false).await.unwrap();
+                    assert!(
+                        after.is_some(),
+                        "session {session:#x}: /after was acknowledged"
+                    );
+                })
+                .await
+                .unwrap();
+        },
+    );
+}
+
 // ----------------------------------------------------------- 7. leader change
 
 /// Clients on the leader and on a follower keep their sessions and ephemerals

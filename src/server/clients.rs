@@ -32,7 +32,7 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
         }
         let (mut rd, mut wr) = tokio::io::split(stream);
         let inbox_rd = inbox.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(msg)) =
                 read_frame_max::<_, ClientMsg>(&mut rd, MAX_CLIENT_FRAME).await
             {
@@ -55,6 +55,10 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
                 }
             }
             let _ = wr.shutdown().await;
+            // The connection is closed once both halves are gone (the
+            // simulator's shutdown sends no FIN; the client would only
+            // notice through its own silence timer).
+            reader.abort();
         });
     }
 }
