@@ -203,9 +203,22 @@ fn an_undecided_check_is_neither_a_pass_nor_a_failure() {
     let path = scenario("undecided", &text);
     let out = zkstorm(&["run", path.to_str().unwrap(), "--seed", "1", "--json"]);
     assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("client.linearizable          UNDECIDED: "), "{}", out.stdout);
-    assert!(out.stdout.contains("\"verdict\":\"undecided\""), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("client.linearizable          UNDECIDED: "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\"verdict\":\"undecided\""),
+        "{}",
+        out.stdout
+    );
     let many = zkstorm(&["run", path.to_str().unwrap(), "--seeds", "0..3"]);
     assert_eq!(many.code, 5, "{}", many.stdout);
-    assert!(many.stdout.contains("0 of 3 seeds passed, 3 undecided"), "{}", many.stdout);
+    assert!(
+        many.stdout.contains("0 of 3 seeds passed, 3 undecided"),
+        "{}",
+        many.stdout
+    );
 }
