@@ -1,14 +1,14 @@
 //! Random campaigns: each seed runs its own random scenario (timing profile
-//! and fault storm, see `zkstorm_sim::campaign`) under that seed. A failure
+//! and fault storm, see `zkstorm_sim::generate::storm`) under that seed. A failure
 //! writes the scenario to `target/campaign/seed-N.toml` and prints the command
 //! that replays it. Seeds come from `ZKSTORM_SEEDS`, e.g.
 //! `ZKSTORM_SEEDS=0..5000 cargo test --release --test campaign -- --ignored`.
 #![cfg(madsim)]
 
 use std::path::Path;
-use zkstorm_sim::campaign::random_scenario;
+use zkstorm_sim::generate::storm_scenario;
 use zkstorm_sim::runner::seeds_from_env;
-use zkstorm_sim::scenario::{replay_command, run_seed, Scenario};
+use zkstorm_sim::scenario::{replay_command, run_seed};
 
 fn campaign(default: std::ops::Range<u64>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/campaign");
@@ -16,10 +16,10 @@ fn campaign(default: std::ops::Range<u64>) {
     let seeds = seeds_from_env(default);
     let runs = seeds.end - seeds.start;
     for seed in seeds {
-        let text = random_scenario(seed);
         let file = format!("target/campaign/seed-{seed}.toml");
-        let mut s = Scenario::parse(&text, &file).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut s = storm_scenario(seed);
         s.file = file.clone();
+        let text = s.to_toml();
         let verdict = match run_seed(&s, seed) {
             Ok(r) if r.passed() => continue,
             Ok(r) => r

@@ -1,14 +1,19 @@
-//! The whole checker set over real runs: the standard 3-server chaos run
-//! (crashes, restarts, isolated leaders, minority partitions, then heal)
-//! must pass every named check. Seeds from `ZKSTORM_SEEDS` (default 0..5).
+//! The whole checker set over real runs: the standard chaos run (crashes,
+//! restarts, isolated leaders, minority partitions, then heal; see
+//! `generate::chaos`) must pass every named check. Seeds from
+//! `ZKSTORM_SEEDS` (default 0..5).
 
-use std::time::Duration;
-use zkstorm_sim::chaos::{self, ChaosConfig};
 use zkstorm_sim::check::{run_all, CheckOptions, Verdict};
+use zkstorm_sim::generate::{chaos, draw};
 use zkstorm_sim::history::{Call, Event, Record, Ret};
-use zkstorm_sim::runner::{run_seed, seeds_from_env};
+use zkstorm_sim::runner::seeds_from_env;
+use zkstorm_sim::scenario::{run_seed, RunReport};
 
-const LIMIT: Duration = Duration::from_secs(600);
+/// The chaos run of `seed` on `servers` servers.
+fn chaos_run(servers: usize, seed: u64) -> RunReport {
+    let sc = draw(&chaos(servers, &[]), seed);
+    run_seed(&sc, seed).unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"))
+}
 
 fn failures(
     servers: usize,
@@ -18,8 +23,7 @@ fn failures(
 ) -> Vec<String> {
     let mut bad = Vec::new();
     for seed in seeds {
-        let o = run_seed(seed, LIMIT, move || chaos::run(ChaosConfig::new(servers)))
-            .unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"));
+        let o = chaos_run(servers, seed);
         for (check, verdict) in run_all(&o.history.records(), opts) {
             if let Some(reason) = verdict.reason() {
                 bad.push(format!(
@@ -59,7 +63,7 @@ fn chaos_runs_pass_every_check() {
 /// one place, fails the check that guards that place.
 #[test]
 fn tampered_real_histories_fail() {
-    let o = run_seed(1, LIMIT, || chaos::run(ChaosConfig::new(3))).unwrap();
+    let o = chaos_run(3, 1);
     let records = o.history.records();
     let opts = CheckOptions {
         liveness_bound_ms: 20_000,
@@ -175,7 +179,7 @@ fn tampered_real_histories_fail() {
 fn dump() {
     for seed in seeds_from_env(0..1) {
         let servers = std::env::var("ZKSTORM_SERVERS").map_or(3, |s| s.parse().unwrap());
-        let o = run_seed(seed, LIMIT, move || chaos::run(ChaosConfig::new(servers))).unwrap();
+        let o = chaos_run(servers, seed);
         let mut s = String::new();
         for (i, r) in o.history.records().iter().enumerate() {
             s.push_str(&format!("{i} {} {:?}\n", r.t_ms, r.event));

@@ -10,11 +10,11 @@ use tokio::time::{sleep, Instant};
 use zkstorm::client::{Client, ClientConfig};
 use zkstorm::proto::{CreateMode, ErrorCode};
 use zkstorm::store::TearSpec;
-use zkstorm_sim::chaos::settle;
 use zkstorm_sim::check;
 use zkstorm_sim::cluster::{Cluster, ClusterConfig};
 use zkstorm_sim::history::{Event, History};
 use zkstorm_sim::runner::{run_seed, seeds_from_env};
+use zkstorm_sim::scenario::settle;
 
 const LIMIT: Duration = Duration::from_secs(600);
 

@@ -375,8 +375,8 @@ pub fn list(dir: &Path) -> u8 {
         }
     }
     println!("checkers:");
-    for (name, what) in crate::check::CHECKS {
-        println!("  {name:<28} {what}");
+    for c in crate::check::CHECKS {
+        println!("  {:<28} {}", c.name, c.about);
     }
     EXIT_PASS
 }

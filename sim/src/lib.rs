@@ -5,12 +5,11 @@
 #![cfg(madsim)]
 
 pub mod bench;
-pub mod campaign;
-pub mod chaos;
 pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod disk;
+pub mod generate;
 pub mod history;
 pub mod runner;
 pub mod scenario;

@@ -1,6 +1,6 @@
 //! Checkers over the recorded history. Each judges the history alone (never
 //! the servers' internals) and reports under its name; `run_all` gives every
-//! named check's verdict, `CHECKS` lists them for `zkstorm list`.
+//! named check's verdict, `CHECKS` is the registry of them all.
 //!
 //! Families: `zab` (the protocol's delivery properties, from the Proposed /
 //! Delivered / Established / Truncated records), `client` (what clients were
@@ -120,68 +120,108 @@ impl Verdict {
     }
 }
 
-/// Every checker, by name, with what it checks.
-pub const CHECKS: &[(&str, &str)] = &[
-    (
-        "zab.integrity",
-        "every delivered txn was proposed, with the same content, by a leader before it was delivered",
-    ),
-    (
-        "zab.total_order",
-        "each server delivers in zxid order without skipping a txn any server delivered",
-    ),
-    (
-        "zab.agreement",
-        "every server that delivers a zxid delivers the same txn there",
-    ),
-    (
-        "zab.local_primary_order",
-        "a leader's proposals are delivered in the order it proposed them, none skipped",
-    ),
-    (
-        "zab.global_primary_order",
-        "txns of an older leader are delivered before those of a newer one; leaders propose in their own epoch",
-    ),
-    (
-        "zab.primary_integrity",
-        "a new leader's history holds every older-epoch txn anyone delivers, and it delivers them before its own",
-    ),
-    (
-        "zab.prefix_consistency",
-        "every server's delivered sequence, from where its state last restarted, is a prefix of one history",
-    ),
-    (
-        "zab.single_leader_per_epoch",
-        "at most one server establishes each epoch, and only it proposes in that epoch",
-    ),
-    (
-        "zab.durability",
-        "no acknowledged write is lost and no committed txn is truncated",
-    ),
-    (
-        "client.linearizable",
-        "writes, and reads right after a sync, linearize per znode (WGL search; lost answers may or may not have happened)",
-    ),
-    (
-        "client.sequential",
-        "a session never sees an older zxid than it saw; answers in FIFO order; reads return written values",
-    ),
-    (
-        "client.watches",
-        "one event per watch, after the read that set it, before the session sees data past the change",
-    ),
-    (
-        "client.sessions",
-        "an ephemeral lives exactly as long as its session: gone once it ends, never before",
-    ),
-    (
-        "converged",
-        "when the run ends, every server serves the same applied zxid and data tree",
-    ),
-    (
-        "liveness",
-        "within the bound after the last fault healed, every client at work commits a write",
-    ),
+/// Which switch of a scenario's `[check]` section turns a check on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// `zab = true`: the protocol's delivery properties.
+    Zab,
+    /// `linearizable = true`.
+    Linearizable,
+    /// `client = true`: sequential, watches, sessions.
+    Client,
+    /// Always on.
+    Converged,
+    /// `liveness = "<bound>"`.
+    Liveness,
+}
+
+/// One named check.
+#[derive(Clone, Copy, Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub family: Family,
+    /// What it checks, in a line (`zkstorm list`).
+    pub about: &'static str,
+}
+
+/// Every check, by name: the one registry the runner, the CLI and the tests
+/// use. A new check goes here and in `run_family`.
+pub const CHECKS: &[Check] = &[
+    Check {
+        name: "zab.integrity",
+        family: Family::Zab,
+        about: "every delivered txn was proposed, with the same content, by a leader before it was delivered",
+    },
+    Check {
+        name: "zab.total_order",
+        family: Family::Zab,
+        about: "each server delivers in zxid order without skipping a txn any server delivered",
+    },
+    Check {
+        name: "zab.agreement",
+        family: Family::Zab,
+        about: "every server that delivers a zxid delivers the same txn there",
+    },
+    Check {
+        name: "zab.local_primary_order",
+        family: Family::Zab,
+        about: "a leader's proposals are delivered in the order it proposed them, none skipped",
+    },
+    Check {
+        name: "zab.global_primary_order",
+        family: Family::Zab,
+        about: "txns of an older leader are delivered before those of a newer one; leaders propose in their own epoch",
+    },
+    Check {
+        name: "zab.primary_integrity",
+        family: Family::Zab,
+        about: "a new leader's history holds every older-epoch txn anyone delivers, and it delivers them before its own",
+    },
+    Check {
+        name: "zab.prefix_consistency",
+        family: Family::Zab,
+        about: "every server's delivered sequence, from where its state last restarted, is a prefix of one history",
+    },
+    Check {
+        name: "zab.single_leader_per_epoch",
+        family: Family::Zab,
+        about: "at most one server establishes each epoch, and only it proposes in that epoch",
+    },
+    Check {
+        name: "zab.durability",
+        family: Family::Zab,
+        about: "no acknowledged write is lost and no committed txn is truncated",
+    },
+    Check {
+        name: "client.linearizable",
+        family: Family::Linearizable,
+        about: "writes, and reads right after a sync, linearize per znode (WGL search; lost answers may or may not have happened)",
+    },
+    Check {
+        name: "client.sequential",
+        family: Family::Client,
+        about: "a session never sees an older zxid than it saw; answers in FIFO order; reads return written values",
+    },
+    Check {
+        name: "client.watches",
+        family: Family::Client,
+        about: "one event per watch, after the read that set it, before the session sees data past the change",
+    },
+    Check {
+        name: "client.sessions",
+        family: Family::Client,
+        about: "an ephemeral lives exactly as long as its session: gone once it ends, never before",
+    },
+    Check {
+        name: "converged",
+        family: Family::Converged,
+        about: "when the run ends, every server serves the same applied zxid and data tree",
+    },
+    Check {
+        name: "liveness",
+        family: Family::Liveness,
+        about: "within the bound after the last fault healed, every client at work commits a write",
+    },
 ];
 
 /// Knobs of the checks that need more than the history.
@@ -217,37 +257,65 @@ pub fn zab(records: &[Record]) -> Vec<Violation> {
     zab::check(records)
 }
 
-/// All the client checks.
-pub fn client(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
-    let mut out = linearizable(records, opts);
-    out.extend(sequential(records));
-    out.extend(watches(records, opts));
-    out.extend(sessions(records));
-    out
+/// What one family's checkers find in the history.
+pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
+    match family {
+        Family::Zab => zab::check(records),
+        Family::Linearizable => linearizable(records, opts),
+        Family::Client => {
+            let mut out = sequential(records);
+            out.extend(watches(records, opts));
+            out.extend(sessions(records));
+            out
+        }
+        Family::Converged => converged(records),
+        Family::Liveness => liveness(records, opts),
+    }
 }
+
+const FAMILIES: [Family; 5] = [
+    Family::Zab,
+    Family::Linearizable,
+    Family::Client,
+    Family::Converged,
+    Family::Liveness,
+];
 
 /// Every violation of every check.
 pub fn all(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
-    let mut out = zab(records);
-    out.extend(client(records, opts));
-    out.extend(liveness(records, opts));
-    out.extend(converged(records));
+    FAMILIES
+        .iter()
+        .flat_map(|f| run_family(*f, records, opts))
+        .collect()
+}
+
+/// The verdict of every check whose family `wanted` accepts.
+pub fn run(
+    records: &[Record],
+    opts: &CheckOptions,
+    wanted: impl Fn(Family) -> bool,
+) -> BTreeMap<&'static str, Verdict> {
+    let found: Vec<Violation> = FAMILIES
+        .iter()
+        .filter(|f| wanted(**f))
+        .flat_map(|f| run_family(*f, records, opts))
+        .collect();
+    let mut out = verdicts(&found);
+    out.retain(|name, _| CHECKS.iter().any(|c| c.name == *name && wanted(c.family)));
     out
 }
 
 /// Every named check → its verdict.
 pub fn run_all(records: &[Record], opts: &CheckOptions) -> BTreeMap<&'static str, Verdict> {
-    verdicts(&all(records, opts))
+    run(records, opts, |_| true)
 }
 
 /// Group findings by check, one verdict per name in `CHECKS`: a check with
 /// a violation fails (first one, and how many more); one that only gave up
 /// is undecided.
 pub fn verdicts(violations: &[Violation]) -> BTreeMap<&'static str, Verdict> {
-    let mut out: BTreeMap<&'static str, Verdict> = CHECKS
-        .iter()
-        .map(|(name, _)| (*name, Verdict::Pass))
-        .collect();
+    let mut out: BTreeMap<&'static str, Verdict> =
+        CHECKS.iter().map(|c| (c.name, Verdict::Pass)).collect();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for viol in violations.iter().filter(|v| !v.undecided) {
         let n = counts.entry(viol.check).or_default();

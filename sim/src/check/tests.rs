@@ -2,7 +2,8 @@
 //! broken ones it rejects, naming what broke.
 
 use super::testkit::*;
-use super::{check_key, run_all, CheckOptions, KeyOp, KeyOpKind, KeyOutcome, Node, Verdict};
+use super::{check_key, run, run_all, CheckOptions, Family, KeyOp, KeyOpKind, KeyOutcome};
+use super::{Node, Verdict};
 use super::{CHECKS, STEP_LIMIT};
 use crate::history::{Call, Event, Ret};
 use zkstorm::types::SessionId;
@@ -1118,7 +1119,7 @@ fn converged_rejects_a_different_tree_a_lagging_or_idle_server() {
 #[test]
 fn run_all_reports_every_named_check() {
     let verdicts = run_all(&zab_good().records, &CheckOptions::default());
-    let names: Vec<&str> = CHECKS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
     assert_eq!(verdicts.keys().copied().collect::<Vec<_>>(), {
         let mut n = names.clone();
         n.sort();
@@ -1142,6 +1143,24 @@ fn run_all_reports_every_named_check() {
     }
 }
 
+/// A family left out is neither run nor reported; the others are.
+#[test]
+fn run_reports_only_the_families_asked_for() {
+    let mut h = zab_good();
+    h.delivered(2, z(2, 2), 7).delivered(3, z(2, 2), 8);
+    let only_client = run(&h.records, &CheckOptions::default(), |f| {
+        f == Family::Client
+    });
+    let names: Vec<&str> = only_client.keys().copied().collect();
+    assert_eq!(
+        names,
+        ["client.sequential", "client.sessions", "client.watches"]
+    );
+    let zab = run(&h.records, &CheckOptions::default(), |f| f == Family::Zab);
+    assert!(zab["zab.agreement"].is_fail(), "{zab:?}");
+    assert!(zab.keys().all(|k| k.starts_with("zab.")));
+}
+
 #[test]
 fn every_violation_is_reported_under_a_listed_name() {
     let mut h = zab_good();
@@ -1150,7 +1169,7 @@ fn every_violation_is_reported_under_a_listed_name() {
         .complete(0, 1, 10, "ok", z(1, 1), node("zzz", 1, 0));
     for viol in h.all() {
         assert!(
-            CHECKS.iter().any(|(n, _)| *n == viol.check),
+            CHECKS.iter().any(|c| c.name == viol.check),
             "{} is not in CHECKS",
             viol.check
         );

@@ -126,9 +126,7 @@ mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use error::{ErrorKind, ScenarioError};
-pub use run::{
-    checker_names, replay_command, run, run_seed, CheckInput, Checker, RunReport, CHECKERS,
-};
+pub use run::{check_options, judge, replay_command, run, run_seed, settle, wanted, RunReport};
 pub use schema::{
     Action, CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target,
     WorkloadSpec, ACTION_KEYS,

@@ -2,13 +2,14 @@
 
 use super::nemesis::{self, Nemesis};
 use super::schema::{CheckSpec, Scenario};
+use crate::check::Family;
 use crate::check::{self, Verdict};
 use crate::cluster::Cluster;
 use crate::history::{Event, History, Record};
 use crate::workload::run_client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use tokio::time::Instant;
+use tokio::time::{sleep, Instant};
 
 /// Everything a run produced: verdicts, figures and the history.
 #[derive(Clone)]
@@ -72,161 +73,35 @@ impl std::fmt::Debug for RunReport {
     }
 }
 
-/// What a checker sees.
-pub struct CheckInput<'a> {
-    pub scenario: &'a Scenario,
-    pub records: &'a [Record],
-    /// History time (ms) when the timeline ended and everything was healed.
-    pub healed_at_ms: u64,
+/// Is a check of this family asked for by the scenario's `[check]` section?
+pub fn wanted(spec: &CheckSpec, family: Family) -> bool {
+    match family {
+        Family::Zab => spec.zab,
+        Family::Linearizable => spec.linearizable,
+        Family::Client => spec.client,
+        Family::Converged => true,
+        Family::Liveness => spec.liveness.is_some(),
+    }
 }
 
-/// A named checker a scenario can ask for: `wanted` reads the `[check]`
-/// section; `run` gives one or more named verdicts.
-pub struct Checker {
-    pub name: &'static str,
-    pub about: &'static str,
-    pub wanted: fn(&CheckSpec) -> bool,
-    pub run: fn(&CheckInput) -> BTreeMap<String, Verdict>,
+/// The options the history checkers take for this scenario, healed at
+/// `healed_at_ms` (history time).
+pub fn check_options(sc: &Scenario, healed_at_ms: u64) -> check::CheckOptions {
+    check::CheckOptions {
+        liveness_bound_ms: sc.check.liveness.unwrap_or_default().as_millis() as u64,
+        healed_at_ms: Some(healed_at_ms),
+        linearizable_steps: sc.check.linearizable_steps,
+        ..check::CheckOptions::default()
+    }
 }
 
-/// Every checker the runner knows, in report order. Add new ones here.
-pub const CHECKERS: &[Checker] = &[
-    Checker {
-        name: "zab",
-        about: "the zab.* delivery properties (agreement, total order, primary integrity, durability, ...)",
-        wanted: |c| c.zab,
-        run: |i| named(&check::zab(i.records), |n| n.starts_with("zab.")),
-    },
-    Checker {
-        name: "client.linearizable",
-        about: "writes, and reads after a sync, linearize per znode",
-        wanted: |c| c.linearizable,
-        run: |i| {
-            named(&check::linearizable(i.records, &i.options()), |n| {
-                n == "client.linearizable"
-            })
-        },
-    },
-    Checker {
-        name: "client",
-        about: "client.sequential, client.watches, client.sessions: what each client was promised",
-        wanted: |c| c.client,
-        run: |i| {
-            let mut v = check::sequential(i.records);
-            v.extend(check::watches(i.records, &i.options()));
-            v.extend(check::sessions(i.records));
-            named(&v, |n| n.starts_with("client.") && n != "client.linearizable")
-        },
-    },
-    Checker {
-        name: "converged",
-        about: "after the load stops, every server serves the same applied zxid and tree within `settle`",
-        wanted: |_| true,
-        run: |i| named(&check::converged(i.records), |n| n == "converged"),
-    },
-    Checker {
-        name: "liveness",
-        about: "after the last fault heals, a client operation is invoked and answered within the bound",
-        wanted: |c| c.liveness.is_some(),
-        run: liveness,
-    },
-];
-
-/// The names of every checker, for listings.
-pub fn checker_names() -> Vec<&'static str> {
-    CHECKERS.iter().map(|c| c.name).collect()
-}
-
-/// Group violations by check name: every name `keep` accepts from the
-/// registry of checks passes unless a violation names it.
-fn named(
-    violations: &[check::Violation],
-    keep: impl Fn(&str) -> bool,
-) -> BTreeMap<String, Verdict> {
-    check::verdicts(violations)
+/// Every check the scenario asks for, over the history.
+pub fn judge(sc: &Scenario, records: &[Record], healed_at_ms: u64) -> BTreeMap<String, Verdict> {
+    let opts = check_options(sc, healed_at_ms);
+    check::run(records, &opts, |f| wanted(&sc.check, f))
         .into_iter()
-        .filter(|(k, _)| keep(k))
         .map(|(k, v)| (k.to_string(), v))
         .collect()
-}
-
-impl CheckInput<'_> {
-    /// The options the history checkers take.
-    pub fn options(&self) -> check::CheckOptions {
-        check::CheckOptions {
-            liveness_bound_ms: self.scenario.check.liveness.unwrap_or_default().as_millis() as u64,
-            healed_at_ms: Some(self.healed_at_ms),
-            linearizable_steps: self.scenario.check.linearizable_steps,
-            ..check::CheckOptions::default()
-        }
-    }
-}
-
-/// Progress after the heal, within the bound: a leader is established
-/// (`check::liveness`), and some client op invoked at or after the heal is
-/// answered (ok or a data-model error) — a write if the mix has writes.
-fn liveness(i: &CheckInput) -> BTreeMap<String, Verdict> {
-    let mut out = named(&check::liveness(i.records, &i.options()), |n| {
-        n == "liveness"
-    });
-    let mine = invoked_and_answered(i);
-    if let (Some(Verdict::Pass), Verdict::Fail(_)) = (out.get("liveness"), &mine) {
-        out.insert("liveness".to_string(), mine.clone());
-    }
-    out.entry("liveness".to_string()).or_insert(mine);
-    out
-}
-
-fn invoked_and_answered(i: &CheckInput) -> Verdict {
-    let bound = i.scenario.check.liveness.unwrap_or_default();
-    let from = i.healed_at_ms;
-    let to = from + bound.as_millis() as u64;
-    let mix = i.scenario.workload.mix;
-    let want_write = mix[0] + mix[1] + mix[3] > 0;
-    let mut invoked: BTreeSet<(usize, u64)> = BTreeSet::new();
-    let mut first: Option<u64> = None;
-    for r in i.records {
-        if r.t_ms > to {
-            break;
-        }
-        match &r.event {
-            Event::Invoke { client, op, .. } if r.t_ms >= from => {
-                invoked.insert((*client, *op));
-            }
-            Event::Complete {
-                client,
-                op,
-                outcome,
-                write,
-                ..
-            } if invoked.contains(&(*client, *op))
-                && (*write || !want_write)
-                && (outcome == "ok" || check_model_error(outcome)) =>
-            {
-                first = Some(r.t_ms);
-                break;
-            }
-            _ => {}
-        }
-    }
-    match first {
-        Some(_) => Verdict::Pass,
-        None => Verdict::Fail(format!(
-            "no client {}was invoked and answered between {} and {} (the heal and {} after)",
-            if want_write { "write " } else { "op " },
-            ms(from),
-            ms(to),
-            super::duration::format(bound)
-        )),
-    }
-}
-
-fn check_model_error(outcome: &str) -> bool {
-    matches!(outcome, "NoNode" | "NodeExists" | "BadVersion" | "NotEmpty")
-}
-
-fn ms(t: u64) -> String {
-    format!("{}.{:03}s", t / 1000, t % 1000)
 }
 
 /// Run the scenario; call inside a simulation (see [`run_seed`]).
@@ -291,19 +166,9 @@ pub async fn run(scenario: &Scenario) -> RunReport {
             ops_failed += stats.failed;
         }
     }
-    crate::chaos::settle(&cluster, &history, sc.settle).await;
+    settle(&cluster, &history, sc.settle).await;
     let records = history.records();
-    let input = CheckInput {
-        scenario: sc,
-        records: &records,
-        healed_at_ms,
-    };
-    let mut checks = BTreeMap::new();
-    for c in CHECKERS {
-        if (c.wanted)(&sc.check) {
-            checks.extend((c.run)(&input));
-        }
-    }
+    let checks = judge(sc, &records, healed_at_ms);
     let txns_committed = records
         .iter()
         .filter_map(|r| match r.event {
@@ -335,6 +200,48 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> Result<RunReport, String> {
     let sc = scenario.clone();
     let limit = sc.duration + sc.settle + Duration::from_secs(300);
     crate::runner::run_seed(seed, limit, move || async move { run(&sc).await })
+}
+
+/// Wait until every server serves the same applied zxid with the same tree.
+pub async fn settle(cluster: &Cluster, history: &History, limit: Duration) -> bool {
+    history.want_digests(true);
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        sleep(Duration::from_millis(250)).await;
+        let status = history.status();
+        let all: Vec<_> = cluster
+            .sids()
+            .iter()
+            .filter_map(|s| status.get(s).cloned())
+            .collect();
+        if all.len() == cluster.sids().len()
+            && all.iter().all(|s| s.serving && s.digest.is_some())
+            && all
+                .windows(2)
+                .all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest)
+        {
+            record_states(cluster, history);
+            return true;
+        }
+    }
+    record_states(cluster, history);
+    false
+}
+
+/// Each server's state as the run ends, into the history (for `converged`).
+fn record_states(cluster: &Cluster, history: &History) {
+    let status = history.status();
+    let stopped = cluster.stopped();
+    for sid in cluster.sids() {
+        let s = status.get(&sid);
+        history.record(Event::ServerState {
+            sid,
+            serving: s.is_some_and(|s| s.serving),
+            stopped: stopped.contains(&sid),
+            applied: s.map_or(0, |s| s.applied.0),
+            digest: s.and_then(|s| s.digest),
+        });
+    }
 }
 
 /// The command that replays one seed of a scenario file.

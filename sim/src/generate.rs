@@ -1,0 +1,436 @@
+//! Random scenarios, as proptest strategies of `Scenario` values. A drawn
+//! scenario is written back as a file and parsed again, so it passes the
+//! same validation as a hand-written one, and it runs through the same
+//! pipeline (`scenario::run`). A failure is handed back as that file.
+//!
+//! Two families:
+//! - `storm`: every seed draws its own timing profile (tick, init and sync
+//!   limits, session timeouts, latency, loss) and a storm of up to 12 faults.
+//!   One timing profile for every run is how thousands of seeds missed bugs
+//!   that random timing found in minutes.
+//! - `chaos`: the default timing and a fault every few seconds from a small
+//!   vocabulary (crash the leader or a follower, restart the crashed, isolate
+//!   the leader, cut off a minority, heal), never more than a minority down.
+//!
+//! Draws are made of ranges and `Index`es that proptest shrinks towards the
+//! simplest value, and the fault list shrinks by dropping faults.
+
+use crate::scenario::{Action, FaultSpec, Scenario, Target};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::strategy::{BoxedStrategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use std::time::Duration;
+
+/// The value `strategy` draws for `seed`: the same seed, the same value.
+pub fn draw<S: Strategy>(strategy: &S, seed: u64) -> S::Value {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    strategy
+        .new_tree(&mut runner)
+        .expect("scenario strategies never reject")
+        .current()
+}
+
+/// Write a generated scenario out and read it back: it gets validated like a
+/// file, and its faults get their file positions.
+fn as_file(s: &Scenario) -> Scenario {
+    let text = s.to_toml();
+    let mut back = Scenario::parse(&text, &s.file)
+        .unwrap_or_else(|e| panic!("a generated scenario is invalid: {e}\n{text}"));
+    back.file = s.file.clone();
+    back
+}
+
+/// A scenario with every setting at its default.
+fn base(name: String, about: &str) -> Scenario {
+    let text = format!(
+        "name = {name:?}\nabout = {about:?}\nduration = \"30s\"\n[ensemble]\nservers = 3\n"
+    );
+    let mut s = Scenario::parse(&text, "generated.toml").expect("the defaults are valid");
+    s.file = format!("{name}.toml");
+    s
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn fault(at: u64, until: Option<u64>, action: Action) -> FaultSpec {
+    FaultSpec {
+        index: 0,
+        line: 0,
+        at: ms(at),
+        until: until.map(ms),
+        action,
+    }
+}
+
+// ------------------------------------------------------------------ storm
+
+/// The timing profile and load of a storm run, as drawn.
+#[derive(Clone, Debug)]
+struct Profile {
+    servers: usize,
+    tick_ms: u64,
+    sync_limit: u64,
+    init_limit: Index,
+    storm_ms: u64,
+    lossy: bool,
+    loss_percent: u32,
+    latency_lo: Index,
+    latency_span_ms: u64,
+    clients: usize,
+    rate: u32,
+    keys: usize,
+    session_ticks: Index,
+}
+
+fn profile() -> impl Strategy<Value = Profile> {
+    let timing = (
+        prop::sample::select(vec![3usize, 3, 5, 5, 5, 7]),
+        10u64..=200,
+        2u64..=15,
+        any::<Index>(),
+        8_000u64..=25_000,
+    );
+    let network = (
+        prop::bool::weighted(0.3),
+        1u32..=25,
+        any::<Index>(),
+        0u64..=30,
+    );
+    let load = (0usize..=7, 5u32..=40, 1usize..=8, any::<Index>());
+    (timing, network, load).prop_map(|(t, n, l)| Profile {
+        servers: t.0,
+        tick_ms: t.1,
+        sync_limit: t.2,
+        init_limit: t.3,
+        storm_ms: t.4,
+        lossy: n.0,
+        loss_percent: n.1,
+        latency_lo: n.2,
+        latency_span_ms: n.3,
+        clients: l.0,
+        rate: l.1,
+        keys: l.2,
+        session_ticks: l.3,
+    })
+}
+
+/// Who a storm fault hits: a role, resolved when it fires, or a node.
+#[derive(Clone, Debug)]
+enum Who {
+    Leader,
+    Follower,
+    Random,
+    Node(Index),
+}
+
+fn who() -> impl Strategy<Value = Who> {
+    prop_oneof![
+        Just(Who::Leader),
+        Just(Who::Follower),
+        Just(Who::Random),
+        any::<Index>().prop_map(Who::Node),
+    ]
+}
+
+/// One storm fault, as drawn; sizes are fixed when the scenario is built.
+#[derive(Clone, Debug)]
+enum Kind {
+    Isolate(Who),
+    Partition(Vec<Index>, usize),
+    OneWay(Index, Index),
+    Latency(u64, u64),
+    PacketLoss(u32),
+    Crash(Who),
+    Kill(Who),
+    Restart(Index),
+    Pause(Who),
+    SlowFsync(Who, u64, u64),
+}
+
+#[derive(Clone, Debug)]
+struct StormFault {
+    at: Index,
+    len_ms: u64,
+    kind: Kind,
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        3 => who().prop_map(Kind::Isolate),
+        3 => (prop::collection::vec(any::<Index>(), 7), 2usize..=3)
+            .prop_map(|(g, k)| Kind::Partition(g, k)),
+        3 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Kind::OneWay(a, b)),
+        2 => (10u64..=300, 0u64..=700).prop_map(|(lo, span)| Kind::Latency(lo, span)),
+        1 => (5u32..=40).prop_map(Kind::PacketLoss),
+        2 => who().prop_map(Kind::Crash),
+        1 => who().prop_map(Kind::Kill),
+        1 => any::<Index>().prop_map(Kind::Restart),
+        1 => who().prop_map(Kind::Pause),
+        2 => (who(), 10u64..=2_500, 0u64..=500).prop_map(|(w, lo, span)| Kind::SlowFsync(w, lo, span)),
+    ]
+}
+
+fn storm_fault() -> impl Strategy<Value = StormFault> {
+    (any::<Index>(), 100u64..=4_000, kind()).prop_map(|(at, len_ms, kind)| StormFault {
+        at,
+        len_ms,
+        kind,
+    })
+}
+
+/// Random timing profiles and fault storms (see the module docs); the name
+/// says the seed, if there is one.
+pub fn storm(name: String) -> BoxedStrategy<Scenario> {
+    (profile(), prop::collection::vec(storm_fault(), 0..=12))
+        .prop_map(move |(p, faults)| as_file(&build_storm(name.clone(), &p, &faults)))
+        .boxed()
+}
+
+/// The storm scenario of campaign seed `seed`.
+pub fn storm_scenario(seed: u64) -> Scenario {
+    draw(&storm(format!("campaign-{seed}")), seed)
+}
+
+fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
+    let mut s = base(
+        name,
+        "A random timing profile and fault storm (generate::storm).",
+    );
+    let tick = p.tick_ms;
+    let sync = p.sync_limit;
+    let init = sync + p.init_limit.index((40 - sync + 1) as usize) as u64;
+    // A profile a ZooKeeper operator could run: a round trip fits in the
+    // sync limit with room to spare, and discovery plus sync (six trips,
+    // fresh connections, fsyncs) in the init limit; faults then break that
+    // on purpose.
+    let latency_max = (tick * sync / 4).min(tick * init / 12).max(1);
+    // Faults end by `storm_ms`; then liveness has its bound, long enough to
+    // elect and sync after the heal whatever the profile.
+    let liveness_ms = (3 * init * tick).max(12_000);
+    s.duration = ms(p.storm_ms + liveness_ms + 1_000);
+    s.ensemble.servers = p.servers;
+    s.ensemble.tick = ms(tick);
+    s.ensemble.init_limit = init;
+    s.ensemble.sync_limit = sync;
+    // Loss delays messages (TCP retransmits): only where sessions may
+    // outlast a second of it.
+    let lossy = 20 * tick >= 1_000 && p.lossy;
+    let lo = 1 + p.latency_lo.index(latency_max.min(20) as usize) as u64;
+    let hi = (lo + p.latency_span_ms).min(latency_max);
+    s.network.latency = (ms(lo), ms(hi));
+    s.network.packet_loss = if lossy {
+        f64::from(p.loss_percent) / 100.0
+    } else {
+        0.0
+    };
+    // Sessions within the 2..=20 ticks the servers grant, and long enough
+    // for the network (three round trips at least).
+    let floor = if lossy { 1_000 } else { 6 * hi };
+    let ticks_min = floor.div_ceil(tick).clamp(2, 20);
+    let ticks = ticks_min + p.session_ticks.index((20 - ticks_min + 1) as usize) as u64;
+    s.workload.clients = p.clients;
+    s.workload.rate = f64::from(p.rate);
+    s.workload.keys = p.keys;
+    s.workload.session_timeout = ms(ticks * tick);
+    let mut specs: Vec<FaultSpec> = faults
+        .iter()
+        .map(|f| storm_spec(f, p.servers, p.storm_ms))
+        .collect();
+    specs.sort_by_key(|f| f.at);
+    s.faults = specs;
+    s.check.zab = true;
+    s.check.linearizable = true;
+    s.check.liveness = (p.clients > 0).then(|| ms(liveness_ms));
+    s
+}
+
+fn storm_spec(f: &StormFault, servers: usize, storm_ms: u64) -> FaultSpec {
+    let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
+    let until = Some((at + f.len_ms).min(storm_ms));
+    let node = |i: &Index| Target::Node(1 + i.index(servers) as u64);
+    let target = |w: &Who| match w {
+        Who::Leader => Target::Leader,
+        Who::Follower => Target::Follower,
+        Who::Random => Target::Random,
+        Who::Node(i) => node(i),
+    };
+    let action = match &f.kind {
+        Kind::Isolate(w) => Action::Isolate(vec![target(w)]),
+        Kind::Crash(w) => Action::Crash(vec![target(w)]),
+        Kind::Kill(w) => Action::Kill(vec![target(w)]),
+        Kind::Pause(w) => Action::Pause(vec![target(w)]),
+        Kind::Restart(i) => return fault(at, None, Action::Restart(vec![node(i)])),
+        Kind::Partition(picks, k) => Action::Partition(groups(picks, *k, servers)),
+        Kind::OneWay(a, b) => {
+            let from = 1 + a.index(servers);
+            let to = (from + b.index(servers - 1)) % servers + 1;
+            Action::OneWay {
+                from: vec![Target::Node(from as u64)],
+                to: vec![Target::Node(to as u64)],
+            }
+        }
+        Kind::Latency(lo, span) => Action::Latency {
+            min: ms(*lo),
+            max: ms(lo + span),
+        },
+        Kind::PacketLoss(p) => Action::PacketLoss(f64::from(*p) / 100.0),
+        Kind::SlowFsync(w, lo, span) => Action::SlowFsync {
+            targets: vec![target(w)],
+            min: ms(*lo),
+            max: ms(lo + span),
+        },
+    };
+    fault(at, until, action)
+}
+
+/// Two or three non-empty groups of node ids covering the ensemble.
+fn groups(picks: &[Index], k: usize, servers: usize) -> Vec<Vec<Target>> {
+    let k = k.min(servers);
+    let mut groups: Vec<Vec<Target>> = vec![Vec::new(); k];
+    for sid in 1..=servers {
+        groups[picks[(sid - 1) % picks.len()].index(k)].push(Target::Node(sid as u64));
+    }
+    groups.retain(|g| !g.is_empty());
+    if groups.len() == 1 {
+        let last = groups[0].pop().expect("servers >= 2");
+        groups.push(vec![last]);
+    }
+    groups
+}
+
+// ------------------------------------------------------------------ chaos
+
+#[derive(Clone, Copy, Debug)]
+enum ChaosKind {
+    CrashLeader,
+    CrashFollower,
+    RestartCrashed,
+    IsolateLeader,
+    PartitionMinority,
+    Heal,
+}
+
+/// The standard chaos run on `servers` servers (see the module docs): the
+/// default timing and load for 30 s; from 3 s to 20 s a fault every 1.5–4
+/// s; then 10 s for liveness. `kinds` limits the vocabulary ("crash-leader",
+/// "crash-follower", "restart", "isolate", "partition", "heal"); empty: all
+/// of it.
+pub fn chaos(servers: usize, kinds: &'static [&'static str]) -> BoxedStrategy<Scenario> {
+    use ChaosKind::*;
+    let all = [
+        (CrashLeader, "crash-leader"),
+        (CrashFollower, "crash-follower"),
+        (RestartCrashed, "restart"),
+        (IsolateLeader, "isolate"),
+        (PartitionMinority, "partition"),
+        (Heal, "heal"),
+    ];
+    let allowed: Vec<ChaosKind> = all
+        .iter()
+        .filter(|(_, k)| kinds.is_empty() || kinds.contains(k))
+        .map(|(c, _)| *c)
+        .collect();
+    let step = (1_500u64..=4_000, prop::sample::select(allowed));
+    prop::collection::vec(step, 7)
+        .prop_map(move |steps| as_file(&build_chaos(servers, &steps)))
+        .boxed()
+}
+
+fn build_chaos(servers: usize, steps: &[(u64, ChaosKind)]) -> Scenario {
+    let mut s = base(
+        format!("chaos-{servers}"),
+        "The standard chaos run (generate::chaos).",
+    );
+    s.ensemble.servers = servers;
+    s.duration = ms(30_000);
+    s.settle = ms(20_000);
+    let mut at = 3_000;
+    let mut down = 0;
+    let max_down = (servers - 1) / 2;
+    for &(gap, kind) in steps {
+        at += gap;
+        if at >= 20_000 {
+            break;
+        }
+        let action = match kind {
+            ChaosKind::CrashLeader | ChaosKind::CrashFollower if down >= max_down => continue,
+            ChaosKind::CrashLeader => Action::Crash(vec![Target::Leader]),
+            ChaosKind::CrashFollower => Action::Crash(vec![Target::Follower]),
+            ChaosKind::RestartCrashed => Action::Restart(vec![Target::Crashed]),
+            ChaosKind::IsolateLeader => Action::Isolate(vec![Target::Leader]),
+            ChaosKind::PartitionMinority => {
+                Action::Partition(vec![vec![Target::Minority], vec![Target::Rest]])
+            }
+            ChaosKind::Heal => Action::Heal,
+        };
+        match kind {
+            ChaosKind::CrashLeader | ChaosKind::CrashFollower => down += 1,
+            ChaosKind::RestartCrashed => down = 0,
+            _ => {}
+        }
+        s.faults.push(fault(at, None, action));
+    }
+    s.check.zab = true;
+    s.check.client = true;
+    s.check.linearizable = true;
+    s.check.liveness = (s.workload.clients > 0).then(|| ms(10_000));
+    s
+}
+
+/// A scenario with no faults: `servers` servers under the default load for
+/// `secs` seconds.
+pub fn calm(servers: usize, secs: u64) -> Scenario {
+    let mut s = base(format!("calm-{servers}"), "No faults (generate::calm).");
+    s.ensemble.servers = servers;
+    s.duration = ms(secs * 1_000);
+    as_file(&s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drawn_scenario_is_valid_and_the_seed_decides_it() {
+        for seed in 0..500 {
+            let s = storm_scenario(seed);
+            assert_eq!(s, storm_scenario(seed), "seed {seed}");
+            assert!(s.faults.len() <= 12);
+        }
+        assert_ne!(storm_scenario(1), storm_scenario(2));
+        for servers in [1, 3, 5] {
+            for seed in 0..100 {
+                let s = draw(&chaos(servers, &[]), seed);
+                assert_eq!(s, draw(&chaos(servers, &[]), seed));
+            }
+        }
+    }
+
+    #[test]
+    fn chaos_never_plans_more_than_a_minority_down() {
+        for seed in 0..300 {
+            let s = draw(&chaos(5, &[]), seed);
+            let mut down = 0;
+            for f in &s.faults {
+                match f.action {
+                    Action::Crash(_) => down += 1,
+                    Action::Restart(_) => down = 0,
+                    _ => {}
+                }
+                assert!(down <= 2, "seed {seed}: {}", s.to_toml());
+            }
+        }
+        // One server: nothing may crash.
+        let s = draw(&chaos(1, &["crash-leader", "restart"]), 7);
+        assert!(s
+            .faults
+            .iter()
+            .all(|f| !matches!(f.action, Action::Crash(_))));
+    }
+}
