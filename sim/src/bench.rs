@@ -130,7 +130,7 @@ pub fn run(scenarios: &[PathBuf], secs: f64, json: bool) -> u8 {
             Ok(f) => all.push(f),
             Err(e) => {
                 eprintln!("{}: the simulation panicked: {e}", p.display());
-                return crate::cli::EXIT_FAIL;
+                return crate::cli::EXIT_CRASHED;
             }
         }
     }

@@ -1,10 +1,11 @@
-//! The `zkstorm` commands. Exit codes: 0 every check held, 1 a check failed
-//! (or the run panicked, or was not deterministic), 2 bad input (scenario
-//! file, arguments), 5 no check failed but one could not decide.
+//! The `zkstorm` commands. Exit codes (see [`Exit`]): 0 every check held,
+//! 1 a safety check failed (or a seed was not deterministic), 2 bad input
+//! (scenario file, arguments), 3 only liveness failed, 4 the run crashed (a
+//! panic) or hung, 5 nothing failed but a check could not decide.
 
 use crate::check::Verdict;
 use crate::history::History;
-use crate::runner::run_seed;
+use crate::runner::{run_seed_within, RunError, WALL_LIMIT};
 use crate::scenario::{self, RunReport, Scenario};
 use std::io::Write;
 use std::ops::RangeInclusive;
@@ -15,13 +16,58 @@ use std::time::{Duration, Instant};
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_LIVENESS: u8 = 3;
+pub const EXIT_CRASHED: u8 = 4;
 pub const EXIT_UNDECIDED: u8 = 5;
 
-fn exit_code(v: &Verdict) -> u8 {
-    match v {
-        Verdict::Pass => EXIT_PASS,
-        Verdict::Fail(_) => EXIT_FAIL,
-        Verdict::Undecided(_) => EXIT_UNDECIDED,
+/// What a run came to, least severe first: several seeds exit with the most
+/// severe of theirs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    Pass,
+    Undecided,
+    Liveness,
+    Crashed,
+    Safety,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Pass => EXIT_PASS,
+            Exit::Undecided => EXIT_UNDECIDED,
+            Exit::Liveness => EXIT_LIVENESS,
+            Exit::Crashed => EXIT_CRASHED,
+            Exit::Safety => EXIT_FAIL,
+        }
+    }
+
+    /// A run's checks: any failure but liveness is a safety failure.
+    pub fn of(r: &RunReport) -> Exit {
+        let failed = |live: bool| {
+            r.checks
+                .iter()
+                .any(|(k, v)| v.is_fail() && (k == "liveness") == live)
+        };
+        if failed(false) {
+            Exit::Safety
+        } else if failed(true) {
+            Exit::Liveness
+        } else if r.checks.values().any(|v| !v.is_pass()) {
+            Exit::Undecided
+        } else {
+            Exit::Pass
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Exit::Pass => "PASS",
+            Exit::Undecided => "UNDECIDED",
+            Exit::Liveness => "FAIL (liveness only)",
+            Exit::Crashed => "CRASHED",
+            Exit::Safety => "FAIL",
+        }
     }
 }
 
@@ -51,7 +97,7 @@ pub fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Wall-clock limit for one simulated run (a hung run is a failure, not a hang).
+/// Simulated-time limit for one run, far past any scenario's length.
 const RUN_LIMIT: Duration = Duration::from_secs(3600);
 
 fn load(path: &Path) -> Result<Scenario, u8> {
@@ -66,14 +112,13 @@ struct Outcome {
     wall_secs: f64,
 }
 
-fn run_one(sc: &Scenario, seed: u64) -> Result<Outcome, String> {
+/// One seed; a panic or a run past [`WALL_LIMIT`] of wall time is an error.
+fn run_one(sc: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let started = Instant::now();
     let sc = sc.clone();
-    let report = run_seed(
-        seed,
-        RUN_LIMIT,
-        move || async move { scenario::run(&sc).await },
-    )?;
+    let report = run_seed_within(seed, RUN_LIMIT, WALL_LIMIT, move || async move {
+        scenario::run(&sc).await
+    })?;
     Ok(Outcome {
         report,
         wall_secs: started.elapsed().as_secs_f64(),
@@ -121,6 +166,7 @@ fn json_value(path: &Path, seed: u64, o: &Outcome) -> serde_json::Value {
         "scenario": path.display().to_string(),
         "seed": seed,
         "verdict": r.verdict().label(),
+        "exit": Exit::of(r).code(),
         "checks": checks,
         "sim_secs": r.sim_secs,
         "wall_secs": o.wall_secs,
@@ -156,29 +202,30 @@ pub fn run(
     let seed = seed.unwrap_or(0);
     let first = match run_one(&sc, seed) {
         Ok(o) => o,
-        Err(panic) => {
-            println!("seed {seed}: the simulation panicked: {panic}");
+        Err(e) => {
+            println!("seed {seed}: the simulation {e}");
             println!("replay: {}", replay_command(path, seed));
-            return EXIT_FAIL;
+            println!("{}", Exit::Crashed.label());
+            return EXIT_CRASHED;
         }
     };
     print_report(path, seed, &first);
-    let mut verdict = first.report.verdict();
+    let mut exit = Exit::of(&first.report);
     if determinism {
         let (same, says) = same_again(&sc, seed, first.report.trace_hash);
         println!("determinism: {says}");
         if !same {
-            verdict = Verdict::Fail(says);
+            exit = Exit::Safety;
         }
     }
-    if !verdict.is_pass() {
+    if exit != Exit::Pass {
         println!("replay: {}", replay_command(path, seed));
     }
-    println!("{}", verdict.label().to_uppercase());
+    println!("{}", exit.label());
     if json {
         println!("{}", json_line(path, seed, &first));
     }
-    exit_code(&verdict)
+    exit.code()
 }
 
 struct Many {
@@ -207,27 +254,34 @@ fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many)
             });
         }
     });
-    let mut results = results.into_inner().expect("results");
+    let mut results: Vec<(u64, Exit)> = results.into_inner().expect("results");
     results.sort_by_key(|(seed, _)| *seed);
-    let passed = results.iter().filter(|(_, v)| v.is_pass()).count();
-    let undecided = results
-        .iter()
-        .filter(|(_, v)| matches!(v, Verdict::Undecided(_)))
-        .count();
-    let ran = results.len() as u128;
-    if undecided > 0 {
-        println!("{passed} of {total} seeds passed, {undecided} undecided");
-    } else {
-        println!("{passed} of {total} seeds passed");
+    let count = |e: Exit| results.iter().filter(|(_, x)| *x == e).count();
+    let mut summary = format!("{} of {total} seeds passed", count(Exit::Pass));
+    for (e, what) in [
+        (Exit::Safety, "failed"),
+        (Exit::Liveness, "failed liveness only"),
+        (Exit::Crashed, "crashed or hung"),
+        (Exit::Undecided, "undecided"),
+    ] {
+        if count(e) > 0 {
+            summary.push_str(&format!(", {} {what}", count(e)));
+        }
     }
-    for (seed, _) in results.iter().filter(|(_, v)| !v.is_pass()) {
+    println!("{summary}");
+    for (seed, _) in results.iter().filter(|(_, x)| *x != Exit::Pass) {
         println!("replay: {}", replay_command(path, *seed));
     }
     // A seed that did not run is never a pass.
-    if ran < total {
+    if (results.len() as u128) < total {
         return EXIT_FAIL;
     }
-    exit_code(&Verdict::overall(results.iter().map(|(_, v)| v)))
+    results
+        .iter()
+        .map(|(_, x)| *x)
+        .max()
+        .unwrap_or(Exit::Pass)
+        .code()
 }
 
 /// Threads for `total` seeds: no more than there are seeds (2^64 seeds
@@ -237,22 +291,19 @@ fn threads(jobs: usize, total: u128) -> usize {
     jobs.clamp(1, MAX_JOBS).min(seeds)
 }
 
-/// One seed of a range: its summary line and its verdict (with
+/// One seed of a range: its summary line and what it came to (with
 /// `determinism`, a different trace hash on a second run fails it).
-fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, Verdict) {
+fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, Exit) {
     let o = match run_one(sc, seed) {
         Ok(o) => o,
-        Err(p) => {
-            let line = format!("seed {seed:>6}  FAIL  panicked: {p}");
-            return (line, Verdict::Fail(format!("panicked: {p}")));
-        }
+        Err(e) => return (format!("seed {seed:>6}  CRASHED  {e}"), Exit::Crashed),
     };
-    let mut verdict = o.report.verdict();
+    let mut exit = Exit::of(&o.report);
     let again = opts
         .determinism
         .then(|| same_again(sc, seed, o.report.trace_hash));
-    if let Some((false, says)) = &again {
-        verdict = Verdict::Fail(says.clone());
+    if let Some((false, _)) = &again {
+        exit = Exit::Safety;
     }
     let line = match (opts.json, again) {
         (true, again) => {
@@ -265,7 +316,7 @@ fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, Ver
         (false, Some((_, says))) => format!("{}  determinism: {says}", summary(seed, &o)),
         (false, None) => summary(seed, &o),
     };
-    (line, verdict)
+    (line, exit)
 }
 
 fn summary(seed: u64, o: &Outcome) -> String {
@@ -283,13 +334,13 @@ fn summary(seed: u64, o: &Outcome) -> String {
             tail.push_str(&format!("  {label}: {}", checks.join(", ")));
         }
     }
-    let verdict = o.report.verdict();
+    let exit = Exit::of(&o.report);
     format!(
         "seed {seed:>6}  {}  sim {:.1}s  wall {:.3}s  ops {}  hash {:016x}{tail}",
-        if verdict.is_pass() {
-            "pass".to_string()
+        if exit == Exit::Pass {
+            "pass"
         } else {
-            verdict.label().to_uppercase()
+            exit.label()
         },
         o.report.sim_secs,
         o.wall_secs,
@@ -309,7 +360,7 @@ fn same_again(sc: &Scenario, seed: u64, hash: u64) -> (bool, String) {
                 o.report.trace_hash
             ),
         ),
-        Err(p) => (false, format!("FAIL: second run panicked: {p}")),
+        Err(e) => (false, format!("FAIL: the second run {e}")),
     }
 }
 
@@ -321,9 +372,9 @@ pub fn replay(path: &Path, seed: u64, trace: &Path) -> u8 {
     init_logging();
     let outcome = match run_one(&sc, seed) {
         Ok(o) => o,
-        Err(p) => {
-            eprintln!("the simulation panicked: {p}");
-            return EXIT_FAIL;
+        Err(e) => {
+            eprintln!("the simulation {e}");
+            return EXIT_CRASHED;
         }
     };
     if let Err(e) = write_trace(&outcome.report.history, trace) {
@@ -336,7 +387,7 @@ pub fn replay(path: &Path, seed: u64, trace: &Path) -> u8 {
         trace.display(),
         outcome.report.events
     );
-    exit_code(&outcome.report.verdict())
+    Exit::of(&outcome.report).code()
 }
 
 fn write_trace(history: &History, path: &Path) -> std::io::Result<()> {
@@ -388,6 +439,42 @@ pub fn bench(scenarios: &[std::path::PathBuf], secs: f64, json: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(checks: &[(&str, Verdict)]) -> RunReport {
+        RunReport {
+            name: "t".into(),
+            seed: 0,
+            checks: checks.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            sim_secs: 0.0,
+            events: 0,
+            ops_ok: 0,
+            ops_failed: 0,
+            txns_committed: 0,
+            trace_hash: 0,
+            healed_at: Duration::ZERO,
+            faults_applied: 0,
+            faults_skipped: 0,
+            history: History::new(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_say_what_happened() {
+        let fail = || Verdict::Fail("x".into());
+        let open = || Verdict::Undecided("x".into());
+        let of = |c: &[(&str, Verdict)]| Exit::of(&report(c)).code();
+        assert_eq!(of(&[("zab.agreement", Verdict::Pass)]), 0);
+        assert_eq!(of(&[("zab.agreement", fail()), ("liveness", fail())]), 1);
+        assert_eq!(of(&[("converged", fail())]), 1);
+        assert_eq!(of(&[("liveness", fail()), ("client.linearizable", open())]), 3);
+        assert_eq!(of(&[("client.linearizable", open())]), 5);
+        // Several seeds: the most severe.
+        let worst = [Exit::Pass, Exit::Undecided, Exit::Liveness, Exit::Crashed, Exit::Safety];
+        for (i, e) in worst.iter().enumerate() {
+            assert_eq!(worst[..=i].iter().max(), Some(e));
+        }
+        assert_eq!(Exit::Crashed.code(), 4);
+    }
 
     #[test]
     fn jobs_within_limits() {

@@ -1,33 +1,88 @@
 //! Running one seed: a fresh madsim runtime on a fresh OS thread (std's
-//! HashMap seeds are deterministic only then), with a time limit.
+//! HashMap seeds are deterministic only then), with a limit on simulated
+//! time and a wall-clock watchdog (a livelock that never advances simulated
+//! time would otherwise hang the caller).
 
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+/// Wall-clock time one seed may take by default; a run takes seconds.
+pub const WALL_LIMIT: Duration = Duration::from_secs(1800);
+
+/// Why a seed produced no result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// The system under test (or the harness) panicked: the message.
+    Panicked(String),
+    /// No result within the wall-clock limit. The seed's thread is left
+    /// running (a thread cannot be stopped); the process ends it on exit.
+    Hung(Duration),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Panicked(p) => write!(f, "panicked: {p}"),
+            RunError::Hung(d) => write!(f, "hung: no result after {} s of wall time", d.as_secs()),
+        }
+    }
+}
+
 /// Run `f` inside a new simulation seeded with `seed`; panics inside the
-/// simulation come back as `Err` with their message.
+/// simulation come back as `Err` with their message. Past [`WALL_LIMIT`] of
+/// wall time it gives up (see [`run_seed_within`]).
 pub fn run_seed<F, Fut, T>(seed: u64, limit: Duration, f: F) -> Result<T, String>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let thread = std::thread::Builder::new()
+    run_seed_within(seed, limit, WALL_LIMIT, f).map_err(|e| match e {
+        RunError::Panicked(p) => p,
+        hung => hung.to_string(),
+    })
+}
+
+/// `run_seed` with its own wall-clock limit, and a typed error.
+pub fn run_seed_within<F, Fut, T>(
+    seed: u64,
+    sim_limit: Duration,
+    wall_limit: Duration,
+    f: F,
+) -> Result<T, RunError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let mut rt =
-                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            rt.set_time_limit(limit);
-            rt.block_on(f())
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut rt =
+                    madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+                rt.set_time_limit(sim_limit);
+                rt.block_on(f())
+            }));
+            let _ = tx.send(run.map_err(|p| panic_message(&*p)));
         })
-        .map_err(|e| format!("spawn: {e}"))?;
-    thread.join().map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into())
-    })
+        .map_err(|e| RunError::Panicked(format!("spawn: {e}")))?;
+    match rx.recv_timeout(wall_limit) {
+        Ok(r) => r.map_err(RunError::Panicked),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(RunError::Hung(wall_limit)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(RunError::Panicked("the seed's thread died".into()))
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// Seeds from `ZKSTORM_SEEDS` (as [`parse_seeds`] reads them), else the
@@ -81,7 +136,36 @@ fn seed(s: &str, expected: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_seeds;
+    use super::{parse_seeds, run_seed_within, RunError};
+    use std::time::Duration;
+
+    /// A livelock that never advances simulated time is stopped by the
+    /// wall-clock watchdog; a panic comes back as one.
+    #[test]
+    fn a_hung_or_panicking_seed_comes_back() {
+        let spin = || async {
+            loop {
+                tokio::task::yield_now().await;
+            }
+        };
+        let r: Result<(), _> =
+            run_seed_within(1, Duration::from_secs(60), Duration::from_millis(300), spin);
+        assert_eq!(r, Err(RunError::Hung(Duration::from_millis(300))));
+        let r: Result<(), _> = run_seed_within(
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            || async { panic!("boom") },
+        );
+        assert_eq!(r, Err(RunError::Panicked("boom".into())));
+        let r = run_seed_within(
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            || async { 7 },
+        );
+        assert_eq!(r, Ok(7));
+    }
 
     #[test]
     fn seed_ranges() {

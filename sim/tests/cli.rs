@@ -222,3 +222,32 @@ fn an_undecided_check_is_neither_a_pass_nor_a_failure() {
         many.stdout
     );
 }
+
+/// Only liveness failed (the bound is far too short to commit anything):
+/// exit 3, not the safety failure's 1.
+#[test]
+fn a_liveness_only_failure_exits_3() {
+    let text = format!("{TINY}[check]\nliveness = \"1ms\"\n");
+    let path = scenario("liveness-only", &text);
+    let out = zkstorm(&["run", path.to_str().unwrap(), "--seed", "1", "--json"]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("liveness                     FAIL: "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("FAIL (liveness only)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\"exit\":3"), "{}", out.stdout);
+    let many = zkstorm(&["run", path.to_str().unwrap(), "--seeds", "0..2"]);
+    assert_eq!(many.code, 3, "{}", many.stdout);
+    assert!(
+        many.stdout
+            .contains("0 of 2 seeds passed, 2 failed liveness only"),
+        "{}",
+        many.stdout
+    );
+}
