@@ -335,3 +335,45 @@ fn the_outside_campaign_seeds_hold() {
         run_named("one-server-snapshot-kills.toml", seed);
     }
 }
+
+/// Every target as the node ids it resolved to: the rewritten scenario
+/// names no roles, parses as a file, and replays with the same faults
+/// applied to the same nodes.
+#[test]
+fn a_run_can_be_rewritten_with_the_nodes_its_roles_resolved_to() {
+    use zkstorm_sim::scenario::{Action, Target};
+    let role = |t: &Target| !matches!(t, Target::Node(_));
+    for (name, seed) in [
+        ("flapping-partitions.toml", 3),
+        ("rolling-restarts.toml", 1),
+    ] {
+        let s = load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios")
+                .join(name),
+        );
+        let r = run_seed(&s, seed).unwrap();
+        assert!(!r.resolved.is_empty(), "{name}: nothing resolved");
+        let concrete = s.resolved(&r.resolved);
+        for f in &concrete.faults {
+            let targets: Vec<&Target> = match &f.action {
+                Action::Crash(t) | Action::Kill(t) | Action::Restart(t) | Action::Isolate(t) => {
+                    t.iter().collect()
+                }
+                Action::Pause(t) | Action::Resume(t) | Action::PowerLoss(t) => t.iter().collect(),
+                Action::Partition(g) => g.iter().flatten().collect(),
+                Action::OneWay { from, to } => from.iter().chain(to).collect(),
+                _ => Vec::new(),
+            };
+            assert!(!targets.iter().any(|t| role(t)), "{name}: {:?}", f.action);
+        }
+        assert_eq!(concrete.faults.len(), s.faults.len() - r.faults_skipped);
+        let again = run_seed(&concrete, seed).unwrap();
+        assert_eq!(again.faults_applied, r.faults_applied, "{name}");
+        assert!(again.passed(), "{name}: {:?}", again.failures());
+        // The same nodes: what the roles picked the first time.
+        let same: Vec<&Vec<Vec<u64>>> = again.resolved.values().collect();
+        let first: Vec<&Vec<Vec<u64>>> = r.resolved.values().collect();
+        assert_eq!(same, first, "{name}");
+    }
+}

@@ -167,6 +167,12 @@ fn json_value(path: &Path, seed: u64, o: &Outcome) -> serde_json::Value {
         "seed": seed,
         "verdict": r.verdict().label(),
         "exit": Exit::of(r).code(),
+        // Fault index → the node groups its targets resolved to.
+        "resolved": r
+            .resolved
+            .iter()
+            .map(|(i, g)| (i.to_string(), serde_json::json!(g)))
+            .collect::<serde_json::Map<_, _>>(),
         "checks": checks,
         "sim_secs": r.sim_secs,
         "wall_secs": o.wall_secs,
@@ -444,7 +450,10 @@ mod tests {
         RunReport {
             name: "t".into(),
             seed: 0,
-            checks: checks.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            checks: checks
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             sim_secs: 0.0,
             events: 0,
             ops_ok: 0,
@@ -454,6 +463,7 @@ mod tests {
             healed_at: Duration::ZERO,
             faults_applied: 0,
             faults_skipped: 0,
+            resolved: Default::default(),
             history: History::new(),
         }
     }
@@ -466,10 +476,19 @@ mod tests {
         assert_eq!(of(&[("zab.agreement", Verdict::Pass)]), 0);
         assert_eq!(of(&[("zab.agreement", fail()), ("liveness", fail())]), 1);
         assert_eq!(of(&[("converged", fail())]), 1);
-        assert_eq!(of(&[("liveness", fail()), ("client.linearizable", open())]), 3);
+        assert_eq!(
+            of(&[("liveness", fail()), ("client.linearizable", open())]),
+            3
+        );
         assert_eq!(of(&[("client.linearizable", open())]), 5);
         // Several seeds: the most severe.
-        let worst = [Exit::Pass, Exit::Undecided, Exit::Liveness, Exit::Crashed, Exit::Safety];
+        let worst = [
+            Exit::Pass,
+            Exit::Undecided,
+            Exit::Liveness,
+            Exit::Crashed,
+            Exit::Safety,
+        ];
         for (i, e) in worst.iter().enumerate() {
             assert_eq!(worst[..=i].iter().max(), Some(e));
         }

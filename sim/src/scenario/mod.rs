@@ -120,6 +120,7 @@ mod error;
 mod locate;
 mod nemesis;
 mod render;
+mod resolve;
 mod run;
 mod schema;
 mod validate;

@@ -30,8 +30,9 @@ pub(crate) struct Nemesis<'a> {
     start: Instant,
     clients: Vec<madsim::task::NodeId>,
     undo: BTreeMap<usize, Undo>,
-    /// What each fired fault picked (one group, or a partition's groups).
-    picked: BTreeMap<usize, Vec<Vec<Sid>>>,
+    /// What each fired fault picked (one group, or a partition's groups);
+    /// a skipped fault is not here.
+    pub picked: BTreeMap<usize, Vec<Vec<Sid>>>,
     pub applied: usize,
     pub skipped: usize,
 }

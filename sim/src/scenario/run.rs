@@ -10,6 +10,7 @@ use crate::workload::run_client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
+use zkstorm::types::Sid;
 
 /// Everything a run produced: verdicts, figures and the history.
 #[derive(Clone)]
@@ -34,6 +35,10 @@ pub struct RunReport {
     pub healed_at: Duration,
     pub faults_applied: usize,
     pub faults_skipped: usize,
+    /// What each fault with targets resolved to when it fired (fault index
+    /// → its node groups); a skipped fault is missing. See
+    /// `Scenario::resolved`.
+    pub resolved: BTreeMap<usize, Vec<Vec<Sid>>>,
     pub history: History,
 }
 
@@ -190,6 +195,7 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         healed_at,
         faults_applied: nem.applied,
         faults_skipped: nem.skipped,
+        resolved: nem.picked.clone(),
         history,
     }
 }
