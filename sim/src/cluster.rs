@@ -92,7 +92,7 @@ impl Cluster {
             sc.init_limit = cfg.init_limit;
             sc.sync_limit = cfg.sync_limit;
             sc.snap_count = cfg.snap_count;
-            let disk = SimDisk::new();
+            let disk = SimDisk::with_rng(crate::streams::stream("disk", sid));
             let node_disk = disk.clone();
             let observer = history.clone();
             let node_stopped = stopped.clone();

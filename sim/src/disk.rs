@@ -30,11 +30,13 @@
 //! - **media corruption** (`corrupt`): flips bits of one byte, synced or not,
 //!   for checksum tests. Only when asked; never spontaneous.
 //!
-//! All randomness comes from `madsim::rand::thread_rng()`, so a run is the
+//! All randomness comes from the disk's own stream, seeded from the
+//! simulation (`streams::stream("disk", sid)` in a cluster), so a run is the
 //! same for the same seed. Calls that draw randomness (fsync with a non-zero
 //! latency range, `power_loss`) must run inside the madsim runtime.
 
-use madsim::rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -67,6 +69,9 @@ struct Faults {
     failed_fsyncs: u64,
     enospc_errors: u64,
     fsync_time: Duration,
+    /// Fsync latencies and tears are drawn from here: the server's own
+    /// stream in a cluster (`streams`).
+    rng: StdRng,
 }
 
 /// A simulated disk with a page cache, fsync latency and injectable faults.
@@ -90,7 +95,13 @@ fn enospc() -> io::Error {
 }
 
 impl SimDisk {
+    /// A disk drawing from a stream seeded off the simulation's own.
     pub fn new() -> SimDisk {
+        SimDisk::with_rng(StdRng::seed_from_u64(madsim::rand::thread_rng().gen()))
+    }
+
+    /// A disk drawing its fsync latencies and tears from `rng`.
+    pub fn with_rng(rng: StdRng) -> SimDisk {
         SimDisk {
             mem: MemDisk::new(),
             faults: Arc::new(Mutex::new(Faults {
@@ -102,6 +113,7 @@ impl SimDisk {
                 failed_fsyncs: 0,
                 enospc_errors: 0,
                 fsync_time: Duration::ZERO,
+                rng,
             })),
         }
     }
@@ -143,11 +155,9 @@ impl SimDisk {
     /// Power loss: drops everything not fsynced, maybe tearing unsynced
     /// appended tails (see the module notes). Kill the node first.
     pub fn power_loss(&self) {
-        let (tear_p, garbage_p) = {
-            let f = self.faults();
-            (f.tear_probability, f.garbage_probability)
-        };
-        let mut rng = madsim::rand::thread_rng();
+        let mut f = self.faults();
+        let (tear_p, garbage_p) = (f.tear_probability, f.garbage_probability);
+        let rng = &mut f.rng;
         self.mem.crash_with(|_, tail| {
             if !rng.gen_bool(tear_p) {
                 return None;
@@ -248,11 +258,7 @@ impl Disk for SimDisk {
         let (delay, fail) = {
             let mut f = self.faults();
             let (lo, hi) = f.latency_us;
-            let us = if hi == 0 {
-                0
-            } else {
-                madsim::rand::thread_rng().gen_range(lo..=hi)
-            };
+            let us = if hi == 0 { 0 } else { f.rng.gen_range(lo..=hi) };
             let fail = f.failing_fsyncs > 0;
             if fail {
                 f.failing_fsyncs -= 1;

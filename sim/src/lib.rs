@@ -13,4 +13,5 @@ pub mod generate;
 pub mod history;
 pub mod runner;
 pub mod scenario;
+pub mod streams;
 pub mod workload;

@@ -6,7 +6,8 @@
 //! opened anew every `session_ops` ops.
 
 use crate::history::{Call, Event, History, Ret};
-use madsim::rand::{thread_rng, Rng};
+use rand::rngs::StdRng;
+use rand::Rng;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -62,8 +63,13 @@ pub struct ClientStats {
     pub failed: u64,
 }
 
-fn pick_op(cfg: &WorkloadConfig, n: usize, seq: u64, after_sync: bool) -> ClientOp {
-    let mut rng = thread_rng();
+fn pick_op(
+    rng: &mut StdRng,
+    cfg: &WorkloadConfig,
+    n: usize,
+    seq: u64,
+    after_sync: bool,
+) -> ClientOp {
     let keys = cfg.keys.max(1);
     let key = format!("/k{}", rng.gen_range(0..keys));
     let watch = rng.gen_range(0..100) < cfg.watch_percent;
@@ -142,12 +148,13 @@ pub async fn run_client(
     until: tokio::time::Instant,
 ) -> ClientStats {
     let mut stats = ClientStats::default();
+    let mut rng = crate::streams::stream("workload", n as u64);
     let mut op_id = 0u64;
     let period = Duration::from_secs_f64(1.0 / cfg.rate.max(0.001));
     while tokio::time::Instant::now() < until {
         let mut ccfg = ClientConfig::new(servers.clone());
         ccfg.session_timeout_ms = cfg.session_timeout_ms;
-        ccfg.seed = thread_rng().gen();
+        ccfg.seed = rng.gen();
         let connect = tokio::time::timeout(Duration::from_secs(5), Client::connect(ccfg)).await;
         let (client, events) = match connect {
             Ok(Ok(c)) => c,
@@ -187,7 +194,7 @@ pub async fn run_client(
             session_ops += 1;
             events.record(u64::MAX);
             op_id += 1;
-            let op = pick_op(&cfg, n, op_id, after_sync);
+            let op = pick_op(&mut rng, &cfg, n, op_id, after_sync);
             after_sync = matches!(op, ClientOp::Sync);
             let write = !matches!(op, ClientOp::Read(_));
             history.record(Event::Invoke {

@@ -7,7 +7,9 @@ use super::schema::{Action, Scenario, Target};
 use super::validate::expiry_cut;
 use crate::cluster::{Cluster, Link};
 use madsim::net::NetSim;
-use madsim::rand::{thread_rng, Rng};
+use rand::rngs::StdRng;
+use rand::Rng;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
@@ -35,6 +37,8 @@ pub(crate) struct Nemesis<'a> {
     pub picked: BTreeMap<usize, Vec<Vec<Sid>>>,
     pub applied: usize,
     pub skipped: usize,
+    /// Role targets resolve with draws from here (`streams`).
+    rng: RefCell<StdRng>,
 }
 
 /// A resolved target list: the nodes, and how each target resolved
@@ -59,10 +63,10 @@ fn d(x: Duration) -> String {
     super::duration::format(x)
 }
 
-/// `k` distinct elements of `from`, drawn from the simulation's randomness.
-fn sample(from: &[Sid], k: usize) -> Vec<Sid> {
+/// `k` distinct elements of `from`, drawn from the fault injector's stream.
+fn sample(rng: &RefCell<StdRng>, from: &[Sid], k: usize) -> Vec<Sid> {
     let mut v = from.to_vec();
-    let mut rng = thread_rng();
+    let mut rng = rng.borrow_mut();
     let k = k.min(v.len());
     for i in 0..k {
         let j = rng.gen_range(i..v.len());
@@ -113,6 +117,7 @@ impl<'a> Nemesis<'a> {
             picked: BTreeMap::new(),
             applied: 0,
             skipped: 0,
+            rng: RefCell::new(crate::streams::stream("faults", 0)),
         }
     }
 
@@ -175,10 +180,10 @@ impl<'a> Nemesis<'a> {
             let got: Vec<Sid> = match t {
                 Target::Node(s) => free(chosen, vec![*s]),
                 Target::Leader => free(chosen, cluster.leader().into_iter().collect()),
-                Target::Follower => sample(&free(chosen, cluster.followers()), 1),
-                Target::Random => sample(&free(chosen, pool.to_vec()), 1),
-                Target::Minority => sample(&free(chosen, pool.to_vec()), (n - 1) / 2),
-                Target::Majority => sample(&free(chosen, pool.to_vec()), n / 2 + 1),
+                Target::Follower => sample(&self.rng, &free(chosen, cluster.followers()), 1),
+                Target::Random => sample(&self.rng, &free(chosen, pool.to_vec()), 1),
+                Target::Minority => sample(&self.rng, &free(chosen, pool.to_vec()), (n - 1) / 2),
+                Target::Majority => sample(&self.rng, &free(chosen, pool.to_vec()), n / 2 + 1),
                 Target::Crashed => free(chosen, cluster.crashed()),
                 Target::All => free(chosen, pool.to_vec()),
                 Target::Fault { index, group } => {
