@@ -113,7 +113,7 @@ fn tampered_real_histories_fail() {
             };
             rs.iter().any(|r| {
                 matches!(&r.event, Event::Complete { client: c, op: o, outcome, .. }
-                    if c == client && *o + 1 == *op && outcome == "ok")
+                    if c == client && *o + 1 == *op && outcome.is_ok())
             }) && rs.iter().any(|r| {
                 matches!(&r.event, Event::Invoke { client: c, op: o, call: Call::Sync, .. }
                     if c == client && *o + 1 == *op)
@@ -144,7 +144,7 @@ fn tampered_real_histories_fail() {
     let mut rs = records.clone();
     let i = rs
         .iter()
-        .rposition(|r| matches!(&r.event, Event::Complete { outcome, .. } if outcome == "ok"))
+        .rposition(|r| matches!(&r.event, Event::Complete { outcome, .. } if outcome.is_ok()))
         .unwrap();
     if let Event::Complete { zxid, .. } = &mut rs[i].event {
         *zxid = 1;

@@ -125,17 +125,26 @@ fn same_seed_same_trace_hash() {
 // The scenarios named after a protocol shape must actually produce it, or
 // they test nothing in particular. These read the history.
 
+use zkstorm::zab::ready::ZabEvent;
 use zkstorm_sim::history::{Event, Record};
 
-/// (time, server, text) of every ZAB core event.
-fn zab_events(records: &[Record]) -> Vec<(u64, u64, String)> {
+/// (time, server, event) of every ZAB core event.
+fn zab_events(records: &[Record]) -> Vec<(u64, u64, ZabEvent)> {
     records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::Zab { sid, what } => Some((r.t_ms, *sid, what.clone())),
+            Event::Zab { sid, event } => Some((r.t_ms, *sid, event.clone())),
             _ => None,
         })
         .collect()
+}
+
+/// Syncs of this mode ("DIFF", "TRUNC", "SNAP") the leaders sent.
+fn syncs(records: &[Record], which: &str) -> usize {
+    zab_events(records)
+        .iter()
+        .filter(|(_, _, e)| matches!(e, ZabEvent::SyncSent { mode, .. } if *mode == which))
+        .count()
 }
 
 fn run_named(file: &str, seed: u64) -> RunReport {
@@ -151,10 +160,7 @@ fn run_named(file: &str, seed: u64) -> RunReport {
 fn lagging_follower_is_synced_by_snap() {
     for seed in seeds_from_env(0..2) {
         let r = run_named("lagging-follower-snap.toml", seed);
-        let snaps = zab_events(&r.history.records())
-            .into_iter()
-            .filter(|(_, _, w)| w.starts_with("SyncSent") && w.contains("mode: \"SNAP\""))
-            .count();
+        let snaps = syncs(&r.history.records(), "SNAP");
         assert!(
             snaps > 0,
             "seed {seed}: no SNAP sync\n  replay: {}",
@@ -167,10 +173,7 @@ fn lagging_follower_is_synced_by_snap() {
 fn uncommitted_proposals_are_truncated() {
     for seed in seeds_from_env(0..2) {
         let r = run_named("uncommitted-trunc.toml", seed);
-        let truncs = zab_events(&r.history.records())
-            .into_iter()
-            .filter(|(_, _, w)| w.starts_with("SyncSent") && w.contains("mode: \"TRUNC\""))
-            .count();
+        let truncs = syncs(&r.history.records(), "TRUNC");
         assert!(
             truncs > 0,
             "seed {seed}: no TRUNC sync\n  replay: {}",
@@ -192,13 +195,6 @@ fn crashes_in_sync_window(records: &[Record]) -> Vec<String> {
     let mut sent_newleader = std::collections::BTreeMap::<u64, u64>::new();
     let mut established = std::collections::BTreeMap::<u64, u64>::new();
     let mut started = std::collections::BTreeMap::<u64, u64>::new();
-    let field = |w: &str, k: &str| -> Option<u64> {
-        let rest = &w[w.find(k)? + k.len()..];
-        rest.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    };
     for r in records {
         let t = r.t_ms;
         match &r.event {
@@ -209,20 +205,20 @@ fn crashes_in_sync_window(records: &[Record]) -> Vec<String> {
             Event::Established { sid, .. } => {
                 established.insert(*sid, t);
             }
-            Event::Zab { sid, what } => {
-                let sid = *sid;
-                if what.starts_with("SyncSent") {
-                    if let Some(f) = field(what, "follower: ") {
-                        sync_to.insert(f, t);
-                    }
-                    sent_newleader.insert(sid, t);
-                } else if what.starts_with("Serving") {
-                    serving.insert(sid, t);
-                } else if what.starts_with("Leading") {
-                    leading.insert(sid, t);
-                    sync_to.remove(&sid);
+            Event::Zab { sid, event } => match event {
+                ZabEvent::SyncSent { follower, .. } => {
+                    sync_to.insert(*follower, t);
+                    sent_newleader.insert(*sid, t);
                 }
-            }
+                ZabEvent::Serving { .. } => {
+                    serving.insert(*sid, t);
+                }
+                ZabEvent::Leading { .. } => {
+                    leading.insert(*sid, t);
+                    sync_to.remove(sid);
+                }
+                _ => {}
+            },
             Event::Fault { what } => {
                 let victim = ["crash ", "kill ", "power loss "]
                     .iter()
@@ -283,12 +279,12 @@ fn a_slow_leader_disk_keeps_its_leader_and_its_commits() {
         let zab = zab_events(&records);
         let leading = zab
             .iter()
-            .filter(|(_, _, w)| w.starts_with("Leading"))
+            .filter(|(_, _, e)| matches!(e, ZabEvent::Leading { .. }))
             .count();
-        let down: Vec<&String> = zab
+        let down: Vec<&ZabEvent> = zab
             .iter()
-            .filter(|(_, _, w)| w.starts_with("SteppedDown"))
-            .map(|(_, _, w)| w)
+            .filter(|(_, _, e)| matches!(e, ZabEvent::SteppedDown { .. }))
+            .map(|(_, _, e)| e)
             .collect();
         assert_eq!(
             leading, 1,
@@ -297,7 +293,7 @@ fn a_slow_leader_disk_keeps_its_leader_and_its_commits() {
         // The leader's own deliveries while its fsyncs take 1-3 s (5 s..25 s).
         let leader = zab
             .iter()
-            .find(|(_, _, w)| w.starts_with("Leading"))
+            .find(|(_, _, e)| matches!(e, ZabEvent::Leading { .. }))
             .unwrap()
             .1;
         let committed = records

@@ -6,7 +6,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use zkstorm::proto::{ErrorCode, OpResult, ReadOp, WriteOp};
+use zkstorm::client::ConnState;
+use zkstorm::proto::{ErrorCode, EventType, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::server::{Observer, Recovery, Status};
 use zkstorm::types::{SessionId, Sid};
@@ -25,10 +26,10 @@ pub enum Event {
         last_zxid: u64,
         torn_bytes: u64,
     },
-    /// A ZAB core event (leading, following, established, sync, ...).
+    /// A ZAB core event (leading, following, sync sent, serving, ...).
     Zab {
         sid: Sid,
-        what: String,
+        event: ZabEvent,
     },
     Established {
         sid: Sid,
@@ -79,8 +80,7 @@ pub enum Event {
         client: usize,
         op: u64,
         session: SessionId,
-        /// "ok", or an error code name.
-        outcome: String,
+        outcome: Outcome,
         zxid: u64,
         write: bool,
         /// What an ok answer carried that the checkers judge.
@@ -98,7 +98,7 @@ pub enum Event {
         client: usize,
         session: SessionId,
         path: String,
-        event: String,
+        event: EventType,
         zxid: u64,
     },
     /// A server's state when the run ended (recorded once settling is over):
@@ -110,14 +110,95 @@ pub enum Event {
         applied: u64,
         digest: Option<u64>,
     },
-    /// A client's connection or session changed: "connected", "Disconnected",
-    /// "Expired", "Closed", "close: ok" / "close: <error>" (the client closed
-    /// its session).
+    /// A client's connection or session changed.
     ClientState {
         client: usize,
         session: SessionId,
-        state: String,
+        state: ClientStatus,
     },
+}
+
+/// How a request ended, as the client saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Error(ErrorCode),
+}
+
+impl Outcome {
+    pub fn of(r: &Result<OpResult, ErrorCode>) -> Outcome {
+        match r {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(*e),
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+
+    /// Failed as the data model decided (the request was applied as a txn
+    /// and failed there), as opposed to a lost answer.
+    pub fn is_model_error(self) -> bool {
+        use ErrorCode::*;
+        matches!(
+            self,
+            Outcome::Error(NoNode | NodeExists | BadVersion | NotEmpty | NoChildrenForEphemerals)
+        )
+    }
+
+    /// A server answered: ok, or an error of the data model.
+    pub fn answered(self) -> bool {
+        self.is_ok() || self.is_model_error()
+    }
+
+    pub fn is(self, code: ErrorCode) -> bool {
+        self == Outcome::Error(code)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Error(e) => write!(f, "{e:?}"),
+        }
+    }
+}
+
+/// A client's connection or session state, as the workload records it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "is", rename_all = "snake_case")]
+pub enum ClientStatus {
+    /// The workload has a new session.
+    SessionStarted,
+    /// The client library's connection state changed.
+    Connecting,
+    Connected,
+    Disconnected,
+    Expired,
+    Closed,
+    /// No session could be established.
+    ConnectFailed {
+        why: String,
+    },
+    /// The workload closed its session: `None` ok, else why not.
+    CloseAnswered {
+        error: Option<String>,
+    },
+}
+
+impl ClientStatus {
+    pub fn of(s: ConnState) -> ClientStatus {
+        match s {
+            ConnState::Connecting => ClientStatus::Connecting,
+            ConnState::Connected => ClientStatus::Connected,
+            ConnState::Disconnected => ClientStatus::Disconnected,
+            ConnState::Expired => ClientStatus::Expired,
+            ConnState::Closed => ClientStatus::Closed,
+        }
+    }
 }
 
 /// A client request, as the checkers need it. Data is kept as text: the
@@ -430,7 +511,7 @@ impl Observer for History {
             }),
             other => self.record(Event::Zab {
                 sid,
-                what: format!("{other:?}"),
+                event: other.clone(),
             }),
         }
     }

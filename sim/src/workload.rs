@@ -5,14 +5,14 @@
 //! followed by a read; some reads leave watches; sessions are closed and
 //! opened anew every `session_ops` ops.
 
-use crate::history::{Call, Event, History, Ret};
+use crate::history::{Call, ClientStatus, Event, History, Outcome, Ret};
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use zkstorm::client::{Client, ClientConfig, ClientEvent};
-use zkstorm::proto::{CreateMode, ErrorCode, OpResult, ReadOp, WriteOp};
+use zkstorm::proto::{CreateMode, ErrorCode, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::types::SessionId;
 
@@ -132,13 +132,6 @@ fn pick_op(
     }
 }
 
-fn outcome_name(r: &Result<OpResult, ErrorCode>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(e) => format!("{e:?}"),
-    }
-}
-
 /// Run one client until `until` (simulated time since the runtime started).
 pub async fn run_client(
     n: usize,
@@ -166,7 +159,7 @@ pub async fn run_client(
                 history.record(Event::ClientState {
                     client: n,
                     session: 0,
-                    state: format!("connect failed: {why}"),
+                    state: ClientStatus::ConnectFailed { why },
                 });
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -176,7 +169,7 @@ pub async fn run_client(
         history.record(Event::ClientState {
             client: n,
             session,
-            state: "connected".into(),
+            state: ClientStatus::SessionStarted,
         });
         let mut events = EventLog {
             rx: events,
@@ -211,7 +204,7 @@ pub async fn run_client(
                 client: n,
                 op: op_id,
                 session,
-                outcome: outcome_name(&result),
+                outcome: Outcome::of(&result),
                 zxid: zxid.0,
                 write,
                 ret: Ret::of(&result),
@@ -235,11 +228,12 @@ pub async fn run_client(
         }
         let closed = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
         events.record(u64::MAX);
-        let state = match closed {
-            Ok(Ok(())) => "close: ok".to_string(),
-            Ok(Err(e)) => format!("close: {e:?}"),
-            Err(_) => "close: timed out".to_string(),
+        let error = match closed {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("{e:?}")),
+            Err(_) => Some("timed out".to_string()),
         };
+        let state = ClientStatus::CloseAnswered { error };
         history.record(Event::ClientState {
             client: n,
             session,
@@ -273,13 +267,13 @@ impl EventLog<'_> {
                     client,
                     session,
                     path: w.path,
-                    event: format!("{:?}", w.event),
+                    event: w.event,
                     zxid: w.zxid.0,
                 },
                 ClientEvent::State(s) => Event::ClientState {
                     client,
                     session,
-                    state: format!("{s:?}"),
+                    state: ClientStatus::of(s),
                 },
             });
         }

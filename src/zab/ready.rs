@@ -42,7 +42,8 @@ pub struct Applied {
 }
 
 /// Observable protocol events, for the history and the logs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ZabEvent {
     Looking {
         round: u64,

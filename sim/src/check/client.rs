@@ -8,16 +8,17 @@
 //! before" as the clients saw it.
 
 use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
-use super::{is_model_error, undecided, v, zx, CheckOptions, Violation};
-use crate::history::{body_digest, Call, Event, Record, Ret};
+use super::{undecided, v, zx, CheckOptions, Violation};
+use crate::history::{body_digest, Call, ClientStatus, Event, Outcome, Record, Ret};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::SessionId;
 use zkstorm::zab::txn::TxnBody;
 
 /// A client's answer.
 pub(crate) struct Done<'a> {
     pub idx: usize,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     pub zxid: u64,
     pub ret: &'a Ret,
     /// The xid the request went out under (`None`: it never left the client).
@@ -28,7 +29,7 @@ impl Done<'_> {
     /// The server answered (ok, or an error of the data model): `zxid` is
     /// the server's, not the client library's.
     fn answered(&self) -> bool {
-        self.outcome == "ok" || is_model_error(self.outcome)
+        self.outcome.answered()
     }
 }
 
@@ -50,7 +51,7 @@ impl Op<'_> {
     fn describe(&self) -> String {
         let outcome = match &self.done {
             None => "no answer".to_string(),
-            Some(d) if d.outcome == "ok" => match d.ret {
+            Some(d) if d.outcome.is_ok() => match d.ret {
                 Ret::None => "ok".to_string(),
                 r => format!("ok {r:?}"),
             },
@@ -93,7 +94,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                 if let Some(i) = open.remove(&(*client, *op)) {
                     ops[i].done = Some(Done {
                         idx,
-                        outcome,
+                        outcome: *outcome,
                         zxid: *zxid,
                         ret,
                         xid: *xid,
@@ -178,18 +179,19 @@ fn key_outcome(done: &Option<Done>) -> KeyOutcome {
     let Some(d) = done else {
         return KeyOutcome::Unknown;
     };
+    use ErrorCode::*;
     match d.outcome {
-        "ok" => KeyOutcome::Ok {
+        Outcome::Ok => KeyOutcome::Ok {
             version: match d.ret {
                 Ret::Stat { version, .. } => Some(*version),
                 _ => None,
             },
         },
-        "NoNode" => KeyOutcome::NoNode,
-        "NodeExists" => KeyOutcome::NodeExists,
-        "BadVersion" => KeyOutcome::BadVersion,
-        "NotEmpty" => KeyOutcome::NotEmpty,
-        _ => KeyOutcome::Unknown,
+        Outcome::Error(NoNode) => KeyOutcome::NoNode,
+        Outcome::Error(NodeExists) => KeyOutcome::NodeExists,
+        Outcome::Error(BadVersion) => KeyOutcome::BadVersion,
+        Outcome::Error(NotEmpty) => KeyOutcome::NotEmpty,
+        Outcome::Error(_) => KeyOutcome::Unknown,
     }
 }
 
@@ -206,7 +208,7 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
         out[i] = next.get(&op.session).copied();
         if let Some(d) = &op.done {
             let committed = d.answered() && op.call.is_write() && op.call.path().is_some()
-                || matches!(op.call, Call::Sync) && d.outcome == "ok";
+                || matches!(op.call, Call::Sync) && d.outcome.is_ok();
             if committed {
                 next.insert(op.session, d.idx);
             }
@@ -276,7 +278,8 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     // flight) says nothing.
     let outcome_of = |op: &Op| match (key_outcome(&op.done), &op.done) {
         (KeyOutcome::Unknown, Some(d))
-            if matches!(d.outcome, "SessionMoved" | "SessionExpired")
+            if (d.outcome.is(ErrorCode::SessionMoved)
+                || d.outcome.is(ErrorCode::SessionExpired))
                 && d.xid
                     .is_some_and(|x| applied_at_zxid.contains(&(op.session, x, d.zxid))) =>
         {
@@ -383,7 +386,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 let sync = &ops[prev];
                 let synced = matches!(sync.call, Call::Sync)
                     && sync.session == op.session
-                    && sync.done.as_ref().is_some_and(|d| d.outcome == "ok");
+                    && sync.done.as_ref().is_some_and(|d| d.outcome.is_ok());
                 if !synced {
                     continue;
                 }
@@ -391,7 +394,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 let kind = match (op.call, done.outcome, done.ret) {
                     (
                         Call::Get { .. },
-                        "ok",
+                        Outcome::Ok,
                         Ret::Node {
                             value,
                             version,
@@ -404,13 +407,17 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                             owner: *owner,
                         }),
                     },
-                    (Call::Get { .. }, "NoNode", _) => KeyOpKind::Read { seen: None },
-                    (Call::Exists { .. }, "ok", Ret::Stat { version, owner }) => {
+                    (Call::Get { .. }, Outcome::Error(ErrorCode::NoNode), _) => {
+                        KeyOpKind::Read { seen: None }
+                    }
+                    (Call::Exists { .. }, Outcome::Ok, Ret::Stat { version, owner }) => {
                         KeyOpKind::ReadMeta {
                             seen: Some((*version, *owner)),
                         }
                     }
-                    (Call::Exists { .. }, "ok", Ret::Absent) => KeyOpKind::ReadMeta { seen: None },
+                    (Call::Exists { .. }, Outcome::Ok, Ret::Absent) => {
+                        KeyOpKind::ReadMeta { seen: None }
+                    }
                     _ => continue,
                 };
                 k.ops.push(KeyOp {
@@ -593,7 +600,7 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
                                     ),
                                 ));
                             } else if let Some(wd) =
-                                wop.done.as_ref().filter(|wd| wd.outcome == "ok")
+                                wop.done.as_ref().filter(|wd| wd.outcome.is_ok())
                             {
                                 if wd.zxid > *zxid && *zxid != 0 {
                                     out.push(v(
@@ -662,7 +669,7 @@ fn known_changes<'a>(ops: &[Op<'a>]) -> HashMap<&'a str, Vec<u64>> {
         if let Some(d) = op
             .done
             .as_ref()
-            .filter(|d| d.outcome == "ok" && d.zxid != 0)
+            .filter(|d| d.outcome.is_ok() && d.zxid != 0)
         {
             changes.entry(path.as_str()).or_default().push(d.zxid);
         }
@@ -754,7 +761,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                     } => path.as_str(),
                     _ => continue,
                 };
-                let surely = d.outcome == "ok";
+                let surely = d.outcome.is_ok();
                 let maybe = !d.answered();
                 if !surely && !maybe {
                     continue; // getData on a missing node leaves no watch
@@ -777,7 +784,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 zxid,
                 ..
             } => {
-                if event == "NodeChildrenChanged" {
+                if *event == EventType::NodeChildrenChanged {
                     continue; // child watches are not judged
                 }
                 let mine = regs.entry(*session).or_default();
@@ -785,7 +792,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                     out.push(v(
                         CHECK,
                         format!(
-                            "session {session:#x}: client {client} got {event} for {path} at {} \
+                            "session {session:#x}: client {client} got {event:?} for {path} at {} \
                              with no watch outstanding (fired twice, or never set)",
                             zx(*zxid)
                         ),
@@ -797,7 +804,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                         out.push(v(
                             CHECK,
                             format!(
-                                "session {session:#x}: {event} for {path} at {} does not follow \
+                                "session {session:#x}: {event:?} for {path} at {} does not follow \
                                  the read by {who} at {} that set the watch",
                                 zx(*zxid),
                                 zx(*r0)
@@ -811,7 +818,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                             out.push(v(
                                 CHECK,
                                 format!(
-                                    "session {session:#x}: {event} for {path} at {}, but the first \
+                                    "session {session:#x}: {event:?} for {path} at {}, but the first \
                                      change after the watch was set (by {who} at {}) was at {}",
                                     zx(*zxid),
                                     zx(*r0),
@@ -822,7 +829,11 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                     }
                 }
             }
-            Event::ClientState { session, state, .. } if state == "Disconnected" => {
+            Event::ClientState {
+                session,
+                state: ClientStatus::Disconnected,
+                ..
+            } => {
                 if !opts.watches_survive_reconnect {
                     regs.remove(session);
                 } else if let Some(mine) = regs.get_mut(session) {
@@ -861,7 +872,7 @@ pub fn sessions(records: &[Record]) -> Vec<Violation> {
                 sequential: false,
                 ..
             } => {
-                let Some(d) = op.done.as_ref().filter(|d| d.outcome == "ok") else {
+                let Some(d) = op.done.as_ref().filter(|d| d.outcome.is_ok()) else {
                     continue;
                 };
                 if let Ret::Stat { owner, .. } = d.ret {
@@ -896,7 +907,7 @@ pub fn sessions(records: &[Record]) -> Vec<Violation> {
                     .push((d.zxid, op.session, i));
             }
             Call::Delete { path, .. } => match op.done.as_ref() {
-                Some(d) if d.outcome == "ok" => {
+                Some(d) if d.outcome.is_ok() => {
                     deleted.entry(path.as_str()).or_default().push(d.zxid)
                 }
                 Some(d) if d.answered() => {}
@@ -923,8 +934,8 @@ pub fn sessions(records: &[Record]) -> Vec<Violation> {
         };
         let r = d.zxid;
         let owner = match (d.outcome, d.ret) {
-            ("ok", Ret::Node { owner, .. } | Ret::Stat { owner, .. }) => Some(*owner),
-            ("ok", Ret::Absent) | ("NoNode", _) => None,
+            (Outcome::Ok, Ret::Node { owner, .. } | Ret::Stat { owner, .. }) => Some(*owner),
+            (Outcome::Ok, Ret::Absent) | (Outcome::Error(ErrorCode::NoNode), _) => None,
             _ => continue,
         };
         match owner {

@@ -9,7 +9,7 @@
 //! workload keeps every client working (a new session after an expiry) until
 //! after the bound; a client stuck in a call that never returns fails too.
 
-use super::{is_model_error, v, CheckOptions, Violation};
+use super::{v, CheckOptions, Violation};
 use crate::history::{Event, Record};
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ const CHECK: &str = "liveness";
 #[derive(Default)]
 struct Progress {
     committed_at: Option<u64>,
-    last: Option<(u64, String)>,
+    last: Option<(u64, crate::history::Outcome)>,
 }
 
 pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
@@ -51,9 +51,9 @@ pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
             continue;
         };
         let p = clients.entry(*client).or_default();
-        p.last = Some((r.t_ms, outcome.clone()));
+        p.last = Some((r.t_ms, *outcome));
         // Only an applied txn answers ok or with the tree's own error.
-        let committed = *write && (outcome == "ok" || is_model_error(outcome));
+        let committed = *write && outcome.answered();
         if r.t_ms >= healed && committed {
             p.committed_at.get_or_insert(r.t_ms);
         }

@@ -13,11 +13,15 @@
 //!   a base), `Established` (epoch, leader, history tip); `zab.durability`
 //!   also `Complete` of writes (acknowledged zxids) and `Truncated`.
 //! - `client.linearizable`: `Invoke` (typed call) / `Complete` (outcome,
-//!   zxid, returned value/version/owner), the CloseSession txns' `Proposed`
-//!   and `Delivered` (a session's end removes its ephemerals).
+//!   zxid, returned value/version/owner, the xid it was sent under), the
+//!   txns' `Delivered` (a lost write's fate), the CloseSession txns'
+//!   `Proposed` and `Delivered` (a session's end removes its ephemerals).
 //! - `client.sequential`: `Complete` and `Watch` zxids per session.
-//! - `client.watches`: reads with `watch: true`, `Watch` events (with their
-//!   `raced` flag), `ClientState` "Disconnected".
+//! - `client.watches`: reads with `watch: true`, `Watch` events and
+//!   `ClientState` Disconnected, in the order the client received them.
+//!
+//! Every record is typed (`history::Event`: outcomes, watch event types,
+//! client states, ZAB events): no checker parses text back.
 //! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
 //! - `converged`: the `ServerState` records written when the run settled.
 //! - `liveness`: `Fault` (the last one is the heal), every client's
@@ -336,15 +340,6 @@ pub fn verdicts(violations: &[Violation]) -> BTreeMap<&'static str, Verdict> {
         }
     }
     out
-}
-
-/// Error codes that are real answers of the data model (the request was
-/// applied as a txn and failed there), as opposed to lost answers.
-pub(crate) fn is_model_error(outcome: &str) -> bool {
-    matches!(
-        outcome,
-        "NoNode" | "NodeExists" | "BadVersion" | "NotEmpty" | "NoChildrenForEphemerals"
-    )
 }
 
 pub(crate) fn zx(z: u64) -> String {

@@ -1,7 +1,8 @@
 //! Hand-made histories for the checkers' tests.
 
 use super::{run_all, CheckOptions, Verdict, Violation};
-use crate::history::{body_digest, Call, Event, Record, Ret};
+use crate::history::{body_digest, Call, Event, Outcome, Record, Ret};
+use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::{SessionId, Sid, Zxid};
 use zkstorm::zab::txn::TxnBody;
 
@@ -148,7 +149,7 @@ impl H {
             client,
             op,
             session,
-            outcome: outcome.into(),
+            outcome: outcome_named(outcome),
             zxid,
             write,
             ret,
@@ -168,7 +169,7 @@ impl H {
             client,
             session,
             path: path.into(),
-            event: event.into(),
+            event: event_named(event),
             zxid,
         })
     }
@@ -216,6 +217,45 @@ impl H {
     pub fn all(&self) -> Vec<Violation> {
         super::all(&self.records, &CheckOptions::default())
     }
+}
+
+/// "ok" or an error code's name.
+pub fn outcome_named(name: &str) -> Outcome {
+    use ErrorCode::*;
+    let codes = [
+        SystemError,
+        RuntimeInconsistency,
+        ConnectionLoss,
+        MarshallingError,
+        Unimplemented,
+        OperationTimeout,
+        BadArguments,
+        NoNode,
+        BadVersion,
+        NoChildrenForEphemerals,
+        NodeExists,
+        NotEmpty,
+        SessionExpired,
+        SessionMoved,
+    ];
+    if name == "ok" {
+        return Outcome::Ok;
+    }
+    let code = codes.into_iter().find(|c| format!("{c:?}") == name);
+    Outcome::Error(code.unwrap_or_else(|| panic!("no error code {name}")))
+}
+
+fn event_named(name: &str) -> EventType {
+    use EventType::*;
+    [
+        NodeCreated,
+        NodeDeleted,
+        NodeDataChanged,
+        NodeChildrenChanged,
+    ]
+    .into_iter()
+    .find(|e| format!("{e:?}") == name)
+    .unwrap_or_else(|| panic!("no event type {name}"))
 }
 
 pub fn create(path: &str, value: &str) -> Call {

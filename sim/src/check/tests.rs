@@ -5,7 +5,7 @@ use super::testkit::*;
 use super::{check_key, run, run_all, CheckOptions, Family, KeyOp, KeyOpKind, KeyOutcome};
 use super::{Node, Verdict};
 use super::{CHECKS, STEP_LIMIT};
-use crate::history::{Call, Event, Ret};
+use crate::history::{Call, ClientStatus, Event, Ret};
 use zkstorm::types::SessionId;
 
 // ------------------------------------------------------------------ zab
@@ -896,7 +896,7 @@ fn watches_can_be_scoped_to_a_connection() {
         .push(Event::ClientState {
             client: 0,
             session: 10,
-            state: "Disconnected".into(),
+            state: ClientStatus::Disconnected,
         })
         .invoke(1, 2, 11, set("/a", "y"))
         .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
@@ -922,7 +922,7 @@ fn watches_can_be_scoped_to_a_connection() {
         .push(Event::ClientState {
             client: 0,
             session: 10,
-            state: "Disconnected".into(),
+            state: ClientStatus::Disconnected,
         });
     assert_fails(h.verdict_with("client.watches", &opts), "before the event");
     assert_fails(h.verdict("client.watches"), "before the event");

@@ -7,7 +7,7 @@
 //! the committed prefix up to that zxid) and then applies txns one by one.
 //! `G`, the global order, is every delivered zxid, sorted.
 
-use super::{is_model_error, v, zx, Violation};
+use super::{v, zx, Violation};
 use crate::history::{Event, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use zkstorm::types::{SessionId, Sid, Zxid};
@@ -152,7 +152,7 @@ impl Facts {
                     zxid,
                     write: true,
                     ..
-                } if *zxid != 0 && (outcome == "ok" || is_model_error(outcome)) => {
+                } if *zxid != 0 && outcome.answered() => {
                     acked.push((*zxid, *session, idx, *client, *op));
                 }
                 Event::Truncated { sid, to, logged } => {
