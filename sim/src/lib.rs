@@ -13,5 +13,6 @@ pub mod generate;
 pub mod history;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod streams;
 pub mod workload;

@@ -1,0 +1,310 @@
+//! Shrinking a failing run to a small scenario file. Every candidate is a
+//! scenario (written out and parsed back, so it is valid) run on the same
+//! seed, and kept only if it still fails the same way: the same check fails,
+//! or it crashes again. In order: role targets become the nodes they
+//! resolved to (so removing a fault does not change whom the others hit),
+//! faults are removed (delta debugging: halves, quarters, ... single
+//! faults), then fewer clients, a shorter run, a smaller ensemble.
+
+use crate::runner::{run_seed_within, RunError};
+use crate::scenario::{self, Action, RunReport, Scenario, Target};
+use std::time::Duration;
+
+/// How a run failed: what a candidate must reproduce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// This check failed (the first failing one, safety before liveness).
+    Check(String),
+    /// The run panicked or hung.
+    Crashed,
+}
+
+impl Failure {
+    /// The failure a report shows, if any.
+    pub fn of(r: &Result<RunReport, RunError>) -> Option<Failure> {
+        let r = match r {
+            Err(_) => return Some(Failure::Crashed),
+            Ok(r) => r,
+        };
+        let failed: Vec<&String> = r
+            .checks
+            .iter()
+            .filter(|(_, v)| v.is_fail())
+            .map(|(k, _)| k)
+            .collect();
+        let first = failed
+            .iter()
+            .find(|k| k.as_str() != "liveness")
+            .or(failed.first())?;
+        Some(Failure::Check((*first).clone()))
+    }
+
+    /// For file names: the check, or "crash".
+    pub fn name(&self) -> &str {
+        match self {
+            Failure::Check(c) => c,
+            Failure::Crashed => "crash",
+        }
+    }
+
+    fn reproduced_by(&self, r: &Result<RunReport, RunError>) -> bool {
+        match (self, r) {
+            (Failure::Crashed, r) => r.is_err(),
+            (Failure::Check(c), Ok(r)) => r.checks.get(c).is_some_and(|v| v.is_fail()),
+            (Failure::Check(_), Err(_)) => false,
+        }
+    }
+}
+
+/// The result of shrinking.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    pub scenario: Scenario,
+    pub failure: Failure,
+    /// The last failing run's verdict on that check (its evidence).
+    pub reason: String,
+    pub faults_before: usize,
+    pub clients_before: usize,
+    pub servers_before: usize,
+    /// Candidates run.
+    pub runs: usize,
+}
+
+/// Runs one candidate.
+fn run(sc: &Scenario, seed: u64) -> Result<RunReport, RunError> {
+    let s = sc.clone();
+    let sim_limit = sc.duration + sc.settle + Duration::from_secs(300);
+    run_seed_within(
+        seed,
+        sim_limit,
+        crate::runner::WALL_LIMIT,
+        move || async move { scenario::run(&s).await },
+    )
+}
+
+/// A candidate as a file would give it, or `None` if it is not valid.
+fn valid(sc: Scenario) -> Option<Scenario> {
+    let file = sc.file.clone();
+    let mut parsed = Scenario::parse(&sc.to_toml(), &file).ok()?;
+    parsed.file = file;
+    Some(parsed)
+}
+
+struct Shrinker {
+    seed: u64,
+    failure: Failure,
+    best: Scenario,
+    reason: String,
+    runs: usize,
+    budget: usize,
+}
+
+impl Shrinker {
+    /// Keep `cand` if it is valid and still fails the same way.
+    fn try_keep(&mut self, cand: Scenario) -> bool {
+        if self.runs >= self.budget || cand == self.best {
+            return false;
+        }
+        let Some(cand) = valid(cand) else {
+            return false;
+        };
+        // Liveness is judged from the heal: a candidate that moves it would
+        // fail (or pass) for another reason, e.g. no leader yet at the start.
+        if self.failure == Failure::Check("liveness".into())
+            && cand.heal_time() != self.best.heal_time()
+        {
+            return false;
+        }
+        self.runs += 1;
+        let r = run(&cand, self.seed);
+        if !self.failure.reproduced_by(&r) {
+            return false;
+        }
+        if let (Failure::Check(c), Ok(r)) = (&self.failure, &r) {
+            self.reason = r.checks[c].reason().unwrap_or_default().to_string();
+        }
+        self.best = cand;
+        true
+    }
+
+    /// Delta debugging over the fault list: remove chunks, halving the
+    /// chunk size when no chunk can go.
+    fn faults(&mut self) {
+        let mut chunk = self.best.faults.len().div_ceil(2).max(1);
+        while !self.best.faults.is_empty() && self.runs < self.budget {
+            let mut removed = false;
+            let mut start = 0;
+            while start < self.best.faults.len() {
+                let mut cand = self.best.clone();
+                let end = (start + chunk).min(cand.faults.len());
+                cand.faults.drain(start..end);
+                if self.try_keep(cand) {
+                    removed = true;
+                } else {
+                    start += chunk;
+                }
+            }
+            if !removed {
+                if chunk == 1 {
+                    break;
+                }
+                chunk = chunk.div_ceil(2);
+            }
+        }
+    }
+
+    /// Fewer clients (none referenced by a fault is dropped).
+    fn clients(&mut self) {
+        let needed = self
+            .best
+            .faults
+            .iter()
+            .filter_map(|f| match f.action {
+                Action::ExpireSession { client } => Some(client + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(1);
+        while self.best.workload.clients > needed {
+            let mut cand = self.best.clone();
+            cand.workload.clients -= 1;
+            if !self.try_keep(cand) {
+                break;
+            }
+        }
+    }
+
+    /// The shortest run that still judges liveness: the heal, the bound,
+    /// and a second.
+    fn duration(&mut self) {
+        let heal = self.best.heal_time();
+        let bound = self.best.check.liveness.unwrap_or_default();
+        let shortest = heal + bound + Duration::from_secs(1);
+        if shortest < self.best.duration {
+            let mut cand = self.best.clone();
+            cand.duration = shortest;
+            self.try_keep(cand);
+        }
+    }
+
+    /// A smaller ensemble, if no fault names a server beyond it.
+    fn servers(&mut self) {
+        let highest = self
+            .best
+            .faults
+            .iter()
+            .flat_map(|f| targets(&f.action))
+            .filter_map(|t| match t {
+                Target::Node(s) => Some(s as usize),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        for n in [1, 3, 5, 7] {
+            if n >= self.best.ensemble.servers || n < highest {
+                continue;
+            }
+            let mut cand = self.best.clone();
+            cand.ensemble.servers = n;
+            if self.try_keep(cand) {
+                return;
+            }
+        }
+    }
+}
+
+/// Every target an action names.
+fn targets(a: &Action) -> Vec<Target> {
+    match a {
+        Action::Crash(t)
+        | Action::Kill(t)
+        | Action::PowerLoss(t)
+        | Action::Restart(t)
+        | Action::Pause(t)
+        | Action::Resume(t)
+        | Action::Isolate(t) => t.clone(),
+        Action::Partition(g) => g.iter().flatten().copied().collect(),
+        Action::OneWay { from, to } => from.iter().chain(to).copied().collect(),
+        Action::SlowFsync { targets, .. }
+        | Action::FsyncError { targets, .. }
+        | Action::DiskFull { targets, .. } => targets.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Shrink `sc`, which failed on `seed` as `first` shows, re-running at most
+/// `budget` candidates.
+pub fn shrink(sc: &Scenario, seed: u64, first: &RunReport, budget: usize) -> Option<Shrunk> {
+    let failure = Failure::of(&Ok(first.clone()))?;
+    let reason = match &failure {
+        Failure::Check(c) => first.checks[c].reason().unwrap_or_default().to_string(),
+        Failure::Crashed => String::new(),
+    };
+    let mut s = Shrinker {
+        seed,
+        failure,
+        best: sc.clone(),
+        reason,
+        runs: 0,
+        budget,
+    };
+    // Concrete nodes first: only then can faults go without changing whom
+    // the rest hit. If that alone loses the failure, removing faults from
+    // the role-based file would too often change the run; stop there.
+    let concrete = sc.resolved(&first.resolved);
+    let resolved = s.try_keep(concrete) || !has_roles(sc);
+    if resolved {
+        s.faults();
+    }
+    s.clients();
+    s.duration();
+    s.servers();
+    Some(Shrunk {
+        failure: s.failure,
+        reason: s.reason,
+        faults_before: sc.faults.len(),
+        clients_before: sc.workload.clients,
+        servers_before: sc.ensemble.servers,
+        runs: s.runs,
+        scenario: s.best,
+    })
+}
+
+fn has_roles(sc: &Scenario) -> bool {
+    sc.faults
+        .iter()
+        .flat_map(|f| targets(&f.action))
+        .any(|t| !matches!(t, Target::Node(_)))
+}
+
+/// The shrunk scenario as a commented file: what fails, how it was shrunk,
+/// and the command that replays it.
+pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
+    let sc = &s.scenario;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# Found by `zkstorm fuzz` (seed {seed}) and shrunk in {} runs:\n",
+        s.runs
+    ));
+    out.push_str(&format!(
+        "#   faults {} -> {}, clients {} -> {}, servers {} -> {}\n",
+        s.faults_before,
+        sc.faults.len(),
+        s.clients_before,
+        sc.workload.clients,
+        s.servers_before,
+        sc.ensemble.servers
+    ));
+    match &s.failure {
+        Failure::Check(c) => out.push_str(&format!("# Fails {c}: {}\n", one_line(&s.reason))),
+        Failure::Crashed => out.push_str("# The run crashes (a panic) or hangs.\n"),
+    }
+    out.push_str(&format!("# Replay: zkstorm run {file} --seed {seed}\n\n"));
+    out.push_str(&sc.to_toml());
+    out
+}
+
+fn one_line(s: &str) -> String {
+    let line: String = s.chars().take(300).collect();
+    line.replace('\n', " ")
+}
