@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod disk;
+pub mod fuzz;
 pub mod generate;
 pub mod history;
 pub mod runner;

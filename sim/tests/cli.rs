@@ -251,3 +251,37 @@ fn a_liveness_only_failure_exits_3() {
         many.stdout
     );
 }
+
+/// `zkstorm fuzz`: passing seeds exit 0 with a JSON line each; failing ones
+/// (here a liveness bound too tight for any recovery) are shrunk to files
+/// that `zkstorm run` replays to the same failure.
+#[test]
+fn fuzz_shrinks_failures_to_files_that_replay() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz");
+    let _ = std::fs::remove_dir_all(&dir);
+    let json = dir.join("seeds.jsonl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("failures");
+    let (o, j) = (out.to_str().unwrap(), json.to_str().unwrap());
+    let ok = zkstorm(&["fuzz", "--seeds", "0..3", "--out", o, "--json", j]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.contains("3 of 3 seeds passed"), "{}", ok.stdout);
+    let lines = std::fs::read_to_string(&json).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+    assert!(lines.lines().all(|l| l.contains("\"exit\":0")), "{lines}");
+
+    let bad = zkstorm(&["fuzz", "--seeds", "0..2", "--out", o, "--liveness", "50ms"]);
+    assert_eq!(bad.code, 3, "{}{}", bad.stdout, bad.stderr);
+    for seed in ["0", "1"] {
+        let file = out.join(format!("liveness-seed-{seed}.toml"));
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", file.display(), bad.stdout));
+        assert!(text.contains("# Fails liveness: "), "{text}");
+        let faults = text.matches("[[fault]]").count();
+        assert!(faults <= 5, "{faults} faults left:\n{text}");
+        let again = zkstorm(&["run", file.to_str().unwrap(), "--seed", seed]);
+        assert_eq!(again.code, 3, "{}", again.stdout);
+    }
+    let bad_arg = zkstorm(&["fuzz", "--seeds", "3..3"]);
+    assert_eq!(bad_arg.code, 2, "{}", bad_arg.stderr);
+}

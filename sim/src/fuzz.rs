@@ -1,0 +1,204 @@
+//! `zkstorm fuzz`: every seed runs its own random scenario (a timing
+//! profile and a fault storm, `generate::storm`); every failure is shrunk to
+//! a small scenario file that `zkstorm run` replays with the same seed.
+
+use crate::cli::{Exit, EXIT_BAD_INPUT, MAX_JOBS};
+use crate::generate;
+use crate::runner::{run_seed_within, WALL_LIMIT};
+use crate::scenario::{self, RunReport, Scenario};
+use crate::shrink::{self, Failure};
+use std::io::Write;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct FuzzOptions {
+    pub seeds: RangeInclusive<u64>,
+    pub jobs: usize,
+    /// Where shrunk failures are written.
+    pub out: PathBuf,
+    /// One JSON line per seed, if given.
+    pub json: Option<PathBuf>,
+    /// Most candidate runs spent shrinking one failure.
+    pub shrink_runs: usize,
+    /// A tighter liveness bound than the generated one (for runs with
+    /// clients): hunts for slow recoveries.
+    pub liveness: Option<Duration>,
+}
+
+/// What one seed came to.
+struct SeedResult {
+    seed: u64,
+    exit: Exit,
+    failure: Option<String>,
+    file: Option<PathBuf>,
+    faults: (usize, usize),
+    line: String,
+}
+
+fn run(sc: &Scenario, seed: u64) -> Result<RunReport, crate::runner::RunError> {
+    let s = sc.clone();
+    let sim_limit = sc.duration + sc.settle + Duration::from_secs(300);
+    run_seed_within(seed, sim_limit, WALL_LIMIT, move || async move {
+        scenario::run(&s).await
+    })
+}
+
+/// Run one seed; shrink and write it out if it fails.
+fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
+    let mut sc = generate::storm_scenario(seed);
+    sc.name = format!("fuzz-{seed}");
+    if let (Some(bound), Some(_)) = (opts.liveness, sc.check.liveness) {
+        sc.check.liveness = Some(bound);
+    }
+    let r = run(&sc, seed);
+    let exit = match &r {
+        Ok(report) => Exit::of(report),
+        Err(_) => Exit::Crashed,
+    };
+    let mut out = SeedResult {
+        seed,
+        exit,
+        failure: None,
+        file: None,
+        faults: (sc.faults.len(), sc.faults.len()),
+        line: format!("seed {seed:>6}  pass  faults {}", sc.faults.len()),
+    };
+    let Some(failure) = Failure::of(&r) else {
+        return out;
+    };
+    let path = opts
+        .out
+        .join(format!("{}-seed-{seed}.toml", failure.name()));
+    sc.file = path.display().to_string();
+    let text = match &r {
+        Ok(report) => match shrink::shrink(&sc, seed, report, opts.shrink_runs) {
+            Some(s) => {
+                out.faults.1 = s.scenario.faults.len();
+                shrink::render(&s, seed, &sc.file)
+            }
+            None => sc.to_toml(),
+        },
+        Err(e) => format!(
+            "# Found by `zkstorm fuzz` (seed {seed}): the run {e}\n# Replay: zkstorm run {} --seed {seed}\n\n{}",
+            sc.file,
+            sc.to_toml()
+        ),
+    };
+    let written = std::fs::create_dir_all(&opts.out).and_then(|_| std::fs::write(&path, text));
+    out.line = match written {
+        Ok(()) => format!(
+            "seed {seed:>6}  {}  {}  faults {} -> {}  {}",
+            exit_word(exit),
+            failure.name(),
+            out.faults.0,
+            out.faults.1,
+            path.display()
+        ),
+        Err(e) => format!(
+            "seed {seed:>6}  {}  {}  (cannot write {}: {e})",
+            exit_word(exit),
+            failure.name(),
+            path.display()
+        ),
+    };
+    out.failure = Some(failure.name().to_string());
+    out.file = Some(path);
+    out
+}
+
+fn exit_word(e: Exit) -> &'static str {
+    match e {
+        Exit::Pass => "pass",
+        Exit::Undecided => "UNDECIDED",
+        Exit::Liveness => "FAIL liveness",
+        Exit::Crashed => "CRASHED",
+        Exit::Safety => "FAIL",
+    }
+}
+
+fn json_line(r: &SeedResult) -> String {
+    serde_json::json!({
+        "seed": r.seed,
+        "exit": r.exit.code(),
+        "failure": r.failure,
+        "file": r.file.as_ref().map(|p| p.display().to_string()),
+        "faults": r.faults.0,
+        "faults_shrunk": r.faults.1,
+    })
+    .to_string()
+}
+
+/// `zkstorm fuzz`: exits with the most severe seed's code.
+pub fn fuzz(opts: &FuzzOptions) -> u8 {
+    let mut json = match &opts.json {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("error: --json {}: {e}", p.display());
+                return EXIT_BAD_INPUT;
+            }
+        },
+        None => None,
+    };
+    let started = Instant::now();
+    let total = u128::from(opts.seeds.end() - opts.seeds.start()) + 1;
+    let threads = opts
+        .jobs
+        .clamp(1, MAX_JOBS)
+        .min(usize::try_from(total).unwrap_or(usize::MAX));
+    let next = Mutex::new(opts.seeds.clone());
+    let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(seed) = next.lock().expect("seeds").next() else {
+                    return;
+                };
+                let r = one(seed, opts);
+                println!("{}", r.line);
+                let _ = std::io::stdout().flush();
+                results.lock().expect("results").push(r);
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|r| r.seed);
+    if let Some(out) = json.as_mut() {
+        for r in &results {
+            let _ = writeln!(out, "{}", json_line(r));
+        }
+        let _ = out.flush();
+    }
+    summary(&results, total, started.elapsed(), &opts.out);
+    if (results.len() as u128) < total {
+        return crate::cli::EXIT_FAIL;
+    }
+    results
+        .iter()
+        .map(|r| r.exit)
+        .max()
+        .unwrap_or(Exit::Pass)
+        .code()
+}
+
+fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
+    let passed = results.iter().filter(|r| r.exit == Exit::Pass).count();
+    let mut by_check: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in results {
+        if let Some(f) = &r.failure {
+            *by_check.entry(f.as_str()).or_default() += 1;
+        }
+    }
+    println!(
+        "{passed} of {total} seeds passed ({:.1} seeds/s)",
+        results.len() as f64 / took.as_secs_f64().max(1e-9)
+    );
+    for (check, n) in &by_check {
+        println!("  {check}: {n} failed");
+    }
+    if !by_check.is_empty() {
+        println!("shrunk failures are in {}", out.display());
+    }
+}
