@@ -25,6 +25,37 @@ pub struct FuzzOptions {
     /// A tighter liveness bound than the generated one (for runs with
     /// clients): hunts for slow recoveries.
     pub liveness: Option<Duration>,
+    /// This machine's share of the seeds: shard `k` of `n` (1-based) takes
+    /// every seed whose offset from the first is `k - 1` modulo `n`.
+    pub shard: (u64, u64),
+    /// Percent of seeds run twice and compared by trace hash.
+    pub recheck: u64,
+}
+
+/// `--shard K/N`: 1 <= K <= N.
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let expected = "expected K/N with 1 <= K <= N (this machine's share of the seeds)";
+    let (k, n) = s.split_once('/').ok_or(expected)?;
+    let (k, n): (u64, u64) = (
+        k.parse().map_err(|_| expected)?,
+        n.parse().map_err(|_| expected)?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(expected.into());
+    }
+    Ok((k, n))
+}
+
+/// Is `seed` in shard `(k, n)` of a range starting at `first`?
+pub fn in_shard(seed: u64, first: u64, (k, n): (u64, u64)) -> bool {
+    (seed - first) % n == k - 1
+}
+
+/// Is `seed` one of the `percent` rechecked for determinism? A fixed pick,
+/// so a campaign rechecks the same seeds every time.
+fn rechecked(seed: u64, percent: u64) -> bool {
+    let x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    x % 100 < percent
 }
 
 /// What one seed came to.
@@ -57,6 +88,22 @@ fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
         Ok(report) => Exit::of(report),
         Err(_) => Exit::Crashed,
     };
+    if let (true, Ok(first)) = (rechecked(seed, opts.recheck), &r) {
+        let again = run(&sc, seed).map(|r| r.trace_hash);
+        if again != Ok(first.trace_hash) {
+            return SeedResult {
+                seed,
+                exit: Exit::Safety,
+                failure: Some("determinism".into()),
+                file: None,
+                faults: (sc.faults.len(), sc.faults.len()),
+                line: format!(
+                    "seed {seed:>6}  FAIL  determinism: trace hash {:016x}, then {again:x?}",
+                    first.trace_hash
+                ),
+            };
+        }
+    }
     let mut out = SeedResult {
         seed,
         exit,
@@ -143,7 +190,10 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         None => None,
     };
     let started = Instant::now();
-    let total = u128::from(opts.seeds.end() - opts.seeds.start()) + 1;
+    let first = *opts.seeds.start();
+    let total = (u128::from(opts.seeds.end() - first) + 1 + u128::from(opts.shard.1)
+        - u128::from(opts.shard.0))
+        / u128::from(opts.shard.1);
     let threads = opts
         .jobs
         .clamp(1, MAX_JOBS)
@@ -153,7 +203,11 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                let Some(seed) = next.lock().expect("seeds").next() else {
+                let Some(seed) = next
+                    .lock()
+                    .expect("seeds")
+                    .find(|s| in_shard(*s, first, opts.shard))
+                else {
                     return;
                 };
                 let r = one(seed, opts);
@@ -200,5 +254,50 @@ fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
     }
     if !by_check.is_empty() {
         println!("shrunk failures are in {}", out.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shards of a range are disjoint and together cover it, and the
+    /// count `fuzz` reports is each shard's own.
+    #[test]
+    fn shards_split_a_range_exactly() {
+        for (first, last) in [(0u64, 99u64), (7, 7), (5, 16), (1000, 1003)] {
+            for n in 1..=5u64 {
+                let mut seen = std::collections::BTreeMap::new();
+                for k in 1..=n {
+                    let mine: Vec<u64> = (first..=last)
+                        .filter(|s| in_shard(*s, first, (k, n)))
+                        .collect();
+                    let total = (u128::from(last - first) + 1 + u128::from(n) - u128::from(k))
+                        / u128::from(n);
+                    assert_eq!(mine.len() as u128, total, "{first}..={last} shard {k}/{n}");
+                    for s in mine {
+                        assert!(seen.insert(s, k).is_none(), "seed {s} in two shards");
+                    }
+                }
+                assert_eq!(seen.len() as u64, last - first + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn shard_arguments() {
+        assert_eq!(parse_shard("1/1"), Ok((1, 1)));
+        assert_eq!(parse_shard("3/8"), Ok((3, 8)));
+        for bad in ["0/4", "5/4", "1/0", "1", "a/b", "1/2/3", "-1/2", ""] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rechecks_take_about_their_share() {
+        let picked = (0..10_000).filter(|s| rechecked(*s, 5)).count();
+        assert!((350..650).contains(&picked), "{picked}");
+        assert_eq!((0..1000).filter(|s| rechecked(*s, 0)).count(), 0);
+        assert_eq!((0..1000).filter(|s| rechecked(*s, 100)).count(), 1000);
     }
 }

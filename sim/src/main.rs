@@ -71,6 +71,12 @@ enum Command {
         /// of each scenario's own bound: hunts for slow recoveries.
         #[arg(long, value_parser = zkstorm_sim::scenario::parse_duration)]
         liveness: Option<std::time::Duration>,
+        /// Run only this machine's share of the seeds: `K/N` (1-based).
+        #[arg(long, default_value = "1/1", value_parser = zkstorm_sim::fuzz::parse_shard)]
+        shard: (u64, u64),
+        /// Percent of seeds run twice and compared by trace hash (0..=100).
+        #[arg(long, default_value = "5", value_parser = clap::value_parser!(u64).range(0..=100))]
+        recheck: u64,
     },
     /// Run one seed and write every event as JSON lines.
     Replay {
@@ -131,6 +137,8 @@ fn main() -> ExitCode {
             json,
             shrink_runs,
             liveness,
+            shard,
+            recheck,
         } => zkstorm_sim::fuzz::fuzz(&zkstorm_sim::fuzz::FuzzOptions {
             seeds,
             jobs,
@@ -138,6 +146,8 @@ fn main() -> ExitCode {
             json,
             shrink_runs,
             liveness,
+            shard,
+            recheck,
         }),
         Command::Replay {
             scenario,

@@ -284,4 +284,22 @@ fn fuzz_shrinks_failures_to_files_that_replay() {
     }
     let bad_arg = zkstorm(&["fuzz", "--seeds", "3..3"]);
     assert_eq!(bad_arg.code, 2, "{}", bad_arg.stderr);
+    // Shard 2 of 3 of 0..6: seeds 1 and 4, nothing else.
+    let shard = zkstorm(&["fuzz", "--seeds", "0..6", "--shard", "2/3", "--out", o]);
+    assert_eq!(shard.code, 0, "{}", shard.stdout);
+    assert!(
+        shard.stdout.contains("2 of 2 seeds passed"),
+        "{}",
+        shard.stdout
+    );
+    let ran: Vec<&str> = shard
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("seed "))
+        .collect();
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert!(ran.iter().any(|l| l.starts_with("seed      1 ")), "{ran:?}");
+    assert!(ran.iter().any(|l| l.starts_with("seed      4 ")), "{ran:?}");
+    let bad_shard = zkstorm(&["fuzz", "--shard", "4/3"]);
+    assert_eq!(bad_shard.code, 2, "{}", bad_shard.stderr);
 }
