@@ -435,6 +435,10 @@ pub fn list(dir: &Path) -> u8 {
     for c in crate::check::CHECKS {
         println!("  {:<28} {}", c.name, c.about);
     }
+    println!("injectable bugs (zkstorm fuzz --bug NAME, or bugs = [...] in a scenario):");
+    for (name, what) in zkstorm::bugs::CATALOGUE {
+        println!("  {name:<28} {what}");
+    }
     EXIT_PASS
 }
 

@@ -30,6 +30,21 @@ pub struct FuzzOptions {
     pub shard: (u64, u64),
     /// Percent of seeds run twice and compared by trace hash.
     pub recheck: u64,
+    /// Bugs injected into every run (`zkstorm::bugs::CATALOGUE`).
+    pub bugs: Vec<String>,
+}
+
+/// `--bug NAME`: a name from the catalogue.
+pub fn parse_bug(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = zkstorm::bugs::CATALOGUE.iter().map(|(k, _)| *k).collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown bug; the catalogue has: {}",
+            names.join(", ")
+        ))
+    }
 }
 
 /// `--shard K/N`: 1 <= K <= N.
@@ -80,6 +95,7 @@ fn run(sc: &Scenario, seed: u64) -> Result<RunReport, crate::runner::RunError> {
 fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
     let mut sc = generate::storm_scenario(seed);
     sc.name = format!("fuzz-{seed}");
+    sc.bugs = opts.bugs.clone();
     if let (Some(bound), Some(_)) = (opts.liveness, sc.check.liveness) {
         sc.check.liveness = Some(bound);
     }

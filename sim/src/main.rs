@@ -77,6 +77,9 @@ enum Command {
         /// Percent of seeds run twice and compared by trace hash (0..=100).
         #[arg(long, default_value = "5", value_parser = clap::value_parser!(u64).range(0..=100))]
         recheck: u64,
+        /// Inject this bug from the catalogue (`zkstorm list`) into every run.
+        #[arg(long = "bug", value_parser = zkstorm_sim::fuzz::parse_bug)]
+        bugs: Vec<String>,
     },
     /// Run one seed and write every event as JSON lines.
     Replay {
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
             liveness,
             shard,
             recheck,
+            bugs,
         } => zkstorm_sim::fuzz::fuzz(&zkstorm_sim::fuzz::FuzzOptions {
             seeds,
             jobs,
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
             liveness,
             shard,
             recheck,
+            bugs,
         }),
         Command::Replay {
             scenario,

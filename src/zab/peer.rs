@@ -888,6 +888,12 @@ impl Peer {
         // Our own log counts as far as the disk has confirmed it.
         acks.push(durable.min(l.last_proposed));
         acks.sort_unstable_by(|a, b| b.cmp(a));
+        // Injected bug (sim only): our own copy is enough.
+        let quorum = if crate::bugs::on("commit-without-quorum") {
+            1
+        } else {
+            quorum
+        };
         if acks.len() < quorum {
             return;
         }
@@ -1043,6 +1049,9 @@ impl Peer {
                 }
                 self.db.append(txn.clone());
                 self.ready.persist.push(PersistOp::Append(txn));
+                if crate::bugs::on("ack-before-fsync") {
+                    self.follower_ack();
+                }
             }
             PeerMsg::Commit { zxid } if phase != Phase::Discovery => {
                 if zxid > self.db.last_logged() {
@@ -1115,7 +1124,11 @@ impl Peer {
 
     /// ACK what became durable since the last ACK, once synced.
     fn follower_ack(&mut self) {
-        let upto = self.durable.min(self.db.last_logged());
+        let upto = if crate::bugs::on("ack-before-fsync") {
+            self.db.last_logged()
+        } else {
+            self.durable.min(self.db.last_logged())
+        };
         let f = self.following();
         if !f.synced || upto <= f.acked {
             return;

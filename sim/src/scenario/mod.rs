@@ -5,6 +5,7 @@
 //! name = "leader-crash"
 //! about = "Crash the leader under load; nothing acknowledged may be lost."
 //! duration = "30s"          # how long the client load runs (simulated time)
+//! bugs = []                 # injected bugs, by name (`zkstorm list`); simulation only
 //! settle = "20s"            # then: time for every server to converge (default 20s)
 //!
 //! [ensemble]

@@ -44,6 +44,10 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
         let _ = writeln!(o, "about = {}", quote(&s.about));
     }
     let _ = writeln!(o, "duration = \"{}\"", d(s.duration));
+    if !s.bugs.is_empty() {
+        let names: Vec<String> = s.bugs.iter().map(|b| quote(b)).collect();
+        let _ = writeln!(o, "bugs = [{}]", names.join(", "));
+    }
     let _ = writeln!(o, "settle = \"{}\"", d(s.settle));
     let e = &s.ensemble;
     let _ = writeln!(

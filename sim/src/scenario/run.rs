@@ -117,6 +117,7 @@ pub fn judge(sc: &Scenario, records: &[Record], healed_at_ms: u64) -> BTreeMap<S
 pub async fn run(scenario: &Scenario) -> RunReport {
     let sc = scenario;
     let seed = madsim::runtime::Handle::current().seed();
+    zkstorm::bugs::enable(&sc.bugs).expect("validated bug names");
     let history = History::new();
     let start = Instant::now();
     nemesis::set_network(sc);

@@ -33,6 +33,9 @@ pub(crate) struct RawScenario {
     pub faults: Vec<Spanned<RawFault>>,
     #[serde(default)]
     pub check: RawCheck,
+    /// Injected bugs (`zkstorm::bugs::CATALOGUE`), by name.
+    #[serde(default)]
+    pub bugs: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +311,9 @@ pub struct Scenario {
     /// In file order; the runner applies them in time order (ties: file order).
     pub faults: Vec<FaultSpec>,
     pub check: CheckSpec,
+    /// Bugs injected into the servers for this run (simulation only), by
+    /// name from `zkstorm::bugs::CATALOGUE`.
+    pub bugs: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -103,6 +103,31 @@ fn expect(text: &str, at: &str, field: &str, kind: ErrorKind, says: &str) {
     );
 }
 
+/// Injected bugs are named from the catalogue, located when unknown, and
+/// written back by `to_toml`.
+#[test]
+fn bugs_come_from_the_catalogue() {
+    let text = edit(
+        "settle = \"15s\"\n",
+        "settle = \"15s\"\nbugs = [\"ack-before-fsync\", \"nope\"]\n",
+    );
+    expect(
+        &text,
+        "\"nope\"",
+        "bugs[1]",
+        ErrorKind::Invalid,
+        "commit-without-quorum",
+    );
+    let text = edit(
+        "settle = \"15s\"\n",
+        "settle = \"15s\"\nbugs = [\"ack-before-fsync\"]\n",
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(s.bugs, ["ack-before-fsync"]);
+    assert_eq!(parse(&s.to_toml()).unwrap().bugs, s.bugs);
+    assert!(parse(GOOD).unwrap().bugs.is_empty());
+}
+
 #[test]
 fn the_good_file_parses() {
     let s = parse(GOOD).unwrap();

@@ -283,6 +283,26 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
             }
         },
     };
+    let mut bugs = Vec::new();
+    for (i, b) in raw.bugs.iter().enumerate() {
+        let known = zkstorm::bugs::CATALOGUE
+            .iter()
+            .any(|(k, _)| k == b.get_ref());
+        if !known {
+            let names: Vec<&str> = zkstorm::bugs::CATALOGUE.iter().map(|(k, _)| *k).collect();
+            return Err(v.at(
+                b,
+                &format!("bugs[{i}]"),
+                ErrorKind::Invalid,
+                format!(
+                    "unknown bug {:?}; the catalogue has: {}",
+                    b.get_ref(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        bugs.push(b.get_ref().clone());
+    }
     Ok(Scenario {
         name,
         about: raw.about.trim().to_string(),
@@ -295,6 +315,7 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
         disk,
         faults,
         check,
+        bugs,
     })
 }
 

@@ -1,0 +1,70 @@
+//! Injectable bugs: named re-creations, in this code, of the shapes of real
+//! ZAB bugs, so that the testbed can be scored on finding them (`zkstorm
+//! fuzz --bug NAME`, or `bugs = [...]` in a scenario file). Only simulation
+//! builds can switch one on, one simulation (one OS thread) at a time; a
+//! real build compiles every check to `false`.
+
+/// Every bug that can be injected: its name and what it breaks.
+pub const CATALOGUE: &[(&str, &str)] = &[
+    (
+        "ack-before-fsync",
+        "a follower ACKs a proposal as soon as it is logged, before it is durable (the shape of ZOOKEEPER-3911/4646): a quorum can lose a committed txn in a power loss",
+    ),
+    (
+        "commit-without-quorum",
+        "the leader commits a proposal on its own durable copy, without a quorum of ACKs: a leader cut off from the rest still acknowledges writes that a new leader never sees",
+    ),
+];
+
+#[cfg(madsim)]
+thread_local! {
+    static ON: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Switch on exactly these bugs for the simulation on this thread. Unknown
+/// names are refused (the scenario validator names the known ones).
+pub fn enable(names: &[String]) -> Result<(), String> {
+    let mut on = Vec::new();
+    for n in names {
+        match CATALOGUE.iter().find(|(k, _)| k == n) {
+            Some((k, _)) => on.push(*k),
+            None => return Err(format!("unknown bug {n:?}")),
+        }
+    }
+    #[cfg(madsim)]
+    ON.with(|b| *b.borrow_mut() = on);
+    #[cfg(not(madsim))]
+    if !on.is_empty() {
+        return Err("bugs can only be injected into simulation builds".into());
+    }
+    Ok(())
+}
+
+/// Is this bug switched on (always false outside the simulation)?
+#[inline]
+pub fn on(name: &str) -> bool {
+    #[cfg(madsim)]
+    {
+        ON.with(|b| b.borrow().contains(&name))
+    }
+    #[cfg(not(madsim))]
+    {
+        let _ = name;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bugs_are_switched_on_by_name_only() {
+        assert!(enable(&["no-such-bug".into()]).is_err());
+        enable(&["commit-without-quorum".into()]).unwrap();
+        assert!(on("commit-without-quorum"));
+        assert!(!on("ack-before-fsync"));
+        enable(&[]).unwrap();
+        assert!(!on("commit-without-quorum"));
+    }
+}
