@@ -326,6 +326,10 @@ fn the_outside_campaign_seeds_hold() {
     // promise to a would-be leader that had reached sync, and epoch 2 was
     // used for two histories (zab.primary_integrity).
     run_named("total-order-skip-after-stale-sync.toml", 12);
+    // Found by `zkstorm fuzz`: elections forever after an early FOLLOWERINFO.
+    for seed in [5, 1151] {
+        run_named("followerinfo-before-leader.toml", seed);
+    }
     // False failures of zab.prefix_consistency from a history gap.
     for seed in [11, 18, 24, 25, 27, 28] {
         run_named("one-server-snapshot-kills.toml", seed);

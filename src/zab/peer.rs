@@ -157,6 +157,11 @@ pub struct Peer {
     /// Whom our acceptedEpoch was promised to in discovery (not persisted: a
     /// restarted server keeps its promise, conservatively).
     promise: Option<Promise>,
+    /// FOLLOWERINFOs that came while we were still looking (a follower can
+    /// decide a moment before its leader): taken up if we come to lead this
+    /// round, as ZooKeeper's leader finds such connections in its accept
+    /// backlog.
+    early: BTreeMap<Sid, PeerMsg>,
     now_ms: u64,
     applied_since_snap: u64,
     /// Sessions touched by local clients since the last ping reply.
@@ -185,6 +190,7 @@ impl Peer {
             durable,
             log_gen: 0,
             promise: None,
+            early: BTreeMap::new(),
             now_ms,
             applied_since_snap: 0,
             touched: BTreeSet::new(),
@@ -332,6 +338,7 @@ impl Peer {
             self.release_promise();
         }
         self.role = Role::Looking;
+        self.early.clear();
         let out = self
             .election
             .start(self.current_epoch, self.db.last_logged(), self.now_ms);
@@ -392,9 +399,13 @@ impl Peer {
                 sessions: BTreeMap::new(),
                 last_ping_ms: now,
             });
+            for (from, msg) in std::mem::take(&mut self.early) {
+                self.leader_on(from, msg);
+            }
             // A lone voter is its own quorum.
             self.maybe_choose_epoch();
         } else {
+            self.early.clear();
             self.ready.events.push(ZabEvent::Following {
                 leader: d.vote.leader,
                 round: d.round,
@@ -450,7 +461,11 @@ impl Peer {
             msg => match self.role {
                 Role::Leading(_) => self.leader_on(from, msg),
                 Role::Following(_) => self.follower_on(from, msg),
-                Role::Looking => {}
+                Role::Looking => {
+                    if matches!(msg, PeerMsg::FollowerInfo { .. }) {
+                        self.early.insert(from, msg);
+                    }
+                }
             },
         }
     }
@@ -1162,8 +1177,10 @@ impl Peer {
     fn follower_tick(&mut self) {
         let now = self.now_ms;
         let tick = self.cfg.tick_ms;
+        // At least one resend before initLimit runs out, however short.
+        let every = RESEND_TICKS.min(self.cfg.init_limit / 2).max(1) * tick;
         let f = self.following();
-        if f.pending.is_some() && now.saturating_sub(f.last_sent_ms) >= RESEND_TICKS * tick {
+        if f.pending.is_some() && now.saturating_sub(f.last_sent_ms) >= every {
             f.last_sent_ms = now;
             let (leader, mut msg) = (f.leader, f.pending.clone().expect("checked"));
             // An ACKEPOCH tells the log as it is now, so that a re-sync is

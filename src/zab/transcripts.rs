@@ -448,3 +448,27 @@ fn followers_of_each_other_both_give_up() {
         );
     }
 }
+
+/// A follower that decides a moment before its leader: its FOLLOWERINFO
+/// reaches the leader while that one is still looking. ZooKeeper's leader
+/// finds such a learner's connection waiting in its accept backlog; here the
+/// message is kept, and taken once the server leads — else, with an
+/// initLimit no longer than the resend interval, the handshake never
+/// completes and the ensemble re-elects forever (a `zkstorm fuzz` find).
+#[test]
+fn a_followerinfo_that_arrives_before_its_leader_decides_is_kept() {
+    let mut net = Net::new(3);
+    net.decide(2, 3);
+    net.decide(1, 3);
+    net.deliver(2, 3); // 3 is still looking
+    net.deliver(1, 3);
+    net.decide(3, 3);
+    assert!(
+        net.queued(3, 2)
+            .iter()
+            .any(|m| matches!(m, PeerMsg::LeaderInfo { .. })),
+        "the early FOLLOWERINFO was dropped"
+    );
+    net.exchange(3, &[1, 2]);
+    assert_eq!(net.established(1), vec![3]);
+}
