@@ -107,6 +107,29 @@ fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figures, 
     })
 }
 
+/// Fuzz throughput: random storm seeds (as `zkstorm fuzz` runs them) done
+/// per wall second on `jobs` threads, for about `secs` seconds.
+pub fn fuzz_seeds_per_sec(jobs: usize, secs: f64) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                while started.elapsed().as_secs_f64() < secs {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    let sc = crate::generate::storm_scenario(seed);
+                    if scenario::run_seed(&sc, seed).is_ok() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
 pub fn run(scenarios: &[PathBuf], secs: f64, json: bool) -> u8 {
     let paths: Vec<PathBuf> = if scenarios.is_empty() {
         STANDARD.iter().map(PathBuf::from).collect()
@@ -134,9 +157,17 @@ pub fn run(scenarios: &[PathBuf], secs: f64, json: bool) -> u8 {
             }
         }
     }
+    let fuzz: Vec<(usize, f64)> = [1, 2]
+        .iter()
+        .map(|&j| (j, fuzz_seeds_per_sec(j, secs)))
+        .collect();
     let peak = peak_rss_mib();
     if json {
-        let v = serde_json::json!({ "bare_loop_msgs_per_sec": bare, "peak_rss_mib": peak, "scenarios": all });
+        let fuzz: Vec<serde_json::Value> = fuzz
+            .iter()
+            .map(|(j, r)| serde_json::json!({ "jobs": j, "seeds_per_sec": r }))
+            .collect();
+        let v = serde_json::json!({ "bare_loop_msgs_per_sec": bare, "peak_rss_mib": peak, "scenarios": all, "fuzz": fuzz });
         println!("{v}");
     } else {
         println!("bare madsim loop: {:.0} messages per wall second", bare);
@@ -145,6 +176,12 @@ pub fn run(scenarios: &[PathBuf], secs: f64, json: bool) -> u8 {
                 "{:<36} {:>6} seeds  {:>7.2} seeds/s  {:>8.0}x real time  {:>10.0} msgs/s  {:.2} of bare",
                 f.name, f.seeds, f.seeds_per_sec, f.sim_secs_per_wall_sec, f.msgs_per_wall_sec, f.ratio_to_bare
             );
+        }
+        for (j, r) in &fuzz {
+            println!("fuzz (random storm seeds), --jobs {j}: {r:.1} seeds/s");
+        }
+        if let [(_, one), (_, two)] = fuzz[..] {
+            println!("fuzz speedup with --jobs 2: {:.2}x", two / one.max(1e-9));
         }
         println!("peak memory: {peak:.0} MiB");
     }

@@ -313,7 +313,13 @@ fn fuzz_finds_and_shrinks_an_injected_bug() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bug");
     let _ = std::fs::remove_dir_all(&dir);
     let o = dir.to_str().unwrap();
-    let args = ["fuzz", "--seeds", "12..20", "--bug", "commit-without-quorum"];
+    let args = [
+        "fuzz",
+        "--seeds",
+        "12..20",
+        "--bug",
+        "commit-without-quorum",
+    ];
     let out = zkstorm(&[&args[..], &["--out", o, "--recheck", "0"]].concat());
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)
