@@ -216,6 +216,7 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         .min(usize::try_from(total).unwrap_or(usize::MAX));
     let next = Mutex::new(opts.seeds.clone());
     let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
+    let bar = progress(total);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -227,12 +228,22 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
                     return;
                 };
                 let r = one(seed, opts);
-                println!("{}", r.line);
-                let _ = std::io::stdout().flush();
-                results.lock().expect("results").push(r);
+                // Above the bar on a terminal; plain lines otherwise.
+                if bar.is_hidden() {
+                    println!("{}", r.line);
+                    let _ = std::io::stdout().flush();
+                } else {
+                    bar.println(&r.line);
+                }
+                let mut all = results.lock().expect("results");
+                all.push(r);
+                let failed = all.iter().filter(|r| r.exit != Exit::Pass).count();
+                bar.set_message(format!("{failed} failed"));
+                bar.inc(1);
             });
         }
     });
+    bar.finish_and_clear();
     let mut results = results.into_inner().expect("results");
     results.sort_by_key(|r| r.seed);
     if let Some(out) = json.as_mut() {
@@ -251,6 +262,18 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         .max()
         .unwrap_or(Exit::Pass)
         .code()
+}
+
+/// Seeds done, failures, seeds/s and time left, on stderr when it is a
+/// terminal (hidden otherwise).
+fn progress(total: u128) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(u64::MAX));
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} seeds  {msg}  {per_sec}  ETA {eta}",
+    )
+    .expect("a valid template");
+    bar.set_style(style);
+    bar
 }
 
 fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
