@@ -11,6 +11,14 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "a follower ACKs a proposal as soon as it is logged, before it is durable (the shape of ZOOKEEPER-3911/4646): a quorum can lose a committed txn in a power loss",
     ),
     (
+        "ephemeral-outlives-session",
+        "closing or expiring a session does not delete its ephemeral znodes: they outlive the session that owned them",
+    ),
+    (
+        "watch-after-reply",
+        "a server answers a write before it sends the watch event that write fired, even to the writer's own connection: the client sees the new data before the event",
+    ),
+    (
         "commit-without-quorum",
         "the leader commits a proposal on its own durable copy, without a quorum of ACKs: a leader cut off from the rest still acknowledges writes that a new leader never sees",
     ),

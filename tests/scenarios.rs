@@ -410,3 +410,33 @@ fn a_fault_does_not_reshuffle_the_workloads_draws() {
         assert!(a[..n] == b[..n], "client {c}: the operations differ");
     }
 }
+
+/// The checkers catch a broken engine: steady-state, which passes on every
+/// seed, fails with each of these bugs injected — on the check that guards
+/// what the bug breaks.
+#[test]
+fn the_checkers_catch_injected_bugs_in_a_steady_state() {
+    let base = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/steady-state.toml"));
+    for (bug, checks) in [
+        ("watch-after-reply", &["client.watches"][..]),
+        (
+            "ephemeral-outlives-session",
+            &["client.sessions", "client.linearizable"][..],
+        ),
+    ] {
+        let mut s = base.clone();
+        s.bugs = vec![bug.to_string()];
+        s.check.client = true;
+        let r = run_seed(&s, 1).unwrap();
+        let failed: Vec<&String> = r
+            .checks
+            .iter()
+            .filter(|(_, v)| v.is_fail())
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            checks.iter().any(|c| failed.iter().any(|f| f == c)),
+            "{bug}: failed {failed:?}, expected one of {checks:?}"
+        );
+    }
+}

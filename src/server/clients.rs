@@ -495,13 +495,30 @@ impl Clients {
         }
     }
 
-    /// A txn was applied here: fire watches, answer its client if connected here.
-    pub(super) fn on_applied(&mut self, peer: &mut Peer, a: Applied) {
-        for (watcher, event) in a.watches {
+    /// A txn was applied here: fire watches, then answer its client if
+    /// connected here (a watch event goes before any answer that shows the
+    /// change, the writer's own included).
+    pub(super) fn on_applied(&mut self, peer: &mut Peer, mut a: Applied) {
+        let watches = std::mem::take(&mut a.watches);
+        // Injected bug (sim only): the answer first.
+        if crate::bugs::on("watch-after-reply") {
+            self.answer_txn(peer, a);
+            self.fire(watches);
+        } else {
+            self.fire(watches);
+            self.answer_txn(peer, a);
+        }
+    }
+
+    fn fire(&mut self, watches: Vec<(ConnId, WatchedEvent)>) {
+        for (watcher, event) in watches {
             if self.conns.contains_key(&watcher) {
                 self.reply(watcher, ServerMsg::Watch(event));
             }
         }
+    }
+
+    fn answer_txn(&mut self, peer: &mut Peer, a: Applied) {
         let session = a.txn.session;
         let Some(&conn) = self.by_session.get(&session) else {
             return;

@@ -480,7 +480,13 @@ impl DataTree {
             .wrapping_sub(digest::session_hash(session, timeout));
         let mut undo = Vec::new();
         let mut triggers = Vec::new();
-        for path in self.ephemerals(session) {
+        // Injected bug (sim only): the session's ephemerals stay.
+        let ephemerals = if crate::bugs::on("ephemeral-outlives-session") {
+            Vec::new()
+        } else {
+            self.ephemerals(session)
+        };
+        for path in ephemerals {
             // Ephemerals have no children, so each delete succeeds.
             let op = WriteOp::Delete { path, version: -1 };
             let _ = self.apply_one(hdr, &op, &mut undo, &mut triggers);
