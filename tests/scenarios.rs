@@ -126,7 +126,7 @@ fn same_seed_same_trace_hash() {
 // they test nothing in particular. These read the history.
 
 use zkstorm::zab::ready::ZabEvent;
-use zkstorm_sim::history::{Event, Record};
+use zkstorm_sim::history::{Event, NodeChange, Record};
 
 /// (time, server, event) of every ZAB core event.
 fn zab_events(records: &[Record]) -> Vec<(u64, u64, ZabEvent)> {
@@ -219,11 +219,18 @@ fn crashes_in_sync_window(records: &[Record]) -> Vec<String> {
                 }
                 _ => {}
             },
-            Event::Fault { what } => {
-                let victim = ["crash ", "kill ", "power loss "]
-                    .iter()
-                    .find_map(|p| what.strip_prefix(p).and_then(|v| v.parse::<u64>().ok()));
-                let Some(x) = victim else { continue };
+            Event::Node { sid, change } => {
+                let down = matches!(
+                    change,
+                    NodeChange::Crashed
+                        | NodeChange::CrashedTorn
+                        | NodeChange::Killed
+                        | NodeChange::PowerLost
+                );
+                if !down {
+                    continue;
+                }
+                let x = *sid;
                 let since_start = started.get(&x).copied().unwrap_or(0);
                 let get = |m: &std::collections::BTreeMap<u64, u64>| m.get(&x).copied();
                 if let Some(s) = get(&sync_to) {

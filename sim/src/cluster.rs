@@ -8,7 +8,7 @@
 //! crashed (`crashed()`, not `alive()`) until it is restarted.
 
 use crate::disk::SimDisk;
-use crate::history::History;
+use crate::history::{History, NodeChange};
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use std::collections::{BTreeMap, BTreeSet};
@@ -120,7 +120,12 @@ impl Cluster {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .insert(sid);
-                        history.fault(format!("server {sid} stopped: {why}"));
+                        history.node(
+                            sid,
+                            NodeChange::Stopped {
+                                why: why.to_string(),
+                            },
+                        );
                     }
                 })
                 .build();
@@ -259,7 +264,7 @@ impl Cluster {
         s.disk.power_loss();
         s.alive = false;
         self.after_down(sid);
-        self.history.fault(format!("crash {sid}"));
+        self.history.node(sid, NodeChange::Crashed);
     }
 
     fn after_down(&mut self, sid: Sid) {
@@ -283,7 +288,7 @@ impl Cluster {
         self.handle.kill(s.node.id());
         s.alive = false;
         self.after_down(sid);
-        self.history.fault(format!("kill {sid}"));
+        self.history.node(sid, NodeChange::Killed);
     }
 
     /// Power loss that tears every un-synced appended tail at a random byte
@@ -302,7 +307,7 @@ impl Cluster {
         s.disk.set_tear_probability(tear, garbage);
         s.alive = false;
         self.after_down(sid);
-        self.history.fault(format!("power loss {sid}"));
+        self.history.node(sid, NodeChange::PowerLost);
     }
 
     /// Stop scheduling the server's tasks (a long GC pause, SIGSTOP).
@@ -312,7 +317,7 @@ impl Cluster {
         }
         self.handle.pause(self.node_of(sid));
         self.paused.insert(sid);
-        self.history.fault(format!("pause {sid}"));
+        self.history.node(sid, NodeChange::Paused);
     }
 
     pub fn resume(&mut self, sid: Sid) {
@@ -320,7 +325,7 @@ impl Cluster {
             return;
         }
         self.handle.resume(self.node_of(sid));
-        self.history.fault(format!("resume {sid}"));
+        self.history.node(sid, NodeChange::Resumed);
     }
 
     /// Power loss with a chosen tear of the un-synced log tail.
@@ -335,7 +340,7 @@ impl Cluster {
         s.disk.power_loss_with(Some(tear));
         s.alive = false;
         self.after_down(sid);
-        self.history.fault(format!("crash {sid} (torn tail)"));
+        self.history.node(sid, NodeChange::CrashedTorn);
     }
 
     /// Start a crashed (or stopped) server again; a running one is left alone.
@@ -355,7 +360,7 @@ impl Cluster {
         self.handle.restart(node);
         s.alive = true;
         self.after_down(sid);
-        self.history.fault(format!("restart {sid}"));
+        self.history.node(sid, NodeChange::Restarted);
     }
 
     /// Kill a running server's process and start it again at once.

@@ -67,8 +67,16 @@ pub enum Event {
         /// A digest of the txn body, to check every server applied the same txn.
         body: u64,
     },
+    /// What the fault injector did, as a line to read (which fault, what
+    /// its targets resolved to, network cuts, heals).
     Fault {
         what: String,
+    },
+    /// A server went down, came back, or was paused: typed, for checkers
+    /// and tests that need to know which server and how.
+    Node {
+        sid: Sid,
+        change: NodeChange,
     },
     Invoke {
         client: usize,
@@ -115,6 +123,27 @@ pub enum Event {
         client: usize,
         session: SessionId,
         state: ClientStatus,
+    },
+}
+
+/// What happened to a server's process or machine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeChange {
+    /// Machine failure: unsynced writes lost, tails maybe torn.
+    Crashed,
+    /// A crash with a chosen tear of the log tail.
+    CrashedTorn,
+    /// `kill -9`: the page cache survives.
+    Killed,
+    /// Power loss: every unsynced tail torn.
+    PowerLost,
+    Restarted,
+    Paused,
+    Resumed,
+    /// The server stopped itself (e.g. a disk error it cannot go on from).
+    Stopped {
+        why: String,
     },
 }
 
@@ -437,8 +466,13 @@ impl History {
         }
     }
 
+    /// Now, in history time (ms since the history began).
+    pub fn now_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.start_ms)
+    }
+
     pub fn record(&self, event: Event) {
-        let t_ms = now_ms().saturating_sub(self.start_ms);
+        let t_ms = self.now_ms();
         let rec = Record { t_ms, event };
         let mut inner = self.inner.lock().expect("history lock");
         // Hash the record's fields with a fixed hasher (no text built).
@@ -482,6 +516,12 @@ impl History {
     pub fn want_digests(&self, on: bool) {
         self.want_digest
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A server's process or machine changed.
+    pub fn node(&self, sid: Sid, change: NodeChange) {
+        tracing::info!(target: "zkstorm::fault", sid, "{change:?}");
+        self.record(Event::Node { sid, change });
     }
 
     pub fn fault(&self, what: impl Into<String>) {

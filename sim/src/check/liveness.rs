@@ -27,7 +27,7 @@ pub fn liveness(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         records
             .iter()
             .rev()
-            .find(|r| matches!(r.event, Event::Fault { .. }))
+            .find(|r| matches!(r.event, Event::Fault { .. } | Event::Node { .. }))
             .map_or(0, |r| r.t_ms)
     });
     let deadline = healed.saturating_add(opts.liveness_bound_ms);

@@ -19,13 +19,15 @@
 //! - `client.sequential`: `Complete` and `Watch` zxids per session.
 //! - `client.watches`: reads with `watch: true`, `Watch` events and
 //!   `ClientState` Disconnected, in the order the client received them.
-//!
-//! Every record is typed (`history::Event`: outcomes, watch event types,
-//! client states, ZAB events): no checker parses text back.
 //! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
 //! - `converged`: the `ServerState` records written when the run settled.
-//! - `liveness`: `Fault` (the last one is the heal), every client's
-//!   `Invoke` / `ClientState` (who is at work) and `Complete` of writes.
+//! - `liveness`: the heal's time (from the runner, else the last `Fault` or
+//!   `Node` record), every client's `Invoke` / `ClientState` (who is at
+//!   work) and `Complete` of writes.
+//!
+//! Every record is typed (`history::Event`: outcomes, watch event types,
+//! client states, ZAB events, node changes): no checker parses text back;
+//! `Fault` lines are for people reading a trace.
 
 mod client;
 mod converged;

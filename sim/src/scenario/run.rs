@@ -144,24 +144,14 @@ pub async fn run(scenario: &Scenario) -> RunReport {
 
     let mut nem = Nemesis::new(sc, start, client_ids);
     nem.run(&mut cluster).await;
-    let healed_at = if sc.faults.is_empty() {
-        Duration::ZERO
+    let (healed_at, healed_at_ms) = if sc.faults.is_empty() {
+        (Duration::ZERO, 0)
     } else {
+        // Liveness counts from the moment the heal starts (restarting what
+        // is down may wait for a slow disk).
+        let at = history.now_ms();
         nem.heal_all(&mut cluster).await;
-        sc.heal_time()
-    };
-    let healed_at_ms = if sc.faults.is_empty() {
-        0
-    } else {
-        history
-            .records()
-            .iter()
-            .rev()
-            .find(
-                |r| matches!(&r.event, Event::Fault { what } if what.starts_with("timeline over")),
-            )
-            .map(|r| r.t_ms)
-            .unwrap_or(0)
+        (sc.heal_time(), at)
     };
 
     let mut ops_ok = 0;
