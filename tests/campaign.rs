@@ -28,7 +28,7 @@ fn campaign(default: std::ops::Range<u64>) {
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect::<Vec<_>>()
                 .join("; "),
-            Err(e) => format!("panicked: {e}"),
+            Err(e) => e.to_string(),
         };
         std::fs::create_dir_all(&dir).expect("target/campaign");
         std::fs::write(dir.join(format!("seed-{seed}.toml")), &text).expect("write scenario");

@@ -12,7 +12,7 @@ use zkstorm_sim::scenario::{run_seed, RunReport};
 /// The chaos run of `seed` on `servers` servers.
 fn chaos_run(servers: usize, seed: u64) -> RunReport {
     let sc = draw(&chaos(servers, &[]), seed);
-    run_seed(&sc, seed).unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"))
+    run_seed(&sc, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"))
 }
 
 fn failures(

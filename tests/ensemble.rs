@@ -10,7 +10,7 @@ use zkstorm_sim::runner::seeds_from_env;
 use zkstorm_sim::scenario::{run_seed, RunReport, Scenario};
 
 fn run(seed: u64, sc: &Scenario) -> RunReport {
-    run_seed(sc, seed).unwrap_or_else(|e| panic!("seed {seed} panicked: {e}"))
+    run_seed(sc, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"))
 }
 
 /// What is wrong with a run, if anything, with the scenario and the command

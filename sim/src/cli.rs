@@ -5,13 +5,12 @@
 
 use crate::check::Verdict;
 use crate::history::History;
-use crate::runner::{run_seed_within, RunError, WALL_LIMIT};
+use crate::runner::{on_threads, RunError};
 use crate::scenario::{self, RunReport, Scenario};
 use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
@@ -97,9 +96,6 @@ pub fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Simulated-time limit for one run, far past any scenario's length.
-const RUN_LIMIT: Duration = Duration::from_secs(3600);
-
 fn load(path: &Path) -> Result<Scenario, u8> {
     Scenario::load(path).map_err(|e| {
         eprintln!("error: {e}");
@@ -115,10 +111,7 @@ struct Outcome {
 /// One seed; a panic or a run past [`WALL_LIMIT`] of wall time is an error.
 fn run_one(sc: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let started = Instant::now();
-    let sc = sc.clone();
-    let report = run_seed_within(seed, RUN_LIMIT, WALL_LIMIT, move || async move {
-        scenario::run(&sc).await
-    })?;
+    let report = scenario::run_seed(sc, seed)?;
     Ok(Outcome {
         report,
         wall_secs: started.elapsed().as_secs_f64(),
@@ -243,25 +236,13 @@ struct Many {
 fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many) -> u8 {
     // Counted in u128: 0..=u64::MAX has 2^64 seeds.
     let total = u128::from(range.end() - range.start()) + 1;
-    let threads = threads(opts.jobs, total);
     // RangeInclusive hands out its last seed too, even u64::MAX.
-    let next = Mutex::new(range);
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(seed) = next.lock().expect("seeds").next() else {
-                    return;
-                };
-                let (line, verdict) = seed_line(path, sc, seed, opts);
-                println!("{line}");
-                let _ = std::io::stdout().flush();
-                results.lock().expect("results").push((seed, verdict));
-            });
-        }
+    let results = on_threads(range, threads(opts.jobs, total), |seed| {
+        let (line, exit) = seed_line(path, sc, seed, opts);
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        exit
     });
-    let mut results: Vec<(u64, Exit)> = results.into_inner().expect("results");
-    results.sort_by_key(|(seed, _)| *seed);
     let count = |e: Exit| results.iter().filter(|(_, x)| *x == e).count();
     let mut summary = format!("{} of {total} seeds passed", count(Exit::Pass));
     for (e, what) in [
@@ -292,7 +273,7 @@ fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many)
 
 /// Threads for `total` seeds: no more than there are seeds (2^64 seeds
 /// must not wrap to none).
-fn threads(jobs: usize, total: u128) -> usize {
+pub(crate) fn threads(jobs: usize, total: u128) -> usize {
     let seeds = usize::try_from(total).unwrap_or(usize::MAX);
     jobs.clamp(1, MAX_JOBS).min(seeds)
 }
@@ -449,6 +430,7 @@ pub fn bench(scenarios: &[std::path::PathBuf], secs: f64, json: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn report(checks: &[(&str, Verdict)]) -> RunReport {
         RunReport {

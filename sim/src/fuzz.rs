@@ -2,35 +2,48 @@
 //! profile and a fault storm, `generate::storm`); every failure is shrunk to
 //! a small scenario file that `zkstorm run` replays with the same seed.
 
-use crate::cli::{Exit, EXIT_BAD_INPUT, MAX_JOBS};
+use crate::cli::{threads, Exit, EXIT_BAD_INPUT};
 use crate::generate;
-use crate::runner::{run_seed_within, WALL_LIMIT};
-use crate::scenario::{self, RunReport, Scenario};
+use crate::runner::on_threads;
+use crate::scenario::run_seed;
 use crate::shrink::{self, Failure};
 use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[derive(clap::Args)]
 pub struct FuzzOptions {
+    /// Seeds: `A..B` (B excluded), `A..=B`, or one seed `N`.
+    #[arg(long, default_value = "0..100", allow_hyphen_values = true, value_parser = crate::runner::parse_seeds)]
     pub seeds: RangeInclusive<u64>,
+    /// Seeds run in parallel (1..=256).
+    #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = crate::cli::parse_jobs)]
     pub jobs: usize,
-    /// Where shrunk failures are written.
+    /// Where shrunk failures are written, as `<check>-seed-<N>.toml`.
+    #[arg(long, default_value = "failures")]
     pub out: PathBuf,
-    /// One JSON line per seed, if given.
+    /// Write one JSON line per seed to this file.
+    #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Most candidate runs spent shrinking one failure.
+    /// Most runs spent shrinking one failure.
+    #[arg(long, default_value = "200")]
     pub shrink_runs: usize,
-    /// A tighter liveness bound than the generated one (for runs with
-    /// clients): hunts for slow recoveries.
+    /// Require progress this soon after the heal (e.g. `500ms`) instead of
+    /// each scenario's own bound (for runs with clients): hunts for slow
+    /// recoveries.
+    #[arg(long, value_parser = crate::scenario::parse_duration)]
     pub liveness: Option<Duration>,
-    /// This machine's share of the seeds: shard `k` of `n` (1-based) takes
-    /// every seed whose offset from the first is `k - 1` modulo `n`.
+    /// Run only this machine's share of the seeds: `K/N` (1-based), every
+    /// seed whose offset from the first is K-1 modulo N.
+    #[arg(long, default_value = "1/1", value_parser = parse_shard)]
     pub shard: (u64, u64),
-    /// Percent of seeds run twice and compared by trace hash.
+    /// Percent of seeds run twice and compared by trace hash (0..=100).
+    #[arg(long, default_value = "5", value_parser = clap::value_parser!(u64).range(0..=100))]
     pub recheck: u64,
-    /// Bugs injected into every run (`zkstorm::bugs::CATALOGUE`).
+    /// Inject this bug from the catalogue (`zkstorm list`) into every run.
+    #[arg(long = "bug", value_parser = parse_bug)]
     pub bugs: Vec<String>,
 }
 
@@ -83,14 +96,6 @@ struct SeedResult {
     line: String,
 }
 
-fn run(sc: &Scenario, seed: u64) -> Result<RunReport, crate::runner::RunError> {
-    let s = sc.clone();
-    let sim_limit = sc.duration + sc.settle + Duration::from_secs(300);
-    run_seed_within(seed, sim_limit, WALL_LIMIT, move || async move {
-        scenario::run(&s).await
-    })
-}
-
 /// Run one seed; shrink and write it out if it fails.
 fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
     let mut sc = generate::storm_scenario(seed);
@@ -99,13 +104,13 @@ fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
     if let (Some(bound), Some(_)) = (opts.liveness, sc.check.liveness) {
         sc.check.liveness = Some(bound);
     }
-    let r = run(&sc, seed);
+    let r = run_seed(&sc, seed);
     let exit = match &r {
         Ok(report) => Exit::of(report),
         Err(_) => Exit::Crashed,
     };
     if let (true, Ok(first)) = (rechecked(seed, opts.recheck), &r) {
-        let again = run(&sc, seed).map(|r| r.trace_hash);
+        let again = run_seed(&sc, seed).map(|r| r.trace_hash);
         if again != Ok(first.trace_hash) {
             return SeedResult {
                 seed,
@@ -210,42 +215,30 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
     let total = (u128::from(opts.seeds.end() - first) + 1 + u128::from(opts.shard.1)
         - u128::from(opts.shard.0))
         / u128::from(opts.shard.1);
-    let threads = opts
-        .jobs
-        .clamp(1, MAX_JOBS)
-        .min(usize::try_from(total).unwrap_or(usize::MAX));
-    let next = Mutex::new(opts.seeds.clone());
-    let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
     let bar = progress(total);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(seed) = next
-                    .lock()
-                    .expect("seeds")
-                    .find(|s| in_shard(*s, first, opts.shard))
-                else {
-                    return;
-                };
-                let r = one(seed, opts);
-                // Above the bar on a terminal; plain lines otherwise.
-                if bar.is_hidden() {
-                    println!("{}", r.line);
-                    let _ = std::io::stdout().flush();
-                } else {
-                    bar.println(&r.line);
-                }
-                let mut all = results.lock().expect("results");
-                all.push(r);
-                let failed = all.iter().filter(|r| r.exit != Exit::Pass).count();
-                bar.set_message(format!("{failed} failed"));
-                bar.inc(1);
-            });
+    let failed = AtomicUsize::new(0);
+    let mine = opts
+        .seeds
+        .clone()
+        .filter(|s| in_shard(*s, first, opts.shard));
+    let results = on_threads(mine, threads(opts.jobs, total), |seed| {
+        let r = one(seed, opts);
+        // Above the bar on a terminal; plain lines otherwise.
+        if bar.is_hidden() {
+            println!("{}", r.line);
+            let _ = std::io::stdout().flush();
+        } else {
+            bar.println(&r.line);
         }
+        if r.exit != Exit::Pass {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        bar.set_message(format!("{} failed", failed.load(Ordering::Relaxed)));
+        bar.inc(1);
+        r
     });
     bar.finish_and_clear();
-    let mut results = results.into_inner().expect("results");
-    results.sort_by_key(|r| r.seed);
+    let results: Vec<SeedResult> = results.into_iter().map(|(_, r)| r).collect();
     if let Some(out) = json.as_mut() {
         for r in &results {
             let _ = writeln!(out, "{}", json_line(r));

@@ -34,14 +34,10 @@ pub fn draw<S: Strategy>(strategy: &S, seed: u64) -> S::Value {
         .current()
 }
 
-/// Write a generated scenario out and read it back: it gets validated like a
-/// file, and its faults get their file positions.
+/// A generated scenario, validated like a file (see `Scenario::reparsed`).
 fn as_file(s: &Scenario) -> Scenario {
-    let text = s.to_toml();
-    let mut back = Scenario::parse(&text, &s.file)
-        .unwrap_or_else(|e| panic!("a generated scenario is invalid: {e}\n{text}"));
-    back.file = s.file.clone();
-    back
+    s.reparsed()
+        .unwrap_or_else(|e| panic!("a generated scenario is invalid: {e}"))
 }
 
 /// A scenario with every setting at its default.

@@ -27,8 +27,10 @@ pub enum Event {
         torn_bytes: u64,
     },
     /// A ZAB core event (leading, following, sync sent, serving, ...).
+    /// (In a trace: `"what"`, the event as text, as before it was typed.)
     Zab {
         sid: Sid,
+        #[serde(rename = "what", serialize_with = "as_debug_text")]
         event: ZabEvent,
     },
     Established {
@@ -147,9 +149,9 @@ pub enum NodeChange {
     },
 }
 
-/// How a request ended, as the client saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// How a request ended, as the client saw it. (In a trace: "ok" or the
+/// error code's name.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Ok,
     Error(ErrorCode),
@@ -197,8 +199,8 @@ impl std::fmt::Display for Outcome {
 }
 
 /// A client's connection or session state, as the workload records it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(tag = "is", rename_all = "snake_case")]
+/// (In a trace: the text `Display` gives.)
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ClientStatus {
     /// The workload has a new session.
     SessionStarted,
@@ -216,6 +218,43 @@ pub enum ClientStatus {
     CloseAnswered {
         error: Option<String>,
     },
+}
+
+impl std::fmt::Display for ClientStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientStatus::SessionStarted => f.write_str("connected"),
+            ClientStatus::Connecting => f.write_str("Connecting"),
+            ClientStatus::Connected => f.write_str("Connected"),
+            ClientStatus::Disconnected => f.write_str("Disconnected"),
+            ClientStatus::Expired => f.write_str("Expired"),
+            ClientStatus::Closed => f.write_str("Closed"),
+            ClientStatus::ConnectFailed { why } => write!(f, "connect failed: {why}"),
+            ClientStatus::CloseAnswered { error: None } => f.write_str("close: ok"),
+            ClientStatus::CloseAnswered { error: Some(e) } => write!(f, "close: {e}"),
+        }
+    }
+}
+
+/// Trace fields that keep the text they had before they were typed.
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn as_debug_text<T: std::fmt::Debug, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{v:?}"))
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        as_text(self, s)
+    }
+}
+
+impl Serialize for ClientStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        as_text(self, s)
+    }
 }
 
 impl ClientStatus {

@@ -51,36 +51,7 @@ enum Command {
     },
     /// Random scenarios (a timing profile and a fault storm per seed); every
     /// failure is shrunk to a scenario file that `run` replays.
-    Fuzz {
-        /// Seeds: `A..B` (B excluded), `A..=B`, or one seed `N`.
-        #[arg(long, default_value = "0..100", allow_hyphen_values = true, value_parser = zkstorm_sim::runner::parse_seeds)]
-        seeds: std::ops::RangeInclusive<u64>,
-        /// Seeds run in parallel (1..=256).
-        #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = cli::parse_jobs)]
-        jobs: usize,
-        /// Where shrunk failures are written, as `<check>-seed-<N>.toml`.
-        #[arg(long, default_value = "failures")]
-        out: PathBuf,
-        /// Write one JSON line per seed to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Most runs spent shrinking one failure.
-        #[arg(long, default_value = "200")]
-        shrink_runs: usize,
-        /// Require progress this soon after the heal (e.g. `500ms`) instead
-        /// of each scenario's own bound: hunts for slow recoveries.
-        #[arg(long, value_parser = zkstorm_sim::scenario::parse_duration)]
-        liveness: Option<std::time::Duration>,
-        /// Run only this machine's share of the seeds: `K/N` (1-based).
-        #[arg(long, default_value = "1/1", value_parser = zkstorm_sim::fuzz::parse_shard)]
-        shard: (u64, u64),
-        /// Percent of seeds run twice and compared by trace hash (0..=100).
-        #[arg(long, default_value = "5", value_parser = clap::value_parser!(u64).range(0..=100))]
-        recheck: u64,
-        /// Inject this bug from the catalogue (`zkstorm list`) into every run.
-        #[arg(long = "bug", value_parser = zkstorm_sim::fuzz::parse_bug)]
-        bugs: Vec<String>,
-    },
+    Fuzz(zkstorm_sim::fuzz::FuzzOptions),
     /// Run one seed and write every event as JSON lines.
     Replay {
         scenario: PathBuf,
@@ -133,27 +104,7 @@ fn main() -> ExitCode {
                 check_determinism,
             ),
         },
-        Command::Fuzz {
-            seeds,
-            jobs,
-            out,
-            json,
-            shrink_runs,
-            liveness,
-            shard,
-            recheck,
-            bugs,
-        } => zkstorm_sim::fuzz::fuzz(&zkstorm_sim::fuzz::FuzzOptions {
-            seeds,
-            jobs,
-            out,
-            json,
-            shrink_runs,
-            liveness,
-            shard,
-            recheck,
-            bugs,
-        }),
+        Command::Fuzz(opts) => zkstorm_sim::fuzz::fuzz(&opts),
         Command::Replay {
             scenario,
             seed,

@@ -85,6 +85,32 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
+/// Run `f` on every seed `seeds` yields, on `threads` threads (each seed
+/// on its own thread from `run_seed`, so this only bounds how many run at
+/// once); results in seed order.
+pub fn on_threads<T: Send>(
+    seeds: impl Iterator<Item = u64> + Send,
+    threads: usize,
+    f: impl Fn(u64) -> T + Sync,
+) -> Vec<(u64, T)> {
+    let next = std::sync::Mutex::new(seeds);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let Some(seed) = next.lock().expect("seeds").next() else {
+                    return;
+                };
+                let r = f(seed);
+                results.lock().expect("results").push((seed, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|(seed, _)| *seed);
+    results
+}
+
 /// Seeds from `ZKSTORM_SEEDS` (as [`parse_seeds`] reads them), else the
 /// given default range.
 pub fn seeds_from_env(default: std::ops::Range<u64>) -> std::ops::Range<u64> {

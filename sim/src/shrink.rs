@@ -6,8 +6,8 @@
 //! faults are removed (delta debugging: halves, quarters, ... single
 //! faults), then fewer clients, a shorter run, a smaller ensemble.
 
-use crate::runner::{run_seed_within, RunError};
-use crate::scenario::{self, Action, RunReport, Scenario, Target};
+use crate::runner::RunError;
+use crate::scenario::{run_seed, Action, RunReport, Scenario, Target};
 use std::time::Duration;
 
 /// How a run failed: what a candidate must reproduce.
@@ -70,26 +70,6 @@ pub struct Shrunk {
     pub runs: usize,
 }
 
-/// Runs one candidate.
-fn run(sc: &Scenario, seed: u64) -> Result<RunReport, RunError> {
-    let s = sc.clone();
-    let sim_limit = sc.duration + sc.settle + Duration::from_secs(300);
-    run_seed_within(
-        seed,
-        sim_limit,
-        crate::runner::WALL_LIMIT,
-        move || async move { scenario::run(&s).await },
-    )
-}
-
-/// A candidate as a file would give it, or `None` if it is not valid.
-fn valid(sc: Scenario) -> Option<Scenario> {
-    let file = sc.file.clone();
-    let mut parsed = Scenario::parse(&sc.to_toml(), &file).ok()?;
-    parsed.file = file;
-    Some(parsed)
-}
-
 struct Shrinker {
     seed: u64,
     failure: Failure,
@@ -105,7 +85,7 @@ impl Shrinker {
         if self.runs >= self.budget || cand == self.best {
             return false;
         }
-        let Some(cand) = valid(cand) else {
+        let Ok(cand) = cand.reparsed() else {
             return false;
         };
         // Liveness is judged from the heal: a candidate that moves it would
@@ -116,7 +96,7 @@ impl Shrinker {
             return false;
         }
         self.runs += 1;
-        let r = run(&cand, self.seed);
+        let r = run_seed(&cand, self.seed);
         if !self.failure.reproduced_by(&r) {
             return false;
         }
@@ -193,7 +173,7 @@ impl Shrinker {
             .best
             .faults
             .iter()
-            .flat_map(|f| targets(&f.action))
+            .flat_map(|f| f.action.targets())
             .filter_map(|t| match t {
                 Target::Node(s) => Some(s as usize),
                 _ => None,
@@ -210,25 +190,6 @@ impl Shrinker {
                 return;
             }
         }
-    }
-}
-
-/// Every target an action names.
-fn targets(a: &Action) -> Vec<Target> {
-    match a {
-        Action::Crash(t)
-        | Action::Kill(t)
-        | Action::PowerLoss(t)
-        | Action::Restart(t)
-        | Action::Pause(t)
-        | Action::Resume(t)
-        | Action::Isolate(t) => t.clone(),
-        Action::Partition(g) => g.iter().flatten().copied().collect(),
-        Action::OneWay { from, to } => from.iter().chain(to).copied().collect(),
-        Action::SlowFsync { targets, .. }
-        | Action::FsyncError { targets, .. }
-        | Action::DiskFull { targets, .. } => targets.clone(),
-        _ => Vec::new(),
     }
 }
 
@@ -275,7 +236,7 @@ pub fn shrink(sc: &Scenario, seed: u64, first: &RunReport, budget: usize) -> Opt
 fn names_faults(sc: &Scenario) -> bool {
     sc.faults
         .iter()
-        .flat_map(|f| targets(&f.action))
+        .flat_map(|f| f.action.targets())
         .any(|t| matches!(t, Target::Fault { .. }))
 }
 

@@ -42,8 +42,7 @@ pub struct Applied {
 }
 
 /// Observable protocol events, for the history and the logs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ZabEvent {
     Looking {
         round: u64,

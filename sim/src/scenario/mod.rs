@@ -188,6 +188,15 @@ impl Scenario {
         render::to_toml(self)
     }
 
+    /// Written out as a file and read back: a scenario built in code (drawn,
+    /// shrunk, rewritten) gets validated like a hand-written one, and its
+    /// faults get their file positions. `Err` says what is wrong, with the
+    /// text it is about.
+    pub fn reparsed(&self) -> Result<Scenario, String> {
+        let text = self.to_toml();
+        Scenario::parse(&text, &self.file).map_err(|e| format!("{e}\n{text}"))
+    }
+
     /// The workload settings as the client driver takes them.
     pub fn workload_config(&self) -> crate::workload::WorkloadConfig {
         let w = &self.workload;

@@ -54,17 +54,6 @@ fn concrete(fault: &FaultSpec, groups: &[Vec<Sid>]) -> FaultSpec {
     }
 }
 
-/// Does this fault act on servers it picks when it fires?
-fn has_targets(a: &Action) -> bool {
-    !matches!(
-        a,
-        Action::Heal
-            | Action::ExpireSession { .. }
-            | Action::Latency { .. }
-            | Action::PacketLoss(_)
-    )
-}
-
 impl Scenario {
     /// This scenario with every fault's targets replaced by the nodes they
     /// resolved to in a run (`RunReport::resolved`); a fault that was
@@ -76,22 +65,21 @@ impl Scenario {
             .faults
             .iter()
             .enumerate()
-            .filter_map(|(i, f)| match (has_targets(&f.action), picked.get(&i)) {
-                (false, _) => Some(f.clone()),
-                (true, Some(groups)) => Some(concrete(f, groups)),
-                (true, None) => None,
-            })
+            .filter_map(
+                |(i, f)| match (!f.action.targets().is_empty(), picked.get(&i)) {
+                    (false, _) => Some(f.clone()),
+                    (true, Some(groups)) => Some(concrete(f, groups)),
+                    (true, None) => None,
+                },
+            )
             .enumerate()
             .map(|(i, f)| FaultSpec { index: i, ..f })
             .collect();
-        let text = Scenario {
+        Scenario {
             faults,
             ..self.clone()
         }
-        .to_toml();
-        let mut out = Scenario::parse(&text, &self.file)
-            .unwrap_or_else(|e| panic!("a resolved scenario is invalid: {e}\n{text}"));
-        out.file = self.file.clone();
-        out
+        .reparsed()
+        .unwrap_or_else(|e| panic!("a resolved scenario is invalid: {e}"))
     }
 }

@@ -6,6 +6,7 @@ use crate::check::Family;
 use crate::check::{self, Verdict};
 use crate::cluster::Cluster;
 use crate::history::{Event, History, Record};
+use crate::runner::{run_seed_within, RunError, WALL_LIMIT};
 use crate::workload::run_client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -192,11 +193,16 @@ pub async fn run(scenario: &Scenario) -> RunReport {
 }
 
 /// Run `scenario` on `seed` in a fresh simulation (its own OS thread).
-/// `Err` is a panic inside the simulation, with its message.
-pub fn run_seed(scenario: &Scenario, seed: u64) -> Result<RunReport, String> {
+/// `Err`: it panicked, or hung past the wall-clock watchdog.
+pub fn run_seed(scenario: &Scenario, seed: u64) -> Result<RunReport, RunError> {
     let sc = scenario.clone();
     let limit = sc.duration + sc.settle + Duration::from_secs(300);
-    crate::runner::run_seed(seed, limit, move || async move { run(&sc).await })
+    run_seed_within(
+        seed,
+        limit,
+        WALL_LIMIT,
+        move || async move { run(&sc).await },
+    )
 }
 
 /// Wait until every server serves the same applied zxid with the same tree.

@@ -436,6 +436,29 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every target the action names (none for network-wide and client
+    /// actions).
+    pub fn targets(&self) -> Vec<Target> {
+        match self {
+            Action::Crash(t)
+            | Action::Kill(t)
+            | Action::PowerLoss(t)
+            | Action::Restart(t)
+            | Action::Pause(t)
+            | Action::Resume(t)
+            | Action::Isolate(t) => t.clone(),
+            Action::Partition(g) => g.iter().flatten().copied().collect(),
+            Action::OneWay { from, to } => from.iter().chain(to).copied().collect(),
+            Action::SlowFsync { targets, .. }
+            | Action::FsyncError { targets, .. }
+            | Action::DiskFull { targets, .. } => targets.clone(),
+            Action::Heal
+            | Action::ExpireSession { .. }
+            | Action::Latency { .. }
+            | Action::PacketLoss(_) => Vec::new(),
+        }
+    }
+
     /// The key that names this action in a file.
     pub fn key(&self) -> &'static str {
         match self {
