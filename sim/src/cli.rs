@@ -412,6 +412,15 @@ pub fn list(dir: &Path) -> u8 {
             Err(e) => println!("  {:<40} (invalid: {e})", f.display()),
         }
     }
+    println!("faults (one action per [[fault]]; * = undone by until):");
+    for k in crate::scenario::KINDS {
+        let lasts = if matches!(k.lasts, crate::scenario::Lasts::Instant(_)) {
+            " "
+        } else {
+            "*"
+        };
+        println!("  {:<15}{lasts} {:<34} {}", k.key, k.value, k.about);
+    }
     println!("checkers:");
     for c in crate::check::CHECKS {
         println!("  {:<28} {}", c.name, c.about);

@@ -15,7 +15,10 @@
 //! Draws are made of ranges and `Index`es that proptest shrinks towards the
 //! simplest value, and the fault list shrinks by dropping faults.
 
-use crate::scenario::{Action, FaultSpec, Scenario, Target};
+use crate::scenario::{
+    Action, Crash, DiskFull, ExpireSession, FaultSpec, FsyncError, Heal, Isolate, Kill, Latency,
+    OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Scenario, SlowFsync, Target,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::{BoxedStrategy, ValueTree};
@@ -287,7 +290,7 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
     // after the storm: the load runs on until liveness has been judged.
     let session = s.workload.session_timeout;
     for f in &mut specs {
-        if let (Action::ExpireSession { .. }, Some(u)) = (&f.action, f.until) {
+        if let (Action::ExpireSession(_), Some(u)) = (&f.action, f.until) {
             f.until = Some(u.max(f.at + session + ms(100)));
         }
     }
@@ -315,45 +318,45 @@ fn storm_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> 
         Who::Node(i) => node(i),
     };
     let action = match &f.kind {
-        Kind::Isolate(w) => Action::Isolate(vec![target(w)]),
-        Kind::Crash(w) => Action::Crash(vec![target(w)]),
-        Kind::Kill(w) => Action::Kill(vec![target(w)]),
-        Kind::Pause(w) => Action::Pause(vec![target(w)]),
-        Kind::Restart(i) => return fault(at, None, Action::Restart(vec![node(i)])),
-        Kind::Partition(picks, k) => Action::Partition(groups(picks, *k, servers)),
+        Kind::Isolate(w) => Action::Isolate(Isolate(vec![target(w)])),
+        Kind::Crash(w) => Action::Crash(Crash(vec![target(w)])),
+        Kind::Kill(w) => Action::Kill(Kill(vec![target(w)])),
+        Kind::Pause(w) => Action::Pause(Pause(vec![target(w)])),
+        Kind::Restart(i) => return fault(at, None, Action::Restart(Restart(vec![node(i)]))),
+        Kind::Partition(picks, k) => Action::Partition(Partition(groups(picks, *k, servers))),
         Kind::OneWay(a, b) => {
             let from = 1 + a.index(servers);
             let to = (from + b.index(servers - 1)) % servers + 1;
-            Action::OneWay {
+            Action::OneWay(OneWay {
                 from: vec![Target::Node(from as u64)],
                 to: vec![Target::Node(to as u64)],
-            }
+            })
         }
-        Kind::Latency(lo, span) => Action::Latency {
+        Kind::Latency(lo, span) => Action::Latency(Latency {
             min: ms(*lo),
             max: ms(lo + span),
-        },
-        Kind::PacketLoss(p) => Action::PacketLoss(f64::from(*p) / 100.0),
-        Kind::SlowFsync(w, lo, span) => Action::SlowFsync {
+        }),
+        Kind::PacketLoss(p) => Action::PacketLoss(PacketLoss(f64::from(*p) / 100.0)),
+        Kind::SlowFsync(w, lo, span) => Action::SlowFsync(SlowFsync {
             targets: vec![target(w)],
             min: ms(*lo),
             max: ms(lo + span),
-        },
-        Kind::PowerLoss(w) => Action::PowerLoss(vec![target(w)]),
+        }),
+        Kind::PowerLoss(w) => Action::PowerLoss(PowerLoss(vec![target(w)])),
         Kind::FsyncError(w, count) => {
-            let action = Action::FsyncError {
+            let action = Action::FsyncError(FsyncError {
                 targets: vec![target(w)],
                 count: *count,
-            };
+            });
             return fault(at, None, action);
         }
-        Kind::DiskFull(w) => Action::DiskFull {
+        Kind::DiskFull(w) => Action::DiskFull(DiskFull {
             targets: vec![target(w)],
             on: true,
-        },
-        Kind::ExpireSession(i) => Action::ExpireSession {
+        }),
+        Kind::ExpireSession(i) => Action::ExpireSession(ExpireSession {
             client: i.index(clients.max(1)),
-        },
+        }),
     };
     fault(at, until, action)
 }
@@ -429,14 +432,14 @@ fn build_chaos(servers: usize, steps: &[(u64, ChaosKind)]) -> Scenario {
         }
         let action = match kind {
             ChaosKind::CrashLeader | ChaosKind::CrashFollower if down >= max_down => continue,
-            ChaosKind::CrashLeader => Action::Crash(vec![Target::Leader]),
-            ChaosKind::CrashFollower => Action::Crash(vec![Target::Follower]),
-            ChaosKind::RestartCrashed => Action::Restart(vec![Target::Crashed]),
-            ChaosKind::IsolateLeader => Action::Isolate(vec![Target::Leader]),
+            ChaosKind::CrashLeader => Action::Crash(Crash(vec![Target::Leader])),
+            ChaosKind::CrashFollower => Action::Crash(Crash(vec![Target::Follower])),
+            ChaosKind::RestartCrashed => Action::Restart(Restart(vec![Target::Crashed])),
+            ChaosKind::IsolateLeader => Action::Isolate(Isolate(vec![Target::Leader])),
             ChaosKind::PartitionMinority => {
-                Action::Partition(vec![vec![Target::Minority], vec![Target::Rest]])
+                Action::Partition(Partition(vec![vec![Target::Minority], vec![Target::Rest]]))
             }
-            ChaosKind::Heal => Action::Heal,
+            ChaosKind::Heal => Action::Heal(Heal),
         };
         match kind {
             ChaosKind::CrashLeader | ChaosKind::CrashFollower => down += 1,

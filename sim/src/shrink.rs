@@ -7,7 +7,7 @@
 //! faults), then fewer clients, a shorter run, a smaller ensemble.
 
 use crate::runner::RunError;
-use crate::scenario::{run_seed, Action, RunReport, Scenario, Target};
+use crate::scenario::{run_seed, Action, ExpireSession, RunReport, Scenario, Target};
 use std::time::Duration;
 
 /// How a run failed: what a candidate must reproduce.
@@ -140,7 +140,7 @@ impl Shrinker {
             .faults
             .iter()
             .filter_map(|f| match f.action {
-                Action::ExpireSession { client } => Some(client + 1),
+                Action::ExpireSession(ExpireSession { client }) => Some(client + 1),
                 _ => None,
             })
             .max()

@@ -355,3 +355,25 @@ fn fuzz_finds_and_shrinks_an_injected_bug() {
         unknown.stderr
     );
 }
+
+#[test]
+fn list_names_every_fault_kind_checker_and_bug() {
+    let out = zkstorm(&["list", "--dir", "../scenarios"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for k in zkstorm_sim::scenario::KINDS {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(k.key)),
+            "{} missing from:\n{}",
+            k.key,
+            out.stdout
+        );
+    }
+    for c in zkstorm_sim::check::CHECKS {
+        assert!(out.stdout.contains(c.name), "{}", c.name);
+    }
+    for (b, _) in zkstorm::bugs::CATALOGUE {
+        assert!(out.stdout.contains(b), "{b}");
+    }
+}

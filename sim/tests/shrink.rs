@@ -50,7 +50,7 @@ fn a_failure_shrinks_to_the_fault_that_causes_it() {
     assert_eq!(s.faults_before, 5);
     assert_eq!(s.scenario.faults.len(), 1, "{}", s.scenario.to_toml());
     assert!(
-        matches!(&s.scenario.faults[0].action, Action::Crash(t) if t.len() == 1),
+        matches!(&s.scenario.faults[0].action, Action::Crash(t) if t.0.len() == 1),
         "{}",
         s.scenario.to_toml()
     );

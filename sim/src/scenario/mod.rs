@@ -49,7 +49,8 @@
 //! # Faults
 //!
 //! Each `[[fault]]` has `at` (simulated time since the start) and exactly one
-//! action. Faults fire in time order (ties in file order); an `until` (or
+//! action. The kinds live in the fault registry (`fault/`), each defined once;
+//! `zkstorm list` prints them. Faults fire in time order (ties in file order); an `until` (or
 //! `heal_at` for network cuts) undoes that one fault then. When the timeline
 //! ends — the last `at` or `until` — the runner heals everything: network
 //! cuts, base network and disk settings, paused nodes resumed, crashed and
@@ -118,6 +119,7 @@
 
 mod duration;
 mod error;
+mod fault;
 mod locate;
 mod nemesis;
 mod render;
@@ -128,10 +130,14 @@ mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use error::{ErrorKind, ScenarioError};
+pub use fault::{
+    Action, Crash, DiskFull, ExpireSession, FsyncError, Heal, Isolate, Kill, KindInfo, Lasts,
+    Latency, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Resume, SlowFsync,
+    ACTION_KEYS, KINDS,
+};
 pub use run::{check_options, judge, replay_command, run, run_seed, settle, wanted, RunReport};
 pub use schema::{
-    Action, CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target,
-    WorkloadSpec, ACTION_KEYS,
+    CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target, WorkloadSpec,
 };
 pub use validate::limits;
 

@@ -3,10 +3,9 @@
 //! resolved to, undoes faults at their `until`, and heals everything at the
 //! end of the timeline.
 
-use super::schema::{Action, Scenario, Target};
-use super::validate::expiry_cut;
-use crate::cluster::{Cluster, Link};
-use madsim::net::NetSim;
+use super::fault::{d, show, Fired, Firing, Picks, Undo};
+use super::schema::{Scenario, Target};
+use crate::cluster::Cluster;
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::cell::RefCell;
@@ -15,17 +14,7 @@ use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 use zkstorm::types::Sid;
 
-/// What a fault did, so its `until` can undo exactly that.
-enum Undo {
-    /// Nodes taken down: restart them (if still down).
-    Down(Vec<Sid>),
-    Paused(Vec<Sid>),
-    Links(Vec<Link>),
-    SlowDisk(Vec<Sid>),
-    FullDisk(Vec<Sid>),
-    Latency,
-    PacketLoss,
-}
+pub(crate) use super::fault::{set_disk, set_network};
 
 pub(crate) struct Nemesis<'a> {
     sc: &'a Scenario,
@@ -48,21 +37,6 @@ struct Picked {
     desc: Vec<String>,
 }
 
-fn show(sids: &[Sid]) -> String {
-    if sids.is_empty() {
-        "none".into()
-    } else {
-        sids.iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-fn d(x: Duration) -> String {
-    super::duration::format(x)
-}
-
 /// `k` distinct elements of `from`, drawn from the fault injector's stream.
 fn sample(rng: &RefCell<StdRng>, from: &[Sid], k: usize) -> Vec<Sid> {
     let mut v = from.to_vec();
@@ -80,31 +54,6 @@ fn sample(rng: &RefCell<StdRng>, from: &[Sid], k: usize) -> Vec<Sid> {
 /// Targets that name fixed nodes: resolved before roles, so roles pick around them.
 fn fixed(t: &Target) -> bool {
     matches!(t, Target::Node(_) | Target::Fault { .. })
-}
-
-fn latency_range(min: Duration, max: Duration) -> std::ops::Range<Duration> {
-    // madsim draws from a half-open range, which must not be empty.
-    min..max.max(min) + Duration::from_nanos(1)
-}
-
-/// Apply a scenario's base network settings.
-pub(crate) fn set_network(sc: &Scenario) {
-    let (lat, loss) = (sc.network.latency, sc.network.packet_loss);
-    NetSim::current().update_config(|c| {
-        c.send_latency = latency_range(lat.0, lat.1);
-        c.packet_loss_rate = loss;
-    });
-}
-
-/// Apply a scenario's base disk settings to one server's disk.
-pub(crate) fn set_disk(sc: &Scenario, cluster: &Cluster, sid: Sid) {
-    let k = &sc.disk;
-    let disk = cluster.disk(sid);
-    disk.set_fsync_latency_ms(
-        k.fsync_latency.0.as_millis() as u64,
-        k.fsync_latency.1.as_millis() as u64,
-    );
-    disk.set_tear_probability(k.tear_probability, k.garbage_probability);
 }
 
 impl<'a> Nemesis<'a> {
@@ -146,10 +95,6 @@ impl<'a> Nemesis<'a> {
                 self.revert(cluster, i);
             }
         }
-    }
-
-    fn record(&self, cluster: &Cluster, what: String) {
-        cluster.history.fault(what);
     }
 
     /// Resolve a target list for an action whose candidates are `pool`.
@@ -251,209 +196,58 @@ impl<'a> Nemesis<'a> {
 
     fn fire(&mut self, cluster: &mut Cluster, i: usize) {
         let f = &self.sc.faults[i];
+        let fault = f.action.fault();
         let head = format!("fault[{i}] at {}: {}", d(f.at), f.action.key());
-        let all = cluster.sids();
-        let alive = cluster.alive();
-        let paused = cluster.paused();
-        let pick = |nem: &Self, targets: &[Target], pool: &[Sid]| {
-            nem.pick(cluster, targets, pool, &mut BTreeSet::new())
-        };
-        // Resolve first (needs only &Cluster), then act.
-        enum Plan {
-            Nodes(Picked),
-            Groups(Vec<Picked>),
-            Nothing,
-        }
-        let plan = match &f.action {
-            Action::Crash(t) | Action::Kill(t) | Action::PowerLoss(t) => {
-                Plan::Nodes(pick(self, t, &alive))
+        let (groups, desc) = match fault.picks() {
+            Picks::Nothing => (Vec::new(), String::new()),
+            Picks::Nodes(t) => {
+                let p = self.pick(cluster, &t, &fault.pool(cluster), &mut BTreeSet::new());
+                (vec![p.sids], p.desc.join(" "))
             }
-            Action::Pause(t) => {
-                let pool: Vec<Sid> = alive
+            Picks::Groups(g) => {
+                let picked = self.pick_groups(cluster, &g);
+                let desc = picked
                     .iter()
-                    .copied()
-                    .filter(|s| !paused.contains(s))
-                    .collect();
-                Plan::Nodes(pick(self, t, &pool))
-            }
-            Action::Resume(t) => Plan::Nodes(pick(self, t, &paused)),
-            Action::Restart(t) | Action::Isolate(t) => Plan::Nodes(pick(self, t, &all)),
-            Action::SlowFsync { targets, .. }
-            | Action::FsyncError { targets, .. }
-            | Action::DiskFull { targets, .. } => Plan::Nodes(pick(self, targets, &all)),
-            Action::Partition(groups) => Plan::Groups(self.pick_groups(cluster, groups)),
-            Action::OneWay { from, to } => {
-                Plan::Groups(self.pick_groups(cluster, &[from.clone(), to.clone()]))
-            }
-            Action::Heal
-            | Action::ExpireSession { .. }
-            | Action::Latency { .. }
-            | Action::PacketLoss(_) => Plan::Nothing,
-        };
-        let (desc, sids) = match &plan {
-            Plan::Nodes(p) => (p.desc.join(" "), p.sids.clone()),
-            Plan::Groups(g) => (
-                g.iter()
                     .map(|p| format!("[{}]", p.desc.join(" ")))
                     .collect::<Vec<_>>()
-                    .join(" | "),
-                Vec::new(),
-            ),
-            Plan::Nothing => (String::new(), Vec::new()),
+                    .join(" | ");
+                (picked.into_iter().map(|p| p.sids).collect(), desc)
+            }
         };
         let skip = |nem: &mut Self, cluster: &Cluster, why: &str| {
             nem.skipped += 1;
             nem.picked.remove(&i);
-            nem.record(cluster, format!("{head} {desc} — skipped ({why})"));
+            cluster
+                .history
+                .fault(format!("{head} {desc} — skipped ({why})"));
         };
-        match &plan {
-            Plan::Nodes(p) => {
-                self.picked.insert(i, vec![p.sids.clone()]);
-            }
-            Plan::Groups(g) => {
-                self.picked
-                    .insert(i, g.iter().map(|p| p.sids.clone()).collect());
-            }
-            Plan::Nothing => {}
+        if !groups.is_empty() {
+            self.picked.insert(i, groups.clone());
         }
-        if matches!(plan, Plan::Nodes(_)) && sids.is_empty() {
+        if matches!(fault.picks(), Picks::Nodes(_)) && groups[0].is_empty() {
             skip(self, cluster, "no target resolved");
             return;
         }
-        let until = f
-            .until
-            .map(|u| format!(" until {}", d(u)))
-            .unwrap_or_default();
-        let line = |extra: String| {
-            [head.as_str(), desc.as_str(), extra.trim(), until.trim()]
-                .iter()
-                .filter(|p| !p.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" ")
+        let mut cx = Firing {
+            cluster,
+            sc: self.sc,
+            clients: &self.clients,
+            fault: f,
+            head: head.clone(),
+            desc: desc.clone(),
+            forget_network: false,
         };
-        let undo = match &f.action {
-            Action::Crash(_) | Action::Kill(_) | Action::PowerLoss(_) => {
-                self.record(cluster, line(String::new()));
-                for &s in &sids {
-                    match &f.action {
-                        Action::Crash(_) => cluster.crash(s),
-                        Action::Kill(_) => cluster.kill(s),
-                        _ => cluster.power_loss(s),
-                    }
-                }
-                Some(Undo::Down(sids))
-            }
-            Action::Restart(_) => {
-                self.record(cluster, line(String::new()));
-                for &s in &sids {
-                    cluster.reboot(s);
-                }
-                None
-            }
-            Action::Pause(_) => {
-                self.record(cluster, line(String::new()));
-                for &s in &sids {
-                    cluster.pause(s);
-                }
-                Some(Undo::Paused(sids))
-            }
-            Action::Resume(_) => {
-                self.record(cluster, line(String::new()));
-                for &s in &sids {
-                    cluster.resume(s);
-                }
-                None
-            }
-            Action::Isolate(_) => {
-                let mut links: Vec<Link> = sids
-                    .iter()
-                    .flat_map(|s| cluster.isolate_links(*s))
-                    .collect();
-                links.sort_unstable();
-                links.dedup();
-                self.record(cluster, line(String::new()));
-                cluster.cut_links(&links);
-                Some(Undo::Links(links))
-            }
-            Action::Partition(_) | Action::OneWay { .. } => {
-                let Plan::Groups(groups) = &plan else {
-                    unreachable!()
-                };
-                let nonempty = groups.iter().filter(|g| !g.sids.is_empty()).count();
-                let one_way = matches!(f.action, Action::OneWay { .. });
-                if (one_way && groups.iter().any(|g| g.sids.is_empty()))
-                    || (!one_way && nonempty < 2)
-                {
-                    skip(self, cluster, "fewer than two non-empty sides");
-                    return;
-                }
-                let g: Vec<Vec<Sid>> = groups.iter().map(|p| p.sids.clone()).collect();
-                let links = if one_way {
-                    cluster.one_way_links(&g[0], &g[1])
-                } else {
-                    cluster.partition_links(&g)
-                };
-                self.record(cluster, line(String::new()));
-                cluster.cut_links(&links);
-                Some(Undo::Links(links))
-            }
-            Action::Heal => {
-                self.record(cluster, line(String::new()));
-                cluster.heal();
-                set_network(self.sc);
-                // Everything network-related is undone; forget it.
-                self.undo
-                    .retain(|_, u| !matches!(u, Undo::Links(_) | Undo::Latency | Undo::PacketLoss));
-                None
-            }
-            Action::SlowFsync { min, max, .. } => {
-                self.record(cluster, line(format!(" fsync {}..{}", d(*min), d(*max))));
-                for &s in &sids {
-                    cluster
-                        .disk(s)
-                        .set_fsync_latency_ms(min.as_millis() as u64, max.as_millis() as u64);
-                }
-                Some(Undo::SlowDisk(sids))
-            }
-            Action::FsyncError { count, .. } => {
-                self.record(cluster, line(format!(" count={count}")));
-                for &s in &sids {
-                    cluster.disk(s).fail_fsyncs(*count);
-                }
-                None
-            }
-            Action::DiskFull { on, .. } => {
-                self.record(cluster, line(format!(" on={on}")));
-                for &s in &sids {
-                    cluster.disk(s).set_full(*on);
-                }
-                Some(Undo::FullDisk(sids))
-            }
-            Action::ExpireSession { client } => {
-                let node = self.clients[*client];
-                let links = cluster.client_links(node);
-                let until = f.until.unwrap_or(f.at + expiry_cut(&self.sc.workload));
-                self.record(
-                    cluster,
-                    format!("{head} client {client} (cut off until {})", d(until)),
-                );
-                cluster.cut_links(&links);
-                Some(Undo::Links(links))
-            }
-            Action::Latency { min, max } => {
-                self.record(cluster, line(format!(" {}..{}", d(*min), d(*max))));
-                let r = latency_range(*min, *max);
-                NetSim::current().update_config(|c| c.send_latency = r);
-                Some(Undo::Latency)
-            }
-            Action::PacketLoss(p) => {
-                self.record(cluster, line(format!(" {p}")));
-                let p = *p;
-                NetSim::current().update_config(|c| c.packet_loss_rate = p);
-                Some(Undo::PacketLoss)
+        let undo = match fault.fire(&groups, &mut cx) {
+            Fired::Done(undo) => undo,
+            Fired::Skipped(why) => {
+                skip(self, cluster, why);
+                return;
             }
         };
+        if cx.forget_network {
+            // Everything network-related is undone; forget it.
+            self.undo.retain(|_, u| !u.network);
+        }
         self.applied += 1;
         if let Some(u) = undo {
             if f.end(&self.sc.workload) > f.at {
@@ -472,55 +266,7 @@ impl<'a> Nemesis<'a> {
             d(f.end(&self.sc.workload)),
             f.action.key()
         );
-        match u {
-            Undo::Down(sids) => {
-                let down: Vec<Sid> = cluster.crashed();
-                let sids: Vec<Sid> = sids.into_iter().filter(|s| down.contains(s)).collect();
-                self.record(cluster, format!("{head}: restart {}", show(&sids)));
-                for s in sids {
-                    cluster.restart(s);
-                }
-            }
-            Undo::Paused(sids) => {
-                self.record(cluster, format!("{head}: resume {}", show(&sids)));
-                for s in sids {
-                    cluster.resume(s);
-                }
-            }
-            Undo::Links(links) => {
-                self.record(cluster, format!("{head}: reconnect"));
-                cluster.restore_links(&links);
-            }
-            Undo::SlowDisk(sids) => {
-                self.record(
-                    cluster,
-                    format!("{head}: fsync latency back on {}", show(&sids)),
-                );
-                for s in sids {
-                    let k = &self.sc.disk;
-                    cluster.disk(s).set_fsync_latency_ms(
-                        k.fsync_latency.0.as_millis() as u64,
-                        k.fsync_latency.1.as_millis() as u64,
-                    );
-                }
-            }
-            Undo::FullDisk(sids) => {
-                self.record(cluster, format!("{head}: disk not full on {}", show(&sids)));
-                for s in sids {
-                    cluster.disk(s).set_full(false);
-                }
-            }
-            Undo::Latency => {
-                self.record(cluster, format!("{head}: base latency"));
-                let lat = self.sc.network.latency;
-                NetSim::current().update_config(|c| c.send_latency = latency_range(lat.0, lat.1));
-            }
-            Undo::PacketLoss => {
-                self.record(cluster, format!("{head}: base packet loss"));
-                let p = self.sc.network.packet_loss;
-                NetSim::current().update_config(|c| c.packet_loss_rate = p);
-            }
-        }
+        (u.run)(cluster, self.sc, &head);
     }
 
     /// The end of the timeline: undo everything — network cuts and settings,
@@ -530,12 +276,14 @@ impl<'a> Nemesis<'a> {
         cluster.history.fault("timeline over: heal everything");
         cluster.heal();
         set_network(self.sc);
-        let mut slowest = self.sc.disk.fsync_latency.1;
-        for f in &self.sc.faults {
-            if let Action::SlowFsync { max, .. } = f.action {
-                slowest = slowest.max(max);
-            }
-        }
+        // An fsync that was already failing or slow when we healed may still
+        // stop its server: wait it out before restarting what is down.
+        let wait = self
+            .sc
+            .faults
+            .iter()
+            .filter_map(|f| f.action.fault().heal_wait(self.sc))
+            .max();
         for sid in cluster.sids() {
             let disk = cluster.disk(sid);
             disk.fail_fsyncs(0);
@@ -545,15 +293,8 @@ impl<'a> Nemesis<'a> {
         for sid in cluster.paused() {
             cluster.resume(sid);
         }
-        // An fsync that was already failing or slow when we healed may still
-        // stop its server: wait it out before restarting what is down.
-        if self.sc.faults.iter().any(|f| {
-            matches!(
-                f.action,
-                Action::SlowFsync { .. } | Action::FsyncError { .. } | Action::DiskFull { .. }
-            )
-        }) {
-            tokio::time::sleep(slowest + Duration::from_millis(100)).await;
+        if let Some(wait) = wait {
+            tokio::time::sleep(wait + Duration::from_millis(100)).await;
         }
         for sid in cluster.crashed() {
             cluster.restart(sid);

@@ -1,41 +1,9 @@
 //! A scenario written back as a file that parses to the same scenario.
 
 use super::duration::format as d;
+use super::fault::{float, quote};
 use super::schema::*;
 use std::fmt::Write;
-
-fn quote(s: &str) -> String {
-    // TOML basic strings use JSON's escapes for what we need.
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-fn target(t: &Target) -> String {
-    match t {
-        Target::Node(n) => n.to_string(),
-        other => quote(&other.to_string()),
-    }
-}
-
-fn targets(ts: &[Target]) -> String {
-    if ts.len() == 1 {
-        target(&ts[0])
-    } else {
-        format!("[{}]", ts.iter().map(target).collect::<Vec<_>>().join(", "))
-    }
-}
-
-fn list(ts: &[Target]) -> String {
-    format!("[{}]", ts.iter().map(target).collect::<Vec<_>>().join(", "))
-}
-
-fn float(x: f64) -> String {
-    let s = format!("{x:?}");
-    if s.contains('.') || s.contains('e') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
 
 pub(crate) fn to_toml(s: &Scenario) -> String {
     let mut o = String::new();
@@ -95,49 +63,7 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
     );
     for f in &s.faults {
         let _ = writeln!(o, "\n[[fault]]\nat = \"{}\"", d(f.at));
-        let body = match &f.action {
-            Action::Crash(t) => format!("crash = {}", targets(t)),
-            Action::Kill(t) => format!("kill = {}", targets(t)),
-            Action::PowerLoss(t) => format!("power_loss = {}", targets(t)),
-            Action::Restart(t) => format!("restart = {}", targets(t)),
-            Action::Pause(t) => format!("pause = {}", targets(t)),
-            Action::Resume(t) => format!("resume = {}", targets(t)),
-            Action::Isolate(t) => format!("isolate = {}", targets(t)),
-            Action::Partition(groups) => format!(
-                "partition = [{}]",
-                groups
-                    .iter()
-                    .map(|g| list(g))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Action::OneWay { from, to } => {
-                format!("one_way = {{ from = {}, to = {} }}", list(from), list(to))
-            }
-            Action::Heal => "heal = true".into(),
-            Action::SlowFsync {
-                targets: t,
-                min,
-                max,
-            } => format!(
-                "slow_fsync = {{ target = {}, min = \"{}\", max = \"{}\" }}",
-                targets(t),
-                d(*min),
-                d(*max)
-            ),
-            Action::FsyncError { targets: t, count } => {
-                format!(
-                    "fsync_error = {{ target = {}, count = {count} }}",
-                    targets(t)
-                )
-            }
-            Action::DiskFull { targets: t, on } => {
-                format!("disk_full = {{ target = {}, on = {on} }}", targets(t))
-            }
-            Action::ExpireSession { client } => format!("expire_session = {client}"),
-            Action::Latency { min, max } => format!("latency = [\"{}\", \"{}\"]", d(*min), d(*max)),
-            Action::PacketLoss(p) => format!("packet_loss = {}", float(*p)),
-        };
+        let body = format!("{} = {}", f.action.key(), f.action.fault().render());
         let _ = writeln!(o, "{body}");
         if let Some(u) = f.until {
             let _ = writeln!(o, "until = \"{}\"", d(u));

@@ -3,53 +3,14 @@
 //! that "crash the leader" still hits the same server once earlier faults
 //! are gone.
 
-use super::schema::{Action, FaultSpec, Scenario, Target};
+use super::schema::{FaultSpec, Scenario};
 use std::collections::BTreeMap;
 use zkstorm::types::Sid;
 
-fn nodes(sids: &[Sid]) -> Vec<Target> {
-    sids.iter().map(|s| Target::Node(*s)).collect()
-}
-
 /// `fault` with its targets replaced by `groups` (what it resolved to).
 fn concrete(fault: &FaultSpec, groups: &[Vec<Sid>]) -> FaultSpec {
-    let first = || nodes(groups.first().map_or(&[][..], |g| g.as_slice()));
-    let action = match &fault.action {
-        Action::Crash(_) => Action::Crash(first()),
-        Action::Kill(_) => Action::Kill(first()),
-        Action::PowerLoss(_) => Action::PowerLoss(first()),
-        Action::Restart(_) => Action::Restart(first()),
-        Action::Pause(_) => Action::Pause(first()),
-        Action::Resume(_) => Action::Resume(first()),
-        Action::Isolate(_) => Action::Isolate(first()),
-        Action::Partition(_) => Action::Partition(
-            groups
-                .iter()
-                .filter(|g| !g.is_empty())
-                .map(|g| nodes(g))
-                .collect(),
-        ),
-        Action::OneWay { .. } => Action::OneWay {
-            from: first(),
-            to: nodes(groups.get(1).map_or(&[][..], |g| g.as_slice())),
-        },
-        Action::SlowFsync { min, max, .. } => Action::SlowFsync {
-            targets: first(),
-            min: *min,
-            max: *max,
-        },
-        Action::FsyncError { count, .. } => Action::FsyncError {
-            targets: first(),
-            count: *count,
-        },
-        Action::DiskFull { on, .. } => Action::DiskFull {
-            targets: first(),
-            on: *on,
-        },
-        other => other.clone(),
-    };
     FaultSpec {
-        action,
+        action: fault.action.fault().with_nodes(groups),
         ..fault.clone()
     }
 }

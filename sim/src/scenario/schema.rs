@@ -12,6 +12,8 @@ use std::time::Duration;
 use toml::Spanned;
 use zkstorm::types::Sid;
 
+pub use super::fault::Action;
+
 // ------------------------------------------------------------------ raw shape
 
 #[derive(Deserialize)]
@@ -30,7 +32,7 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub disk: RawDisk,
     #[serde(default, rename = "fault")]
-    pub faults: Vec<Spanned<RawFault>>,
+    pub faults: Vec<Spanned<super::fault::RawFault>>,
     #[serde(default)]
     pub check: RawCheck,
     /// Injected bugs (`zkstorm::bugs::CATALOGUE`), by name.
@@ -93,30 +95,6 @@ pub(crate) struct RawCheck {
     pub linearizable: Option<bool>,
     pub linearizable_steps: Option<Spanned<Int>>,
     pub liveness: Option<Spanned<Dur>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawFault {
-    pub at: Spanned<Dur>,
-    pub until: Option<Spanned<Dur>>,
-    pub heal_at: Option<Spanned<Dur>>,
-    pub crash: Option<Spanned<RawTargets>>,
-    pub kill: Option<Spanned<RawTargets>>,
-    pub power_loss: Option<Spanned<RawTargets>>,
-    pub restart: Option<Spanned<RawTargets>>,
-    pub pause: Option<Spanned<RawTargets>>,
-    pub resume: Option<Spanned<RawTargets>>,
-    pub isolate: Option<Spanned<RawTargets>>,
-    pub partition: Option<Spanned<Vec<Spanned<RawTargets>>>>,
-    pub one_way: Option<Spanned<RawOneWay>>,
-    pub heal: Option<Spanned<bool>>,
-    pub slow_fsync: Option<Spanned<RawSlowFsync>>,
-    pub fsync_error: Option<Spanned<RawFsyncError>>,
-    pub disk_full: Option<Spanned<RawDiskFull>>,
-    pub expire_session: Option<Spanned<Int>>,
-    pub latency: Option<Spanned<Vec<Spanned<Dur>>>>,
-    pub packet_loss: Option<Spanned<Num>>,
 }
 
 #[derive(Deserialize)]
@@ -380,127 +358,6 @@ pub struct FaultSpec {
     pub until: Option<Duration>,
     pub action: Action,
 }
-
-/// What a fault does. Targets are resolved when the fault fires.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// The node's machine fails: the process dies and what was not fsynced
-    /// is lost (unsynced log tails torn with the disk's odds).
-    Crash(Vec<Target>),
-    /// The process is killed (kill -9); the OS survives, so written but
-    /// un-fsynced data stays in the page cache and is read back on restart.
-    Kill(Vec<Target>),
-    /// Like `Crash`, but every un-synced appended tail is torn at a random
-    /// byte (with random garbage after it half the time): the harshest crash.
-    PowerLoss(Vec<Target>),
-    /// Start crashed nodes; a running node is killed and started again.
-    Restart(Vec<Target>),
-    /// Stop scheduling the node (a long GC pause / SIGSTOP): it keeps its
-    /// sockets and state, and resumes with every timer overdue.
-    Pause(Vec<Target>),
-    Resume(Vec<Target>),
-    /// Cut the node off from every other server and every client.
-    Isolate(Vec<Target>),
-    /// Cut every server-to-server link between different groups, both ways.
-    Partition(Vec<Vec<Target>>),
-    /// Cut the links from every `from` node to every `to` node, one way only.
-    OneWay {
-        from: Vec<Target>,
-        to: Vec<Target>,
-    },
-    /// Undo every network cut and restore the base network settings.
-    Heal,
-    SlowFsync {
-        targets: Vec<Target>,
-        min: Duration,
-        max: Duration,
-    },
-    FsyncError {
-        targets: Vec<Target>,
-        count: u64,
-    },
-    DiskFull {
-        targets: Vec<Target>,
-        on: bool,
-    },
-    /// Cut client `n` off from every server long enough for its session to
-    /// expire (until `until`, or twice the session timeout plus 1s).
-    ExpireSession {
-        client: usize,
-    },
-    Latency {
-        min: Duration,
-        max: Duration,
-    },
-    PacketLoss(f64),
-}
-
-impl Action {
-    /// Every target the action names (none for network-wide and client
-    /// actions).
-    pub fn targets(&self) -> Vec<Target> {
-        match self {
-            Action::Crash(t)
-            | Action::Kill(t)
-            | Action::PowerLoss(t)
-            | Action::Restart(t)
-            | Action::Pause(t)
-            | Action::Resume(t)
-            | Action::Isolate(t) => t.clone(),
-            Action::Partition(g) => g.iter().flatten().copied().collect(),
-            Action::OneWay { from, to } => from.iter().chain(to).copied().collect(),
-            Action::SlowFsync { targets, .. }
-            | Action::FsyncError { targets, .. }
-            | Action::DiskFull { targets, .. } => targets.clone(),
-            Action::Heal
-            | Action::ExpireSession { .. }
-            | Action::Latency { .. }
-            | Action::PacketLoss(_) => Vec::new(),
-        }
-    }
-
-    /// The key that names this action in a file.
-    pub fn key(&self) -> &'static str {
-        match self {
-            Action::Crash(_) => "crash",
-            Action::Kill(_) => "kill",
-            Action::PowerLoss(_) => "power_loss",
-            Action::Restart(_) => "restart",
-            Action::Pause(_) => "pause",
-            Action::Resume(_) => "resume",
-            Action::Isolate(_) => "isolate",
-            Action::Partition(_) => "partition",
-            Action::OneWay { .. } => "one_way",
-            Action::Heal => "heal",
-            Action::SlowFsync { .. } => "slow_fsync",
-            Action::FsyncError { .. } => "fsync_error",
-            Action::DiskFull { .. } => "disk_full",
-            Action::ExpireSession { .. } => "expire_session",
-            Action::Latency { .. } => "latency",
-            Action::PacketLoss(_) => "packet_loss",
-        }
-    }
-}
-
-/// Every action key, in the order the docs list them.
-pub const ACTION_KEYS: &[&str] = &[
-    "crash",
-    "kill",
-    "power_loss",
-    "restart",
-    "pause",
-    "resume",
-    "isolate",
-    "partition",
-    "one_way",
-    "heal",
-    "slow_fsync",
-    "fsync_error",
-    "disk_full",
-    "expire_session",
-    "latency",
-    "packet_loss",
-];
 
 /// A node chosen by role or id when the fault fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

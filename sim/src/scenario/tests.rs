@@ -148,18 +148,24 @@ fn the_good_file_parses() {
         (Duration::from_millis(1), Duration::from_millis(5))
     );
     assert_eq!(s.faults.len(), 4);
-    assert_eq!(s.faults[0].action, Action::Crash(vec![Target::Leader]));
+    assert_eq!(
+        s.faults[0].action,
+        Action::Crash(Crash(vec![Target::Leader]))
+    );
     assert_eq!(s.faults[0].until, Some(Duration::from_secs(12)));
     assert_eq!(s.faults[0].line, pos(GOOD, "[[fault]]").0);
     assert_eq!(
         s.faults[1].action,
-        Action::Partition(vec![
+        Action::Partition(Partition(vec![
             vec![Target::Leader, Target::Node(2)],
             vec![Target::Rest]
-        ])
+        ]))
     );
     assert_eq!(s.faults[1].until, Some(Duration::from_secs(20)));
-    assert_eq!(s.faults[3].action, Action::ExpireSession { client: 1 });
+    assert_eq!(
+        s.faults[3].action,
+        Action::ExpireSession(ExpireSession { client: 1 })
+    );
     // The session expiry cut ends at 25s + 2 * 1.5s + 1s = 29s.
     assert_eq!(s.heal_time(), Duration::from_secs(29));
     assert_eq!(s.check.liveness, Some(Duration::from_secs(10)));
@@ -466,7 +472,7 @@ fn references_to_earlier_faults() {
     let t = edit("target = \"follower\"", "target = \"fault[1][0]\"");
     let s = parse(&t).unwrap();
     assert!(
-        matches!(&s.faults[2].action, Action::SlowFsync { targets, .. }
+        matches!(&s.faults[2].action, Action::SlowFsync(SlowFsync { targets, .. })
         if targets == &vec![Target::Fault { index: 1, group: Some(0) }])
     );
     let t = edit("target = \"follower\"", "target = \"fault[2]\"");

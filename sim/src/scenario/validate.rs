@@ -2,10 +2,9 @@
 //! TOML grammar, each failing with the line and column of the offending value.
 
 use super::error::{ErrorKind, ScenarioError};
+use super::fault::{keys_where, Cx, Lasts, RawAction, RawFault, ACTION_KEYS};
 use super::locate::Locator;
 use super::schema::*;
-use std::collections::BTreeSet;
-use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -52,7 +51,7 @@ impl V<'_> {
         }
     }
 
-    fn at<T>(
+    pub(crate) fn at<T>(
         &self,
         s: &Spanned<T>,
         field: &str,
@@ -62,7 +61,7 @@ impl V<'_> {
         self.err(s.span().start, field, kind, msg)
     }
 
-    fn int(&self, v: &Spanned<Int>, field: &str, lo: i64, hi: i64) -> R<i64> {
+    pub(crate) fn int(&self, v: &Spanned<Int>, field: &str, lo: i64, hi: i64) -> R<i64> {
         let x = v.get_ref().0;
         if x < lo.into() || x > hi.into() {
             return Err(self.at(
@@ -75,7 +74,7 @@ impl V<'_> {
         Ok(x as i64)
     }
 
-    fn prob(&self, v: &Spanned<Num>, field: &str, hi: f64) -> R<f64> {
+    pub(crate) fn prob(&self, v: &Spanned<Num>, field: &str, hi: f64) -> R<f64> {
         let x = v.get_ref().0;
         if !(0.0..=hi).contains(&x) || x.is_nan() {
             return Err(self.at(
@@ -88,7 +87,7 @@ impl V<'_> {
         Ok(x)
     }
 
-    fn whole_ms(&self, v: &Spanned<super::duration::Dur>, field: &str) -> R<Duration> {
+    pub(crate) fn whole_ms(&self, v: &Spanned<super::duration::Dur>, field: &str) -> R<Duration> {
         let d = v.get_ref().0;
         if !d.as_nanos().is_multiple_of(1_000_000) {
             return Err(self.at(
@@ -102,7 +101,7 @@ impl V<'_> {
     }
 
     /// `[min, max]` durations.
-    fn range(
+    pub(crate) fn range(
         &self,
         v: &Spanned<Vec<Spanned<super::duration::Dur>>>,
         field: &str,
@@ -333,17 +332,11 @@ impl FaultSpec {
     /// When this fault is undone by the runner (its `until`, the implied end
     /// of a session expiry), or `at` if it is never undone on its own.
     pub fn end(&self, w: &WorkloadSpec) -> Duration {
-        match (&self.action, self.until) {
-            (_, Some(u)) => u,
-            (Action::ExpireSession { .. }, None) => self.at + expiry_cut(w),
-            _ => self.at,
+        match self.until {
+            Some(u) => u,
+            None => self.action.fault().end(self.at, w),
         }
     }
-}
-
-/// How long `expire_session` cuts a client off by default.
-pub fn expiry_cut(w: &WorkloadSpec) -> Duration {
-    w.session_timeout * 2 + Duration::from_secs(1)
 }
 
 fn ensemble(e: &RawEnsemble, v: &V) -> R<EnsembleSpec> {
@@ -469,205 +462,6 @@ fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
     })
 }
 
-/// Context for resolving the targets of one fault.
-struct Tctx<'a> {
-    v: &'a V<'a>,
-    servers: usize,
-    /// This fault's index and time, and the faults before it (for `fault[N]`).
-    index: usize,
-    at: Duration,
-    earlier: &'a [FaultSpec],
-    /// The field path prefix, e.g. `fault[2].crash`.
-    field: String,
-    /// `rest` is allowed (partition, one_way).
-    allow_rest: bool,
-}
-
-fn expected_targets(servers: usize, allow_rest: bool) -> String {
-    let names = if allow_rest {
-        "leader, follower, random, minority, majority, crashed, all, rest, fault[N]"
-    } else {
-        "leader, follower, random, minority, majority, crashed, all, fault[N]"
-    };
-    if servers == 1 {
-        format!("expected {names} or the node id 1")
-    } else {
-        format!("expected {names} or a node id 1..={servers}")
-    }
-}
-
-impl Tctx<'_> {
-    fn atom(&self, a: &RawAtom, span: &Range<usize>, field: &str) -> R<Target> {
-        match a {
-            RawAtom::Name(s) => match Target::from_name(s) {
-                Some(Target::Rest) if !self.allow_rest => Err(self.v.err(
-                    span.start,
-                    field,
-                    ErrorKind::Invalid,
-                    "\"rest\" only means something inside partition or one_way (everyone not named in the other groups)",
-                )),
-                Some(Target::Fault { index, group }) => self.fault_ref(index, group, span, field),
-                Some(t) => Ok(t),
-                None => {
-                    let hint = match s.parse::<i64>() {
-                        Ok(n) => format!(" — write node ids as numbers: {n}, not \"{n}\""),
-                        Err(_) => match super::suggest(s, Target::NAMES) {
-                            Some(m) if m != "rest" || self.allow_rest => {
-                                format!(" — did you mean \"{m}\"?")
-                            }
-                            _ => String::new(),
-                        },
-                    };
-                    Err(self.v.err(
-                        span.start,
-                        field,
-                        ErrorKind::UnknownTarget,
-                        format!(
-                            "unknown target {s:?}{hint} ({})",
-                            expected_targets(self.servers, self.allow_rest)
-                        ),
-                    ))
-                }
-            },
-            RawAtom::Node(n) => {
-                if *n < 1 || *n > self.servers as i128 {
-                    Err(self.v.err(
-                        span.start,
-                        field,
-                        ErrorKind::NoSuchNode,
-                        format!(
-                            "node {n} does not exist: the ensemble has {} server{} ({})",
-                            self.servers,
-                            if self.servers == 1 { "" } else { "s" },
-                            if self.servers == 1 {
-                                "node 1".to_string()
-                            } else {
-                                format!("nodes 1..={}", self.servers)
-                            }
-                        ),
-                    ))
-                } else {
-                    Ok(Target::Node(*n as zkstorm::types::Sid))
-                }
-            }
-        }
-    }
-
-    /// `fault[N]` / `fault[N][G]`: an earlier fault that picked nodes.
-    fn fault_ref(
-        &self,
-        index: usize,
-        group: Option<usize>,
-        span: &Range<usize>,
-        field: &str,
-    ) -> R<Target> {
-        let bad = |msg: String| Err(self.v.err(span.start, field, ErrorKind::Invalid, msg));
-        if index >= self.index {
-            return bad(format!(
-                "fault[{index}] is not an earlier entry (this is fault[{}]): a fault can only name the nodes an earlier one picked",
-                self.index
-            ));
-        }
-        let f = &self.earlier[index];
-        if f.at > self.at {
-            return bad(format!(
-                "fault[{index}] fires at {}, after this one ({})",
-                super::duration::format(f.at),
-                super::duration::format(self.at)
-            ));
-        }
-        let groups = match &f.action {
-            Action::Partition(g) => Some(g.len()),
-            Action::OneWay { .. } => Some(2),
-            Action::Heal
-            | Action::ExpireSession { .. }
-            | Action::Latency { .. }
-            | Action::PacketLoss(_) => {
-                return bad(format!(
-                    "fault[{index}] ({}) picks no nodes",
-                    f.action.key()
-                ))
-            }
-            _ => None,
-        };
-        match (group, groups) {
-            (Some(_), None) => bad(format!(
-                "fault[{index}] ({}) has no groups: write \"fault[{index}]\"",
-                f.action.key()
-            )),
-            (Some(g), Some(n)) if g >= n => {
-                bad(format!("fault[{index}] has {n} groups (0..={})", n - 1))
-            }
-            _ => Ok(Target::Fault { index, group }),
-        }
-    }
-
-    /// A target list, with where each entry is.
-    fn list(&self, t: &Spanned<RawTargets>, field: &str) -> R<Vec<(Target, usize)>> {
-        match t.get_ref() {
-            RawTargets::One(a) => Ok(vec![(self.atom(a, &t.span(), field)?, t.span().start)]),
-            RawTargets::Many(items) => {
-                if items.is_empty() {
-                    return Err(self.v.at(t, field, ErrorKind::Invalid, "names no target"));
-                }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        let f = format!("{field}[{i}]");
-                        Ok((self.atom(a.get_ref(), &a.span(), &f)?, a.span().start))
-                    })
-                    .collect()
-            }
-        }
-    }
-}
-
-/// Targets that pick one fixed set, so naming them twice is a mistake.
-/// (`follower` and `random` pick a different node each time they appear.)
-fn repeatable(t: Target) -> bool {
-    matches!(t, Target::Follower | Target::Random)
-}
-
-/// Reject a node or a fixed role named twice across the given groups.
-fn no_duplicates(v: &V, field: &str, what: &str, groups: &[Vec<(Target, usize)>]) -> R<()> {
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let all_named = groups.iter().flatten().any(|(t, _)| *t == Target::All);
-    let total: usize = groups.iter().map(|g| g.len()).sum();
-    for (t, off) in groups.iter().flatten() {
-        if *t == Target::All && total > 1 {
-            return Err(v.err(
-                *off,
-                field,
-                ErrorKind::Duplicate,
-                format!("{what} names \"all\" together with other targets (\"all\" already names every server)"),
-            ));
-        }
-        if repeatable(*t) {
-            continue;
-        }
-        let key = t.to_string();
-        if !seen.insert(key.clone()) {
-            let shown = match t {
-                Target::Node(n) => format!("node {n}"),
-                other => format!("\"{other}\""),
-            };
-            return Err(v.err(
-                *off,
-                field,
-                ErrorKind::Duplicate,
-                format!("{what} names {shown} twice"),
-            ));
-        }
-    }
-    let _ = all_named;
-    Ok(())
-}
-
-fn strip(l: Vec<(Target, usize)>) -> Vec<Target> {
-    l.into_iter().map(|(t, _)| t).collect()
-}
-
 fn fault(
     index: usize,
     f: &Spanned<RawFault>,
@@ -683,31 +477,8 @@ fn fault(
     let line = v.loc.line_col(header).0;
 
     // Exactly one action.
-    let mut actions: Vec<(&str, usize)> = Vec::new();
-    macro_rules! has {
-        ($($k:ident),*) => {$(
-            if let Some(x) = &raw.$k { actions.push((stringify!($k), x.span().start)); }
-        )*};
-    }
-    has!(
-        crash,
-        kill,
-        power_loss,
-        restart,
-        pause,
-        resume,
-        isolate,
-        partition,
-        one_way,
-        heal,
-        slow_fsync,
-        fsync_error,
-        disk_full,
-        expire_session,
-        latency,
-        packet_loss
-    );
-    actions.sort_by_key(|(_, off)| *off);
+    let mut actions: Vec<&RawAction> = raw.actions.iter().collect();
+    actions.sort_by_key(|a| a.offset());
     match actions.len() {
         0 => {
             return Err(v.err(
@@ -722,21 +493,22 @@ fn fault(
         }
         1 => {}
         _ => {
-            let (first, first_off) = actions[0];
-            let (second, off) = actions[1];
+            let (first, second) = (actions[0], actions[1]);
             return Err(v.err(
-                off,
-                format!("{base}.{second}"),
+                second.offset(),
+                format!("{base}.{}", second.key()),
                 ErrorKind::FaultAction,
                 format!(
-                    "a fault takes exactly one action and this one already has {first} (line {}); \
+                    "a fault takes exactly one action and this one already has {} (line {}); \
                      split them into two [[fault]] entries",
-                    v.loc.line_col(first_off).0
+                    first.key(),
+                    v.loc.line_col(first.offset()).0
                 ),
             ));
         }
     }
-    let key = actions[0].0;
+    let action = actions[0];
+    let key = action.key();
     let field = format!("{base}.{key}");
 
     let at = raw.at.get_ref().0;
@@ -767,13 +539,17 @@ fn fault(
         (None, Some(h)) => ("heal_at", Some(h)),
         (None, None) => ("until", None),
     };
-    let revertible = !matches!(key, "restart" | "resume" | "heal" | "fsync_error");
+    let lasts = action.lasts();
     if let Some(u) = until {
         let uf = format!("{base}.{until_key}");
-        if !revertible {
-            let why = match key {
-                "fsync_error" => "fsync_error fails the next `count` fsyncs; there is nothing to undo",
-                _ => "this action is not undone later; only faults that last (crash, kill, power_loss, pause, isolate, partition, one_way, slow_fsync, disk_full, expire_session, latency, packet_loss) take one",
+        if let Lasts::Instant(why) = lasts {
+            let why = if why.is_empty() {
+                format!(
+                    "this action is not undone later; only faults that last ({}) take one",
+                    keys_where(|l| !matches!(l, Lasts::Instant(_)))
+                )
+            } else {
+                why.to_string()
             };
             return Err(v.at(
                 u,
@@ -782,8 +558,16 @@ fn fault(
                 format!("{key} takes no {until_key}: {why}"),
             ));
         }
-        if until_key == "heal_at" && !matches!(key, "partition" | "one_way" | "isolate") {
-            return Err(v.at(u, &uf, ErrorKind::Invalid, format!("heal_at is for network cuts (partition, one_way, isolate); for {key} write until")));
+        if until_key == "heal_at" && lasts != Lasts::Cut {
+            return Err(v.at(
+                u,
+                &uf,
+                ErrorKind::Invalid,
+                format!(
+                    "heal_at is for network cuts ({}); for {key} write until",
+                    keys_where(|l| l == Lasts::Cut)
+                ),
+            ));
         }
         let ud = u.get_ref().0;
         if ud <= at {
@@ -811,183 +595,23 @@ fn fault(
             ));
         }
     }
+    let until_offset = until.map(|u| u.span().start);
     let until = until.map(|u| u.get_ref().0);
-
-    let tc = |allow_rest: bool| Tctx {
+    let cx = Cx {
         v,
         servers: e.servers,
+        workload: w,
+        duration,
         index,
         at,
+        until,
+        until_offset,
         earlier,
-        field: field.clone(),
-        allow_rest,
+        base: base.clone(),
+        field,
+        key,
     };
-    let targets = |t: &Spanned<RawTargets>| -> R<Vec<Target>> {
-        let c = tc(false);
-        let l = c.list(t, &c.field)?;
-        no_duplicates(v, &c.field, key, std::slice::from_ref(&l))?;
-        Ok(strip(l))
-    };
-    let sub_targets = |t: &Spanned<RawTargets>, sub: &str| -> R<Vec<Target>> {
-        let c = tc(false);
-        let f = format!("{}.{sub}", c.field);
-        let l = c.list(t, &f)?;
-        no_duplicates(v, &f, key, std::slice::from_ref(&l))?;
-        Ok(strip(l))
-    };
-
-    let action = if let Some(t) = &raw.crash {
-        Action::Crash(targets(t)?)
-    } else if let Some(t) = &raw.kill {
-        Action::Kill(targets(t)?)
-    } else if let Some(t) = &raw.power_loss {
-        Action::PowerLoss(targets(t)?)
-    } else if let Some(t) = &raw.restart {
-        Action::Restart(targets(t)?)
-    } else if let Some(t) = &raw.pause {
-        Action::Pause(targets(t)?)
-    } else if let Some(t) = &raw.resume {
-        Action::Resume(targets(t)?)
-    } else if let Some(t) = &raw.isolate {
-        Action::Isolate(targets(t)?)
-    } else if let Some(p) = &raw.partition {
-        let groups = p.get_ref();
-        if groups.len() < 2 {
-            return Err(v.at(
-                p,
-                &field,
-                ErrorKind::Invalid,
-                "a partition needs at least two groups, as in [[\"leader\"], [\"rest\"]] (to cut one node off from everyone, use isolate)",
-            ));
-        }
-        let c = tc(true);
-        let mut lists = Vec::new();
-        for (i, g) in groups.iter().enumerate() {
-            lists.push(c.list(g, &format!("{field}[{i}]"))?);
-        }
-        no_duplicates(v, &field, "the partition", &lists)?;
-        Action::Partition(lists.into_iter().map(strip).collect())
-    } else if let Some(o) = &raw.one_way {
-        let c = tc(true);
-        let from = c.list(&o.get_ref().from, &format!("{field}.from"))?;
-        let to = c.list(&o.get_ref().to, &format!("{field}.to"))?;
-        no_duplicates(v, &field, "one_way", &[from.clone(), to.clone()])?;
-        Action::OneWay {
-            from: strip(from),
-            to: strip(to),
-        }
-    } else if let Some(h) = &raw.heal {
-        if !*h.get_ref() {
-            return Err(v.at(
-                h,
-                &field,
-                ErrorKind::Invalid,
-                "heal = false does nothing: write heal = true or remove the entry",
-            ));
-        }
-        Action::Heal
-    } else if let Some(s) = &raw.slow_fsync {
-        let s = s.get_ref();
-        let min = v.whole_ms(&s.min, &format!("{field}.min"))?;
-        let max = v.whole_ms(&s.max, &format!("{field}.max"))?;
-        if max > MAX_FSYNC {
-            return Err(v.at(
-                &s.max,
-                &format!("{field}.max"),
-                ErrorKind::OutOfRange,
-                format!(
-                    "{} is more than the allowed {}",
-                    s.max.get_ref(),
-                    super::duration::format(MAX_FSYNC)
-                ),
-            ));
-        }
-        if min > max {
-            return Err(v.at(
-                &s.max,
-                &format!("{field}.max"),
-                ErrorKind::OutOfRange,
-                format!("max {} is below min {}", s.max.get_ref(), s.min.get_ref()),
-            ));
-        }
-        Action::SlowFsync {
-            targets: sub_targets(&s.target, "target")?,
-            min,
-            max,
-        }
-    } else if let Some(s) = &raw.fsync_error {
-        let s = s.get_ref();
-        Action::FsyncError {
-            targets: sub_targets(&s.target, "target")?,
-            count: v.int(&s.count, &format!("{field}.count"), 1, 1_000_000)? as u64,
-        }
-    } else if let Some(s) = &raw.disk_full {
-        let s = s.get_ref();
-        Action::DiskFull {
-            targets: sub_targets(&s.target, "target")?,
-            on: s.on,
-        }
-    } else if let Some(c) = &raw.expire_session {
-        let n = c.get_ref().0;
-        if w.clients == 0 {
-            return Err(v.at(
-                c,
-                &field,
-                ErrorKind::NoSuchNode,
-                "the workload has no clients",
-            ));
-        }
-        if n < 0 || n >= w.clients as i128 {
-            return Err(v.at(
-                c,
-                &field,
-                ErrorKind::NoSuchNode,
-                format!(
-                    "client {n} does not exist: the workload has {} client{} ({})",
-                    w.clients,
-                    if w.clients == 1 { "" } else { "s" },
-                    if w.clients == 1 {
-                        "client 0".to_string()
-                    } else {
-                        format!("clients 0..={}", w.clients - 1)
-                    }
-                ),
-            ));
-        }
-        let cut = until.map(|u| u - at).unwrap_or_else(|| expiry_cut(w));
-        if cut <= w.session_timeout {
-            return Err(v.err(
-                raw.until.as_ref().map(|u| u.span().start).unwrap_or(c.span().start),
-                format!("{base}.until"),
-                ErrorKind::OutOfRange,
-                format!(
-                    "the client is cut off for {}, not longer than its session timeout ({}), so the session need not expire",
-                    super::duration::format(cut),
-                    super::duration::format(w.session_timeout)
-                ),
-            ));
-        }
-        if at + cut > duration {
-            return Err(v.at(
-                c,
-                &field,
-                ErrorKind::OutOfRange,
-                format!(
-                    "the client stays cut off until {} (twice the session timeout plus 1s), past the end of the load (duration = {}): fire it earlier or give a shorter until",
-                    super::duration::format(at + cut),
-                    super::duration::format(duration)
-                ),
-            ));
-        }
-        Action::ExpireSession { client: n as usize }
-    } else if let Some(l) = &raw.latency {
-        let (min, max) = v.range(l, &field, MAX_LATENCY, false)?;
-        Action::Latency { min, max }
-    } else if let Some(p) = &raw.packet_loss {
-        Action::PacketLoss(v.prob(p, &field, MAX_PACKET_LOSS)?)
-    } else {
-        unreachable!("one action was found above")
-    };
+    let action = action.validate(&cx)?;
     Ok(FaultSpec {
         index,
         line,
