@@ -87,17 +87,17 @@ fn rechecked(seed: u64, percent: u64) -> bool {
 }
 
 /// What one seed came to.
-struct SeedResult {
-    seed: u64,
-    exit: Exit,
-    failure: Option<String>,
-    file: Option<PathBuf>,
-    faults: (usize, usize),
-    line: String,
+pub(crate) struct SeedResult {
+    pub seed: u64,
+    pub exit: Exit,
+    pub failure: Option<String>,
+    pub file: Option<PathBuf>,
+    pub faults: (usize, usize),
+    pub line: String,
 }
 
 /// Run one seed; shrink and write it out if it fails.
-fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
+pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
     let mut sc = generate::storm_scenario(seed);
     sc.name = format!("fuzz-{seed}");
     sc.bugs = opts.bugs.clone();

@@ -17,7 +17,8 @@
 
 use crate::scenario::{
     Action, Crash, DiskFull, ExpireSession, FaultSpec, FsyncError, Heal, Isolate, Kill, Latency,
-    OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Scenario, SlowFsync, Target,
+    NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Scenario,
+    SlowFsync, Target,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -154,10 +155,101 @@ enum Kind {
     FsyncError(Who, u64),
     DiskFull(Who),
     ExpireSession(Index),
+    OnMessage(Message),
+}
+
+/// An `on_message` rule, as drawn.
+#[derive(Clone, Debug)]
+struct Message {
+    kind: &'static str,
+    then: Then,
+    receiver: bool,
+    /// How many matches: 0 one, 1 a quorum less one (the ACKs a leader
+    /// needs), 2 all but one.
+    count: Index,
+    after_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Then {
+    Drop,
+    Delay,
+    Node(NodeOp),
+}
+
+/// Message kinds a drawn rule matches, weighted to the protocol's turns.
+fn message_kind() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        3 => Just("ACK"),
+        2 => Just("ACKEPOCH"),
+        2 => Just("ACKNEWLEADER"),
+        2 => Just("NEWLEADER"),
+        2 => Just("SYNC"),
+        2 => Just("LEADERINFO"),
+        1 => Just("FOLLOWERINFO"),
+        2 => Just("UPTODATE"),
+        2 => Just("PROPOSAL"),
+        2 => Just("COMMIT"),
+        1 => Just("VOTE"),
+        1 => Just("PING"),
+        1 => Just("PINGREPLY"),
+        1 => Just("REQUEST"),
+    ]
+}
+
+fn message_then() -> impl Strategy<Value = Then> {
+    prop_oneof![
+        2 => Just(Then::Drop),
+        2 => Just(Then::Delay),
+        2 => Just(Then::Node(NodeOp::Crash)),
+        1 => Just(Then::Node(NodeOp::Kill)),
+        3 => Just(Then::Node(NodeOp::PowerLoss)),
+        2 => Just(Then::Node(NodeOp::Restart)),
+        1 => Just(Then::Node(NodeOp::Pause)),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    (
+        message_kind(),
+        message_then(),
+        any::<bool>(),
+        any::<Index>(),
+        prop_oneof![Just(0u64), 1u64..=50],
+    )
+        .prop_map(|(kind, then, receiver, count, after_ms)| Message {
+            kind,
+            then,
+            receiver,
+            count,
+            after_ms,
+        })
+}
+
+impl Message {
+    fn action(&self, servers: usize) -> Action {
+        let then = match self.then {
+            Then::Drop => OnThen::Drop,
+            Then::Delay => OnThen::Delay(ms(50 + 20 * self.after_ms)),
+            Then::Node(op) => OnThen::Node {
+                op,
+                receiver: self.receiver,
+                after: ms(self.after_ms),
+            },
+        };
+        let counts = [1, (servers / 2).max(1), (servers - 1).max(1)];
+        Action::OnMessage(OnMessage {
+            kind: self.kind,
+            from: None,
+            to: None,
+            then,
+            count: counts[self.count.index(counts.len())] as u64,
+        })
+    }
 }
 
 /// How many kinds of storm fault there are (for the swarm mask).
-const KINDS: usize = 14;
+const KINDS: usize = 15;
 
 impl Kind {
     /// Its place in the swarm mask.
@@ -177,6 +269,7 @@ impl Kind {
             Kind::FsyncError(..) => 11,
             Kind::DiskFull(_) => 12,
             Kind::ExpireSession(_) => 13,
+            Kind::OnMessage(_) => 14,
         }
     }
 }
@@ -205,6 +298,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => (who(), 1u64..=3).prop_map(|(w, n)| Kind::FsyncError(w, n)),
         1 => who().prop_map(Kind::DiskFull),
         1 => any::<Index>().prop_map(Kind::ExpireSession),
+        3 => message().prop_map(Kind::OnMessage),
     ]
 }
 
@@ -357,6 +451,7 @@ fn storm_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> 
         Kind::ExpireSession(i) => Action::ExpireSession(ExpireSession {
             client: i.index(clients.max(1)),
         }),
+        Kind::OnMessage(m) => m.action(servers),
     };
     fault(at, until, action)
 }

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use zkstorm::client::ConnState;
 use zkstorm::proto::{ErrorCode, EventType, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
-use zkstorm::server::{Observer, Recovery, Status};
+use zkstorm::server::{Observer, Recovery, SendFate, Status};
 use zkstorm::types::{SessionId, Sid};
+use zkstorm::zab::msg::PeerMsg;
 use zkstorm::zab::ready::ZabEvent;
 use zkstorm::zab::txn::{Txn, TxnBody};
 
@@ -125,6 +126,15 @@ pub enum Event {
         client: usize,
         session: SessionId,
         state: ClientStatus,
+    },
+    // Last, so older variants keep their hash (trace hashes stay).
+    /// What a server had acknowledged to a leader (its highest ACK, or the
+    /// NEWLEADER zxid it ACKed) when it went down with a crash or power loss,
+    /// since it last started or had its log cut: ZAB promises each is
+    /// durable, so it recovers at least this far (`zab.ack_durable`).
+    Acked {
+        sid: Sid,
+        through: u64,
     },
 }
 
@@ -446,12 +456,18 @@ struct Inner {
     records: Vec<Record>,
     hash: u64,
     status: BTreeMap<Sid, Status>,
+    /// Per server: the highest zxid it acknowledged in this life.
+    acked: BTreeMap<Sid, u64>,
+    /// Per follower: the zxid of the last NEWLEADER sent to it.
+    newleader: BTreeMap<Sid, u64>,
 }
 
 /// Shared by every node and client of one run.
 #[derive(Clone, Default)]
 pub struct History {
     inner: Arc<Mutex<Inner>>,
+    /// The message faults armed in this run (`on_message`).
+    pub messages: crate::messages::Messages,
     start_ms: u64,
     want_digest: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -560,7 +576,56 @@ impl History {
     /// A server's process or machine changed.
     pub fn node(&self, sid: Sid, change: NodeChange) {
         tracing::info!(target: "zkstorm::fault", sid, "{change:?}");
+        let ends_life = !matches!(
+            change,
+            NodeChange::Paused | NodeChange::Resumed | NodeChange::Restarted
+        );
+        let loses_unsynced = matches!(
+            change,
+            NodeChange::Crashed | NodeChange::CrashedTorn | NodeChange::PowerLost
+        );
+        let acked = {
+            let mut inner = self.inner.lock().expect("history lock");
+            let a = inner.acked.get(&sid).copied().unwrap_or(0);
+            if ends_life {
+                inner.acked.remove(&sid);
+                inner.newleader.remove(&sid);
+            }
+            a
+        };
+        if loses_unsynced && acked > 0 {
+            self.record(Event::Acked {
+                sid,
+                through: acked,
+            });
+        }
         self.record(Event::Node { sid, change });
+    }
+
+    /// Track what each server acknowledges (ACK, and ACKNEWLEADER of the
+    /// NEWLEADER it was sent).
+    fn note_ack(&self, from: Sid, to: Sid, msg: &PeerMsg) {
+        let mut inner = self.inner.lock().expect("history lock");
+        let through = match msg {
+            PeerMsg::Ack { zxid } => zxid.0,
+            PeerMsg::NewLeader { zxid, .. } => {
+                inner.newleader.insert(to, zxid.0);
+                return;
+            }
+            PeerMsg::AckNewLeader { .. } => inner.newleader.get(&from).copied().unwrap_or(0),
+            _ => return,
+        };
+        let a = inner.acked.entry(from).or_default();
+        *a = (*a).max(through);
+    }
+
+    /// A server's log was cut to `to`: what it acknowledged above is gone
+    /// by the protocol's own decision.
+    fn cut_acked(&self, sid: Sid, to: u64) {
+        let mut inner = self.inner.lock().expect("history lock");
+        if let Some(a) = inner.acked.get_mut(&sid) {
+            *a = (*a).min(to);
+        }
     }
 
     pub fn fault(&self, what: impl Into<String>) {
@@ -582,12 +647,18 @@ impl Observer for History {
             }),
             // Recorded by `proposed`, with the txn.
             ZabEvent::Proposed { .. } => {}
-            ZabEvent::SnapshotInstalled { zxid } => self.record(Event::Reset { sid, base: zxid.0 }),
-            ZabEvent::Truncated { from, to } => self.record(Event::Truncated {
-                sid,
-                to: to.0,
-                logged: from.0,
-            }),
+            ZabEvent::SnapshotInstalled { zxid } => {
+                self.cut_acked(sid, zxid.0);
+                self.record(Event::Reset { sid, base: zxid.0 })
+            }
+            ZabEvent::Truncated { from, to } => {
+                self.cut_acked(sid, to.0);
+                self.record(Event::Truncated {
+                    sid,
+                    to: to.0,
+                    logged: from.0,
+                })
+            }
             other => self.record(Event::Zab {
                 sid,
                 event: other.clone(),
@@ -634,5 +705,15 @@ impl Observer for History {
     fn status(&self, sid: Sid, status: &Status) {
         let mut inner = self.inner.lock().expect("history lock");
         inner.status.insert(sid, status.clone());
+    }
+
+    fn sending(&self, from: Sid, to: Sid, msg: &PeerMsg) -> SendFate {
+        if matches!(
+            msg,
+            PeerMsg::Ack { .. } | PeerMsg::NewLeader { .. } | PeerMsg::AckNewLeader { .. }
+        ) {
+            self.note_ack(from, to, msg);
+        }
+        self.messages.sending(from, to, msg)
     }
 }

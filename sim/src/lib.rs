@@ -12,6 +12,8 @@ pub mod disk;
 pub mod fuzz;
 pub mod generate;
 pub mod history;
+pub mod messages;
+pub mod mutants;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

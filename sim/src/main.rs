@@ -52,6 +52,8 @@ enum Command {
     /// Random scenarios (a timing profile and a fault storm per seed); every
     /// failure is shrunk to a scenario file that `run` replays.
     Fuzz(zkstorm_sim::fuzz::FuzzOptions),
+    /// The testbed's score: a fuzz campaign against each injectable bug of the catalogue, as a table (caught, seeds to the first failure, check, faults after shrinking)
+    Mutants(zkstorm_sim::mutants::MutantsOptions),
     /// Run one seed and write every event as JSON lines.
     Replay {
         scenario: PathBuf,
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
             ),
         },
         Command::Fuzz(opts) => zkstorm_sim::fuzz::fuzz(&opts),
+        Command::Mutants(opts) => zkstorm_sim::mutants::mutants(&opts),
         Command::Replay {
             scenario,
             seed,

@@ -94,6 +94,22 @@ pub trait Observer: Send + Sync + 'static {
     }
     /// The server's state after each poll.
     fn status(&self, _sid: Sid, _status: &Status) {}
+    /// A peer message is leaving for `to`: what happens to it. The
+    /// simulation's message faults answer here; the default sends it.
+    fn sending(&self, _from: Sid, _to: Sid, _msg: &PeerMsg) -> SendFate {
+        SendFate::Send
+    }
+}
+
+/// What happens to a peer message as it leaves ([`Observer::sending`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendFate {
+    Send,
+    /// It and everything behind it on that link wait this long (FIFO kept).
+    Delay(std::time::Duration),
+    /// The connection breaks at this message: it and whatever follows in
+    /// flight are lost, and this server sees the link fail (as a TCP reset).
+    Break,
 }
 
 /// What a server found on its disk at start.
@@ -475,8 +491,27 @@ impl Driver {
             let waiting = self.held.iter().any(|(_, t, _)| *t == to);
             if waiting || after > self.durable_batch {
                 self.held.push_back((after, to, msg));
-            } else if let Some(tx) = self.outbound.get(&to) {
+            } else {
+                self.transmit(to, msg);
+            }
+        }
+    }
+
+    /// Hand `msg` to the link to `to`, as the observer's message faults say.
+    fn transmit(&self, to: Sid, msg: PeerMsg) {
+        let Some(tx) = self.outbound.get(&to) else {
+            return;
+        };
+        match self.observer.sending(self.sid, to, &msg) {
+            SendFate::Send => {
                 let _ = tx.send(Outbound::Msg(msg));
+            }
+            SendFate::Delay(d) => {
+                let _ = tx.send(Outbound::Pause(d));
+                let _ = tx.send(Outbound::Msg(msg));
+            }
+            SendFate::Break => {
+                let _ = tx.send(Outbound::Break);
             }
         }
     }
@@ -488,8 +523,8 @@ impl Driver {
             if blocked.contains(&to) || after > self.durable_batch {
                 blocked.insert(to);
                 keep.push_back((after, to, msg));
-            } else if let Some(tx) = self.outbound.get(&to) {
-                let _ = tx.send(Outbound::Msg(msg));
+            } else {
+                self.transmit(to, msg);
             }
         }
         self.held = keep;

@@ -57,6 +57,11 @@ pub(super) enum Outbound {
     /// traffic into a partition can stay stalled long after the heal (as real
     /// TCP backs off retransmissions); each new protocol phase starts clean.
     Reset,
+    /// Hold the link this long before what follows (a message fault).
+    Pause(Duration),
+    /// The link breaks here, as a TCP reset (a message fault): what follows
+    /// goes on a new connection and the driver is told the peer went down.
+    Break,
 }
 
 /// Failed connects in a row before the peer counts as unreachable. madsim
@@ -83,7 +88,8 @@ pub(super) async fn send_loop(
                 match item {
                     Outbound::Msg(m) => waiting.push(m),
                     // Meant for a connection of a relationship now over.
-                    Outbound::Reset => waiting.clear(),
+                    Outbound::Reset | Outbound::Break => waiting.clear(),
+                    Outbound::Pause(_) => {}
                 }
             }
             if failures >= CONNECT_TRIES && !waiting.is_empty() {
@@ -133,8 +139,8 @@ enum Served {
     DriverGone,
 }
 
-/// Write what the driver queues, a batch per flush, until a reset or a
-/// failed write.
+/// Write what the driver queues, a batch per flush, until a reset, a break
+/// or a failed write.
 async fn serve(stream: &mut TcpStream, rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Served {
     let mut buf = Vec::new();
     loop {
@@ -142,23 +148,31 @@ async fn serve(stream: &mut TcpStream, rx: &mut mpsc::UnboundedReceiver<Outbound
             return Served::DriverGone;
         };
         buf.clear();
-        let mut reset = false;
+        let mut end = None;
         let mut next = Some(first);
         while let Some(item) = next {
             match item {
                 Outbound::Msg(m) => encode_into(&mut buf, &m),
-                Outbound::Reset => {
-                    reset = true;
-                    break;
+                Outbound::Reset => end = Some(Served::Reset),
+                Outbound::Break => end = Some(Served::Broken),
+                Outbound::Pause(d) => {
+                    if !write_batch(stream, &buf).await {
+                        return Served::Broken;
+                    }
+                    buf.clear();
+                    tokio::time::sleep(d).await;
                 }
+            }
+            if end.is_some() {
+                break;
             }
             next = rx.try_recv().ok();
         }
         if !write_batch(stream, &buf).await {
             return Served::Broken;
         }
-        if reset {
-            return Served::Reset;
+        if let Some(end) = end {
+            return end;
         }
     }
 }

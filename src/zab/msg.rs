@@ -68,6 +68,45 @@ pub enum PeerMsg {
 }
 
 impl PeerMsg {
+    /// Every kind's name, as ZooKeeper's packet types (SYNC is our DIFF /
+    /// TRUNC / SNAP packet; ACKNEWLEADER is ZooKeeper's ACK of NEWLEADER).
+    pub const KINDS: &'static [&'static str] = &[
+        "VOTE",
+        "FOLLOWERINFO",
+        "LEADERINFO",
+        "ACKEPOCH",
+        "SYNC",
+        "NEWLEADER",
+        "ACKNEWLEADER",
+        "UPTODATE",
+        "PROPOSAL",
+        "ACK",
+        "COMMIT",
+        "PING",
+        "PINGREPLY",
+        "REQUEST",
+    ];
+
+    /// This message's kind, one of [`PeerMsg::KINDS`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerMsg::Vote { .. } => "VOTE",
+            PeerMsg::FollowerInfo { .. } => "FOLLOWERINFO",
+            PeerMsg::LeaderInfo { .. } => "LEADERINFO",
+            PeerMsg::AckEpoch { .. } => "ACKEPOCH",
+            PeerMsg::Sync(_) => "SYNC",
+            PeerMsg::NewLeader { .. } => "NEWLEADER",
+            PeerMsg::AckNewLeader { .. } => "ACKNEWLEADER",
+            PeerMsg::UpToDate { .. } => "UPTODATE",
+            PeerMsg::Proposal(_) => "PROPOSAL",
+            PeerMsg::Ack { .. } => "ACK",
+            PeerMsg::Commit { .. } => "COMMIT",
+            PeerMsg::Ping => "PING",
+            PeerMsg::PingReply { .. } => "PINGREPLY",
+            PeerMsg::Request(_) => "REQUEST",
+        }
+    }
+
     /// Is this what a leader sends its followers? Only these show that the
     /// peer we follow really leads (a FOLLOWERINFO resent by a peer that
     /// follows someone else says the opposite).

@@ -29,6 +29,7 @@
 //! client states, ZAB events, node changes): no checker parses text back;
 //! `Fault` lines are for people reading a trace.
 
+mod ack;
 mod client;
 mod converged;
 mod linear;
@@ -197,6 +198,11 @@ pub const CHECKS: &[Check] = &[
         name: "zab.durability",
         family: Family::Zab,
         about: "no acknowledged write is lost and no committed txn is truncated",
+    },
+    Check {
+        name: "zab.ack_durable",
+        family: Family::Zab,
+        about: "a server that crashes or loses power recovers at least as far as it had acknowledged (ACK, ACKNEWLEADER)",
     },
     Check {
         name: "client.linearizable",

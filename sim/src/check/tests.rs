@@ -38,6 +38,7 @@ const ZAB: &[&str] = &[
     "zab.prefix_consistency",
     "zab.single_leader_per_epoch",
     "zab.durability",
+    "zab.ack_durable",
 ];
 
 #[test]
@@ -57,6 +58,36 @@ fn integrity_rejects_a_txn_nobody_proposed_or_changed_on_the_way() {
     let mut h = zab_good();
     h.proposed(2, z(2, 2), 5).delivered(2, z(2, 2), 6);
     assert_fails(h.verdict("zab.integrity"), "but server 2 proposed");
+}
+
+#[test]
+fn ack_durable_rejects_a_server_that_recovers_short_of_its_acks() {
+    use crate::history::{Event, NodeChange};
+    let crash = |h: &mut H, through: u64| {
+        h.push(Event::Acked { sid: 3, through }).push(Event::Node {
+            sid: 3,
+            change: NodeChange::PowerLost,
+        });
+    };
+    // Acknowledged 1:3, recovered with 1:3: held.
+    let mut h = zab_good();
+    crash(&mut h, z(1, 3));
+    h.recovered(3, z(1, 1), z(1, 3));
+    assert_eq!(h.verdict("zab.ack_durable"), Ok(()));
+    // Recovered with 1:2 only: the ACK of 1:3 was a lie.
+    let mut h = zab_good();
+    crash(&mut h, z(1, 3));
+    h.recovered(3, z(1, 1), z(1, 2));
+    assert_fails(
+        h.verdict("zab.ack_durable"),
+        "server 3 had acknowledged up to 0x100000003",
+    );
+    // Only the recovery after that crash is judged.
+    let mut h = zab_good();
+    crash(&mut h, z(1, 3));
+    h.recovered(3, z(1, 1), z(1, 3))
+        .recovered(3, z(1, 1), z(1, 1));
+    assert_eq!(h.verdict("zab.ack_durable"), Ok(()));
 }
 
 #[test]
@@ -1125,7 +1156,7 @@ fn run_all_reports_every_named_check() {
         n.sort();
         n
     });
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 16);
     // No client ops and no final states in that history: liveness and
     // converged fail, the rest pass.
     for (name, verdict) in verdicts {

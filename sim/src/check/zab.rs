@@ -203,6 +203,7 @@ pub fn check(records: &[Record]) -> Vec<Violation> {
     primary_integrity(&f, &mut out);
     single_leader(&f, &mut out);
     durability(&f, &mut out);
+    super::ack::check(records, &mut out);
     out
 }
 

@@ -132,8 +132,8 @@ pub use duration::{format as format_duration, parse as parse_duration};
 pub use error::{ErrorKind, ScenarioError};
 pub use fault::{
     Action, Crash, DiskFull, ExpireSession, FsyncError, Heal, Isolate, Kill, KindInfo, Lasts,
-    Latency, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Resume, SlowFsync,
-    ACTION_KEYS, KINDS,
+    Latency, NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart,
+    Resume, SlowFsync, ACTION_KEYS, KINDS,
 };
 pub use run::{check_options, judge, replay_command, run, run_seed, settle, wanted, RunReport};
 pub use schema::{

@@ -28,6 +28,8 @@ pub(crate) struct Nemesis<'a> {
     pub skipped: usize,
     /// Role targets resolve with draws from here (`streams`).
     rng: RefCell<StdRng>,
+    /// Actions of matched messages still to come (`on_message` with a delay).
+    deferred: Vec<(Instant, crate::messages::Trigger)>,
 }
 
 /// A resolved target list: the nodes, and how each target resolved
@@ -67,6 +69,7 @@ impl<'a> Nemesis<'a> {
             applied: 0,
             skipped: 0,
             rng: RefCell::new(crate::streams::stream("faults", 0)),
+            deferred: Vec::new(),
         }
     }
 
@@ -83,17 +86,61 @@ impl<'a> Nemesis<'a> {
             }
         }
         events.sort();
+        let messages = cluster.history.messages.clone();
         for (t, kind, i) in events {
             // A reached deadline still costs madsim a timer tick: skip it, so
-            // faults due at the same instant fire at that instant.
-            if Instant::now() < self.start + t {
-                sleep_until(self.start + t).await;
+            // faults due at the same instant fire at that instant. Messages
+            // that armed rules match are handled as they come.
+            while Instant::now() < self.start + t {
+                let wake = self.deferred.iter().map(|(at, _)| *at).min();
+                let until = wake.map_or(self.start + t, |w| w.min(self.start + t));
+                tokio::select! {
+                    biased;
+                    _ = messages.matched() => {}
+                    _ = sleep_until(until) => {}
+                }
+                self.on_matches(cluster);
             }
+            self.on_matches(cluster);
             if kind == 1 {
                 self.fire(cluster, i);
             } else {
                 self.revert(cluster, i);
             }
+        }
+    }
+
+    /// Record the messages armed rules matched and act on them, and do the
+    /// deferred actions that are due.
+    fn on_matches(&mut self, cluster: &mut Cluster) {
+        let now = Instant::now();
+        for t in cluster.history.messages.take() {
+            let f = &self.sc.faults[t.fault];
+            let mut cx = self.firing(cluster, t.fault);
+            if let Some(after) = f.action.fault().matched(&t, &mut cx) {
+                self.deferred.push((now + after, t));
+            }
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.deferred = later;
+        for (_, t) in due {
+            let mut cx = self.firing(cluster, t.fault);
+            self.sc.faults[t.fault].action.fault().act(&t, &mut cx);
+        }
+    }
+
+    /// What a fault's match handler gets.
+    fn firing<'c>(&'c self, cluster: &'c mut Cluster, i: usize) -> Firing<'c> {
+        Firing {
+            cluster,
+            sc: self.sc,
+            clients: &self.clients,
+            fault: &self.sc.faults[i],
+            head: format!("fault[{i}]"),
+            desc: String::new(),
+            forget_network: false,
         }
     }
 
@@ -272,6 +319,9 @@ impl<'a> Nemesis<'a> {
     /// The end of the timeline: undo everything — network cuts and settings,
     /// disk faults, pauses — then restart every crashed or stopped server.
     pub async fn heal_all(&mut self, cluster: &mut Cluster) {
+        self.on_matches(cluster);
+        cluster.history.messages.disarm(None);
+        self.deferred.clear();
         self.undo.clear();
         cluster.history.fault("timeline over: heal everything");
         cluster.heal();

@@ -5,6 +5,7 @@
 //! its family, and one name in `registry!` below.
 
 mod disk;
+mod message;
 mod network;
 mod node;
 mod session;
@@ -12,6 +13,7 @@ mod targets;
 
 pub(crate) use disk::set_disk;
 pub use disk::{DiskFull, FsyncError, SlowFsync};
+pub use message::{NodeOp, OnMessage, OnThen};
 pub(crate) use network::set_network;
 pub use network::{Heal, Isolate, Latency, OneWay, PacketLoss, Partition};
 pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
@@ -84,6 +86,13 @@ pub(crate) trait Fault {
     fn heal_wait(&self, _sc: &Scenario) -> Option<Duration> {
         None
     }
+    /// A message its rule matched (`on_message`): record it, and act now or
+    /// say how long to wait before [`Fault::act`].
+    fn matched(&self, _t: &crate::messages::Trigger, _cx: &mut Firing) -> Option<Duration> {
+        None
+    }
+    /// The deferred action of a match.
+    fn act(&self, _t: &crate::messages::Trigger, _cx: &mut Firing) {}
 }
 
 /// What firing did.
@@ -244,6 +253,7 @@ registry!(
     ExpireSession,
     Latency,
     PacketLoss,
+    OnMessage,
 );
 
 impl Action {

@@ -1,0 +1,386 @@
+//! Faults on protocol messages: `on_message` arms a rule that matches a
+//! message kind on a link (LEADERINFO, NEWLEADER, ACK, ...) and, when such a
+//! message leaves, drops it (the link breaks there, as a TCP reset), delays
+//! the link behind it, or crashes, kills, restarts or pauses its sender or
+//! receiver at that instant. This reaches what link cuts and timed faults
+//! cannot: "when a follower sends ACKEPOCH, restart it"; "when a would-be
+//! leader sends LEADERINFO, crash it" (there is no `leader` then).
+
+use super::targets::{quote, render_list};
+use super::{d, Action, Cx, Fault, Fired, Firing, Kind, Lasts, Picks, Undo, R};
+use crate::messages::{Rule, Then, Trigger};
+use crate::scenario::duration::Dur;
+use crate::scenario::error::ErrorKind;
+use crate::scenario::schema::{Int, RawTargets, Target, WorkloadSpec};
+use crate::scenario::validate::limits::MAX_FSYNC;
+use serde::Deserialize;
+use std::time::Duration;
+use toml::Spanned;
+use zkstorm::types::Sid;
+use zkstorm::zab::msg::PeerMsg;
+
+/// How long a rule stays armed when the fault gives no `until`.
+pub const ARMED_FOR: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOnMessage {
+    kind: Spanned<String>,
+    from: Option<Spanned<RawTargets>>,
+    to: Option<Spanned<RawTargets>>,
+    then: Spanned<String>,
+    who: Option<Spanned<String>>,
+    delay: Option<Spanned<Dur>>,
+    count: Option<Spanned<Int>>,
+}
+
+/// What is done to a node when a message matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeOp {
+    Crash,
+    Kill,
+    PowerLoss,
+    Restart,
+    Pause,
+}
+
+const NODE_OPS: &[(&str, NodeOp)] = &[
+    ("crash", NodeOp::Crash),
+    ("kill", NodeOp::Kill),
+    ("power_loss", NodeOp::PowerLoss),
+    ("restart", NodeOp::Restart),
+    ("pause", NodeOp::Pause),
+];
+
+/// What a match does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnThen {
+    Drop,
+    Delay(Duration),
+    /// To the sender or the receiver, `after` the match.
+    Node {
+        op: NodeOp,
+        receiver: bool,
+        after: Duration,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnMessage {
+    /// One of `PeerMsg::KINDS`.
+    pub kind: &'static str,
+    /// Senders / receivers (resolved when armed); `None` is any.
+    pub from: Option<Vec<Target>>,
+    pub to: Option<Vec<Target>>,
+    pub then: OnThen,
+    /// Matches before the rule is spent.
+    pub count: u64,
+}
+
+fn one_of(cx: &Cx, s: &Spanned<String>, field: &str, names: &[&str]) -> R<usize> {
+    names.iter().position(|n| n == s.get_ref()).ok_or_else(|| {
+        let hint = crate::scenario::suggest(s.get_ref(), names)
+            .map(|m| format!(" — did you mean {m:?}?"))
+            .unwrap_or_default();
+        cx.v.at(
+            s,
+            field,
+            ErrorKind::Invalid,
+            format!(
+                "unknown {:?}{hint} (expected one of {})",
+                s.get_ref(),
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+impl Kind for OnMessage {
+    const KEY: &'static str = "on_message";
+    const VALUE: &'static str = "{ kind, from?, to?, then, who?, delay?, count? }";
+    const ABOUT: &'static str =
+        "when a message of `kind` leaves: drop it (link reset), delay the link, or crash/kill/power_loss/restart/pause its sender or receiver";
+    const LASTS: Lasts = Lasts::Until;
+    type Raw = RawOnMessage;
+    fn validate(raw: &Spanned<RawOnMessage>, cx: &Cx) -> R<Self> {
+        let r = raw.get_ref();
+        let f = |sub: &str| format!("{}.{sub}", cx.field);
+        let kind = PeerMsg::KINDS[one_of(cx, &r.kind, &f("kind"), PeerMsg::KINDS)?];
+        let mut thens: Vec<&str> = vec!["drop", "delay"];
+        thens.extend(NODE_OPS.iter().map(|(n, _)| *n));
+        let then = thens[one_of(cx, &r.then, &f("then"), &thens)?];
+        let receiver = match &r.who {
+            None => false,
+            Some(w) => one_of(cx, w, &f("who"), &["sender", "receiver"])? == 1,
+        };
+        let delay = match &r.delay {
+            None => None,
+            Some(dl) => {
+                let x = dl.get_ref().0;
+                if x.is_zero() || x > MAX_FSYNC {
+                    return Err(cx.v.at(
+                        dl,
+                        &f("delay"),
+                        ErrorKind::OutOfRange,
+                        format!(
+                            "{} is out of range (expected more than 0s, at most {})",
+                            dl.get_ref(),
+                            d(MAX_FSYNC)
+                        ),
+                    ));
+                }
+                Some((x, dl.span().start))
+            }
+        };
+        let then = match (then, delay) {
+            ("delay", Some((x, _))) => OnThen::Delay(x),
+            ("delay", None) => {
+                return Err(cx.v.at(
+                    &r.then,
+                    &f("delay"),
+                    ErrorKind::MissingKey,
+                    "then = \"delay\" needs delay = \"<duration>\"",
+                ));
+            }
+            ("drop", Some((_, at))) => {
+                return Err(cx.v.err(
+                    at,
+                    f("delay"),
+                    ErrorKind::Invalid,
+                    "a dropped message has no delay (it never arrives)",
+                ))
+            }
+            ("drop", None) => OnThen::Drop,
+            (op, after) => OnThen::Node {
+                op: NODE_OPS
+                    .iter()
+                    .find(|(n, _)| *n == op)
+                    .map(|(_, o)| *o)
+                    .expect("listed"),
+                receiver,
+                after: after.map_or(Duration::ZERO, |(x, _)| x),
+            },
+        };
+        if let (Some(w), OnThen::Drop | OnThen::Delay(_)) = (&r.who, then) {
+            return Err(cx.v.at(
+                w,
+                &f("who"),
+                ErrorKind::Invalid,
+                "who goes with a node action (crash, kill, power_loss, restart, pause)",
+            ));
+        }
+        let count = match &r.count {
+            None => 1,
+            Some(c) => cx.v.int(c, &f("count"), 1, 1_000_000)? as u64,
+        };
+        if cx.until.is_none() && cx.at + ARMED_FOR > cx.duration {
+            return Err(cx.v.at(raw, &cx.field, ErrorKind::OutOfRange, format!(
+                "without until the rule stays armed {} (until {}), past the end of the load (duration = {}): give an until",
+                d(ARMED_FOR), d(cx.at + ARMED_FOR), d(cx.duration)
+            )));
+        }
+        Ok(OnMessage {
+            kind,
+            from: r
+                .from
+                .as_ref()
+                .map(|t| cx.sub_targets(t, "from"))
+                .transpose()?,
+            to: r.to.as_ref().map(|t| cx.sub_targets(t, "to")).transpose()?,
+            then,
+            count,
+        })
+    }
+}
+
+impl OnMessage {
+    fn then_name(&self) -> String {
+        match self.then {
+            OnThen::Drop => "drop".into(),
+            OnThen::Delay(x) => format!("delay {}", d(x)),
+            OnThen::Node {
+                op,
+                receiver,
+                after,
+            } => format!(
+                "{} the {}{}",
+                op_name(op),
+                if receiver { "receiver" } else { "sender" },
+                if after.is_zero() {
+                    String::new()
+                } else {
+                    format!(" after {}", d(after))
+                }
+            ),
+        }
+    }
+}
+
+impl Fault for OnMessage {
+    fn picks(&self) -> Picks {
+        Picks::Groups(vec![
+            self.from.clone().unwrap_or_default(),
+            self.to.clone().unwrap_or_default(),
+        ])
+    }
+
+    fn render(&self) -> String {
+        let mut parts = vec![format!("kind = {}", quote(self.kind))];
+        if let Some(f) = &self.from {
+            parts.push(format!("from = {}", render_list(f)));
+        }
+        if let Some(t) = &self.to {
+            parts.push(format!("to = {}", render_list(t)));
+        }
+        match self.then {
+            OnThen::Drop => parts.push("then = \"drop\"".into()),
+            OnThen::Delay(x) => parts.push(format!("then = \"delay\", delay = \"{}\"", d(x))),
+            OnThen::Node {
+                op,
+                receiver,
+                after,
+            } => {
+                let who = if receiver { "receiver" } else { "sender" };
+                parts.push(format!("then = \"{}\", who = \"{who}\"", op_name(op)));
+                if !after.is_zero() {
+                    parts.push(format!("delay = \"{}\"", d(after)));
+                }
+            }
+        }
+        parts.push(format!("count = {}", self.count));
+        format!("{{ {} }}", parts.join(", "))
+    }
+
+    fn with_nodes(&self, groups: &[Vec<Sid>]) -> Action {
+        let group = |i: usize| groups.get(i).map(|g| super::targets::nodes(g));
+        Action::OnMessage(OnMessage {
+            from: self.from.as_ref().and(group(0)),
+            to: self.to.as_ref().and(group(1)),
+            ..self.clone()
+        })
+    }
+
+    fn end(&self, at: Duration, _w: &WorkloadSpec) -> Duration {
+        at + ARMED_FOR
+    }
+
+    fn fire(&self, groups: &[Vec<Sid>], cx: &mut Firing) -> Fired {
+        let side = |written: &Option<Vec<Target>>, i: usize| {
+            written
+                .as_ref()
+                .map(|_| groups.get(i).cloned().unwrap_or_default())
+        };
+        let (from, to) = (side(&self.from, 0), side(&self.to, 1));
+        if from.as_ref().is_some_and(|v| v.is_empty()) || to.as_ref().is_some_and(|v| v.is_empty())
+        {
+            return Fired::Skipped("no target resolved");
+        }
+        cx.record(&format!(
+            "{} → {} x{}",
+            self.kind,
+            self.then_name(),
+            self.count
+        ));
+        let index = cx.fault.index;
+        cx.cluster.history.messages.arm(Rule {
+            fault: index,
+            kind: self.kind,
+            from,
+            to,
+            then: match self.then {
+                OnThen::Drop => Then::Drop,
+                OnThen::Delay(x) => Then::Delay(x),
+                OnThen::Node { .. } => Then::Act,
+            },
+            left: self.count,
+        });
+        Fired::Done(Some(Undo::new(false, move |cluster, _, head| {
+            // Disarmed: what its matches took down comes back.
+            let messages = cluster.history.messages.clone();
+            messages.disarm(Some(index));
+            let hit = messages.downed(index);
+            let (crashed, paused) = (cluster.crashed(), cluster.paused());
+            let down: Vec<Sid> = hit
+                .iter()
+                .copied()
+                .filter(|s| crashed.contains(s))
+                .collect();
+            let stopped: Vec<Sid> = hit.iter().copied().filter(|s| paused.contains(s)).collect();
+            cluster.history.fault(format!(
+                "{head}: disarmed; restart {}; resume {}",
+                super::show(&down),
+                super::show(&stopped)
+            ));
+            for s in down {
+                cluster.restart(s);
+            }
+            for s in stopped {
+                cluster.resume(s);
+            }
+        })))
+    }
+
+    fn matched(&self, t: &Trigger, cx: &mut Firing) -> Option<Duration> {
+        let line = format!("{} {} {}→{}", cx.head, self.kind, t.from, t.to);
+        match self.then {
+            OnThen::Node { after, .. } if !after.is_zero() => {
+                let then = self.then_name();
+                cx.cluster.history.fault(format!("{line}: {then}"));
+                Some(after)
+            }
+            OnThen::Node { .. } => {
+                self.act(t, cx);
+                None
+            }
+            _ => {
+                let then = self.then_name();
+                cx.cluster.history.fault(format!("{line}: {then}"));
+                None
+            }
+        }
+    }
+
+    fn act(&self, t: &Trigger, cx: &mut Firing) {
+        let OnThen::Node { op, receiver, .. } = self.then else {
+            return;
+        };
+        let sid = if receiver { t.to } else { t.from };
+        let c = &mut *cx.cluster;
+        let up = c.alive().contains(&sid);
+        let can = match op {
+            NodeOp::Restart => true,
+            NodeOp::Pause => up && !c.paused().contains(&sid),
+            _ => up,
+        };
+        let line = format!(
+            "{} {} {}→{}: {} {sid}",
+            cx.head,
+            self.kind,
+            t.from,
+            t.to,
+            op_name(op)
+        );
+        if !can {
+            c.history.fault(format!("{line} — skipped (not running)"));
+            return;
+        }
+        c.history.fault(line);
+        if op != NodeOp::Restart {
+            c.history.messages.took_down(cx.fault.index, sid);
+        }
+        match op {
+            NodeOp::Crash => c.crash(sid),
+            NodeOp::Kill => c.kill(sid),
+            NodeOp::PowerLoss => c.power_loss(sid),
+            NodeOp::Restart => c.reboot(sid),
+            NodeOp::Pause => c.pause(sid),
+        }
+    }
+}
+
+fn op_name(op: NodeOp) -> &'static str {
+    NODE_OPS
+        .iter()
+        .find(|(_, o)| *o == op)
+        .map_or("?", |(n, _)| n)
+}
