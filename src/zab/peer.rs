@@ -97,6 +97,10 @@ struct SessionTrack {
 
 struct FollowerState {
     leader: Sid,
+    /// The election round we decided in (or the leader's, from LEADERINFO,
+    /// if later): a LOOKING notification from the leader of a later round
+    /// says its leadership is over.
+    round: u64,
     epoch: Option<u32>,
     phase: Phase,
     last_heard_ms: u64,
@@ -412,6 +416,7 @@ impl Peer {
             });
             self.role = Role::Following(FollowerState {
                 leader: d.vote.leader,
+                round: d.round,
                 epoch: None,
                 phase: Phase::Discovery,
                 last_heard_ms: now,
@@ -430,6 +435,14 @@ impl Peer {
     }
 
     fn on_vote(&mut self, from: Sid, n: super::election::Notification, its_epoch: u32) {
+        // The leader we follow is electing again, in a later round than the
+        // one it led in: a stepped-down ZooKeeper leader closes its learners'
+        // sockets, so they look at once rather than after initLimit.
+        if let Role::Following(f) = &self.role {
+            if f.leader == from && n.state == PeerState::Looking && n.round > f.round {
+                self.go_looking(Some("leader is looking again"));
+            }
+        }
         // Its round moved past the one it led in, and it never made our
         // epoch current: that leadership ended in discovery, before any
         // NEWLEADER of that epoch existed.
@@ -1005,6 +1018,7 @@ impl Peer {
         let (phase, synced) = (f.phase, f.synced);
         match msg {
             PeerMsg::LeaderInfo { epoch, round } if phase == Phase::Discovery => {
+                f.round = f.round.max(round);
                 if epoch < self.accepted_epoch {
                     self.go_looking(Some("leader proposed a stale epoch"));
                     return;

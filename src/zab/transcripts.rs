@@ -472,3 +472,42 @@ fn a_followerinfo_that_arrives_before_its_leader_decides_is_kept() {
     net.exchange(3, &[1, 2]);
     assert_eq!(net.established(1), vec![3]);
 }
+
+/// Found by `zkstorm fuzz --liveness 1s` (seed 18): a leader that steps
+/// down in discovery goes on voting LOOKING in a later round, and its
+/// followers waited out initLimit before they noticed. A stepped-down
+/// ZooKeeper leader closes its learners' sockets, so they look at once;
+/// here the leader's own LOOKING notification of a later round says it.
+#[test]
+fn followers_leave_a_leader_that_is_looking_again() {
+    let mut net = Net::new(5);
+    net.decide(5, 5);
+    net.decide(1, 5);
+    net.deliver(1, 5);
+    net.lose(5, 1);
+    // 5 hears from no one else and gives up: no quorum in discovery.
+    net.tick(&[5], 20_000);
+    assert!(
+        net.events
+            .iter()
+            .any(|(s, e)| *s == 5 && matches!(e, ZabEvent::Looking { .. })),
+        "the leader never gave up"
+    );
+    assert!(
+        net.queued(5, 1)
+            .iter()
+            .any(|m| matches!(m, PeerMsg::Vote { .. })),
+        "no LOOKING notification to 1"
+    );
+    net.deliver(5, 1);
+    assert!(
+        net.events
+            .iter()
+            .any(|(s, e)| *s == 1 && matches!(e, ZabEvent::SteppedDown { .. })),
+        "1 still follows a leader that is looking: {:?}",
+        net.events
+            .iter()
+            .filter(|(s, _)| *s == 1)
+            .collect::<Vec<_>>()
+    );
+}
