@@ -3,14 +3,18 @@
 //! a small scenario file that `zkstorm run` replays with the same seed.
 
 use crate::cli::{threads, Exit, EXIT_BAD_INPUT};
+use crate::coverage;
 use crate::generate;
 use crate::runner::on_threads;
 use crate::scenario::run_seed;
+use crate::scenario::Scenario;
 use crate::shrink::{self, Failure};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -45,6 +49,12 @@ pub struct FuzzOptions {
     /// Inject this bug from the catalogue (`zkstorm list`) into every run.
     #[arg(long = "bug", value_parser = parse_bug)]
     pub bugs: Vec<String>,
+    /// Keep the seeds that reach coverage cells no earlier seed reached, and
+    /// run mutations of them for half the seeds (see `coverage`). The
+    /// scenario a seed runs then depends on what ran before it: failures
+    /// are replayed from their files, as always.
+    #[arg(long)]
+    pub guided: bool,
 }
 
 /// `--bug NAME`: a name from the catalogue.
@@ -94,11 +104,59 @@ pub(crate) struct SeedResult {
     pub file: Option<PathBuf>,
     pub faults: (usize, usize),
     pub line: String,
+    /// The coverage cells the run reached.
+    pub cells: BTreeSet<String>,
+    /// The seed whose scenario this one mutated (`--guided`).
+    pub parent: Option<u64>,
 }
 
-/// Run one seed; shrink and write it out if it fails.
+/// The seeds of a guided campaign that reached new cells, and every cell
+/// reached so far.
+#[derive(Default)]
+struct Corpus {
+    inner: Mutex<Kept>,
+}
+
+/// The kept (seed, scenario) pairs and the union of their cells.
+type Kept = (Vec<(u64, Scenario)>, BTreeSet<String>);
+
+impl Corpus {
+    /// Seed `seed`'s scenario: for half the seeds a mutation of a kept one,
+    /// else a fresh storm.
+    fn pick(&self, seed: u64) -> (Scenario, Option<u64>) {
+        let mix = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let kept = self.inner.lock().expect("corpus").0.clone();
+        if !kept.is_empty() && mix >> 63 == 1 {
+            let (parent, sc) = &kept[(mix >> 32) as usize % kept.len()];
+            if let Some(m) = generate::mutate(sc, seed) {
+                return (m, Some(*parent));
+            }
+        }
+        (generate::storm_scenario(seed), None)
+    }
+
+    /// Keep `sc` if it reached a cell no earlier seed did.
+    fn offer(&self, seed: u64, sc: &Scenario, cells: &BTreeSet<String>) {
+        let mut inner = self.inner.lock().expect("corpus");
+        if !cells.is_subset(&inner.1) {
+            inner.1.extend(cells.iter().cloned());
+            inner.0.push((seed, sc.clone()));
+        }
+    }
+}
+
+/// Run one seed's fresh storm; shrink and write it out if it fails.
 pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
-    let mut sc = generate::storm_scenario(seed);
+    run_scenario(seed, generate::storm_scenario(seed), None, opts)
+}
+
+/// Run `sc` on `seed`; shrink and write it out if it fails.
+fn run_scenario(
+    seed: u64,
+    mut sc: Scenario,
+    parent: Option<u64>,
+    opts: &FuzzOptions,
+) -> SeedResult {
     sc.name = format!("fuzz-{seed}");
     sc.bugs = opts.bugs.clone();
     if let (Some(bound), Some(_)) = (opts.liveness, sc.check.liveness) {
@@ -109,6 +167,13 @@ pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
         Ok(report) => Exit::of(report),
         Err(_) => Exit::Crashed,
     };
+    let cells = match &r {
+        Ok(report) => coverage::cells(&sc, &report.history.records()),
+        Err(_) => BTreeSet::new(),
+    };
+    let from = parent
+        .map(|p| format!("  (mutant of {p})"))
+        .unwrap_or_default();
     if let (true, Ok(first)) = (rechecked(seed, opts.recheck), &r) {
         let again = run_seed(&sc, seed).map(|r| r.trace_hash);
         if again != Ok(first.trace_hash) {
@@ -122,6 +187,8 @@ pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
                     "seed {seed:>6}  FAIL  determinism: trace hash {:016x}, then {again:x?}",
                     first.trace_hash
                 ),
+                cells,
+                parent,
             };
         }
     }
@@ -131,7 +198,9 @@ pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
         failure: None,
         file: None,
         faults: (sc.faults.len(), sc.faults.len()),
-        line: format!("seed {seed:>6}  pass  faults {}", sc.faults.len()),
+        line: format!("seed {seed:>6}  pass  faults {}{from}", sc.faults.len()),
+        cells,
+        parent,
     };
     let Some(failure) = Failure::of(&r) else {
         return out;
@@ -157,7 +226,7 @@ pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
     let written = std::fs::create_dir_all(&opts.out).and_then(|_| std::fs::write(&path, text));
     out.line = match written {
         Ok(()) => format!(
-            "seed {seed:>6}  {}  {}  faults {} -> {}  {}",
+            "seed {seed:>6}  {}  {}  faults {} -> {}  {}{from}",
             exit_word(exit),
             failure.name(),
             out.faults.0,
@@ -194,6 +263,8 @@ fn json_line(r: &SeedResult) -> String {
         "file": r.file.as_ref().map(|p| p.display().to_string()),
         "faults": r.faults.0,
         "faults_shrunk": r.faults.1,
+        "cells": r.cells.len(),
+        "parent": r.parent,
     })
     .to_string()
 }
@@ -221,8 +292,16 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         .seeds
         .clone()
         .filter(|s| in_shard(*s, first, opts.shard));
+    let corpus = Corpus::default();
     let results = on_threads(mine, threads(opts.jobs, total), |seed| {
-        let r = one(seed, opts);
+        let r = if opts.guided {
+            let (sc, parent) = corpus.pick(seed);
+            let r = run_scenario(seed, sc.clone(), parent, opts);
+            corpus.offer(seed, &sc, &r.cells);
+            r
+        } else {
+            one(seed, opts)
+        };
         // Above the bar on a terminal; plain lines otherwise.
         if bar.is_hidden() {
             println!("{}", r.line);
@@ -286,6 +365,39 @@ fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
     }
     if !by_check.is_empty() {
         println!("shrunk failures are in {}", out.display());
+    }
+    coverage_summary(results);
+}
+
+/// Cells reached (by how many seeds), and the ones never reached.
+fn coverage_summary(results: &[SeedResult]) {
+    let universe = coverage::universe();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in results {
+        for c in &r.cells {
+            *seen.entry(c.as_str()).or_default() += 1;
+        }
+    }
+    let reached = universe
+        .iter()
+        .filter(|c| seen.contains_key(c.as_str()))
+        .count();
+    println!("coverage: {reached} of {} cells reached", universe.len());
+    let rare: Vec<String> = seen
+        .iter()
+        .filter(|(_, n)| **n <= 2)
+        .map(|(c, n)| format!("{c} ({n})"))
+        .collect();
+    if !rare.is_empty() {
+        println!("  reached by at most 2 seeds: {}", rare.join(", "));
+    }
+    let never: Vec<&str> = universe
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !seen.contains_key(c))
+        .collect();
+    if !never.is_empty() {
+        println!("  never reached: {}", never.join(", "));
     }
 }
 

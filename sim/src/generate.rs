@@ -68,6 +68,70 @@ fn fault(at: u64, until: Option<u64>, action: Action) -> FaultSpec {
     }
 }
 
+// ------------------------------------------------------------------ mutants
+
+/// A mutation of `sc` for guided fuzzing (`zkstorm fuzz --guided`): one to
+/// three edits of its faults — shift one in time, drop one, repeat one a
+/// little later, or make a message rule match another kind — within its
+/// fault timeline. `None` if the result is not a valid scenario (or the
+/// faults name each other, which edits would change).
+pub fn mutate(sc: &Scenario, seed: u64) -> Option<Scenario> {
+    use rand::Rng;
+    if sc.faults.iter().any(|f| {
+        f.action
+            .targets()
+            .iter()
+            .any(|t| matches!(t, Target::Fault { .. }))
+    }) {
+        return None;
+    }
+    let mut rng = crate::streams::outside(seed, "mutate");
+    let mut s = sc.clone();
+    let end = sc.heal_time().as_millis() as u64;
+    for _ in 0..rng.gen_range(1..=3) {
+        let n = s.faults.len();
+        if n == 0 {
+            break;
+        }
+        let i = rng.gen_range(0..n);
+        match rng.gen_range(0..4) {
+            0 => {
+                let f = &mut s.faults[i];
+                let at = f.at.as_millis() as i64;
+                let shift = rng.gen_range(-1_500i64..=1_500);
+                let room = end as i64 - f.until.map_or(at, |u| u.as_millis() as i64);
+                let shift = shift.clamp(500 - at, room.max(0));
+                f.at = ms((at + shift) as u64);
+                f.until = f.until.map(|u| ms((u.as_millis() as i64 + shift) as u64));
+            }
+            1 if n > 1 => {
+                s.faults.remove(i);
+            }
+            2 if n < 16 => {
+                let mut f = s.faults[i].clone();
+                let later = rng.gen_range(50..=2_000);
+                let last = f.until.unwrap_or(f.at).as_millis() as u64;
+                if last + later <= end {
+                    f.at += ms(later);
+                    f.until = f.until.map(|u| u + ms(later));
+                    s.faults.push(f);
+                }
+            }
+            _ => {
+                if let Action::OnMessage(m) = &mut s.faults[i].action {
+                    let kinds = zkstorm::zab::msg::PeerMsg::KINDS;
+                    m.kind = kinds[rng.gen_range(0..kinds.len())];
+                }
+            }
+        }
+    }
+    s.faults.sort_by_key(|f| f.at);
+    for (i, f) in s.faults.iter_mut().enumerate() {
+        f.index = i;
+    }
+    s.reparsed().ok()
+}
+
 // ------------------------------------------------------------------ storm
 
 /// The timing profile and load of a storm run, as drawn.
@@ -577,6 +641,21 @@ mod tests {
                 assert_eq!(s, draw(&chaos(servers, &[]), seed));
             }
         }
+    }
+
+    #[test]
+    fn mutants_are_valid_and_stay_within_the_timeline() {
+        let mut changed = 0;
+        for seed in 0..200 {
+            let s = storm_scenario(seed);
+            let Some(m) = mutate(&s, seed) else {
+                continue;
+            };
+            assert_eq!(Some(&m), mutate(&s, seed).as_ref(), "seed {seed}");
+            assert!(m.heal_time() <= s.heal_time(), "seed {seed}");
+            changed += usize::from(m.faults != s.faults);
+        }
+        assert!(changed > 100, "only {changed} of 200 mutants differ");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod cluster;
+pub mod coverage;
 pub mod disk;
 pub mod fuzz;
 pub mod generate;

@@ -52,6 +52,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         shard: (1, 1),
         recheck: 0,
         bugs: vec![bug.to_string()],
+        guided: false,
     };
     let (first, last) = (*opts.seeds.start(), *opts.seeds.end());
     let chunk = threads(opts.jobs, u128::MAX) as u64;

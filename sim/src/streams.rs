@@ -15,6 +15,12 @@ pub fn stream(subsystem: &str, index: u64) -> StdRng {
     StdRng::seed_from_u64(derive(seed, subsystem, index))
 }
 
+/// A stream for work outside a simulation (e.g. mutating a scenario),
+/// from an explicit seed.
+pub fn outside(seed: u64, subsystem: &str) -> StdRng {
+    StdRng::seed_from_u64(derive(seed, subsystem, 0))
+}
+
 /// A fixed mix of the three (FNV-1a over the name, then splitmix64): the
 /// same inputs give the same stream on every build and platform.
 fn derive(seed: u64, subsystem: &str, index: u64) -> u64 {

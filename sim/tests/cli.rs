@@ -428,3 +428,40 @@ fn mutants_scores_the_catalogue() {
         missed.stdout
     );
 }
+
+/// A campaign reports coverage (cells reached, never reached) and, with
+/// `--guided`, runs mutants of seeds that reached new cells; each JSON line
+/// says how many cells the seed reached and whose mutant it is.
+#[test]
+fn fuzz_reports_coverage_and_guides_by_it() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guided");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("seeds.jsonl");
+    let out = zkstorm(&[
+        "fuzz",
+        "--seeds",
+        "0..12",
+        "--guided",
+        "--recheck",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("coverage: "), "{}", out.stdout);
+    assert!(out.stdout.contains("never reached: "), "{}", out.stdout);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert!(lines.iter().all(|l| l["cells"].as_u64().unwrap() > 0));
+    assert!(
+        lines.iter().any(|l| l["parent"].is_u64()),
+        "no mutant among {lines:?}"
+    );
+}

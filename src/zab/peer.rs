@@ -133,6 +133,26 @@ enum Role {
     Following(FollowerState),
 }
 
+/// Every reason a server gives up its role (`ZabEvent::SteppedDown`), for
+/// coverage: a campaign reports the ones it never reached.
+pub const STEP_DOWN_REASONS: &[&str] = &[
+    "NEWLEADER does not match synced log",
+    "TRUNC below applied state",
+    "UPTODATE before NEWLEADER",
+    "bad snapshot from leader",
+    "commit of an unlogged txn",
+    "follower more recent than leader",
+    "gap in proposals",
+    "gap in the leader's sync",
+    "leader is looking again",
+    "leader proposed a stale epoch",
+    "leader silent",
+    "lost connection to leader",
+    "lost quorum",
+    "no quorum synced within initLimit",
+    "zxid counter exhausted",
+];
+
 /// Ticks a follower waits for an answer before resending a handshake step.
 const RESEND_TICKS: u64 = 2;
 /// Ticks a leader lets a sync run before a resent ACKEPOCH makes it resend.

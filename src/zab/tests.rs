@@ -428,3 +428,19 @@ fn a_request_delayed_behind_later_ones_of_its_session_is_refused() {
     db2.apply_upto(Zxid::new(1, 5), &mut out);
     assert_eq!(out[0].result, Err(ErrorCode::SessionMoved));
 }
+
+/// Coverage lists every step-down reason: none in the code is missing.
+#[test]
+fn every_step_down_reason_is_listed() {
+    let src = include_str!("peer.rs");
+    let mut found = 0;
+    for part in src.split("go_looking(Some(\"").skip(1) {
+        let reason = part.split('"').next().unwrap();
+        assert!(
+            super::peer::STEP_DOWN_REASONS.contains(&reason),
+            "{reason:?} is not in STEP_DOWN_REASONS"
+        );
+        found += 1;
+    }
+    assert!(found >= super::peer::STEP_DOWN_REASONS.len());
+}

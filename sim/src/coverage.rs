@@ -1,0 +1,234 @@
+//! State coverage: the abstract protocol states a run reached, as named
+//! cells, judged from its recorded history like a checker. A campaign
+//! counts them per cell and lists the cells it never reached; `--guided`
+//! keeps the seeds that reached new cells and mutates them.
+//!
+//! Cells: `sync:DIFF|TRUNC|SNAP` (a sync of that mode was sent);
+//! `step_down:<reason>` (each way a server gives up its role);
+//! `fault:<kind>@<phase>` (a fault fired while the ensemble was electing, in
+//! discovery, in sync or broadcasting — the phase of the newest leader, or
+//! `election` if none); `leaders_in_discovery:2+` (two would-be leaders in
+//! discovery at once); `epoch_gap:0|1|2+` (epochs skipped by a new
+//! leader); `recovered:torn|snapshot`; `client:<state>`.
+
+use crate::history::{ClientStatus, Event, NodeChange, Record};
+use crate::scenario::{Scenario, ACTION_KEYS};
+use std::collections::{BTreeMap, BTreeSet};
+use zkstorm::zab::peer::STEP_DOWN_REASONS;
+use zkstorm::zab::ready::ZabEvent;
+
+/// A server's phase, as the history shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Election,
+    Discovery,
+    Sync,
+    Broadcast,
+    Down,
+}
+
+const PHASES: &[&str] = &["election", "discovery", "sync", "broadcast"];
+const CLIENT_STATES: &[&str] = &["connected", "disconnected", "expired", "connect_failed"];
+
+/// Every cell there is.
+pub fn universe() -> BTreeSet<String> {
+    let mut u = BTreeSet::new();
+    for m in ["DIFF", "TRUNC", "SNAP"] {
+        u.insert(format!("sync:{m}"));
+    }
+    for r in STEP_DOWN_REASONS {
+        u.insert(format!("step_down:{r}"));
+    }
+    for k in ACTION_KEYS {
+        for p in PHASES {
+            u.insert(format!("fault:{k}@{p}"));
+        }
+    }
+    u.insert("leaders_in_discovery:2+".into());
+    for g in ["0", "1", "2+"] {
+        u.insert(format!("epoch_gap:{g}"));
+    }
+    u.insert("recovered:torn".into());
+    u.insert("recovered:snapshot".into());
+    for c in CLIENT_STATES {
+        u.insert(format!("client:{c}"));
+    }
+    u
+}
+
+/// The cells one run reached. Faults fire at their `at`, so their cells
+/// come from the scenario's timeline (the faults a run skipped included:
+/// the moment was reached).
+pub fn cells(sc: &Scenario, records: &[Record]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut phase: BTreeMap<u64, Phase> = BTreeMap::new();
+    let mut leading: BTreeSet<u64> = BTreeSet::new();
+    let mut newest_leader: Option<u64> = None;
+    let mut last_epoch: Option<u32> = None;
+    let mut faults: Vec<(u64, &'static str)> = sc
+        .faults
+        .iter()
+        .map(|f| (f.at.as_millis() as u64, f.action.key()))
+        .collect();
+    faults.sort();
+    let mut next_fault = 0;
+    for r in records {
+        while next_fault < faults.len() && faults[next_fault].0 <= r.t_ms {
+            let p = newest_leader
+                .and_then(|l| phase.get(&l).copied())
+                .filter(|p| *p != Phase::Down)
+                .unwrap_or(Phase::Election);
+            out.insert(format!("fault:{}@{}", faults[next_fault].1, name(p)));
+            next_fault += 1;
+        }
+        step(
+            &r.event,
+            &mut phase,
+            &mut leading,
+            &mut newest_leader,
+            &mut last_epoch,
+            &mut out,
+        );
+        let in_discovery = leading
+            .iter()
+            .filter(|s| phase.get(s) == Some(&Phase::Discovery))
+            .count();
+        if in_discovery >= 2 {
+            out.insert("leaders_in_discovery:2+".into());
+        }
+    }
+    out
+}
+
+fn name(p: Phase) -> &'static str {
+    match p {
+        Phase::Election | Phase::Down => "election",
+        Phase::Discovery => "discovery",
+        Phase::Sync => "sync",
+        Phase::Broadcast => "broadcast",
+    }
+}
+
+/// One record's effect on the phases, and the cells it reaches.
+fn step(
+    e: &Event,
+    phase: &mut BTreeMap<u64, Phase>,
+    leading: &mut BTreeSet<u64>,
+    newest_leader: &mut Option<u64>,
+    last_epoch: &mut Option<u32>,
+    out: &mut BTreeSet<String>,
+) {
+    match e {
+        Event::Zab { sid, event } => match event {
+            ZabEvent::Looking { .. } => {
+                phase.insert(*sid, Phase::Election);
+                leading.remove(sid);
+            }
+            ZabEvent::Leading { .. } => {
+                phase.insert(*sid, Phase::Discovery);
+                leading.insert(*sid);
+                *newest_leader = Some(*sid);
+            }
+            ZabEvent::Following { .. } => {
+                phase.insert(*sid, Phase::Discovery);
+            }
+            ZabEvent::SyncSent { mode, .. } => {
+                phase.insert(*sid, Phase::Sync);
+                out.insert(format!("sync:{mode}"));
+            }
+            ZabEvent::Serving { .. } => {
+                phase.insert(*sid, Phase::Broadcast);
+            }
+            ZabEvent::SteppedDown { reason } => {
+                out.insert(format!("step_down:{reason}"));
+            }
+            _ => {}
+        },
+        Event::Established { sid, epoch, .. } => {
+            phase.insert(*sid, Phase::Broadcast);
+            if let Some(prev) = *last_epoch {
+                let gap = epoch.saturating_sub(prev).saturating_sub(1);
+                out.insert(format!(
+                    "epoch_gap:{}",
+                    if gap >= 2 {
+                        "2+".to_string()
+                    } else {
+                        gap.to_string()
+                    }
+                ));
+            }
+            *last_epoch = Some(last_epoch.map_or(*epoch, |p| p.max(*epoch)));
+        }
+        Event::Truncated { sid, .. } | Event::Reset { sid, .. } => {
+            phase.insert(*sid, Phase::Sync);
+        }
+        Event::Recovered {
+            sid,
+            base,
+            torn_bytes,
+            ..
+        } => {
+            phase.insert(*sid, Phase::Election);
+            leading.remove(sid);
+            if *torn_bytes > 0 {
+                out.insert("recovered:torn".into());
+            }
+            if *base > 0 {
+                out.insert("recovered:snapshot".into());
+            }
+        }
+        Event::Node { sid, change }
+            if !matches!(
+                change,
+                NodeChange::Paused | NodeChange::Resumed | NodeChange::Restarted
+            ) =>
+        {
+            phase.insert(*sid, Phase::Down);
+            leading.remove(sid);
+        }
+        Event::ClientState { state, .. } => {
+            let cell = match state {
+                ClientStatus::Connected => Some("connected"),
+                ClientStatus::Disconnected => Some("disconnected"),
+                ClientStatus::Expired => Some("expired"),
+                ClientStatus::ConnectFailed { .. } => Some("connect_failed"),
+                _ => None,
+            };
+            if let Some(c) = cell {
+                out.insert(format!("client:{c}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::run_seed;
+
+    #[test]
+    fn a_leader_crash_reaches_its_cells_and_no_cell_outside_the_universe() {
+        let sc = crate::scenario::Scenario::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/leader-crash.toml"
+        )))
+        .unwrap();
+        let r = run_seed(&sc, 7).unwrap();
+        let got = cells(&sc, &r.history.records());
+        let u = universe();
+        for c in &got {
+            assert!(u.contains(c), "{c} is not in the universe");
+        }
+        for c in [
+            "sync:DIFF",
+            "fault:crash@broadcast",
+            "step_down:lost connection to leader",
+            "epoch_gap:0",
+            "client:connected",
+        ] {
+            assert!(got.contains(c), "{c} missing from {got:?}");
+        }
+        assert!(!got.contains("sync:SNAP"), "{got:?}");
+    }
+}
