@@ -6,8 +6,8 @@ use crate::cli::{threads, Exit, EXIT_BAD_INPUT};
 use crate::coverage;
 use crate::generate;
 use crate::runner::on_threads;
-use crate::scenario::run_seed;
 use crate::scenario::Scenario;
+use crate::scenario::{check_determinism, run_seed};
 use crate::shrink::{self, Failure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -43,7 +43,9 @@ pub struct FuzzOptions {
     /// seed whose offset from the first is K-1 modulo N.
     #[arg(long, default_value = "1/1", value_parser = parse_shard)]
     pub shard: (u64, u64),
-    /// Percent of seeds run twice and compared by trace hash (0..=100).
+    /// Percent of seeds checked for determinism (0..=100): run twice more
+    /// under madsim's `Runtime::check_determinism` (the same random draws
+    /// in the same order) and compared by trace hash.
     #[arg(long, default_value = "5", value_parser = clap::value_parser!(u64).range(0..=100))]
     pub recheck: u64,
     /// Inject this bug from the catalogue (`zkstorm list`) into every run.
@@ -175,7 +177,8 @@ fn run_scenario(
         .map(|p| format!("  (mutant of {p})"))
         .unwrap_or_default();
     if let (true, Ok(first)) = (rechecked(seed, opts.recheck), &r) {
-        let again = run_seed(&sc, seed).map(|r| r.trace_hash);
+        // Twice more under madsim's own check, then the trace hash.
+        let again = check_determinism(&sc, seed);
         if again != Ok(first.trace_hash) {
             return SeedResult {
                 seed,

@@ -135,7 +135,10 @@ pub use fault::{
     Latency, NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart,
     Resume, SlowFsync, ACTION_KEYS, KINDS,
 };
-pub use run::{check_options, judge, replay_command, run, run_seed, settle, wanted, RunReport};
+pub use run::{
+    check_determinism, check_options, judge, replay_command, run, run_seed, settle, wanted,
+    RunReport,
+};
 pub use schema::{
     CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target, WorkloadSpec,
 };

@@ -205,6 +205,74 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> Result<RunReport, RunError> {
     )
 }
 
+/// Scenarios waiting for `check_determinism`, by seed: madsim's check takes
+/// a plain `fn()`, which finds its scenario through the runtime's seed.
+static PENDING: std::sync::Mutex<BTreeMap<u64, Scenario>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Test only: when on, every other run draws one random number more.
+#[cfg(test)]
+static PERTURB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+#[cfg(test)]
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn pending_run() -> impl std::future::Future<Output = u64> {
+    async {
+        let seed = madsim::runtime::Handle::current().seed();
+        #[cfg(test)]
+        if PERTURB.load(std::sync::atomic::Ordering::Relaxed)
+            && RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1
+        {
+            use rand::Rng;
+            let _: u64 = madsim::rand::thread_rng().gen();
+        }
+        let sc = PENDING
+            .lock()
+            .expect("pending scenarios")
+            .get(&seed)
+            .cloned()
+            .expect("registered before the check");
+        run(&sc).await.trace_hash
+    }
+}
+
+/// Run `scenario` on `seed` twice under madsim's own determinism check
+/// (`Runtime::check_determinism`: the second run must draw the same random
+/// numbers in the same order as the first); the trace hash of the second.
+/// A divergence is `RunError::Panicked("non-determinism detected ...")`.
+pub fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u64, RunError> {
+    PENDING
+        .lock()
+        .expect("pending scenarios")
+        .insert(seed, scenario.clone());
+    // Not inside a simulation: the check starts a runtime on a fresh
+    // thread for each run itself.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("determinism-{seed}"))
+        .spawn(move || {
+            let r = std::panic::catch_unwind(|| {
+                madsim::runtime::Runtime::check_determinism(
+                    seed,
+                    madsim::Config::default(),
+                    pending_run,
+                )
+            });
+            let _ = tx.send(r.map_err(|p| crate::runner::panic_message(&*p)));
+        });
+    let r = match spawned {
+        Err(e) => Err(RunError::Panicked(format!("spawn: {e}"))),
+        Ok(_) => match rx.recv_timeout(WALL_LIMIT) {
+            Ok(r) => r.map_err(RunError::Panicked),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(RunError::Hung(WALL_LIMIT)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(RunError::Panicked("the check's thread died".into()))
+            }
+        },
+    };
+    PENDING.lock().expect("pending scenarios").remove(&seed);
+    r
+}
+
 /// Wait until every server serves the same applied zxid with the same tree.
 pub async fn settle(cluster: &Cluster, history: &History, limit: Duration) -> bool {
     history.want_digests(true);
@@ -250,4 +318,26 @@ fn record_states(cluster: &Cluster, history: &History) {
 /// The command that replays one seed of a scenario file.
 pub fn replay_command(file: &str, seed: u64) -> String {
     format!("cargo run --release -- run {file} --seed {seed}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recheck catches a run that differs from itself: madsim's check
+    /// fails at the first extra random draw.
+    #[test]
+    fn check_determinism_catches_a_run_that_differs() {
+        let sc = crate::generate::calm(3, 3);
+        let first = run_seed(&sc, 4).unwrap().trace_hash;
+        assert_eq!(check_determinism(&sc, 4), Ok(first));
+        RUNS.store(0, std::sync::atomic::Ordering::Relaxed);
+        PERTURB.store(true, std::sync::atomic::Ordering::Relaxed);
+        let r = check_determinism(&sc, 4);
+        PERTURB.store(false, std::sync::atomic::Ordering::Relaxed);
+        match r {
+            Err(RunError::Panicked(p)) => assert!(p.contains("non-determinism"), "{p}"),
+            other => panic!("not caught: {other:?}"),
+        }
+    }
 }
