@@ -215,24 +215,22 @@ static PERTURB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 #[cfg(test)]
 static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn pending_run() -> impl std::future::Future<Output = u64> {
-    async {
-        let seed = madsim::runtime::Handle::current().seed();
-        #[cfg(test)]
-        if PERTURB.load(std::sync::atomic::Ordering::Relaxed)
-            && RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1
-        {
-            use rand::Rng;
-            let _: u64 = madsim::rand::thread_rng().gen();
-        }
-        let sc = PENDING
-            .lock()
-            .expect("pending scenarios")
-            .get(&seed)
-            .cloned()
-            .expect("registered before the check");
-        run(&sc).await.trace_hash
+async fn pending_run() -> u64 {
+    let seed = madsim::runtime::Handle::current().seed();
+    #[cfg(test)]
+    if PERTURB.load(std::sync::atomic::Ordering::Relaxed)
+        && RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1
+    {
+        use rand::Rng;
+        let _: u64 = madsim::rand::thread_rng().gen();
     }
+    let sc = PENDING
+        .lock()
+        .expect("pending scenarios")
+        .get(&seed)
+        .cloned()
+        .expect("registered before the check");
+    run(&sc).await.trace_hash
 }
 
 /// Run `scenario` on `seed` twice under madsim's own determinism check
