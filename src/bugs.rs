@@ -19,6 +19,18 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "a server answers a write before it sends the watch event that write fired, even to the writer's own connection: the client sees the new data before the event",
     ),
     (
+        "diff-instead-of-trunc",
+        "a leader syncs a follower that logged txns it never had with a DIFF from the follower's tip instead of a TRUNC (ZOOKEEPER-1154): the follower keeps uncommitted txns of an old epoch under the new history",
+    ),
+    (
+        "epoch-before-txns",
+        "a follower makes its new currentEpoch durable before the txns the leader synced to it (ZOOKEEPER-4643/4785): a power loss between leaves a server whose epoch vouches for a history it does not have",
+    ),
+    (
+        "vote-order-not-total",
+        "fast leader election compares votes with a predicate that is not a total order — the sid tiebreak ignores the epoch (ZOOKEEPER-1419): peers can disagree on the best vote and fail to settle",
+    ),
+    (
         "commit-without-quorum",
         "the leader commits a proposal on its own durable copy, without a quorum of ACKs: a leader cut off from the rest still acknowledges writes that a new leader never sees",
     ),

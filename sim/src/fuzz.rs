@@ -212,19 +212,12 @@ fn run_scenario(
         .out
         .join(format!("{}-seed-{seed}.toml", failure.name()));
     sc.file = path.display().to_string();
-    let text = match &r {
-        Ok(report) => match shrink::shrink(&sc, seed, report, opts.shrink_runs) {
-            Some(s) => {
-                out.faults.1 = s.scenario.faults.len();
-                shrink::render(&s, seed, &sc.file)
-            }
-            None => sc.to_toml(),
-        },
-        Err(e) => format!(
-            "# Found by `zkstorm fuzz` (seed {seed}): the run {e}\n# Replay: zkstorm run {} --seed {seed}\n\n{}",
-            sc.file,
-            sc.to_toml()
-        ),
+    let text = match shrink::shrink(&sc, seed, &r, opts.shrink_runs) {
+        Some(s) => {
+            out.faults.1 = s.scenario.faults.len();
+            shrink::render(&s, seed, &sc.file)
+        }
+        None => sc.to_toml(),
     };
     let written = std::fs::create_dir_all(&opts.out).and_then(|_| std::fs::write(&path, text));
     out.line = match written {

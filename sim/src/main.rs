@@ -52,6 +52,11 @@ enum Command {
     /// Random scenarios (a timing profile and a fault storm per seed); every
     /// failure is shrunk to a scenario file that `run` replays.
     Fuzz(zkstorm_sim::fuzz::FuzzOptions),
+    /// Print the scenario `zkstorm fuzz` draws for a seed, as a file `run` takes
+    Draw {
+        #[arg(long)]
+        seed: u64,
+    },
     /// The testbed's score: a fuzz campaign against each injectable bug of the catalogue, as a table (caught, seeds to the first failure, check, faults after shrinking)
     Mutants(zkstorm_sim::mutants::MutantsOptions),
     /// Run one seed and write every event as JSON lines.
@@ -108,6 +113,12 @@ fn main() -> ExitCode {
         },
         Command::Fuzz(opts) => zkstorm_sim::fuzz::fuzz(&opts),
         Command::Mutants(opts) => zkstorm_sim::mutants::mutants(&opts),
+        Command::Draw { seed } => {
+            let mut sc = zkstorm_sim::generate::storm_scenario(seed);
+            sc.name = format!("fuzz-{seed}");
+            print!("{}", sc.to_toml());
+            0
+        }
         Command::Replay {
             scenario,
             seed,

@@ -195,11 +195,17 @@ impl Shrinker {
 
 /// Shrink `sc`, which failed on `seed` as `first` shows, re-running at most
 /// `budget` candidates.
-pub fn shrink(sc: &Scenario, seed: u64, first: &RunReport, budget: usize) -> Option<Shrunk> {
-    let failure = Failure::of(&Ok(first.clone()))?;
-    let reason = match &failure {
-        Failure::Check(c) => first.checks[c].reason().unwrap_or_default().to_string(),
-        Failure::Crashed => String::new(),
+pub fn shrink(
+    sc: &Scenario,
+    seed: u64,
+    first: &Result<RunReport, RunError>,
+    budget: usize,
+) -> Option<Shrunk> {
+    let failure = Failure::of(first)?;
+    let reason = match (&failure, first) {
+        (Failure::Check(c), Ok(r)) => r.checks[c].reason().unwrap_or_default().to_string(),
+        (_, Err(e)) => e.to_string(),
+        (Failure::Crashed, Ok(_)) => String::new(),
     };
     let mut s = Shrinker {
         seed,
@@ -215,8 +221,9 @@ pub fn shrink(sc: &Scenario, seed: u64, first: &RunReport, budget: usize) -> Opt
     // candidate is kept only if it still fails, so this is sound, just less
     // often fruitful. Not when faults name earlier faults (`fault[N]`):
     // removing one would change what the others mean.
-    let concrete = sc.resolved(&first.resolved);
-    if s.try_keep(concrete) || !names_faults(sc) {
+    // A crashed run resolved nothing that was reported: its roles stay.
+    let concrete = first.as_ref().ok().map(|r| sc.resolved(&r.resolved));
+    if concrete.is_some_and(|c| s.try_keep(c)) || !names_faults(sc) {
         s.faults();
     }
     s.clients();
@@ -260,7 +267,10 @@ pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
     ));
     match &s.failure {
         Failure::Check(c) => out.push_str(&format!("# Fails {c}: {}\n", one_line(&s.reason))),
-        Failure::Crashed => out.push_str("# The run crashes (a panic) or hangs.\n"),
+        Failure::Crashed => out.push_str(&format!(
+            "# The run crashes (a panic) or hangs: {}\n",
+            one_line(&s.reason)
+        )),
     }
     out.push_str(&format!("# Replay: zkstorm run {file} --seed {seed}\n\n"));
     out.push_str(&sc.to_toml());

@@ -45,7 +45,7 @@ fn a_failure_shrinks_to_the_fault_that_causes_it() {
     let seed = 3;
     let first = run_seed(&sc, seed).unwrap();
     assert!(first.checks["liveness"].is_fail(), "{:?}", first.checks);
-    let s = shrink(&sc, seed, &first, 60).expect("it failed");
+    let s = shrink(&sc, seed, &Ok(first.clone()), 60).expect("it failed");
     assert_eq!(s.failure, Failure::Check("liveness".into()));
     assert_eq!(s.faults_before, 5);
     assert_eq!(s.scenario.faults.len(), 1, "{}", s.scenario.to_toml());

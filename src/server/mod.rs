@@ -269,8 +269,39 @@ pub async fn run(
     }
 }
 
+/// Messages one server may receive and send within one simulated
+/// millisecond before the simulation calls it a livelock. An election whose
+/// votes are not totally ordered (ZOOKEEPER-1419's shape) can answer every
+/// vote with a broadcast, and the storm grows with each hop until one
+/// instant never ends; the run ends instead with a panic saying so, which
+/// the harness reports as a crash. No healthy run comes near it.
+const STORM_MESSAGES: u64 = 200_000;
+
+#[derive(Default)]
+struct Storm {
+    at_ms: u64,
+    messages: u64,
+}
+
+impl Storm {
+    fn count(&mut self, sid: Sid) {
+        let now = now_ms();
+        if now != self.at_ms {
+            self.at_ms = now;
+            self.messages = 0;
+        }
+        self.messages += 1;
+        if cfg!(madsim) && self.messages > STORM_MESSAGES {
+            panic!(
+                "livelock: server {sid} handled {STORM_MESSAGES} peer messages within 1 ms of simulated time at {now} ms"
+            );
+        }
+    }
+}
+
 struct Driver {
     sid: Sid,
+    storm: Storm,
     peer: Peer,
     /// Persistence runs in its own task, in order, so that pings and messages
     /// keep flowing while an fsync is slow; the core learns what is durable
@@ -320,11 +351,15 @@ impl Driver {
             clients: Clients::new(sid),
             observer,
             peer_conns: BTreeMap::new(),
+            storm: Storm::default(),
             reset_at: BTreeMap::new(),
         }
     }
 
     fn input(&mut self, ev: Inbox) {
+        if matches!(ev, Inbox::Peer { .. }) {
+            self.storm.count(self.sid);
+        }
         self.handle(ev);
         self.answer_applied();
     }
@@ -498,7 +533,8 @@ impl Driver {
     }
 
     /// Hand `msg` to the link to `to`, as the observer's message faults say.
-    fn transmit(&self, to: Sid, msg: PeerMsg) {
+    fn transmit(&mut self, to: Sid, msg: PeerMsg) {
+        self.storm.count(self.sid);
         let Some(tx) = self.outbound.get(&to) else {
             return;
         };

@@ -54,7 +54,29 @@ impl Vote {
 
 impl Ord for Vote {
     fn cmp(&self, other: &Self) -> Ordering {
+        if crate::bugs::on("vote-order-not-total") {
+            return partial_order_cmp(self, other);
+        }
         self.key().cmp(&other.key())
+    }
+}
+
+/// Injected bug (sim only): ZOOKEEPER-1419's predicate, whose sid tiebreak
+/// forgets to require equal epochs — not transitive, so not an order.
+fn partial_order_cmp(a: &Vote, b: &Vote) -> Ordering {
+    let beats = |x: &Vote, y: &Vote| {
+        x.epoch > y.epoch
+            || (x.epoch == y.epoch && x.zxid > y.zxid)
+            || (x.zxid == y.zxid && x.leader > y.leader)
+    };
+    // Both can beat each other (lower epoch, same zxid, higher sid): then
+    // whichever vote is asked about wins, as the broken predicate answered.
+    if beats(a, b) {
+        Ordering::Greater
+    } else if beats(b, a) {
+        Ordering::Less
+    } else {
+        Ordering::Equal
     }
 }
 

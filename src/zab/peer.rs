@@ -775,6 +775,11 @@ impl Peer {
         if peer_last >= db.base_zxid && db.has(peer_last) {
             return diff(peer_last);
         }
+        // Injected bug (sim only): the follower's tip is taken as a point of
+        // our history, and the rest is sent after it.
+        if peer_last > db.base_zxid && crate::bugs::on("diff-instead-of-trunc") {
+            return diff(peer_last);
+        }
         if peer_last > db.base_zxid {
             // The follower logged txns we never had: they were not committed.
             // Cut back to our last point below them, if that stays in their epoch.
