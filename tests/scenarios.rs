@@ -457,3 +457,17 @@ fn ack_before_fsync_is_caught_when_acks_meet_a_power_loss() {
         assert!(r.checks[check].is_fail(), "{check}: {:?}", r.checks);
     }
 }
+
+/// A follower that makes its new epoch durable before the txns the leader
+/// synced (ZOOKEEPER-4643's shape) and loses power in between recovers with
+/// an epoch that vouches for a history it does not have.
+#[test]
+fn epoch_before_txns_is_caught_when_newleader_meets_a_power_loss() {
+    let mut s =
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/epoch-then-power-loss.toml"));
+    s.bugs = vec!["epoch-before-txns".to_string()];
+    let failed = (0..10)
+        .filter(|seed| run_seed(&s, *seed).unwrap().checks["zab.epoch_durable"].is_fail())
+        .count();
+    assert!(failed > 0, "caught on no seed of 0..10");
+}

@@ -258,6 +258,10 @@ fn message_kind() -> impl Strategy<Value = &'static str> {
         1 => Just("PING"),
         1 => Just("PINGREPLY"),
         1 => Just("REQUEST"),
+        1 => Just("ACCEPTED_EPOCH_DURABLE"),
+        2 => Just("CURRENT_EPOCH_DURABLE"),
+        1 => Just("SNAPSHOT_DURABLE"),
+        1 => Just("TRUNCATED"),
     ]
 }
 
@@ -292,7 +296,14 @@ fn message() -> impl Strategy<Value = Message> {
 
 impl Message {
     fn action(&self, servers: usize) -> Action {
+        // A fault point takes a node action: what happens at it.
+        let point = zkstorm::server::FAULT_POINTS.contains(&self.kind);
         let then = match self.then {
+            Then::Drop | Then::Delay if point => OnThen::Node {
+                op: NodeOp::PowerLoss,
+                receiver: false,
+                after: ms(self.after_ms),
+            },
             Then::Drop => OnThen::Drop,
             Then::Delay => OnThen::Delay(ms(50 + 20 * self.after_ms)),
             Then::Node(op) => OnThen::Node {

@@ -716,4 +716,8 @@ impl Observer for History {
         }
         self.messages.sending(from, to, msg)
     }
+
+    fn reached(&self, sid: Sid, point: &'static str) {
+        self.messages.reached(sid, point)
+    }
 }

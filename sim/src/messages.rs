@@ -80,19 +80,31 @@ impl Messages {
     /// What happens to `msg` from `from` to `to`: the first armed rule that
     /// matches decides, and is spent by one.
     pub fn sending(&self, from: Sid, to: Sid, msg: &PeerMsg) -> SendFate {
-        if !self.armed.load(Ordering::Relaxed) {
-            return SendFate::Send;
+        match self.matched_rule(msg.kind(), from, to) {
+            None | Some(Then::Act) => SendFate::Send,
+            Some(Then::Drop) => SendFate::Break,
+            Some(Then::Delay(d)) => SendFate::Delay(d),
         }
-        let kind = msg.kind();
+    }
+
+    /// Server `sid` reached a fault point (`zkstorm::server::FAULT_POINTS`):
+    /// a rule on it acts on that server (from = to = `sid`).
+    pub fn reached(&self, sid: Sid, point: &'static str) {
+        self.matched_rule(point, sid, sid);
+    }
+
+    /// The first armed rule for `kind` on this link, spent by one and noted
+    /// for the nemesis.
+    fn matched_rule(&self, kind: &'static str, from: Sid, to: Sid) -> Option<Then> {
+        if !self.armed.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut s = self.state.lock().expect("messages lock");
         let on = |set: &Option<Vec<Sid>>, sid: Sid| set.as_ref().is_none_or(|v| v.contains(&sid));
-        let Some(i) = s
+        let i = s
             .rules
             .iter()
-            .position(|r| r.kind == kind && on(&r.from, from) && on(&r.to, to))
-        else {
-            return SendFate::Send;
-        };
+            .position(|r| r.kind == kind && on(&r.from, from) && on(&r.to, to))?;
         let rule = &mut s.rules[i];
         rule.left -= 1;
         let (fault, then) = (rule.fault, rule.then);
@@ -103,11 +115,7 @@ impl Messages {
         s.matched.push(Trigger { fault, from, to });
         drop(s);
         self.wake.notify_one();
-        match then {
-            Then::Drop => SendFate::Break,
-            Then::Delay(d) => SendFate::Delay(d),
-            Then::Act => SendFate::Send,
-        }
+        Some(then)
     }
 
     /// Note that a match of `fault` took `sid` down.

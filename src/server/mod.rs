@@ -99,7 +99,21 @@ pub trait Observer: Send + Sync + 'static {
     fn sending(&self, _from: Sid, _to: Sid, _msg: &PeerMsg) -> SendFate {
         SendFate::Send
     }
+    /// The server reached a fault point (one of [`FAULT_POINTS`]): the
+    /// simulation may act on it now, before its next step.
+    fn reached(&self, _sid: Sid, _point: &'static str) {}
 }
+
+/// Places in the server where timing matters, reported to
+/// [`Observer::reached`]: a new acceptedEpoch is durable (discovery), a new
+/// currentEpoch is durable (NEWLEADER; the log is synced next if it is not
+/// yet), a snapshot is durable, the log was truncated.
+pub const FAULT_POINTS: &[&str] = &[
+    "ACCEPTED_EPOCH_DURABLE",
+    "CURRENT_EPOCH_DURABLE",
+    "SNAPSHOT_DURABLE",
+    "TRUNCATED",
+];
 
 /// What happens to a peer message as it leaves ([`Observer::sending`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,7 +253,7 @@ pub async fn run(
         }
     }
 
-    let persist_tx = persister::spawn(store, inbox_tx.clone());
+    let persist_tx = persister::spawn(store, inbox_tx.clone(), (cfg.sid, observer.clone()));
     let mut driver = Driver::new(peer, persist_tx, outbound, observer);
     driver.flush_ready()?;
     // Time reaches the core at least twice a tick, so a short tick's limits

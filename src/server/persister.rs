@@ -3,10 +3,12 @@
 //! slow fsync into one. The driver keeps serving pings and messages meanwhile
 //! and learns from `Inbox::Persisted` what is durable.
 
-use super::Inbox;
+use super::{Inbox, Observer};
 use crate::store::Store;
+use crate::types::Sid;
 use crate::zab::ready::{LogMark, PersistOp};
 use std::io;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// One `Ready`'s persistence.
@@ -16,12 +18,16 @@ pub(super) struct PersistJob {
     pub mark: LogMark,
 }
 
+/// Who reports the fault points reached here.
+type Points = (Sid, Arc<dyn Observer>);
+
 pub(super) fn spawn(
     store: Store,
     inbox: mpsc::UnboundedSender<Inbox>,
+    points: Points,
 ) -> mpsc::UnboundedSender<PersistJob> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(store, rx, inbox));
+    tokio::spawn(run(store, rx, inbox, points));
     tx
 }
 
@@ -29,6 +35,7 @@ async fn run(
     mut store: Store,
     mut jobs: mpsc::UnboundedReceiver<PersistJob>,
     inbox: mpsc::UnboundedSender<Inbox>,
+    points: Points,
 ) {
     while let Some(first) = jobs.recv().await {
         let (mut batch, mut mark) = (first.batch, first.mark);
@@ -38,7 +45,7 @@ async fn run(
             (batch, mark) = (job.batch, job.mark);
             ops.extend(job.ops);
         }
-        let done = match persist(&mut store, ops).await {
+        let done = match persist(&mut store, ops, &points).await {
             Ok(()) => Inbox::Persisted { batch, mark },
             Err(e) => Inbox::DiskFailed(e),
         };
@@ -50,7 +57,8 @@ async fn run(
 }
 
 /// Perform `ops` in order; everything is durable when this returns.
-async fn persist(store: &mut Store, ops: Vec<PersistOp>) -> io::Result<()> {
+async fn persist(store: &mut Store, ops: Vec<PersistOp>, points: &Points) -> io::Result<()> {
+    let reached = |point| points.1.reached(points.0, point);
     let mut dirty = false;
     for op in ops {
         match op {
@@ -64,23 +72,32 @@ async fn persist(store: &mut Store, ops: Vec<PersistOp>) -> io::Result<()> {
                 if !crate::bugs::on("epoch-before-txns") && std::mem::take(&mut dirty) {
                     store.sync().await?;
                 }
+                let before = store.epochs().1;
                 store.save_epochs(accepted, current).await?;
+                reached(if current != before {
+                    "CURRENT_EPOCH_DURABLE"
+                } else {
+                    "ACCEPTED_EPOCH_DURABLE"
+                });
             }
             PersistOp::Truncate(zxid) => {
                 if std::mem::take(&mut dirty) {
                     store.sync().await?;
                 }
                 store.truncate_after(zxid).await?;
+                reached("TRUNCATED");
             }
             PersistOp::InstallSnapshot { zxid, state } => {
                 store.install_snapshot(zxid, &state).await?;
                 dirty = false;
+                reached("SNAPSHOT_DURABLE");
             }
             PersistOp::Snapshot { zxid, state } => {
                 if std::mem::take(&mut dirty) {
                     store.sync().await?;
                 }
                 store.save_snapshot(zxid, &state).await?;
+                reached("SNAPSHOT_DURABLE");
             }
         }
     }

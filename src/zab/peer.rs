@@ -737,6 +737,9 @@ impl Peer {
         self.leading().last_proposed = last;
         self.current_epoch = epoch;
         self.persist_epochs();
+        self.ready
+            .events
+            .push(ZabEvent::EpochAdopted { epoch, zxid: last });
         for (sid, last, _) in acked {
             self.sync_learner(sid, last);
         }
@@ -1071,6 +1074,9 @@ impl Peer {
                 if self.current_epoch != epoch {
                     self.current_epoch = epoch;
                     self.persist_epochs();
+                    self.ready
+                        .events
+                        .push(ZabEvent::EpochAdopted { epoch, zxid });
                 }
                 self.following().synced = true;
                 self.handshake(PeerMsg::AckNewLeader { epoch }, true);

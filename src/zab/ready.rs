@@ -87,6 +87,14 @@ pub enum ZabEvent {
     SteppedDown {
         reason: &'static str,
     },
+    /// This server made `epoch` its currentEpoch with its log ending at
+    /// `zxid` (a follower at NEWLEADER, a leader entering sync): that log
+    /// must be durable first (ZOOKEEPER-4643). Last, so older variants keep
+    /// their hash.
+    EpochAdopted {
+        epoch: u32,
+        zxid: Zxid,
+    },
 }
 
 /// Where the log stood when a `Ready` was taken. Once that batch (and so every

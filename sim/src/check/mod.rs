@@ -205,6 +205,11 @@ pub const CHECKS: &[Check] = &[
         about: "a server that crashes or loses power recovers at least as far as it had acknowledged (ACK, ACKNEWLEADER)",
     },
     Check {
+        name: "zab.epoch_durable",
+        family: Family::Zab,
+        about: "a server that recovers with currentEpoch e has the log it had when it took e",
+    },
+    Check {
         name: "client.linearizable",
         family: Family::Linearizable,
         about: "writes, and reads right after a sync, linearize per znode (WGL search; lost answers may or may not have happened)",

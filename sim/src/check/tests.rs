@@ -39,6 +39,7 @@ const ZAB: &[&str] = &[
     "zab.single_leader_per_epoch",
     "zab.durability",
     "zab.ack_durable",
+    "zab.epoch_durable",
 ];
 
 #[test]
@@ -88,6 +89,58 @@ fn ack_durable_rejects_a_server_that_recovers_short_of_its_acks() {
     h.recovered(3, z(1, 1), z(1, 3))
         .recovered(3, z(1, 1), z(1, 1));
     assert_eq!(h.verdict("zab.ack_durable"), Ok(()));
+}
+
+#[test]
+fn epoch_durable_rejects_an_epoch_without_its_history() {
+    use crate::history::Event;
+    use zkstorm::types::Zxid;
+    use zkstorm::zab::ready::ZabEvent;
+    let adopt = |h: &mut H, zxid: u64| {
+        h.push(Event::Zab {
+            sid: 3,
+            event: ZabEvent::EpochAdopted {
+                epoch: 2,
+                zxid: Zxid(zxid),
+            },
+        });
+    };
+    let recovered = |h: &mut H, epoch: u32, last: u64| {
+        h.push(Event::Recovered {
+            sid: 3,
+            accepted_epoch: epoch,
+            current_epoch: epoch,
+            base: 0,
+            last_zxid: last,
+            torn_bytes: 0,
+        });
+    };
+    // Took epoch 2 at 1:3, recovered with epoch 2 and 1:3: held.
+    let mut h = zab_good();
+    adopt(&mut h, z(1, 3));
+    recovered(&mut h, 2, z(1, 3));
+    assert_eq!(h.verdict("zab.epoch_durable"), Ok(()));
+    // Recovered with epoch 2 but only 1:2: the epoch vouches for a history
+    // the server does not have.
+    let mut h = zab_good();
+    adopt(&mut h, z(1, 3));
+    recovered(&mut h, 2, z(1, 2));
+    assert_fails(h.verdict("zab.epoch_durable"), "took epoch 2");
+    // A TRUNC the protocol chose afterwards lowers what is owed.
+    let mut h = zab_good();
+    adopt(&mut h, z(1, 3));
+    h.push(Event::Truncated {
+        sid: 3,
+        to: z(1, 2),
+        logged: z(1, 3),
+    });
+    recovered(&mut h, 2, z(1, 2));
+    assert_eq!(h.verdict("zab.epoch_durable"), Ok(()));
+    // Recovered with an older epoch: nothing was promised.
+    let mut h = zab_good();
+    adopt(&mut h, z(1, 3));
+    recovered(&mut h, 1, z(1, 1));
+    assert_eq!(h.verdict("zab.epoch_durable"), Ok(()));
 }
 
 #[test]
@@ -1156,7 +1209,7 @@ fn run_all_reports_every_named_check() {
         n.sort();
         n
     });
-    assert_eq!(names.len(), 16);
+    assert_eq!(names.len(), 17);
     // No client ops and no final states in that history: liveness and
     // converged fail, the rest pass.
     for (name, verdict) in verdicts {

@@ -204,6 +204,7 @@ pub fn check(records: &[Record]) -> Vec<Violation> {
     single_leader(&f, &mut out);
     durability(&f, &mut out);
     super::ack::check(records, &mut out);
+    super::ack::check_epochs(records, &mut out);
     out
 }
 

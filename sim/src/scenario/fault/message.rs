@@ -4,7 +4,11 @@
 //! the link behind it, or crashes, kills, restarts or pauses its sender or
 //! receiver at that instant. This reaches what link cuts and timed faults
 //! cannot: "when a follower sends ACKEPOCH, restart it"; "when a would-be
-//! leader sends LEADERINFO, crash it" (there is no `leader` then).
+//! leader sends LEADERINFO, crash it" (there is no `leader` then). `kind`
+//! may also name a fault point in the server (`FAULT_POINTS`: a new
+//! accepted or current epoch is durable, a snapshot is durable, the log was
+//! truncated), where
+//! a node action hits the server that reached it.
 
 use super::targets::{quote, render_list};
 use super::{d, Action, Cx, Fault, Fired, Firing, Kind, Lasts, Picks, Undo, R};
@@ -16,6 +20,7 @@ use crate::scenario::validate::limits::MAX_FSYNC;
 use serde::Deserialize;
 use std::time::Duration;
 use toml::Spanned;
+use zkstorm::server::FAULT_POINTS;
 use zkstorm::types::Sid;
 use zkstorm::zab::msg::PeerMsg;
 
@@ -105,7 +110,9 @@ impl Kind for OnMessage {
     fn validate(raw: &Spanned<RawOnMessage>, cx: &Cx) -> R<Self> {
         let r = raw.get_ref();
         let f = |sub: &str| format!("{}.{sub}", cx.field);
-        let kind = PeerMsg::KINDS[one_of(cx, &r.kind, &f("kind"), PeerMsg::KINDS)?];
+        let kinds: Vec<&'static str> = PeerMsg::KINDS.iter().chain(FAULT_POINTS).copied().collect();
+        let kind = kinds[one_of(cx, &r.kind, &f("kind"), &kinds)?];
+        let point = FAULT_POINTS.contains(&kind);
         let mut thens: Vec<&str> = vec!["drop", "delay"];
         thens.extend(NODE_OPS.iter().map(|(n, _)| *n));
         let then = thens[one_of(cx, &r.then, &f("then"), &thens)?];
@@ -161,6 +168,14 @@ impl Kind for OnMessage {
                 after: after.map_or(Duration::ZERO, |(x, _)| x),
             },
         };
+        if point && matches!(then, OnThen::Drop | OnThen::Delay(_)) {
+            return Err(cx.v.at(
+                &r.then,
+                &f("then"),
+                ErrorKind::Invalid,
+                format!("{kind} is a fault point, not a message: it takes a node action (crash, kill, power_loss, restart, pause)"),
+            ));
+        }
         if let (Some(w), OnThen::Drop | OnThen::Delay(_)) = (&r.who, then) {
             return Err(cx.v.at(
                 w,
