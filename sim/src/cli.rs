@@ -351,7 +351,7 @@ fn same_again(sc: &Scenario, seed: u64, hash: u64) -> (bool, String) {
     }
 }
 
-pub fn replay(path: &Path, seed: u64, trace: &Path) -> u8 {
+pub fn replay(path: &Path, seed: u64, trace: Option<&Path>, html: Option<&Path>) -> u8 {
     let sc = match load(path) {
         Ok(sc) => sc,
         Err(code) => return code,
@@ -364,16 +364,31 @@ pub fn replay(path: &Path, seed: u64, trace: &Path) -> u8 {
             return EXIT_CRASHED;
         }
     };
-    if let Err(e) = write_trace(&outcome.report.history, trace) {
-        eprintln!("error: writing {}: {e}", trace.display());
-        return EXIT_BAD_INPUT;
+    if let Some(trace) = trace {
+        if let Err(e) = write_trace(&outcome.report.history, trace) {
+            eprintln!("error: writing {}: {e}", trace.display());
+            return EXIT_BAD_INPUT;
+        }
+    }
+    if let Some(html) = html {
+        let replay = crate::scenario::replay_command(&path.display().to_string(), seed);
+        let page = crate::html::page(&sc, &outcome.report, seed, &replay);
+        if let Err(e) = std::fs::write(html, page) {
+            eprintln!("error: writing {}: {e}", html.display());
+            return EXIT_BAD_INPUT;
+        }
     }
     print_report(path, seed, &outcome);
-    println!(
-        "trace: {} ({} events)",
-        trace.display(),
-        outcome.report.events
-    );
+    if let Some(trace) = trace {
+        println!(
+            "trace: {} ({} events)",
+            trace.display(),
+            outcome.report.events
+        );
+    }
+    if let Some(html) = html {
+        println!("page: {}", html.display());
+    }
     Exit::of(&outcome.report).code()
 }
 

@@ -13,6 +13,7 @@ pub mod disk;
 pub mod fuzz;
 pub mod generate;
 pub mod history;
+pub mod html;
 pub mod messages;
 pub mod mutants;
 pub mod runner;

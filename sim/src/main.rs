@@ -65,8 +65,12 @@ enum Command {
         #[arg(long)]
         seed: u64,
         /// Where the JSON-lines trace goes.
+        #[arg(long, required_unless_present = "html")]
+        trace: Option<PathBuf>,
+        /// Where a self-contained HTML page of the run goes (a space-time
+        /// diagram; no network fetches).
         #[arg(long)]
-        trace: PathBuf,
+        html: Option<PathBuf>,
     },
     /// The scenarios and the checkers, one line each.
     List {
@@ -123,7 +127,8 @@ fn main() -> ExitCode {
             scenario,
             seed,
             trace,
-        } => cli::replay(&scenario, seed, &trace),
+            html,
+        } => cli::replay(&scenario, seed, trace.as_deref(), html.as_deref()),
         Command::List { dir } => cli::list(&dir),
         Command::Bench {
             json,

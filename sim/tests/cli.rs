@@ -463,3 +463,60 @@ fn fuzz_reports_coverage_and_guides_by_it() {
         "no mutant among {lines:?}"
     );
 }
+
+/// `replay --html` writes one self-contained page; headless Chromium renders
+/// it without a script error, and for a failing run it lists the operations
+/// the failing check names. (Without Chromium the browser half is skipped,
+/// unless ZKSTORM_REQUIRE_BROWSER is set, as `.ci/run` does.)
+#[test]
+fn replay_writes_a_page_that_renders() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html");
+    std::fs::create_dir_all(&dir).unwrap();
+    let steady = std::fs::read_to_string("../scenarios/steady-state.toml").unwrap();
+    let broken = steady.replacen(
+        "\nduration",
+        "\nbugs = [\"ephemeral-outlives-session\"]\nduration",
+        1,
+    );
+    assert_ne!(broken, steady, "no duration line to put bugs before");
+    let file = scenario("html-broken", &broken);
+    let page = dir.join("broken.html");
+    let out = zkstorm(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let text = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        text.contains("\"kind\":\"delivered\""),
+        "no records embedded"
+    );
+    for fetch in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!text.contains(fetch), "the page fetches something: {fetch}");
+    }
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("ZKSTORM_REQUIRE_BROWSER").is_none(),
+            "ZKSTORM_REQUIRE_BROWSER is set and there is no chromium"
+        );
+        eprintln!("skipped the browser half: no chromium (apt-get install chromium)");
+        return;
+    };
+    let dom = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-rendered=\"ok\""), "did not render");
+    assert!(!dom.contains("data-error"), "script error: {dom:.2000}");
+    assert!(dom.contains("<li>client "), "no offending operation listed");
+    assert!(dom.contains("<svg"), "no diagram");
+}
