@@ -57,6 +57,8 @@ pub struct FuzzOptions {
     /// are replayed from their files, as always.
     #[arg(long)]
     pub guided: bool,
+    #[command(flatten)]
+    pub intensity: generate::Intensity,
 }
 
 /// `--bug NAME`: a name from the catalogue.
@@ -114,9 +116,9 @@ pub(crate) struct SeedResult {
 
 /// The seeds of a guided campaign that reached new cells, and every cell
 /// reached so far.
-#[derive(Default)]
 struct Corpus {
     inner: Mutex<Kept>,
+    intensity: generate::Intensity,
 }
 
 /// The kept (seed, scenario) pairs and the union of their cells.
@@ -134,7 +136,7 @@ impl Corpus {
                 return (m, Some(*parent));
             }
         }
-        (generate::storm_scenario(seed), None)
+        (generate::storm_scenario_with(seed, &self.intensity), None)
     }
 
     /// Keep `sc` if it reached a cell no earlier seed did.
@@ -149,7 +151,12 @@ impl Corpus {
 
 /// Run one seed's fresh storm; shrink and write it out if it fails.
 pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
-    run_scenario(seed, generate::storm_scenario(seed), None, opts)
+    run_scenario(
+        seed,
+        generate::storm_scenario_with(seed, &opts.intensity),
+        None,
+        opts,
+    )
 }
 
 /// Run `sc` on `seed`; shrink and write it out if it fails.
@@ -288,7 +295,10 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         .seeds
         .clone()
         .filter(|s| in_shard(*s, first, opts.shard));
-    let corpus = Corpus::default();
+    let corpus = Corpus {
+        inner: Mutex::default(),
+        intensity: opts.intensity.clone(),
+    };
     let results = on_threads(mine, threads(opts.jobs, total), |seed| {
         let r = if opts.guided {
             let (sc, parent) = corpus.pick(seed);

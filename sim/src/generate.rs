@@ -385,19 +385,88 @@ fn storm_fault() -> impl Strategy<Value = StormFault> {
     })
 }
 
+/// How hard a storm blows: the knobs of `zkstorm fuzz` and `zkstorm draw`.
+/// The defaults draw what `storm_scenario` draws.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct Intensity {
+    /// Most faults a seed draws (0..=48); each seed draws 0..=N.
+    #[arg(long, default_value = "12", value_parser = clap::value_parser!(u64).range(0..=48))]
+    pub max_faults: u64,
+    /// Only these kinds of fault, by key, comma-separated (e.g.
+    /// `crash,partition,on_message`); default every kind the storm draws.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    pub only: Vec<String>,
+    /// Draw from every allowed kind on every seed, instead of switching some
+    /// kinds off per seed (swarm testing, the default).
+    #[arg(long)]
+    pub no_swarm: bool,
+}
+
+impl Default for Intensity {
+    fn default() -> Self {
+        Intensity {
+            max_faults: 12,
+            only: Vec::new(),
+            no_swarm: false,
+        }
+    }
+}
+
+/// `--only KIND`: a fault key the storm draws.
+fn parse_kind(s: &str) -> Result<String, String> {
+    if STORM_KEYS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "not a kind the storm draws; one of: {}",
+            STORM_KEYS.join(", ")
+        ))
+    }
+}
+
+/// The fault keys a storm draws, in `Kind::slot` order.
+const STORM_KEYS: &[&str] = &[
+    "isolate",
+    "partition",
+    "one_way",
+    "latency",
+    "packet_loss",
+    "crash",
+    "kill",
+    "restart",
+    "pause",
+    "slow_fsync",
+    "power_loss",
+    "fsync_error",
+    "disk_full",
+    "expire_session",
+    "on_message",
+];
+
 /// Random timing profiles and fault storms (see the module docs); the name
 /// says the seed, if there is one.
 pub fn storm(name: String) -> BoxedStrategy<Scenario> {
+    storm_with(name, Intensity::default())
+}
+
+/// `storm` with the given knobs.
+pub fn storm_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
     // Swarm testing: each seed switches some kinds of fault off altogether
     // (a seed with no crashes explores other states than one full of them).
     let mask = prop::collection::vec(prop::bool::weighted(0.7), KINDS);
+    let max = knobs.max_faults as usize;
     (
         profile(),
-        prop::collection::vec(storm_fault(), 0..=12),
+        prop::collection::vec(storm_fault(), 0..=max),
         mask,
     )
         .prop_map(move |(p, faults, mask)| {
-            let on: Vec<StormFault> = faults.into_iter().filter(|f| mask[f.kind.slot()]).collect();
+            let allowed = |k: &Kind| {
+                (knobs.no_swarm || mask[k.slot()])
+                    && (knobs.only.is_empty()
+                        || knobs.only.iter().any(|o| o == STORM_KEYS[k.slot()]))
+            };
+            let on: Vec<StormFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
             as_file(&build_storm(name.clone(), &p, &on))
         })
         .boxed()
@@ -406,6 +475,11 @@ pub fn storm(name: String) -> BoxedStrategy<Scenario> {
 /// The storm scenario of campaign seed `seed`.
 pub fn storm_scenario(seed: u64) -> Scenario {
     draw(&storm(format!("campaign-{seed}")), seed)
+}
+
+/// The storm scenario of seed `seed` with the given knobs.
+pub fn storm_scenario_with(seed: u64, knobs: &Intensity) -> Scenario {
+    draw(&storm_with(format!("campaign-{seed}"), knobs.clone()), seed)
 }
 
 fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
@@ -652,6 +726,47 @@ mod tests {
                 assert_eq!(s, draw(&chaos(servers, &[]), seed));
             }
         }
+    }
+
+    #[test]
+    fn intensity_knobs_bound_and_filter_the_storm() {
+        assert_eq!(
+            storm_scenario_with(5, &Intensity::default()),
+            storm_scenario(5)
+        );
+        let only = Intensity {
+            max_faults: 30,
+            only: vec!["crash".into(), "partition".into()],
+            no_swarm: true,
+        };
+        let mut drawn = 0;
+        for seed in 0..60 {
+            let s = storm_scenario_with(seed, &only);
+            drawn += s.faults.len();
+            for f in &s.faults {
+                assert!(
+                    ["crash", "partition"].contains(&f.action.key()),
+                    "{}",
+                    f.action.key()
+                );
+            }
+        }
+        assert!(drawn > 30, "only {drawn} faults in 60 seeds");
+        let more = Intensity {
+            max_faults: 30,
+            no_swarm: true,
+            ..Intensity::default()
+        };
+        let most = (0..60)
+            .map(|seed| storm_scenario_with(seed, &more).faults.len())
+            .max()
+            .unwrap();
+        assert!((13..=30).contains(&most), "most faults in a seed: {most}");
+        let none = Intensity {
+            max_faults: 0,
+            ..Intensity::default()
+        };
+        assert!(storm_scenario_with(3, &none).faults.is_empty());
     }
 
     #[test]

@@ -56,6 +56,8 @@ enum Command {
     Draw {
         #[arg(long)]
         seed: u64,
+        #[command(flatten)]
+        intensity: zkstorm_sim::generate::Intensity,
     },
     /// The testbed's score: a fuzz campaign against each injectable bug of the catalogue, as a table (caught, seeds to the first failure, check, faults after shrinking)
     Mutants(zkstorm_sim::mutants::MutantsOptions),
@@ -117,8 +119,8 @@ fn main() -> ExitCode {
         },
         Command::Fuzz(opts) => zkstorm_sim::fuzz::fuzz(&opts),
         Command::Mutants(opts) => zkstorm_sim::mutants::mutants(&opts),
-        Command::Draw { seed } => {
-            let mut sc = zkstorm_sim::generate::storm_scenario(seed);
+        Command::Draw { seed, intensity } => {
+            let mut sc = zkstorm_sim::generate::storm_scenario_with(seed, &intensity);
             sc.name = format!("fuzz-{seed}");
             print!("{}", sc.to_toml());
             0

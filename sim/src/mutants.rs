@@ -53,6 +53,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         recheck: 0,
         bugs: vec![bug.to_string()],
         guided: false,
+        intensity: Default::default(),
     };
     let (first, last) = (*opts.seeds.start(), *opts.seeds.end());
     let chunk = threads(opts.jobs, u128::MAX) as u64;
