@@ -57,10 +57,18 @@ function render(zoom) {
   }
 
   const recs = D.records;
-  // Leader epochs as bands, until the next established epoch.
+  // Leader epochs as bands: until the leader goes down or looks again, or
+  // the next epoch is established.
   const est = recs.filter((r) => r.kind === "established");
+  const leaderEnd = (r) => {
+    const over = recs.find((q) => q.t_ms >= r.t_ms && q.sid === r.sid &&
+      ((q.kind === "node" && q.change !== "paused" && q.change !== "resumed") ||
+       (q.kind === "zab" && String(q.what).startsWith("Looking"))));
+    return over ? over.t_ms : end;
+  };
   est.forEach((r, i) => {
-    const until = i + 1 < est.length ? est[i + 1].t_ms : end;
+    const next = i + 1 < est.length ? est[i + 1].t_ms : end;
+    const until = Math.min(next, leaderEnd(r));
     const hue = (r.epoch * 67) % 360;
     tip(el("rect", { x: x(r.t_ms), y: serverY(r.sid) - 14, width: Math.max(1, x(until) - x(r.t_ms)), height: 28,
       fill: `hsla(${hue},70%,60%,0.25)` }, svg), `leader ${r.sid}, epoch ${r.epoch} from ${r.t_ms} ms`);
