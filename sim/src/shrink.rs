@@ -4,7 +4,8 @@
 //! or it crashes again. In order: role targets become the nodes they
 //! resolved to (so removing a fault does not change whom the others hit),
 //! faults are removed (delta debugging: halves, quarters, ... single
-//! faults), then fewer clients, a shorter run, a smaller ensemble.
+//! faults), then fewer clients, a shorter run, a smaller ensemble, milder
+//! faults (shorter, and each kind's own weaker versions) and a lighter load.
 
 use crate::runner::RunError;
 use crate::scenario::{run_seed, Action, ExpireSession, RunReport, Scenario, Target};
@@ -66,6 +67,8 @@ pub struct Shrunk {
     pub faults_before: usize,
     pub clients_before: usize,
     pub servers_before: usize,
+    /// Ops per client per second before.
+    pub rate_before: f64,
     /// Candidates run.
     pub runs: usize,
 }
@@ -129,6 +132,45 @@ impl Shrinker {
                     break;
                 }
                 chunk = chunk.div_ceil(2);
+            }
+        }
+    }
+
+    /// Milder faults: each fault's `until` brought halfway to its `at`, and
+    /// each kind's own weaker versions (half the latency, loss or fsync
+    /// time; a rule or fsync error that fires once).
+    fn weaker(&mut self) {
+        for i in 0..self.best.faults.len() {
+            loop {
+                let f = self.best.faults[i].clone();
+                let mut cands: Vec<Scenario> = Vec::new();
+                if let Some(u) = f.until {
+                    let span = u.saturating_sub(f.at);
+                    if span >= Duration::from_millis(200) {
+                        let mut c = self.best.clone();
+                        c.faults[i].until = Some(f.at + span / 2);
+                        cands.push(c);
+                    }
+                }
+                for action in f.action.fault().weaker() {
+                    let mut c = self.best.clone();
+                    c.faults[i].action = action;
+                    cands.push(c);
+                }
+                if !cands.into_iter().any(|c| self.try_keep(c)) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A lighter load: half the rate, down to one op per second.
+    fn load(&mut self) {
+        while self.best.workload.rate >= 2.0 {
+            let mut cand = self.best.clone();
+            cand.workload.rate = (self.best.workload.rate / 2.0).floor();
+            if !self.try_keep(cand) {
+                break;
             }
         }
     }
@@ -229,11 +271,14 @@ pub fn shrink(
     s.clients();
     s.duration();
     s.servers();
+    s.weaker();
+    s.load();
     Some(Shrunk {
         failure: s.failure,
         reason: s.reason,
         faults_before: sc.faults.len(),
         clients_before: sc.workload.clients,
+        rate_before: sc.workload.rate,
         servers_before: sc.ensemble.servers,
         runs: s.runs,
         scenario: s.best,
@@ -257,13 +302,15 @@ pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
         s.runs
     ));
     out.push_str(&format!(
-        "#   faults {} -> {}, clients {} -> {}, servers {} -> {}\n",
+        "#   faults {} -> {}, clients {} -> {}, servers {} -> {}, rate {} -> {} ops/s per client\n",
         s.faults_before,
         sc.faults.len(),
         s.clients_before,
         sc.workload.clients,
         s.servers_before,
-        sc.ensemble.servers
+        sc.ensemble.servers,
+        s.rate_before,
+        sc.workload.rate
     ));
     match &s.failure {
         Failure::Check(c) => out.push_str(&format!("# Fails {c}: {}\n", one_line(&s.reason))),

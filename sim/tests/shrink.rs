@@ -68,3 +68,41 @@ fn a_failure_shrinks_to_the_fault_that_causes_it() {
     let r = run_seed(&again, seed).unwrap();
     assert!(r.checks["liveness"].is_fail(), "{:?}", r.checks);
 }
+
+/// After removal, the faults that stay are made milder while the failure
+/// holds: a rule that powers off two ACKing followers needs only one, and a
+/// partition need not last as long.
+#[test]
+fn the_faults_that_stay_are_made_milder() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/ack-then-power-loss.toml"
+    );
+    let mut sc = Scenario::load(std::path::Path::new(path)).unwrap();
+    sc.bugs = vec!["ack-before-fsync".into()];
+    let seed = 1;
+    let first = run_seed(&sc, seed).unwrap();
+    assert!(first.checks["zab.ack_durable"].is_fail());
+    let s = shrink(&sc, seed, &Ok(first.clone()), 120).expect("it failed");
+    let again = run_seed(&s.scenario, seed).unwrap();
+    assert!(
+        again.checks[s.failure.name()].is_fail(),
+        "{}",
+        render(&s, seed, "x")
+    );
+    let rule = s
+        .scenario
+        .faults
+        .iter()
+        .find_map(|f| match &f.action {
+            Action::OnMessage(m) => Some(m.count),
+            _ => None,
+        })
+        .expect("the ACK rule stays");
+    assert_eq!(rule, 1, "{}", render(&s, seed, "x"));
+    assert!(
+        s.scenario.workload.rate < sc.workload.rate,
+        "{}",
+        render(&s, seed, "x")
+    );
+}

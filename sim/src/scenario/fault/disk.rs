@@ -107,6 +107,17 @@ impl Fault for SlowFsync {
     fn heal_wait(&self, sc: &Scenario) -> Option<Duration> {
         Some(self.max.max(sc.disk.fsync_latency.1))
     }
+    fn weaker(&self) -> Vec<Action> {
+        let half = |d: Duration| Duration::from_millis((d.as_millis() / 2) as u64);
+        if self.max.as_millis() < 2 {
+            return Vec::new();
+        }
+        vec![Action::SlowFsync(SlowFsync {
+            min: half(self.min),
+            max: half(self.max),
+            ..self.clone()
+        })]
+    }
 }
 
 /// The targets' next `count` fsyncs fail.
@@ -161,6 +172,15 @@ impl Fault for FsyncError {
     }
     fn heal_wait(&self, sc: &Scenario) -> Option<Duration> {
         Some(sc.disk.fsync_latency.1)
+    }
+    fn weaker(&self) -> Vec<Action> {
+        if self.count <= 1 {
+            return Vec::new();
+        }
+        vec![Action::FsyncError(FsyncError {
+            count: 1,
+            ..self.clone()
+        })]
     }
 }
 

@@ -279,6 +279,16 @@ impl Fault for OnMessage {
         at + ARMED_FOR
     }
 
+    fn weaker(&self) -> Vec<Action> {
+        if self.count <= 1 {
+            return Vec::new();
+        }
+        vec![Action::OnMessage(OnMessage {
+            count: 1,
+            ..self.clone()
+        })]
+    }
+
     fn fire(&self, groups: &[Vec<Sid>], cx: &mut Firing) -> Fired {
         let side = |written: &Option<Vec<Target>>, i: usize| {
             written

@@ -93,6 +93,10 @@ pub(crate) trait Fault {
     }
     /// The deferred action of a match.
     fn act(&self, _t: &crate::messages::Trigger, _cx: &mut Firing) {}
+    /// Milder versions of this fault, for shrinking (none by default).
+    fn weaker(&self) -> Vec<Action> {
+        Vec::new()
+    }
 }
 
 /// What firing did.

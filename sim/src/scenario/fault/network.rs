@@ -246,6 +246,15 @@ impl Fault for Latency {
     fn picks(&self) -> Picks {
         Picks::Nothing
     }
+    fn weaker(&self) -> Vec<Action> {
+        if self.max.as_millis() < 2 {
+            return Vec::new();
+        }
+        vec![Action::Latency(Latency {
+            min: self.min / 2,
+            max: self.max / 2,
+        })]
+    }
     fn render(&self) -> String {
         format!("[\"{}\", \"{}\"]", d(self.min), d(self.max))
     }
@@ -282,6 +291,14 @@ impl Kind for PacketLoss {
 impl Fault for PacketLoss {
     fn picks(&self) -> Picks {
         Picks::Nothing
+    }
+    fn weaker(&self) -> Vec<Action> {
+        if self.0 < 0.02 {
+            return Vec::new();
+        }
+        vec![Action::PacketLoss(PacketLoss(
+            (self.0 * 50.0).round() / 100.0,
+        ))]
     }
     fn render(&self) -> String {
         float(self.0)
