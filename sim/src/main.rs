@@ -61,7 +61,7 @@ enum Command {
     },
     /// The testbed's score: a fuzz campaign against each injectable bug of the catalogue, as a table (caught, seeds to the first failure, check, faults after shrinking)
     Mutants(zkstorm_sim::mutants::MutantsOptions),
-    /// Run one seed and write every event as JSON lines.
+    /// Run one seed and write its trace (every event as JSON lines) and/or a self-contained HTML page of it.
     Replay {
         scenario: PathBuf,
         #[arg(long)]
@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         html: Option<PathBuf>,
     },
-    /// The scenarios and the checkers, one line each.
+    /// The scenarios, fault kinds, checkers and injectable bugs, one line each.
     List {
         /// Where to look for scenario files.
         #[arg(long, default_value = "scenarios")]
