@@ -1247,3 +1247,87 @@ mod props {
         }
     }
 }
+
+/// `on_message`: each mistake located, named and explained.
+#[test]
+fn message_faults() {
+    let rule = |body: &str| {
+        edit(
+            "expire_session = 1",
+            &format!("on_message = {{ {body} }}\nuntil = \"26s\""),
+        )
+    };
+    let ok = parse(&rule(
+        r#"kind = "ACK", from = [1], then = "power_loss", delay = "2ms", count = 2"#,
+    ))
+    .unwrap();
+    match &ok.faults[3].action {
+        Action::OnMessage(m) => {
+            assert_eq!((m.kind, m.count), ("ACK", 2));
+            assert_eq!(m.from, Some(vec![Target::Node(1)]));
+            assert_eq!(m.to, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let back = ok.reparsed().unwrap();
+    assert_eq!(back.faults[3].action, ok.faults[3].action, "round trip");
+    let t = rule(r#"kind = "ACKK", then = "drop""#);
+    expect(
+        &t,
+        "\"ACKK\"",
+        "fault[3].on_message.kind",
+        ErrorKind::Invalid,
+        "did you mean \"ACK\"?",
+    );
+    let t = rule(r#"kind = "ACK", then = "delay""#);
+    expect(
+        &t,
+        "then = ^\"delay\"",
+        "fault[3].on_message.delay",
+        ErrorKind::MissingKey,
+        "needs delay",
+    );
+    let t = rule(r#"kind = "ACK", then = "drop", delay = "5ms""#);
+    expect(
+        &t,
+        "delay = ^\"5ms\"",
+        "fault[3].on_message.delay",
+        ErrorKind::Invalid,
+        "never arrives",
+    );
+    let t = rule(r#"kind = "ACK", then = "drop", who = "sender""#);
+    expect(
+        &t,
+        "who = ^\"sender\"",
+        "fault[3].on_message.who",
+        ErrorKind::Invalid,
+        "node action",
+    );
+    let t = rule(r#"kind = "CURRENT_EPOCH_DURABLE", then = "drop""#);
+    expect(
+        &t,
+        "then = ^\"drop\"",
+        "fault[3].on_message.then",
+        ErrorKind::Invalid,
+        "fault point",
+    );
+    let t = rule(r#"kind = "ACK", then = "crash", count = 0"#);
+    expect(
+        &t,
+        "count = ^0",
+        "fault[3].on_message.count",
+        ErrorKind::OutOfRange,
+        "1..=1000000",
+    );
+    let t = rule(r#"kind = "ACK", then = "crash", from = [9]"#);
+    expect(
+        &t,
+        "from = [^9]",
+        "fault[3].on_message.from[0]",
+        ErrorKind::NoSuchNode,
+        "node 9 does not exist",
+    );
+    let t = rule(r#"kind = "ACK", then = "crash", whom = "x""#);
+    let e = err(&t);
+    assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");
+}

@@ -113,77 +113,7 @@ impl Kind for OnMessage {
         let kinds: Vec<&'static str> = PeerMsg::KINDS.iter().chain(FAULT_POINTS).copied().collect();
         let kind = kinds[one_of(cx, &r.kind, &f("kind"), &kinds)?];
         let point = FAULT_POINTS.contains(&kind);
-        let mut thens: Vec<&str> = vec!["drop", "delay"];
-        thens.extend(NODE_OPS.iter().map(|(n, _)| *n));
-        let then = thens[one_of(cx, &r.then, &f("then"), &thens)?];
-        let receiver = match &r.who {
-            None => false,
-            Some(w) => one_of(cx, w, &f("who"), &["sender", "receiver"])? == 1,
-        };
-        let delay = match &r.delay {
-            None => None,
-            Some(dl) => {
-                let x = dl.get_ref().0;
-                if x.is_zero() || x > MAX_FSYNC {
-                    return Err(cx.v.at(
-                        dl,
-                        &f("delay"),
-                        ErrorKind::OutOfRange,
-                        format!(
-                            "{} is out of range (expected more than 0s, at most {})",
-                            dl.get_ref(),
-                            d(MAX_FSYNC)
-                        ),
-                    ));
-                }
-                Some((x, dl.span().start))
-            }
-        };
-        let then = match (then, delay) {
-            ("delay", Some((x, _))) => OnThen::Delay(x),
-            ("delay", None) => {
-                return Err(cx.v.at(
-                    &r.then,
-                    &f("delay"),
-                    ErrorKind::MissingKey,
-                    "then = \"delay\" needs delay = \"<duration>\"",
-                ));
-            }
-            ("drop", Some((_, at))) => {
-                return Err(cx.v.err(
-                    at,
-                    f("delay"),
-                    ErrorKind::Invalid,
-                    "a dropped message has no delay (it never arrives)",
-                ))
-            }
-            ("drop", None) => OnThen::Drop,
-            (op, after) => OnThen::Node {
-                op: NODE_OPS
-                    .iter()
-                    .find(|(n, _)| *n == op)
-                    .map(|(_, o)| *o)
-                    .expect("listed"),
-                receiver,
-                after: after.map_or(Duration::ZERO, |(x, _)| x),
-            },
-        };
-        if point && matches!(then, OnThen::Drop | OnThen::Delay(_)) {
-            return Err(cx.v.at(
-                &r.then,
-                &f("then"),
-                ErrorKind::Invalid,
-                format!("{kind} is a fault point, not a message: it takes a node action (crash, kill, power_loss, restart, pause)"),
-            ));
-        }
-        if let (Some(w), OnThen::Drop | OnThen::Delay(_)) = (&r.who, then) {
-            return Err(cx.v.at(
-                w,
-                &f("who"),
-                ErrorKind::Invalid,
-                "who goes with a node action (crash, kill, power_loss, restart, pause)",
-            ));
-        }
+        let then = then_of(r, cx, kind, point)?;
         let count = match &r.count {
             None => 1,
             Some(c) => cx.v.int(c, &f("count"), 1, 1_000_000)? as u64,
@@ -206,6 +136,86 @@ impl Kind for OnMessage {
             count,
         })
     }
+}
+
+/// `then`, with `who` and `delay`: what a match does.
+fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
+    let f = |sub: &str| format!("{}.{sub}", cx.field);
+    let delay = delay_of(r, cx)?;
+    let mut thens: Vec<&str> = vec!["drop", "delay"];
+    thens.extend(NODE_OPS.iter().map(|(n, _)| *n));
+    let then = thens[one_of(cx, &r.then, &f("then"), &thens)?];
+    let receiver = match &r.who {
+        None => false,
+        Some(w) => one_of(cx, w, &f("who"), &["sender", "receiver"])? == 1,
+    };
+    let then = match (then, delay) {
+        ("delay", Some((x, _))) => OnThen::Delay(x),
+        ("delay", None) => {
+            return Err(cx.v.at(
+                &r.then,
+                &f("delay"),
+                ErrorKind::MissingKey,
+                "then = \"delay\" needs delay = \"<duration>\"",
+            ));
+        }
+        ("drop", Some((_, at))) => {
+            return Err(cx.v.err(
+                at,
+                f("delay"),
+                ErrorKind::Invalid,
+                "a dropped message has no delay (it never arrives)",
+            ))
+        }
+        ("drop", None) => OnThen::Drop,
+        (op, after) => OnThen::Node {
+            op: NODE_OPS
+                .iter()
+                .find(|(n, _)| *n == op)
+                .map(|(_, o)| *o)
+                .expect("listed"),
+            receiver,
+            after: after.map_or(Duration::ZERO, |(x, _)| x),
+        },
+    };
+    if point && matches!(then, OnThen::Drop | OnThen::Delay(_)) {
+        return Err(cx.v.at(
+                &r.then,
+                &f("then"),
+                ErrorKind::Invalid,
+                format!("{kind} is a fault point, not a message: it takes a node action (crash, kill, power_loss, restart, pause)"),
+            ));
+    }
+    if let (Some(w), OnThen::Drop | OnThen::Delay(_)) = (&r.who, then) {
+        return Err(cx.v.at(
+            w,
+            &f("who"),
+            ErrorKind::Invalid,
+            "who goes with a node action (crash, kill, power_loss, restart, pause)",
+        ));
+    }
+    Ok(then)
+}
+
+/// `delay`, with where it is written.
+fn delay_of(r: &RawOnMessage, cx: &Cx) -> R<Option<(Duration, usize)>> {
+    let Some(dl) = &r.delay else {
+        return Ok(None);
+    };
+    let x = dl.get_ref().0;
+    if x.is_zero() || x > MAX_FSYNC {
+        return Err(cx.v.at(
+            dl,
+            &format!("{}.delay", cx.field),
+            ErrorKind::OutOfRange,
+            format!(
+                "{} is out of range (expected more than 0s, at most {})",
+                dl.get_ref(),
+                d(MAX_FSYNC)
+            ),
+        ));
+    }
+    Ok(Some((x, dl.span().start)))
 }
 
 impl OnMessage {
