@@ -471,3 +471,31 @@ fn epoch_before_txns_is_caught_when_newleader_meets_a_power_loss() {
         .count();
     assert!(failed > 0, "caught on no seed of 0..10");
 }
+
+/// A rule's senders and receivers resolve each on their own: a fault point
+/// named `from = [1], to = [1]` fires on server 1 (not skipped because the
+/// sides overlap, as partition groups would be).
+#[test]
+fn a_rules_sides_may_overlap() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/epoch-then-power-loss.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("from = [1], then", "from = [1], to = [1], then");
+    let s = zkstorm_sim::scenario::Scenario::parse(&text, "sides.toml").unwrap();
+    let r = run_seed(&s, 1).unwrap();
+    let lines: Vec<String> = r
+        .history
+        .records()
+        .into_iter()
+        .filter_map(|rec| match rec.event {
+            zkstorm_sim::history::Event::Fault { what } => Some(what),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("CURRENT_EPOCH_DURABLE 1→1: power_loss 1")),
+        "{lines:#?}"
+    );
+}

@@ -458,8 +458,8 @@ struct Inner {
     status: BTreeMap<Sid, Status>,
     /// Per server: the highest zxid it acknowledged in this life.
     acked: BTreeMap<Sid, u64>,
-    /// Per follower: the zxid of the last NEWLEADER sent to it.
-    newleader: BTreeMap<Sid, u64>,
+    /// Per (leader, follower): the zxid of the last NEWLEADER it sent it.
+    newleader: BTreeMap<(Sid, Sid), u64>,
 }
 
 /// Shared by every node and client of one run.
@@ -589,7 +589,7 @@ impl History {
             let a = inner.acked.get(&sid).copied().unwrap_or(0);
             if ends_life {
                 inner.acked.remove(&sid);
-                inner.newleader.remove(&sid);
+                inner.newleader.retain(|(_, f), _| *f != sid);
             }
             a
         };
@@ -609,10 +609,10 @@ impl History {
         let through = match msg {
             PeerMsg::Ack { zxid } => zxid.0,
             PeerMsg::NewLeader { zxid, .. } => {
-                inner.newleader.insert(to, zxid.0);
+                inner.newleader.insert((from, to), zxid.0);
                 return;
             }
-            PeerMsg::AckNewLeader { .. } => inner.newleader.get(&from).copied().unwrap_or(0),
+            PeerMsg::AckNewLeader { .. } => inner.newleader.get(&(to, from)).copied().unwrap_or(0),
             _ => return,
         };
         let a = inner.acked.entry(from).or_default();
@@ -708,16 +708,63 @@ impl Observer for History {
     }
 
     fn sending(&self, from: Sid, to: Sid, msg: &PeerMsg) -> SendFate {
-        if matches!(
-            msg,
-            PeerMsg::Ack { .. } | PeerMsg::NewLeader { .. } | PeerMsg::AckNewLeader { .. }
-        ) {
+        let fate = self.messages.sending(from, to, msg);
+        // What a dropped message said was never heard.
+        if fate != SendFate::Break
+            && matches!(
+                msg,
+                PeerMsg::Ack { .. } | PeerMsg::NewLeader { .. } | PeerMsg::AckNewLeader { .. }
+            )
+        {
             self.note_ack(from, to, msg);
         }
-        self.messages.sending(from, to, msg)
+        fate
     }
 
     fn reached(&self, sid: Sid, point: &'static str) {
         self.messages.reached(sid, point)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkstorm::types::Zxid;
+
+    fn acked_at_crash(h: &History) -> Vec<u64> {
+        h.records()
+            .into_iter()
+            .filter_map(|r| match r.event {
+                Event::Acked { through, .. } => Some(through),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An ACK of NEWLEADER vouches for the NEWLEADER of the leader it goes
+    /// to, not for another would-be leader's, and a dropped NEWLEADER
+    /// vouches for nothing.
+    #[test]
+    fn an_ack_of_newleader_counts_its_own_leaders_zxid() {
+        let h = History::new();
+        h.sending(
+            2,
+            1,
+            &PeerMsg::NewLeader {
+                epoch: 2,
+                zxid: Zxid(20),
+            },
+        );
+        h.sending(
+            3,
+            1,
+            &PeerMsg::NewLeader {
+                epoch: 3,
+                zxid: Zxid(30),
+            },
+        );
+        h.sending(1, 2, &PeerMsg::AckNewLeader { epoch: 2 });
+        h.node(1, NodeChange::PowerLost);
+        assert_eq!(acked_at_crash(&h), vec![20]);
     }
 }

@@ -16,15 +16,32 @@ use std::time::Duration;
 pub enum Failure {
     /// This check failed (the first failing one, safety before liveness).
     Check(String),
-    /// The run panicked or hung.
-    Crashed,
+    /// The run panicked or hung: how (`hung`, or the panic message's first
+    /// clause without its numbers, e.g. `livelock`).
+    Crashed(String),
+}
+
+/// What kind of crash `e` is, so a candidate must crash the same way.
+fn crash_kind(e: &RunError) -> String {
+    match e {
+        RunError::Hung(_) => "hung".into(),
+        RunError::Panicked(p) => p
+            .split(':')
+            .next()
+            .unwrap_or(p)
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    }
 }
 
 impl Failure {
     /// The failure a report shows, if any.
     pub fn of(r: &Result<RunReport, RunError>) -> Option<Failure> {
         let r = match r {
-            Err(_) => return Some(Failure::Crashed),
+            Err(e) => return Some(Failure::Crashed(crash_kind(e))),
             Ok(r) => r,
         };
         let failed: Vec<&String> = r
@@ -44,13 +61,14 @@ impl Failure {
     pub fn name(&self) -> &str {
         match self {
             Failure::Check(c) => c,
-            Failure::Crashed => "crash",
+            Failure::Crashed(_) => "crash",
         }
     }
 
     fn reproduced_by(&self, r: &Result<RunReport, RunError>) -> bool {
         match (self, r) {
-            (Failure::Crashed, r) => r.is_err(),
+            (Failure::Crashed(kind), Err(e)) => crash_kind(e) == *kind,
+            (Failure::Crashed(_), Ok(_)) => false,
             (Failure::Check(c), Ok(r)) => r.checks.get(c).is_some_and(|v| v.is_fail()),
             (Failure::Check(_), Err(_)) => false,
         }
@@ -103,8 +121,12 @@ impl Shrinker {
         if !self.failure.reproduced_by(&r) {
             return false;
         }
-        if let (Failure::Check(c), Ok(r)) = (&self.failure, &r) {
-            self.reason = r.checks[c].reason().unwrap_or_default().to_string();
+        match (&self.failure, &r) {
+            (Failure::Check(c), Ok(r)) => {
+                self.reason = r.checks[c].reason().unwrap_or_default().to_string();
+            }
+            (_, Err(e)) => self.reason = e.to_string(),
+            _ => {}
         }
         self.best = cand;
         true
@@ -247,7 +269,7 @@ pub fn shrink(
     let reason = match (&failure, first) {
         (Failure::Check(c), Ok(r)) => r.checks[c].reason().unwrap_or_default().to_string(),
         (_, Err(e)) => e.to_string(),
-        (Failure::Crashed, Ok(_)) => String::new(),
+        (Failure::Crashed(_), Ok(_)) => String::new(),
     };
     let mut s = Shrinker {
         seed,
@@ -314,7 +336,7 @@ pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
     ));
     match &s.failure {
         Failure::Check(c) => out.push_str(&format!("# Fails {c}: {}\n", one_line(&s.reason))),
-        Failure::Crashed => out.push_str(&format!(
+        Failure::Crashed(_) => out.push_str(&format!(
             "# The run crashes (a panic) or hangs: {}\n",
             one_line(&s.reason)
         )),

@@ -84,13 +84,24 @@ pub(super) async fn send_loop(
     loop {
         let Some(mut stream) = connect(me, addr).await else {
             failures += 1;
+            let mut broke = false;
             while let Ok(item) = rx.try_recv() {
                 match item {
                     Outbound::Msg(m) => waiting.push(m),
                     // Meant for a connection of a relationship now over.
-                    Outbound::Reset | Outbound::Break => waiting.clear(),
-                    Outbound::Pause(_) => {}
+                    Outbound::Reset => waiting.clear(),
+                    // A break on a link not up: what waited is lost with
+                    // it, and the driver is told, as on a live link.
+                    Outbound::Break => {
+                        waiting.clear();
+                        broke = true;
+                    }
+                    // The link is held: the next connect waits.
+                    Outbound::Pause(d) => tokio::time::sleep(d).await,
                 }
+            }
+            if broke {
+                let _ = inbox.send(Inbox::PeerDown { sid: peer });
             }
             if failures >= CONNECT_TRIES && !waiting.is_empty() {
                 waiting.clear();

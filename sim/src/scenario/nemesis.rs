@@ -251,8 +251,17 @@ impl<'a> Nemesis<'a> {
                 let p = self.pick(cluster, &t, &fault.pool(cluster), &mut BTreeSet::new());
                 (vec![p.sids], p.desc.join(" "))
             }
-            Picks::Groups(g) => {
-                let picked = self.pick_groups(cluster, &g);
+            Picks::Groups(_) | Picks::Sides(_) => {
+                let picked = match fault.picks() {
+                    Picks::Sides(g) => {
+                        let all = cluster.sids();
+                        g.iter()
+                            .map(|side| self.pick(cluster, side, &all, &mut BTreeSet::new()))
+                            .collect()
+                    }
+                    Picks::Groups(g) => self.pick_groups(cluster, &g),
+                    _ => unreachable!("matched above"),
+                };
                 let desc = picked
                     .iter()
                     .map(|p| format!("[{}]", p.desc.join(" ")))
@@ -314,6 +323,8 @@ impl<'a> Nemesis<'a> {
             f.action.key()
         );
         (u.run)(cluster, self.sc, &head);
+        // Actions its message rule deferred go with the rule.
+        self.deferred.retain(|(_, t)| t.fault != i);
     }
 
     /// The end of the timeline: undo everything — network cuts and settings,

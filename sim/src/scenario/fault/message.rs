@@ -27,6 +27,10 @@ use zkstorm::zab::msg::PeerMsg;
 /// How long a rule stays armed when the fault gives no `until`.
 pub const ARMED_FOR: Duration = Duration::from_secs(10);
 
+/// The most one delay rule may hold links in all (delay × count): a held
+/// link is not released by the heal.
+const MAX_HELD: Duration = Duration::from_secs(10);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOnMessage {
@@ -118,6 +122,22 @@ impl Kind for OnMessage {
             None => 1,
             Some(c) => cx.v.int(c, &f("count"), 1, 1_000_000)? as u64,
         };
+        // Held links stay held after the heal (a pause queued on a link is
+        // not undone), so what one rule can hold is bounded.
+        if let OnThen::Delay(x) = then {
+            if x.saturating_mul(count.min(u32::MAX as u64) as u32) > MAX_HELD {
+                return Err(cx.v.at(
+                    raw,
+                    &cx.field,
+                    ErrorKind::OutOfRange,
+                    format!(
+                        "delay × count holds links for up to {}, more than the allowed {}",
+                        d(x.saturating_mul(count.min(u32::MAX as u64) as u32)),
+                        d(MAX_HELD)
+                    ),
+                ));
+            }
+        }
         if cx.until.is_none() && cx.at + ARMED_FOR > cx.duration {
             return Err(cx.v.at(raw, &cx.field, ErrorKind::OutOfRange, format!(
                 "without until the rule stays armed {} (until {}), past the end of the load (duration = {}): give an until",
@@ -243,7 +263,7 @@ impl OnMessage {
 
 impl Fault for OnMessage {
     fn picks(&self) -> Picks {
-        Picks::Groups(vec![
+        Picks::Sides(vec![
             self.from.clone().unwrap_or_default(),
             self.to.clone().unwrap_or_default(),
         ])

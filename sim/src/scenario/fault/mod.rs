@@ -49,8 +49,11 @@ pub enum Picks {
     /// Network-wide and client faults.
     Nothing,
     Nodes(Vec<Target>),
-    /// Partition groups; one_way's `from` and `to`.
+    /// Partition groups; one_way's `from` and `to`: no node in two.
     Groups(Vec<Vec<Target>>),
+    /// Sides resolved each on its own (a rule's senders and receivers,
+    /// which may overlap).
+    Sides(Vec<Vec<Target>>),
 }
 
 /// A fault kind's static description: its key in a file and its rules.
@@ -267,7 +270,7 @@ impl Action {
         match self.fault().picks() {
             Picks::Nothing => Vec::new(),
             Picks::Nodes(t) => t,
-            Picks::Groups(g) => g.into_iter().flatten().collect(),
+            Picks::Groups(g) | Picks::Sides(g) => g.into_iter().flatten().collect(),
         }
     }
 }

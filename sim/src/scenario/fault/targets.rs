@@ -156,7 +156,7 @@ impl Cx<'_> {
             ));
         }
         let groups = match f.action.fault().picks() {
-            Picks::Groups(g) => Some(g.len()),
+            Picks::Groups(g) | Picks::Sides(g) => Some(g.len()),
             Picks::Nodes(_) => None,
             Picks::Nothing => {
                 return bad(format!(
