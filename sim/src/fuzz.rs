@@ -7,7 +7,7 @@ use crate::coverage;
 use crate::generate;
 use crate::runner::on_threads;
 use crate::scenario::Scenario;
-use crate::scenario::{check_determinism, run_seed};
+use crate::scenario::{check_determinism, run_seed_for};
 use crate::shrink::{self, Failure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -59,6 +59,19 @@ pub struct FuzzOptions {
     pub guided: bool,
     #[command(flatten)]
     pub intensity: generate::Intensity,
+    /// Wall-clock time one seed may take (e.g. `2m`) before it counts as
+    /// hung (exit 4); a seed normally takes well under a second.
+    #[arg(long, default_value = "10m", value_parser = parse_time_limit)]
+    pub time_limit: Duration,
+}
+
+/// `--time-limit`: a duration of at least a second.
+fn parse_time_limit(s: &str) -> Result<Duration, String> {
+    let d = crate::scenario::parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err("at least 1s: a seed takes milliseconds to seconds".into());
+    }
+    Ok(d)
 }
 
 /// `--bug NAME`: a name from the catalogue.
@@ -171,7 +184,7 @@ fn run_scenario(
     if let (Some(bound), Some(_)) = (opts.liveness, sc.check.liveness) {
         sc.check.liveness = Some(bound);
     }
-    let r = run_seed(&sc, seed);
+    let r = run_seed_for(&sc, seed, opts.time_limit);
     let exit = match &r {
         Ok(report) => Exit::of(report),
         Err(_) => Exit::Crashed,

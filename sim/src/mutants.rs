@@ -54,6 +54,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         bugs: vec![bug.to_string()],
         guided: false,
         intensity: Default::default(),
+        time_limit: crate::runner::WALL_LIMIT,
     };
     let (first, last) = (*opts.seeds.start(), *opts.seeds.end());
     let chunk = threads(opts.jobs, u128::MAX) as u64;

@@ -520,3 +520,12 @@ fn replay_writes_a_page_that_renders() {
     assert!(dom.contains("<li>client "), "no offending operation listed");
     assert!(dom.contains("<svg"), "no diagram");
 }
+
+#[test]
+fn fuzz_knobs_are_checked() {
+    bad_input(&["fuzz", "--time-limit", "0s"], "at least 1s");
+    bad_input(&["fuzz", "--time-limit", "soon"], "bad duration");
+    bad_input(&["fuzz", "--max-faults", "49"], "49");
+    bad_input(&["fuzz", "--only", "crsh"], "not a kind the storm draws");
+    bad_input(&["draw"], "--seed");
+}

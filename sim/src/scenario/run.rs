@@ -195,14 +195,14 @@ pub async fn run(scenario: &Scenario) -> RunReport {
 /// Run `scenario` on `seed` in a fresh simulation (its own OS thread).
 /// `Err`: it panicked, or hung past the wall-clock watchdog.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> Result<RunReport, RunError> {
+    run_seed_for(scenario, seed, WALL_LIMIT)
+}
+
+/// `run_seed` with its own wall-clock limit (`zkstorm fuzz --time-limit`).
+pub fn run_seed_for(scenario: &Scenario, seed: u64, wall: Duration) -> Result<RunReport, RunError> {
     let sc = scenario.clone();
     let limit = sc.duration + sc.settle + Duration::from_secs(300);
-    run_seed_within(
-        seed,
-        limit,
-        WALL_LIMIT,
-        move || async move { run(&sc).await },
-    )
+    run_seed_within(seed, limit, wall, move || async move { run(&sc).await })
 }
 
 /// Scenarios waiting for `check_determinism`, by seed: madsim's check takes
