@@ -8,11 +8,11 @@ use crate::scenario::schema::{RawTargets, Target};
 use toml::Spanned;
 use zkstorm::types::Sid;
 
-/// A kind whose value is a target list; `$pool` picks the candidates and
-/// `$fire` acts on the resolved nodes.
+/// A kind whose value is a target list; `$pool` picks the candidates,
+/// `$each` acts on each resolved node, and `$then` says how it is undone.
 macro_rules! node_kind {
     ($(#[$doc:meta])* $T:ident, $key:literal, $lasts:expr, $about:literal,
-     pool: $pool:expr, fire: $fire:expr) => {
+     pool: $pool:expr, each: $each:expr, then: $then:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq)]
         pub struct $T(pub Vec<Target>);
@@ -43,12 +43,29 @@ macro_rules! node_kind {
                 pool(c)
             }
             fn fire(&self, nodes: &[Vec<Sid>], cx: &mut Firing) -> Fired {
-                let fire: fn(&[Sid], &mut Firing) -> Fired = $fire;
+                let each: fn(&mut Cluster, Sid) = $each;
+                let then: fn(&[Sid]) -> Fired = $then;
                 cx.record("");
-                fire(&nodes[0], cx)
+                for &s in &nodes[0] {
+                    each(cx.cluster, s);
+                }
+                then(&nodes[0])
             }
         }
     };
+}
+
+/// Undo for a pause: resume the nodes.
+fn resume_later(sids: &[Sid]) -> Fired {
+    let sids = sids.to_vec();
+    Fired::Done(Some(Undo::new(false, move |cluster, _, head| {
+        cluster
+            .history
+            .fault(format!("{head}: resume {}", show(&sids)));
+        for s in sids {
+            cluster.resume(s);
+        }
+    })))
 }
 
 /// Undo for faults that take nodes down: restart those still down.
@@ -75,12 +92,8 @@ node_kind!(
     Crash, "crash", UNTIL_RESTARTS,
     "the machine fails: unsynced data is lost, a log tail torn with the [disk] odds",
     pool: |c| c.alive(),
-    fire: |sids, cx| {
-        for &s in sids {
-            cx.cluster.crash(s);
-        }
-        restart_later(sids)
-    }
+    each: Cluster::crash,
+    then: restart_later
 );
 
 node_kind!(
@@ -89,12 +102,8 @@ node_kind!(
     Kill, "kill", UNTIL_RESTARTS,
     "kill -9 of the process: the page cache survives, so unsynced writes are read back",
     pool: |c| c.alive(),
-    fire: |sids, cx| {
-        for &s in sids {
-            cx.cluster.kill(s);
-        }
-        restart_later(sids)
-    }
+    each: Cluster::kill,
+    then: restart_later
 );
 
 node_kind!(
@@ -103,12 +112,8 @@ node_kind!(
     PowerLoss, "power_loss", UNTIL_RESTARTS,
     "crash with every unsynced tail torn at a random byte, garbage after it half the time",
     pool: |c| c.alive(),
-    fire: |sids, cx| {
-        for &s in sids {
-            cx.cluster.power_loss(s);
-        }
-        restart_later(sids)
-    }
+    each: Cluster::power_loss,
+    then: restart_later
 );
 
 node_kind!(
@@ -116,12 +121,8 @@ node_kind!(
     Restart, "restart", NOT_UNDONE,
     "start a crashed node; a running one is killed and started again",
     pool: |c| c.sids(),
-    fire: |sids, cx| {
-        for &s in sids {
-            cx.cluster.reboot(s);
-        }
-        Fired::Done(None)
-    }
+    each: Cluster::reboot,
+    then: |_| Fired::Done(None)
 );
 
 node_kind!(
@@ -133,18 +134,8 @@ node_kind!(
         let paused = c.paused();
         c.alive().into_iter().filter(|s| !paused.contains(s)).collect()
     },
-    fire: |sids, cx| {
-        for &s in sids {
-            cx.cluster.pause(s);
-        }
-        let sids = sids.to_vec();
-        Fired::Done(Some(Undo::new(false, move |cluster, _, head| {
-            cluster.history.fault(format!("{head}: resume {}", show(&sids)));
-            for s in sids {
-                cluster.resume(s);
-            }
-        })))
-    }
+    each: Cluster::pause,
+    then: resume_later
 );
 
 node_kind!(
@@ -152,10 +143,6 @@ node_kind!(
     Resume, "resume", NOT_UNDONE,
     "resume paused nodes",
     pool: |c| c.paused(),
-    fire: |sids, cx| {
-        for &s in sids {
-            cx.cluster.resume(s);
-        }
-        Fired::Done(None)
-    }
+    each: Cluster::resume,
+    then: |_| Fired::Done(None)
 );
