@@ -103,6 +103,9 @@ pub(super) struct Clients {
     next_session: u64,
     out: Vec<(ConnId, ServerMsg)>,
     to_close: Vec<ConnId>,
+    /// Connections whose next requests may run once the txns being applied
+    /// have all fired their watches.
+    to_unblock: Vec<ConnId>,
 }
 
 impl Clients {
@@ -114,6 +117,7 @@ impl Clients {
             next_session: 0,
             out: Vec::new(),
             to_close: Vec::new(),
+            to_unblock: Vec::new(),
         }
     }
 
@@ -495,10 +499,22 @@ impl Clients {
         }
     }
 
+    /// Txns applied here together: each fires its watches and answers its
+    /// client, and only then do reads waiting behind those answers run —
+    /// they see the state after all of them, so all their events go first.
+    pub(super) fn on_applied_all(&mut self, peer: &mut Peer, applied: Vec<Applied>) {
+        for a in applied {
+            self.on_applied(peer, a);
+        }
+        for conn in std::mem::take(&mut self.to_unblock) {
+            self.unblock(peer, conn);
+        }
+    }
+
     /// A txn was applied here: fire watches, then answer its client if
     /// connected here (a watch event goes before any answer that shows the
     /// change, the writer's own included).
-    pub(super) fn on_applied(&mut self, peer: &mut Peer, mut a: Applied) {
+    fn on_applied(&mut self, peer: &mut Peer, mut a: Applied) {
         let watches = std::mem::take(&mut a.watches);
         // Injected bug (sim only): the answer first.
         if crate::bugs::on("watch-after-reply") {
@@ -579,7 +595,7 @@ impl Clients {
                         result: a.result,
                     },
                 );
-                self.unblock(peer, conn);
+                self.to_unblock.push(conn);
             }
         }
     }
@@ -588,7 +604,7 @@ impl Clients {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{CreateMode, WriteOp};
+    use crate::proto::{CreateMode, ReadOp, WriteOp};
     use crate::zab::db::Db;
     use crate::zab::PeerConfig;
 
@@ -609,9 +625,7 @@ mod tests {
         while p.has_ready() {
             let r = p.take_ready();
             p.persisted(r.log_mark);
-            for a in r.applied {
-                c.on_applied(p, a);
-            }
+            c.on_applied_all(p, r.applied);
         }
         c.flush_output();
     }
@@ -694,5 +708,59 @@ mod tests {
         c.expire_stalled(&mut p, 1_000);
         c.flush_output();
         assert!(closed(&mut rx));
+    }
+
+    fn session_msgs(rx: &mut mpsc::UnboundedReceiver<ServerMsg>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            out.push(match m {
+                ServerMsg::Reply { xid, zxid, .. } => format!("reply {xid} at {}", zxid.0),
+                ServerMsg::Watch(w) => format!("watch {} at {}", w.path, w.zxid.0),
+                other => format!("{other:?}"),
+            });
+        }
+        out
+    }
+
+    /// A read waiting behind a session's write is answered only once every
+    /// txn applied with that write has fired its watches: the read shows the
+    /// state after all of them, so their events go first (a client sees a
+    /// watch event before any answer at a later zxid).
+    #[test]
+    fn a_read_unblocked_by_a_write_waits_for_the_watches_of_its_batch() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let mut rx1 = connected(&mut p, &mut c);
+        let (tx2, mut rx2) = mpsc::unbounded_channel();
+        c.open(2, tx2);
+        let hello = ClientMsg::Connect {
+            session: 0,
+            timeout_ms: 4_000,
+            last_zxid_seen: Zxid::ZERO,
+        };
+        c.on_message(&mut p, 2, hello);
+        drive(&mut p, &mut c);
+        assert!(matches!(rx2.try_recv(), Ok(ServerMsg::Connected { .. })));
+        let exists = |xid, path: &str| ClientMsg::Request {
+            xid,
+            op: ClientOp::Read(ReadOp::Exists {
+                path: path.into(),
+                watch: true,
+            }),
+        };
+        c.on_message(&mut p, 1, exists(10, "/n2"));
+        drive(&mut p, &mut c);
+        let _ = session_msgs(&mut rx1);
+        // Session 1: a write, and a read behind it; session 2: a write that
+        // fires session 1's watch, applied in the same batch.
+        c.on_message(&mut p, 1, write(1));
+        c.on_message(&mut p, 1, exists(11, "/nothing"));
+        c.on_message(&mut p, 2, write(2));
+        drive(&mut p, &mut c);
+        let got = session_msgs(&mut rx1);
+        let at = |what: &str| got.iter().position(|m| m.starts_with(what));
+        let (watch, read) = (at("watch /n2"), at("reply 11"));
+        assert!(watch.is_some() && read.is_some(), "{got:?}");
+        assert!(watch < read, "{got:?}");
     }
 }

@@ -383,10 +383,10 @@ impl Driver {
     /// answers, so no read that shows a change goes out ahead of the change's
     /// watch event (ZooKeeper's guarantee).
     fn answer_applied(&mut self) {
-        for a in self.peer.take_applied() {
-            self.unreported.push(a.txn.clone());
-            self.clients.on_applied(&mut self.peer, a);
-        }
+        let applied = self.peer.take_applied();
+        self.unreported
+            .extend(applied.iter().map(|a| a.txn.clone()));
+        self.clients.on_applied_all(&mut self.peer, applied);
     }
 
     fn handle(&mut self, ev: Inbox) {
@@ -594,10 +594,10 @@ impl Driver {
     }
 
     fn deliver(&mut self, applied: Vec<Applied>) {
-        for a in applied {
+        for a in &applied {
             self.observer.delivered(self.sid, &a.txn);
-            self.clients.on_applied(&mut self.peer, a);
         }
+        self.clients.on_applied_all(&mut self.peer, applied);
     }
 }
 
