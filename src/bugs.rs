@@ -8,7 +8,19 @@
 pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "ack-before-fsync",
-        "a follower ACKs a proposal as soon as it is logged, before it is durable (the shape of ZOOKEEPER-3911/4646): a quorum can lose a committed txn in a power loss",
+        "a follower ACKs a proposal as soon as it is logged, before it is durable: a quorum can lose a committed txn in a power loss",
+    ),
+    (
+        "newleader-ack-before-sync",
+        "a follower ACKs NEWLEADER before the txns the leader synced to it are durable (ZOOKEEPER-3911/4646): the leader counts on a history that a power loss takes away",
+    ),
+    (
+        "snap-keeps-stale-log",
+        "a follower installing a SNAP keeps the log records above the snapshot's zxid (ZOOKEEPER-2832): after a restart it replays txns the leader discarded, and loses the ones it synced after them",
+    ),
+    (
+        "zxid-before-diff",
+        "a follower that synced a DIFF writes a snapshot labelled with the NEWLEADER zxid before it has applied the DIFF's txns (ZOOKEEPER-2355): after a restart those txns are never applied",
     ),
     (
         "ephemeral-outlives-session",

@@ -24,6 +24,8 @@ pub const EXIT_UNDECIDED: u8 = 5;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     Pass,
+    /// Nothing failed, but some check had too little to judge.
+    Inconclusive,
     Undecided,
     Liveness,
     Crashed,
@@ -34,7 +36,7 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Pass => EXIT_PASS,
-            Exit::Undecided => EXIT_UNDECIDED,
+            Exit::Inconclusive | Exit::Undecided => EXIT_UNDECIDED,
             Exit::Liveness => EXIT_LIVENESS,
             Exit::Crashed => EXIT_CRASHED,
             Exit::Safety => EXIT_FAIL,
@@ -52,8 +54,14 @@ impl Exit {
             Exit::Safety
         } else if failed(true) {
             Exit::Liveness
-        } else if r.checks.values().any(|v| !v.is_pass()) {
+        } else if r
+            .checks
+            .values()
+            .any(|v| matches!(v, Verdict::Undecided(_)))
+        {
             Exit::Undecided
+        } else if r.checks.values().any(|v| !v.is_pass()) {
+            Exit::Inconclusive
         } else {
             Exit::Pass
         }
@@ -62,6 +70,7 @@ impl Exit {
     fn label(self) -> &'static str {
         match self {
             Exit::Pass => "PASS",
+            Exit::Inconclusive => "INCONCLUSIVE",
             Exit::Undecided => "UNDECIDED",
             Exit::Liveness => "FAIL (liveness only)",
             Exit::Crashed => "CRASHED",
@@ -130,6 +139,7 @@ fn print_report(path: &Path, seed: u64, o: &Outcome) {
             Verdict::Pass => println!("  {name:<28} pass"),
             Verdict::Fail(why) => println!("  {name:<28} FAIL: {why}"),
             Verdict::Undecided(why) => println!("  {name:<28} UNDECIDED: {why}"),
+            Verdict::Inconclusive(why) => println!("  {name:<28} INCONCLUSIVE: {why}"),
         }
     }
     println!(
@@ -250,6 +260,7 @@ fn run_many(path: &Path, sc: &Scenario, range: RangeInclusive<u64>, opts: &Many)
         (Exit::Liveness, "failed liveness only"),
         (Exit::Crashed, "crashed or hung"),
         (Exit::Undecided, "undecided"),
+        (Exit::Inconclusive, "inconclusive"),
     ] {
         if count(e) > 0 {
             summary.push_str(&format!(", {} {what}", count(e)));
@@ -307,16 +318,20 @@ fn seed_line(path: &Path, sc: &Scenario, seed: u64, opts: &Many) -> (String, Exi
 }
 
 fn summary(seed: u64, o: &Outcome) -> String {
-    let named = |fail: bool| -> Vec<&str> {
+    let named = |label: &str| -> Vec<&str> {
         o.report
             .checks
             .iter()
-            .filter(|(_, v)| !v.is_pass() && v.is_fail() == fail)
+            .filter(|(_, v)| v.label() == label)
             .map(|(k, _)| k.as_str())
             .collect()
     };
     let mut tail = String::new();
-    for (label, checks) in [("failed", named(true)), ("undecided", named(false))] {
+    for (label, checks) in [
+        ("failed", named("fail")),
+        ("undecided", named("undecided")),
+        ("inconclusive", named("inconclusive")),
+    ] {
         if !checks.is_empty() {
             tail.push_str(&format!("  {label}: {}", checks.join(", ")));
         }

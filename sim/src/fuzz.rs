@@ -264,6 +264,7 @@ fn run_scenario(
 fn exit_word(e: Exit) -> &'static str {
     match e {
         Exit::Pass => "pass",
+        Exit::Inconclusive => "INCONCLUSIVE",
         Exit::Undecided => "UNDECIDED",
         Exit::Liveness => "FAIL liveness",
         Exit::Crashed => "CRASHED",
@@ -375,8 +376,15 @@ fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
             *by_check.entry(f.as_str()).or_default() += 1;
         }
     }
+    let mut line = format!("{passed} of {total} seeds passed");
+    for e in [Exit::Undecided, Exit::Inconclusive] {
+        let n = results.iter().filter(|r| r.exit == e).count();
+        if n > 0 {
+            line.push_str(&format!(", {n} {}", exit_word(e).to_lowercase()));
+        }
+    }
     println!(
-        "{passed} of {total} seeds passed ({:.1} seeds/s)",
+        "{line} ({:.1} seeds/s)",
         results.len() as f64 / took.as_secs_f64().max(1e-9)
     );
     for (check, n) in &by_check {

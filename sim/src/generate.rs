@@ -150,6 +150,11 @@ struct Profile {
     rate: u32,
     keys: usize,
     session_ticks: Index,
+    /// fsync times: how far above the default, and their spread.
+    fsync_lo: Index,
+    fsync_span_ms: u64,
+    /// Requests in flight per client.
+    pipeline: usize,
 }
 
 fn profile() -> impl Strategy<Value = Profile> {
@@ -166,8 +171,12 @@ fn profile() -> impl Strategy<Value = Profile> {
         any::<Index>(),
         0u64..=30,
     );
-    let load = (0usize..=7, 5u32..=40, 1usize..=8, any::<Index>());
-    (timing, network, load).prop_map(|(t, n, l)| Profile {
+    // At least one client: a run with no load gives the checks nothing to
+    // judge (inconclusive).
+    let load = (1usize..=7, 5u32..=40, 1usize..=8, any::<Index>());
+    let disk = (any::<Index>(), prop_oneof![Just(2u64), 0u64..=40]);
+    let pipeline = prop_oneof![Just(1usize), 1usize..=8];
+    (timing, network, load, disk, pipeline).prop_map(|(t, n, l, d, pipeline)| Profile {
         servers: t.0,
         tick_ms: t.1,
         sync_limit: t.2,
@@ -181,6 +190,9 @@ fn profile() -> impl Strategy<Value = Profile> {
         rate: l.1,
         keys: l.2,
         session_ticks: l.3,
+        fsync_lo: d.0,
+        fsync_span_ms: d.1,
+        pipeline,
     })
 }
 
@@ -509,6 +521,11 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
     let lo = 1 + p.latency_lo.index(latency_max.min(20) as usize) as u64;
     let hi = (lo + p.latency_span_ms).min(latency_max);
     s.network.latency = (ms(lo), ms(hi));
+    // fsyncs from the default 1-3 ms up to tens of ms (a window that lets a
+    // crash land between a write and its fsync), within a round trip.
+    let fsync_lo = 1 + p.fsync_lo.index(latency_max.min(25) as usize) as u64;
+    let fsync_hi = (fsync_lo + p.fsync_span_ms).min(latency_max.max(fsync_lo));
+    s.disk.fsync_latency = (ms(fsync_lo), ms(fsync_hi));
     s.network.packet_loss = if lossy {
         f64::from(p.loss_percent) / 100.0
     } else {
@@ -521,6 +538,10 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
     let ticks = ticks_min + p.session_ticks.index((20 - ticks_min + 1) as usize) as u64;
     s.workload.clients = p.clients;
     s.workload.rate = f64::from(p.rate);
+    // The linearizability search grows with the ops in flight on one key:
+    // about four at once per key keeps it decidable.
+    let per_key = (4 * p.keys / p.clients.max(1)).max(1);
+    s.workload.pipeline = p.pipeline.min(per_key);
     s.workload.keys = p.keys;
     s.workload.session_timeout = ms(ticks * tick);
     let mut specs: Vec<FaultSpec> = faults

@@ -313,7 +313,14 @@ pub enum Call {
         watch: bool,
     },
     Sync,
-    /// Anything else (multi, check): recorded, not judged per key.
+    /// A multi of one key: check its version (-1: that it exists), then set
+    /// it — atomically, so a versioned set by another road.
+    CheckSet {
+        path: String,
+        value: String,
+        version: i32,
+    },
+    /// Anything else (other multis, check): recorded, not judged per key.
     Other {
         desc: String,
     },
@@ -328,7 +335,8 @@ impl Call {
             | Call::Delete { path, .. }
             | Call::Get { path, .. }
             | Call::Exists { path, .. }
-            | Call::Children { path, .. } => Some(path),
+            | Call::Children { path, .. }
+            | Call::CheckSet { path, .. } => Some(path),
             Call::Sync | Call::Other { .. } => None,
         }
     }
@@ -336,7 +344,11 @@ impl Call {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Call::Create { .. } | Call::Set { .. } | Call::Delete { .. } | Call::Other { .. }
+            Call::Create { .. }
+                | Call::Set { .. }
+                | Call::Delete { .. }
+                | Call::CheckSet { .. }
+                | Call::Other { .. }
         )
     }
 
@@ -384,6 +396,20 @@ impl Call {
                 path: path.clone(),
                 version: *version,
             },
+            ClientOp::Write(WriteOp::Multi(ops)) => match ops.as_slice() {
+                [WriteOp::Check { path, version }, WriteOp::SetData {
+                    path: p2,
+                    data,
+                    version: -1,
+                }] if p2 == path => Call::CheckSet {
+                    path: path.clone(),
+                    value: value_text(data),
+                    version: *version,
+                },
+                _ => Call::Other {
+                    desc: format!("{op:?}"),
+                },
+            },
             ClientOp::Write(w) => Call::Other {
                 desc: format!("{w:?}"),
             },
@@ -417,9 +443,32 @@ pub enum Ret {
     Absent,
     /// getChildren.
     Children { children: Vec<String> },
+    /// A sequential create: the name it got, and the node's Stat.
+    Named {
+        name: String,
+        version: i32,
+        owner: SessionId,
+    },
 }
 
 impl Ret {
+    /// The answer to `call`: as `of`, with the name a sequential create got.
+    pub fn answer(call: &Call, result: &Result<OpResult, ErrorCode>) -> Ret {
+        match (call, result) {
+            (
+                Call::Create {
+                    sequential: true, ..
+                },
+                Ok(OpResult::Created { path, stat }),
+            ) => Ret::Named {
+                name: path.clone(),
+                version: stat.version,
+                owner: stat.ephemeral_owner,
+            },
+            _ => Ret::of(result),
+        }
+    }
+
     pub fn of(result: &Result<OpResult, ErrorCode>) -> Ret {
         match result {
             Ok(OpResult::Data { data, stat }) => Ret::Node {
@@ -439,6 +488,8 @@ impl Ret {
             Ok(OpResult::Children { children, .. }) => Ret::Children {
                 children: children.clone(),
             },
+            // A multi tells what its last op did (a check-and-set: the set).
+            Ok(OpResult::Multi(rs)) => rs.last().map_or(Ret::None, |r| Ret::of(&Ok(r.clone()))),
             _ => Ret::None,
         }
     }

@@ -1,30 +1,56 @@
-//! Client load: each client keeps a session, issues a random mix of
-//! operations at a fixed rate over a small key space, and records every
-//! invocation and completion in the history. Keys are `/k<i>` (persistent
-//! create, set, delete, get) and `/e<i>` (ephemeral create, get); a sync is
-//! followed by a read; some reads leave watches; sessions are closed and
-//! opened anew every `session_ops` ops.
-
+//! Client load: each client keeps a session and starts an operation every
+//! 1/rate simulated seconds over a small key space, up to `pipeline` in
+//! flight (an open-loop client, so FIFO order per session is exercised),
+//! recording every invocation and completion in the history. Keys are `/k<i>`
+//! (create, set and delete, conditional on the version last seen some of the
+//! time, a multi that checks a version and sets, get) and `/e<i>` (ephemeral
+//! create, get); sequential children are created under `/q` and listed with
+//! child watches; a sync is followed by a read; some reads leave watches;
+//! sessions are closed and opened anew every `session_ops` ops.
 use crate::history::{Call, ClientStatus, Event, History, Outcome, Ret};
 use rand::rngs::StdRng;
 use rand::Rng;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
-use zkstorm::client::{Client, ClientConfig, ClientEvent};
+use zkstorm::client::{Client, ClientConfig, ClientEvent, Traced};
 use zkstorm::proto::{CreateMode, ErrorCode, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::types::SessionId;
 
+/// The operations of a workload mix, in the order of `WorkloadConfig::mix`.
+pub const MIX_KEYS: [&str; 8] = [
+    "create",
+    "set",
+    "get",
+    "delete",
+    "sync",
+    "multi",
+    "sequential",
+    "children",
+];
+
+/// Where sequential znodes are created (and child watches set).
+pub const QUEUE: &str = "/q";
+
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
     pub clients: usize,
-    /// Operations per client per simulated second.
+    /// Operations each client starts per simulated second, answered or not
+    /// (up to `pipeline` in flight).
     pub rate: f64,
+    /// Requests a client keeps in flight at most (1: wait for each answer).
+    pub pipeline: usize,
     pub keys: usize,
     pub value_bytes: usize,
-    /// Relative weights: create, set, get, delete, sync.
-    pub mix: [u32; 5],
+    /// Relative weights, in `MIX_KEYS` order: create, set, get, delete, sync,
+    /// multi (check a key's version and set it, atomically), sequential
+    /// (create a sequential child of `/q`), children (list `/q`).
+    pub mix: [u32; 8],
+    /// Percent of sets, deletes and multis that expect the version this
+    /// client last saw of the key (the rest match any version).
+    pub conditional: u32,
     pub session_timeout_ms: u64,
     /// Relative weight (beside `mix`) of ephemeral work: create an ephemeral
     /// `/e<i>` or read one. Ephemerals are only ever removed by their
@@ -45,9 +71,11 @@ impl Default for WorkloadConfig {
         WorkloadConfig {
             clients: 3,
             rate: 20.0,
+            pipeline: 1,
             keys: 8,
             value_bytes: 16,
-            mix: [3, 4, 2, 1, 1],
+            mix: [3, 4, 2, 1, 1, 1, 1, 1],
+            conditional: 30,
             session_timeout_ms: 3000,
             ephemeral: 1,
             watch_percent: 30,
@@ -63,11 +91,73 @@ pub struct ClientStats {
     pub failed: u64,
 }
 
+/// What a client knows of the tree, to make its requests meaningful.
+#[derive(Default)]
+struct Known {
+    /// The version this client last saw of each key.
+    versions: std::collections::HashMap<String, i32>,
+    /// `/q` exists (sequential creates need their parent).
+    queue: bool,
+}
+
+impl Known {
+    /// Learn from an answer to `call`.
+    fn learn(&mut self, call: &Call, result: &Result<zkstorm::proto::OpResult, ErrorCode>) {
+        let Some(path) = call.path() else { return };
+        match (Ret::of(result), result) {
+            (Ret::Node { version, .. } | Ret::Stat { version, .. }, _) => {
+                self.versions.insert(path.to_string(), version);
+            }
+            (_, Err(ErrorCode::NoNode)) | (_, Ok(zkstorm::proto::OpResult::Deleted)) => {
+                self.versions.remove(path);
+            }
+            _ => {}
+        }
+        if path == QUEUE && matches!(result, Ok(_) | Err(ErrorCode::NodeExists)) {
+            self.queue = true;
+        }
+    }
+
+    /// The version to expect of `path`: the last seen, `conditional` percent
+    /// of the time; otherwise any.
+    fn expect(&self, rng: &mut StdRng, cfg: &WorkloadConfig, path: &str) -> i32 {
+        match self.versions.get(path) {
+            Some(v) if rng.gen_range(0..100) < cfg.conditional => *v,
+            _ => -1,
+        }
+    }
+}
+
+/// The value of op `seq` of client `n`: its id, padded to `value_bytes`.
+fn value(cfg: &WorkloadConfig, n: usize, seq: u64) -> Vec<u8> {
+    // The id is never cut: values stay unique whatever `value_bytes` says.
+    let id = format!("c{n}-{seq}");
+    let len = cfg.value_bytes.max(id.len());
+    id.into_bytes()
+        .into_iter()
+        .chain(std::iter::repeat(b'.'))
+        .take(len)
+        .collect()
+}
+
+/// Index into `weights` drawn by weight.
+fn weighted(rng: &mut StdRng, weights: &[u32]) -> usize {
+    let total: u32 = weights.iter().sum();
+    let mut roll = rng.gen_range(0..total.max(1));
+    for (i, w) in weights.iter().enumerate() {
+        if roll < *w {
+            return i;
+        }
+        roll -= w;
+    }
+    0
+}
+
 fn pick_op(
     rng: &mut StdRng,
     cfg: &WorkloadConfig,
-    n: usize,
-    seq: u64,
+    known: &Known,
+    (n, seq): (usize, u64),
     after_sync: bool,
 ) -> ClientOp {
     let keys = cfg.keys.max(1);
@@ -81,48 +171,65 @@ fn pick_op(
         };
         return ClientOp::Read(ReadOp::GetData { path, watch });
     }
-    let total: u32 = cfg.mix.iter().sum::<u32>() + cfg.ephemeral;
-    let mut roll = rng.gen_range(0..total.max(1));
-    let mut kind = 0;
-    for (i, w) in cfg.mix.iter().chain([&cfg.ephemeral]).enumerate() {
-        if roll < *w {
-            kind = i;
-            break;
-        }
-        roll -= w;
-    }
-    // The id is never cut: values stay unique whatever `value_bytes` says.
-    let id = format!("c{n}-{seq}");
-    let len = cfg.value_bytes.max(id.len());
-    let value = id
-        .into_bytes()
-        .into_iter()
-        .chain(std::iter::repeat(b'.'))
-        .take(len)
-        .collect::<Vec<u8>>();
-    match kind {
-        0 => ClientOp::Write(WriteOp::Create {
+    let mut weights = cfg.mix.to_vec();
+    weights.push(cfg.ephemeral);
+    let data = value(cfg, n, seq);
+    let write = |w| ClientOp::Write(w);
+    match weighted(rng, &weights) {
+        0 => write(WriteOp::Create {
             path: key,
-            data: value,
+            data,
             mode: CreateMode::Persistent,
         }),
-        1 => ClientOp::Write(WriteOp::SetData {
+        1 => write(WriteOp::SetData {
+            version: known.expect(rng, cfg, &key),
             path: key,
-            data: value,
-            version: -1,
+            data,
         }),
         2 => ClientOp::Read(ReadOp::GetData { path: key, watch }),
-        3 => ClientOp::Write(WriteOp::Delete {
+        3 => write(WriteOp::Delete {
+            version: known.expect(rng, cfg, &key),
             path: key,
-            version: -1,
         }),
         4 => ClientOp::Sync,
+        5 => {
+            let version = known.expect(rng, cfg, &key);
+            write(WriteOp::Multi(vec![
+                WriteOp::Check {
+                    path: key.clone(),
+                    version,
+                },
+                WriteOp::SetData {
+                    path: key,
+                    data,
+                    version: -1,
+                },
+            ]))
+        }
+        6 if !known.queue => write(WriteOp::Create {
+            path: QUEUE.into(),
+            data,
+            mode: CreateMode::Persistent,
+        }),
+        6 => write(WriteOp::Create {
+            path: format!("{QUEUE}/s-"),
+            data,
+            mode: if rng.gen_bool(0.3) {
+                CreateMode::EphemeralSequential
+            } else {
+                CreateMode::PersistentSequential
+            },
+        }),
+        7 => ClientOp::Read(ReadOp::GetChildren {
+            path: QUEUE.into(),
+            watch,
+        }),
         _ => {
             let path = format!("/e{}", rng.gen_range(0..keys));
             if rng.gen_bool(0.5) {
-                ClientOp::Write(WriteOp::Create {
+                write(WriteOp::Create {
                     path,
-                    data: value,
+                    data,
                     mode: CreateMode::Ephemeral,
                 })
             } else {
@@ -140,91 +247,125 @@ pub async fn run_client(
     history: History,
     until: tokio::time::Instant,
 ) -> ClientStats {
-    let mut stats = ClientStats::default();
-    let mut rng = crate::streams::stream("workload", n as u64);
-    let mut op_id = 0u64;
-    let period = Duration::from_secs_f64(1.0 / cfg.rate.max(0.001));
+    let mut c = ClientRun {
+        n,
+        cfg,
+        history,
+        until,
+        rng: crate::streams::stream("workload", n as u64),
+        op_id: 0,
+        stats: ClientStats::default(),
+        known: Known::default(),
+    };
     while tokio::time::Instant::now() < until {
         let mut ccfg = ClientConfig::new(servers.clone());
-        ccfg.session_timeout_ms = cfg.session_timeout_ms;
-        ccfg.seed = rng.gen();
+        ccfg.session_timeout_ms = c.cfg.session_timeout_ms;
+        ccfg.seed = c.rng.gen();
         let connect = tokio::time::timeout(Duration::from_secs(5), Client::connect(ccfg)).await;
-        let (client, events) = match connect {
-            Ok(Ok(c)) => c,
+        match connect {
+            Ok(Ok((client, events))) => c.session(client, events).await,
             failed => {
                 let why = match failed {
                     Ok(Err(e)) => format!("{e:?}"),
                     _ => "timed out".into(),
                 };
-                history.record(Event::ClientState {
+                c.history.record(Event::ClientState {
                     client: n,
                     session: 0,
                     state: ClientStatus::ConnectFailed { why },
                 });
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
             }
-        };
+        }
+    }
+    c.stats
+}
+
+/// A request in flight.
+struct InFlight {
+    op: u64,
+    call: Call,
+    write: bool,
+    answer: std::pin::Pin<Box<dyn std::future::Future<Output = Traced> + Send>>,
+}
+
+/// One client's run: its draws, its op ids and what it has learned.
+struct ClientRun {
+    n: usize,
+    cfg: WorkloadConfig,
+    history: History,
+    until: tokio::time::Instant,
+    rng: StdRng,
+    op_id: u64,
+    stats: ClientStats,
+    known: Known,
+}
+
+impl ClientRun {
+    /// One session: start an op every 1/rate (at most `pipeline` in flight),
+    /// record answers as they come (in order: a session answers FIFO), then
+    /// close it.
+    async fn session(&mut self, client: Client, events: UnboundedReceiver<ClientEvent>) {
         let session = client.session_id();
-        history.record(Event::ClientState {
-            client: n,
+        self.history.record(Event::ClientState {
+            client: self.n,
             session,
             state: ClientStatus::SessionStarted,
         });
         let mut events = EventLog {
             rx: events,
             taken: 0,
-            history: &history,
-            client: n,
+            history: self.history.clone(),
+            client: self.n,
             session,
         };
-        let mut after_sync = false;
-        let mut session_ops = 0u64;
-        while tokio::time::Instant::now() < until {
-            if cfg.session_ops > 0 && session_ops >= cfg.session_ops {
+        let period = Duration::from_secs_f64(1.0 / self.cfg.rate.max(0.001));
+        let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        let (mut after_sync, mut issued, mut ended) = (false, 0u64, false);
+        let mut next = tokio::time::Instant::now();
+        loop {
+            // Answers already in go first, so events are placed right.
+            while let Some(t) = inflight.front_mut().and_then(|f| ready_now(&mut f.answer)) {
+                let f = inflight.pop_front().expect("front");
+                ended |= self.complete(&mut events, session, f, t);
+            }
+            let now = tokio::time::Instant::now();
+            let open = !ended
+                && now < self.until
+                && (self.cfg.session_ops == 0 || issued < self.cfg.session_ops);
+            if !open && inflight.is_empty() {
                 break;
             }
-            session_ops += 1;
-            events.record(u64::MAX);
-            op_id += 1;
-            let op = pick_op(&mut rng, &cfg, n, op_id, after_sync);
-            after_sync = matches!(op, ClientOp::Sync);
-            let write = !matches!(op, ClientOp::Read(_));
-            history.record(Event::Invoke {
-                client: n,
-                op: op_id,
-                session,
-                call: Call::of(&op),
-            });
-            let traced = client.call_traced(op).await;
-            let (result, zxid) = traced.answer;
-            // Events that arrived before the answer go before it.
-            events.record(traced.events_before);
-            history.record(Event::Complete {
-                client: n,
-                op: op_id,
-                session,
-                outcome: Outcome::of(&result),
-                zxid: zxid.0,
-                write,
-                ret: Ret::of(&result),
-                xid: traced.xid,
-            });
-            match result {
-                Ok(_) => stats.ok += 1,
-                Err(
-                    ErrorCode::NoNode
-                    | ErrorCode::NodeExists
-                    | ErrorCode::BadVersion
-                    | ErrorCode::NotEmpty,
-                ) => stats.ok += 1,
-                Err(ErrorCode::SessionExpired) => {
-                    stats.failed += 1;
-                    break;
-                }
-                Err(_) => stats.failed += 1,
+            let room = open && inflight.len() < self.cfg.pipeline.max(1);
+            if room && now >= next {
+                events.record(u64::MAX);
+                inflight.push_back(self.issue(&client, session, after_sync));
+                after_sync = matches!(inflight.back().map(|f| &f.call), Some(Call::Sync));
+                issued += 1;
+                // Paced from the schedule, not from answers; no burst after a stall.
+                next = (next + period).max(now);
+                continue;
             }
-            tokio::time::sleep(period).await;
+            match inflight.front_mut() {
+                None => tokio::time::sleep_until(next).await,
+                Some(f) if room => {
+                    // `biased`: tokio's random pick would differ between
+                    // runs of a seed in one process (see server::run).
+                    tokio::select! {
+                        biased;
+                        t = &mut f.answer => {
+                            let f = inflight.pop_front().expect("front");
+                            ended |= self.complete(&mut events, session, f, t);
+                        }
+                        _ = tokio::time::sleep_until(next) => {}
+                    }
+                }
+                Some(f) => {
+                    let t = (&mut f.answer).await;
+                    let f = inflight.pop_front().expect("front");
+                    ended |= self.complete(&mut events, session, f, t);
+                }
+            }
         }
         let closed = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
         events.record(u64::MAX);
@@ -233,28 +374,101 @@ pub async fn run_client(
             Ok(Err(e)) => Some(format!("{e:?}")),
             Err(_) => Some("timed out".to_string()),
         };
-        let state = ClientStatus::CloseAnswered { error };
-        history.record(Event::ClientState {
-            client: n,
+        self.history.record(Event::ClientState {
+            client: self.n,
             session,
-            state,
+            state: ClientStatus::CloseAnswered { error },
         });
     }
-    stats
+
+    fn issue(&mut self, client: &Client, session: SessionId, after_sync: bool) -> InFlight {
+        self.op_id += 1;
+        let op = pick_op(
+            &mut self.rng,
+            &self.cfg,
+            &self.known,
+            (self.n, self.op_id),
+            after_sync,
+        );
+        let call = Call::of(&op);
+        let write = !matches!(op, ClientOp::Read(_));
+        self.history.record(Event::Invoke {
+            client: self.n,
+            op: self.op_id,
+            session,
+            call: call.clone(),
+        });
+        InFlight {
+            op: self.op_id,
+            call,
+            write,
+            answer: Box::pin(client.submit(op)),
+        }
+    }
+
+    /// Record an answer; true if it ends the session.
+    fn complete(
+        &mut self,
+        events: &mut EventLog,
+        session: SessionId,
+        f: InFlight,
+        traced: Traced,
+    ) -> bool {
+        let (result, zxid) = traced.answer;
+        // Events that arrived before the answer go before it.
+        events.record(traced.events_before);
+        self.history.record(Event::Complete {
+            client: self.n,
+            op: f.op,
+            session,
+            outcome: Outcome::of(&result),
+            zxid: zxid.0,
+            write: f.write,
+            ret: Ret::answer(&f.call, &result),
+            xid: traced.xid,
+        });
+        self.known.learn(&f.call, &result);
+        match result {
+            Ok(_) => self.stats.ok += 1,
+            Err(
+                ErrorCode::NoNode
+                | ErrorCode::NodeExists
+                | ErrorCode::BadVersion
+                | ErrorCode::NotEmpty,
+            ) => self.stats.ok += 1,
+            Err(ErrorCode::SessionExpired) => {
+                self.stats.failed += 1;
+                return true;
+            }
+            Err(_) => self.stats.failed += 1,
+        }
+        false
+    }
+}
+
+/// The answer, if it is already in (polled once, without waiting).
+fn ready_now(
+    answer: &mut std::pin::Pin<Box<dyn std::future::Future<Output = Traced> + Send>>,
+) -> Option<Traced> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match answer.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(t) => Some(t),
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// A client's events channel, recorded in the order the client received
 /// events and answers (see `Traced::events_before`).
-struct EventLog<'a> {
+struct EventLog {
     rx: UnboundedReceiver<ClientEvent>,
     /// Events taken off the channel so far.
     taken: u64,
-    history: &'a History,
+    history: History,
     client: usize,
     session: SessionId,
 }
 
-impl EventLog<'_> {
+impl EventLog {
     /// Record the events that arrived before the `upto`-th (all there are
     /// for `u64::MAX`).
     fn record(&mut self, upto: u64) {

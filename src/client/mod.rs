@@ -125,16 +125,26 @@ impl Client {
     /// clientId and cxid), so a history can tell what became of a request
     /// whose answer was lost.
     pub async fn call_traced(&self, op: ClientOp) -> Traced {
+        self.submit(op).await
+    }
+
+    /// Queue `op` now, in this session's order, and return its answer to
+    /// come: requests submitted one after another are pipelined, sent and
+    /// answered in submission order (an open-loop client's way to call).
+    pub fn submit(&self, op: ClientOp) -> impl std::future::Future<Output = Traced> + Send {
         let lost = Traced {
             answer: (Err(ErrorCode::ConnectionLoss), Zxid::ZERO),
             xid: None,
             events_before: 0,
         };
         let (tx, rx) = oneshot::channel();
-        if self.cmds.send(Cmd::Op(op, tx)).is_err() {
-            return lost;
+        let sent = self.cmds.send(Cmd::Op(op, tx)).is_ok();
+        async move {
+            if !sent {
+                return lost;
+            }
+            rx.await.unwrap_or(lost)
         }
-        rx.await.unwrap_or(lost)
     }
 
     pub async fn create(

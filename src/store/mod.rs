@@ -417,7 +417,10 @@ impl Store {
         if let Err(e) = self.disk.rename(SNAP_TMP, &name) {
             return Err(self.fail("snapshot rename", e));
         }
-        let header = log::encode_log_header(zxid, generation);
+        let mut header = log::encode_log_header(zxid, generation);
+        if crate::bugs::on("snap-keeps-stale-log") {
+            header.extend(self.stale_tail(zxid)?);
+        }
         let committed = match prepare(&*self.disk, LOG_TMP, &header).await {
             Ok(()) => self.disk.rename(LOG_TMP, LOG),
             Err(e) => Err(e),
@@ -436,9 +439,20 @@ impl Store {
         self.base = zxid;
         self.snaps = vec![zxid];
         self.index.clear();
+        // (With the injected bug, stale records sit unindexed before the
+        // appends to come: a reopen reads them and stops at the first append.)
         self.log_size = header.len() as u64;
         self.dirty = false;
         Ok(())
+    }
+
+    /// Injected bug `snap-keeps-stale-log` (ZOOKEEPER-2832, sim only): the
+    /// log records above a SNAP's zxid, which the install should discard.
+    fn stale_tail(&self, zxid: Zxid) -> io::Result<Vec<u8>> {
+        let bytes = self.disk.read(LOG)?.unwrap_or_default();
+        let first = self.index.partition_point(|(z, _)| *z <= zxid);
+        let from = self.index.get(first).map_or(self.log_size, |r| r.1) as usize;
+        Ok(bytes[from..(self.log_size as usize).min(bytes.len())].to_vec())
     }
 
     /// The newest snapshot's zxid, or the log base: nothing at or below it

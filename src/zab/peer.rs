@@ -1078,8 +1078,17 @@ impl Peer {
                         .events
                         .push(ZabEvent::EpochAdopted { epoch, zxid });
                 }
+                if crate::bugs::on("zxid-before-diff") && self.db.applied < zxid {
+                    // ZOOKEEPER-2355 (sim only): a snapshot that claims the
+                    // synced txns, taken before they are applied.
+                    let state = std::sync::Arc::new(self.db.state());
+                    self.ready.persist.push(PersistOp::Snapshot { zxid, state });
+                }
                 self.following().synced = true;
-                self.handshake(PeerMsg::AckNewLeader { epoch }, true);
+                // ZOOKEEPER-3911 (sim only): the ACK goes before the synced
+                // txns are durable.
+                let durable = !crate::bugs::on("newleader-ack-before-sync");
+                self.handshake(PeerMsg::AckNewLeader { epoch }, durable);
                 self.follower_ack();
             }
             PeerMsg::UpToDate { committed } if phase == Phase::Sync => {

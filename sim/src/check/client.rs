@@ -337,6 +337,11 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 path,
                 value,
                 version,
+            }
+            | Call::CheckSet {
+                path,
+                value,
+                version,
             } => {
                 if never_applied(i) {
                     continue;
@@ -495,7 +500,9 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
     let mut writers: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
         match op.call {
-            Call::Create { path, value, .. } | Call::Set { path, value, .. } => {
+            Call::Create { path, value, .. }
+            | Call::Set { path, value, .. }
+            | Call::CheckSet { path, value, .. } => {
                 writers.entry((path.as_str(), value.as_str())).or_insert(i);
             }
             _ => {}
@@ -651,27 +658,50 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
 
 // ---------------------------------------------------------------- watches
 
-/// Every zxid at which a znode was known to change (an ok create, set or
-/// delete), sorted, per path.
-fn known_changes<'a>(ops: &[Op<'a>]) -> HashMap<&'a str, Vec<u64>> {
-    let mut changes: HashMap<&str, Vec<u64>> = HashMap::new();
+/// What a watch is set on: a znode's data (getData, exists) or its list of
+/// children (getChildren).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum On {
+    Data,
+    Children,
+}
+
+type WatchKey<'a> = (&'a str, On);
+
+fn parent(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((p, _)) => p,
+    }
+}
+
+/// Every zxid at which a znode's data or its children were known to change
+/// (an ok create, set or delete), sorted, per (path, what).
+fn known_changes<'a>(ops: &[Op<'a>]) -> HashMap<WatchKey<'a>, Vec<u64>> {
+    let mut changes: HashMap<WatchKey<'a>, Vec<u64>> = HashMap::new();
     for op in ops {
-        let path = match op.call {
-            Call::Create {
-                path,
-                sequential: false,
-                ..
-            }
-            | Call::Set { path, .. }
-            | Call::Delete { path, .. } => path,
-            _ => continue,
-        };
-        if let Some(d) = op
+        let Some(d) = op
             .done
             .as_ref()
             .filter(|d| d.outcome.is_ok() && d.zxid != 0)
-        {
-            changes.entry(path.as_str()).or_default().push(d.zxid);
+        else {
+            continue;
+        };
+        let (path, data, children) = match op.call {
+            // A sequential create's own path is not the request's.
+            Call::Create {
+                path, sequential, ..
+            } => (path, !sequential, true),
+            Call::Set { path, .. } | Call::CheckSet { path, .. } => (path, true, false),
+            Call::Delete { path, .. } => (path, true, true),
+            _ => continue,
+        };
+        if data {
+            changes.entry((path, On::Data)).or_default().push(d.zxid);
+        }
+        if children {
+            let key = (parent(path), On::Children);
+            changes.entry(key).or_default().push(d.zxid);
         }
     }
     for z in changes.values_mut() {
@@ -681,13 +711,13 @@ fn known_changes<'a>(ops: &[Op<'a>]) -> HashMap<&'a str, Vec<u64>> {
     changes
 }
 
-fn first_after(changes: &HashMap<&str, Vec<u64>>, path: &str, r: u64) -> Option<u64> {
-    let zs = changes.get(path)?;
+fn first_after(changes: &HashMap<WatchKey, Vec<u64>>, key: WatchKey, r: u64) -> Option<u64> {
+    let zs = changes.get(&key)?;
     let i = zs.partition_point(|z| *z <= r);
     zs.get(i).copied()
 }
 
-/// A session's outstanding data watch on one path.
+/// A session's outstanding watch on one path's data or children.
 struct Reg {
     /// The earliest read that surely set it (its zxid), and who.
     definite: Option<(u64, String)>,
@@ -697,11 +727,12 @@ struct Reg {
     reconnected: bool,
 }
 
-/// `client.watches`: a data watch, set by an ok getData/exists with
-/// watch=true, fires once (later reads of the same path before it fires are
-/// the same watch), for a change after the read that set it and no later than
-/// the first known change after it; and the session sees no answer at a zxid
-/// at or past that change before the event.
+/// `client.watches`: a watch, set by an ok getData/exists (on the data) or
+/// getChildren (on the children) with watch=true, fires once (later reads of
+/// the same kind before it fires are the same watch), for a change after the
+/// read that set it and no later than the first known change after it; and
+/// the session sees no answer at a zxid at or past that change before the
+/// event. A NodeDeleted event ends both watches on the path.
 pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     const CHECK: &str = "client.watches";
     let mut out = Vec::new();
@@ -713,7 +744,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
             by_done.insert(d.idx, i);
         }
     }
-    let mut regs: HashMap<SessionId, BTreeMap<&str, Reg>> = HashMap::new();
+    let mut regs: HashMap<SessionId, BTreeMap<WatchKey, Reg>> = HashMap::new();
     for (idx, r) in records.iter().enumerate() {
         match &r.event {
             Event::Complete { session, .. } => {
@@ -726,13 +757,14 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 // An answer past a change some watch of this session waits for.
                 if d.answered() && d.zxid != 0 {
                     let mut overdue = Vec::new();
-                    for (path, reg) in mine.iter() {
+                    for (key, reg) in mine.iter() {
                         let Some((r0, who)) = &reg.definite else {
                             continue;
                         };
-                        if let Some(c) = first_after(&changes, path, *r0) {
+                        let path = describe_key(*key);
+                        if let Some(c) = first_after(&changes, *key, *r0) {
                             if c <= d.zxid {
-                                overdue.push(*path);
+                                overdue.push(*key);
                                 out.push(v(
                                     CHECK,
                                     format!(
@@ -747,18 +779,21 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                             }
                         }
                     }
-                    for p in overdue {
-                        mine.remove(p);
+                    for k in overdue {
+                        mine.remove(&k);
                     }
                 }
                 // A new registration.
-                let path = match o.call {
+                let key = match o.call {
                     Call::Get {
                         path, watch: true, ..
                     }
                     | Call::Exists {
                         path, watch: true, ..
-                    } => path.as_str(),
+                    } => (path.as_str(), On::Data),
+                    Call::Children {
+                        path, watch: true, ..
+                    } => (path.as_str(), On::Children),
                     _ => continue,
                 };
                 let surely = d.outcome.is_ok();
@@ -766,7 +801,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 if !surely && !maybe {
                     continue; // getData on a missing node leaves no watch
                 }
-                let reg = mine.entry(path).or_insert(Reg {
+                let reg = mine.entry(key).or_insert(Reg {
                     definite: None,
                     possible: false,
                     reconnected: false,
@@ -784,11 +819,31 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                 zxid,
                 ..
             } => {
-                if *event == EventType::NodeChildrenChanged {
-                    continue; // child watches are not judged
-                }
                 let mine = regs.entry(*session).or_default();
-                let Some(reg) = mine.remove(path.as_str()) else {
+                let (data, children) = (
+                    mine.remove(&(path.as_str(), On::Data)),
+                    mine.remove(&(path.as_str(), On::Children)),
+                );
+                // The event ends the watch it is for; NodeDeleted ends both.
+                let (reg, key) = match event {
+                    EventType::NodeChildrenChanged => {
+                        if let Some(d) = data {
+                            mine.insert((path.as_str(), On::Data), d);
+                        }
+                        (children, (path.as_str(), On::Children))
+                    }
+                    EventType::NodeDeleted => match data {
+                        Some(d) => (Some(d), (path.as_str(), On::Data)),
+                        None => (children, (path.as_str(), On::Children)),
+                    },
+                    _ => {
+                        if let Some(c) = children {
+                            mine.insert((path.as_str(), On::Children), c);
+                        }
+                        (data, (path.as_str(), On::Data))
+                    }
+                };
+                let Some(reg) = reg else {
                     out.push(v(
                         CHECK,
                         format!(
@@ -810,7 +865,7 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                                 zx(*r0)
                             ),
                         ));
-                    } else if let Some(c) = first_after(&changes, path, *r0) {
+                    } else if let Some(c) = first_after(&changes, key, *r0) {
                         // Re-armed on a reconnect (SetWatches), a watch whose
                         // change was missed fires stamped with the new
                         // server's state, which may be past that change.
@@ -846,6 +901,14 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// A watch's path, saying when it is on the children.
+fn describe_key((path, on): WatchKey) -> String {
+    match on {
+        On::Data => path.to_string(),
+        On::Children => format!("the children of {path}"),
+    }
 }
 
 // ---------------------------------------------------------------- sessions

@@ -32,6 +32,7 @@
 mod ack;
 mod client;
 mod converged;
+mod evidence;
 mod linear;
 mod liveness;
 mod zab;
@@ -84,6 +85,9 @@ pub enum Verdict {
     /// correct either (the linearizability search hit its bound). Never a
     /// pass, and never confused with a violation.
     Undecided(String),
+    /// No violation was found, but the history held too little to judge
+    /// (see `evidence`): never a pass either.
+    Inconclusive(String),
 }
 
 impl Verdict {
@@ -95,12 +99,13 @@ impl Verdict {
         matches!(self, Verdict::Fail(_))
     }
 
-    /// "pass", "fail" or "undecided".
+    /// "pass", "fail", "undecided" or "inconclusive".
     pub fn label(&self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail(_) => "fail",
             Verdict::Undecided(_) => "undecided",
+            Verdict::Inconclusive(_) => "inconclusive",
         }
     }
 
@@ -108,19 +113,27 @@ impl Verdict {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Verdict::Pass => None,
-            Verdict::Fail(r) | Verdict::Undecided(r) => Some(r),
+            Verdict::Fail(r) | Verdict::Undecided(r) | Verdict::Inconclusive(r) => Some(r),
         }
     }
 
-    /// The verdict of several checks together: any failure fails, else any
-    /// undecided is undecided.
+    /// How bad, for `overall`: pass < inconclusive < undecided < fail.
+    fn rank(&self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Inconclusive(_) => 1,
+            Verdict::Undecided(_) => 2,
+            Verdict::Fail(_) => 3,
+        }
+    }
+
+    /// The verdict of several checks together: the worst, the first of its
+    /// kind (any failure fails, else any undecided, else any inconclusive).
     pub fn overall<'a>(all: impl IntoIterator<Item = &'a Verdict>) -> Verdict {
         let mut out = Verdict::Pass;
         for v in all {
-            match (v, &out) {
-                (Verdict::Fail(r), _) => return Verdict::Fail(r.clone()),
-                (Verdict::Undecided(r), Verdict::Pass) => out = Verdict::Undecided(r.clone()),
-                _ => {}
+            if v.rank() > out.rank() {
+                out = v.clone();
             }
         }
         out
@@ -319,6 +332,11 @@ pub fn run(
         .collect();
     let mut out = verdicts(&found);
     out.retain(|name, _| CHECKS.iter().any(|c| c.name == *name && wanted(c.family)));
+    for (name, lacking) in evidence::too_little(records) {
+        if let Some(slot) = out.get_mut(name).filter(|v| v.is_pass()) {
+            *slot = Verdict::Inconclusive(lacking);
+        }
+    }
     out
 }
 

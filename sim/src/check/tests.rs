@@ -918,6 +918,55 @@ fn watches_reject_the_answer_to_the_watchers_own_change_before_the_event() {
     );
 }
 
+/// Session 10 lists /q with a child watch; session 11 adds a sequential
+/// child; the event reaches 10 before its next answer.
+fn child_watch_good() -> H {
+    let mut h = H::new();
+    h.invoke(1, 1, 11, create("/q", "q"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, children("/q", true))
+        .complete(0, 1, 10, "ok", z(1, 1), Ret::Children { children: vec![] })
+        .invoke(1, 2, 11, create_seq("/q/s-", "s"))
+        .complete(1, 2, 11, "ok", z(1, 2), stat(0, 0))
+        .watch(0, 10, "/q", "NodeChildrenChanged", z(1, 2))
+        .invoke(0, 2, 10, get("/q", false))
+        .complete(0, 2, 10, "ok", z(1, 2), node("q", 0, 0));
+    h
+}
+
+#[test]
+fn child_watches_are_judged_like_data_watches() {
+    assert_eq!(child_watch_good().verdict("client.watches"), Ok(()));
+    // Fired twice.
+    let mut twice = child_watch_good();
+    twice.watch(0, 10, "/q", "NodeChildrenChanged", z(1, 2));
+    assert_fails(twice.verdict("client.watches"), "with no watch outstanding");
+    // The session sees a later zxid before the event.
+    let mut late = H::new();
+    late.invoke(1, 1, 11, create("/q", "q"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, children("/q", true))
+        .complete(0, 1, 10, "ok", z(1, 1), Ret::Children { children: vec![] })
+        .invoke(1, 2, 11, create_seq("/q/s-", "s"))
+        .complete(1, 2, 11, "ok", z(1, 2), stat(0, 0))
+        .invoke(0, 2, 10, get("/q", false))
+        .complete(0, 2, 10, "ok", z(1, 2), node("q", 0, 0))
+        .watch(0, 10, "/q", "NodeChildrenChanged", z(1, 2));
+    assert_fails(
+        late.verdict("client.watches"),
+        "before the event of the watch on the children of /q",
+    );
+    // A data watch on /q does not answer for a child event.
+    let mut wrong = H::new();
+    wrong
+        .invoke(1, 1, 11, create("/q", "q"))
+        .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 1, 10, get("/q", true))
+        .complete(0, 1, 10, "ok", z(1, 1), node("q", 0, 0))
+        .watch(0, 10, "/q", "NodeChildrenChanged", z(1, 2));
+    assert_fails(wrong.verdict("client.watches"), "with no watch outstanding");
+}
+
 #[test]
 fn watches_reject_a_second_event_for_one_watch() {
     let mut h = watches_good();
@@ -1211,7 +1260,7 @@ fn run_all_reports_every_named_check() {
     });
     assert_eq!(names.len(), 17);
     // No client ops and no final states in that history: liveness and
-    // converged fail, the rest pass.
+    // converged fail, the client checks had nothing to judge, the rest pass.
     for (name, verdict) in verdicts {
         let fails = |needle: &str| {
             assert!(verdict.is_fail(), "{name}: {verdict:?}");
@@ -1221,6 +1270,11 @@ fn run_all_reports_every_named_check() {
             fails("no client was at work");
         } else if name == "converged" {
             fails("no final server states");
+        } else if name.starts_with("client.") {
+            assert!(
+                matches!(verdict, Verdict::Inconclusive(_)),
+                "{name}: {verdict:?}"
+            );
         } else {
             assert_eq!(verdict, Verdict::Pass, "{name}");
         }
@@ -1391,4 +1445,58 @@ fn linearizable_is_undecided_when_its_search_gives_up() {
         matches!(&v, Verdict::Fail(why) if why.contains("/a: not linearizable")),
         "{v:?}"
     );
+}
+
+// ------------------------------------------------------------------ evidence
+
+/// A history with nothing in it for a check never passes it: the verdict is
+/// inconclusive, and turns to a pass once the evidence is there.
+#[test]
+fn too_little_evidence_is_inconclusive_not_a_pass() {
+    let empty = H::new();
+    let opts = CheckOptions::default();
+    for check in [
+        "zab.agreement",
+        "client.linearizable",
+        "client.watches",
+        "client.sessions",
+    ] {
+        let v = empty.full_verdict(check, &opts);
+        assert!(matches!(v, Verdict::Inconclusive(_)), "{check}: {v:?}");
+    }
+    // Deliveries are what the ZAB checks judge.
+    let zab = zab_good();
+    assert_eq!(zab.full_verdict("zab.agreement", &opts), Verdict::Pass);
+    // Ten answered writes for linearizability; a fired watch for watches.
+    let mut h = H::new();
+    h.invoke(0, 1, 7, create("/a", "v1"))
+        .complete(0, 1, 7, "ok", z(1, 1), stat(0, 0));
+    for op in 2..=10u64 {
+        let version = op as i32 - 1;
+        h.invoke(0, op, 7, set("/a", &format!("v{op}"))).complete(
+            0,
+            op,
+            7,
+            "ok",
+            z(1, op as u32),
+            stat(version, 0),
+        );
+    }
+    assert_eq!(h.full_verdict("client.linearizable", &opts), Verdict::Pass);
+    assert!(matches!(
+        h.full_verdict("client.watches", &opts),
+        Verdict::Inconclusive(why) if why.contains("no watch fired")
+    ));
+    let mut w = H::new();
+    w.invoke(0, 1, 7, get("/a", true))
+        .complete(0, 1, 7, "ok", z(1, 1), node("v", 0, 0))
+        .invoke(0, 2, 7, set("/a", "v2"))
+        .watch(0, 7, "/a", "NodeDataChanged", z(1, 2))
+        .complete(0, 2, 7, "ok", z(1, 2), stat(1, 0));
+    assert_eq!(w.full_verdict("client.watches", &opts), Verdict::Pass);
+    // Overall: inconclusive only where nothing worse is.
+    let all = [Verdict::Pass, Verdict::Inconclusive("x".into())];
+    assert!(matches!(Verdict::overall(&all), Verdict::Inconclusive(_)));
+    let worse = [Verdict::Inconclusive("x".into()), Verdict::Fail("y".into())];
+    assert!(matches!(Verdict::overall(&worse), Verdict::Fail(_)));
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 const STYLE: &str = "body{font-family:sans-serif;margin:16px;color:#222}\
 table{border-collapse:collapse;font-size:12px;margin:8px 0}\
 td{padding:2px 8px;border-bottom:1px solid #eee;vertical-align:top}\
-td.pass{color:#3a9a5b}td.fail{color:#d9534f;font-weight:bold}td.undecided{color:#f0ad4e}\
+td.pass{color:#3a9a5b}td.fail{color:#d9534f;font-weight:bold}td.undecided,td.inconclusive{color:#f0ad4e}\
 #plot{overflow-x:auto;border:1px solid #ddd}code{background:#f5f5f5;padding:2px 4px}\
 .legend span{display:inline-block;margin-right:14px;font-size:12px}\
 .legend i{display:inline-block;width:14px;height:8px;margin-right:4px}";
@@ -36,13 +36,7 @@ pub fn page(sc: &Scenario, report: &RunReport, seed: u64, replay: &str) -> Strin
         .checks
         .iter()
         .map(|(name, v)| {
-            let verdict = if v.is_pass() {
-                "pass"
-            } else if v.is_fail() {
-                "fail"
-            } else {
-                "undecided"
-            };
+            let verdict = v.label();
             (
                 name.clone(),
                 json!({"verdict": verdict, "reason": v.reason().unwrap_or("")}),

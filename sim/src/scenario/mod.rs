@@ -17,11 +17,17 @@
 //!
 //! [workload]
 //! clients = 4               # default 3
-//! rate = 50                 # ops per client per simulated second (default 20)
+//! rate = 50                 # ops each client starts per simulated second (default 20)
+//! pipeline = 4              # requests in flight per client, 1..=64 (default 1)
+//! conditional = 30          # percent of set/delete/multi expecting the
+//!                           # version last seen (default 30)
 //! keys = 8                  # key space /k0../k7 (default 8)
 //! value_bytes = 16          # default 16
-//! mix = { create = 3, set = 4, get = 2, delete = 1, sync = 1, ephemeral = 1 }
-//!                           # weights (missing = 0); ephemeral: create/read /e<i>
+//! mix = { create = 3, set = 4, get = 2, delete = 1, sync = 1, multi = 1,
+//!         sequential = 1, children = 1, ephemeral = 1 }
+//!                           # weights (missing = 0); multi: check a version
+//!                           # and set; sequential: create /q/s-N; children:
+//!                           # list /q; ephemeral: create/read /e<i>
 //! session_timeout = "3s"    # 2..=20 ticks (default 3s)
 //!
 //! [network]
@@ -212,6 +218,8 @@ impl Scenario {
         crate::workload::WorkloadConfig {
             clients: w.clients,
             rate: w.rate,
+            pipeline: w.pipeline,
+            conditional: w.conditional,
             keys: w.keys,
             value_bytes: w.value_bytes,
             mix: w.mix,

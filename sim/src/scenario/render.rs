@@ -28,20 +28,23 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
         e.snap_count
     );
     let w = &s.workload;
+    let mix: Vec<String> = crate::workload::MIX_KEYS
+        .iter()
+        .zip(w.mix)
+        .map(|(k, x)| format!("{k} = {x}"))
+        .chain([format!("ephemeral = {}", w.ephemeral)])
+        .collect();
     let _ = writeln!(
         o,
-        "\n[workload]\nclients = {}\nrate = {}\nkeys = {}\nvalue_bytes = {}\n\
-         mix = {{ create = {}, set = {}, get = {}, delete = {}, sync = {}, ephemeral = {} }}\nsession_timeout = \"{}\"",
+        "\n[workload]\nclients = {}\nrate = {}\npipeline = {}\nconditional = {}\nkeys = {}\n\
+         value_bytes = {}\nmix = {{ {} }}\nsession_timeout = \"{}\"",
         w.clients,
         float(w.rate),
+        w.pipeline,
+        w.conditional,
         w.keys,
         w.value_bytes,
-        w.mix[0],
-        w.mix[1],
-        w.mix[2],
-        w.mix[3],
-        w.mix[4],
-        w.ephemeral,
+        mix.join(", "),
         d(w.session_timeout)
     );
     let n = &s.network;

@@ -55,6 +55,8 @@ pub(crate) struct RawEnsemble {
 pub(crate) struct RawWorkload {
     pub clients: Option<Spanned<Int>>,
     pub rate: Option<Spanned<Num>>,
+    pub pipeline: Option<Spanned<Int>>,
+    pub conditional: Option<Spanned<Int>>,
     pub keys: Option<Spanned<Int>>,
     pub value_bytes: Option<Spanned<Int>>,
     pub mix: Option<Spanned<RawMix>>,
@@ -69,6 +71,9 @@ pub(crate) struct RawMix {
     pub get: Option<Spanned<Int>>,
     pub delete: Option<Spanned<Int>>,
     pub sync: Option<Spanned<Int>>,
+    pub multi: Option<Spanned<Int>>,
+    pub sequential: Option<Spanned<Int>>,
+    pub children: Option<Spanned<Int>>,
     pub ephemeral: Option<Spanned<Int>>,
 }
 
@@ -306,12 +311,16 @@ pub struct EnsembleSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkloadSpec {
     pub clients: usize,
-    /// Operations per client per simulated second.
+    /// Operations each client starts per simulated second.
     pub rate: f64,
+    /// Requests each client keeps in flight at most.
+    pub pipeline: usize,
+    /// Percent of sets, deletes and multis that expect the last seen version.
+    pub conditional: u32,
     pub keys: usize,
     pub value_bytes: usize,
-    /// Weights: create, set, get, delete, sync.
-    pub mix: [u32; 5],
+    /// Weights, in `workload::MIX_KEYS` order.
+    pub mix: [u32; 8],
     /// Weight of ephemeral work (create or read an ephemeral `/e<i>`).
     pub ephemeral: u32,
     pub session_timeout: Duration,

@@ -140,7 +140,8 @@ fn the_good_file_parses() {
     assert_eq!(s.ensemble.snap_count, 50);
     assert_eq!(s.workload.clients, 4);
     assert_eq!(s.workload.rate, 50.0);
-    assert_eq!(s.workload.mix, [3, 4, 2, 1, 1]);
+    assert_eq!(s.workload.mix, [3, 4, 2, 1, 1, 0, 0, 0]);
+    assert_eq!((s.workload.pipeline, s.workload.conditional), (1, 30));
     assert_eq!(s.workload.ephemeral, 0);
     assert_eq!(s.workload.session_timeout, Duration::from_millis(1500));
     assert_eq!(
@@ -455,7 +456,7 @@ fn times() {
         "liveness = ^\"10s\"",
         "check.liveness",
         ErrorKind::Invalid,
-        "no create, set, delete, sync or ephemeral weight",
+        "no create, set, delete, sync, multi, sequential or ephemeral weight",
     );
     let t = edit("session_timeout = \"1500ms\"", "session_timeout = \"10s\"");
     expect(
@@ -1330,4 +1331,28 @@ fn message_faults() {
     let t = rule(r#"kind = "ACK", then = "crash", whom = "x""#);
     let e = err(&t);
     assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");
+}
+
+/// The open-loop knobs and the newer mix weights parse, and bad values name
+/// their field.
+#[test]
+fn pipeline_conditional_and_the_new_mix_weights() {
+    let text = GOOD.replace(
+        "mix = { create = 3, set = 4, get = 2, delete = 1, sync = 1 }",
+        "mix = { set = 1, multi = 2, sequential = 3, children = 4 }\npipeline = 8\nconditional = 100",
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(s.workload.mix, [0, 1, 0, 0, 0, 2, 3, 4]);
+    assert_eq!((s.workload.pipeline, s.workload.conditional), (8, 100));
+    let again = parse(&s.to_toml()).unwrap();
+    assert_eq!(again.workload, s.workload);
+    for (bad, field) in [
+        ("pipeline = 0", "workload.pipeline"),
+        ("pipeline = 65", "workload.pipeline"),
+        ("conditional = 101", "workload.conditional"),
+    ] {
+        let text = GOOD.replace("rate = 50", &format!("rate = 50\n{bad}"));
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(field), "{bad}: {e}");
+    }
 }

@@ -255,12 +255,12 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
                     ));
                 }
                 let m = &workload.mix;
-                if m[0] + m[1] + m[3] + m[4] + workload.ephemeral == 0 {
+                if m[0] + m[1] + m[3] + m[4] + m[5] + m[6] + workload.ephemeral == 0 {
                     return Err(v.at(
                         l,
                         "check.liveness",
                         ErrorKind::Invalid,
-                        "liveness needs committed writes, and the workload mix has no create, set, delete, sync or ephemeral weight",
+                        "liveness needs committed writes, and the workload mix has no create, set, delete, sync, multi, sequential or ephemeral weight",
                     ));
                 }
                 let end = timeline_end(&faults, &workload);
@@ -393,17 +393,18 @@ fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
         None => (d.mix, d.ephemeral),
         Some(m) => {
             let mm = m.get_ref();
-            let mut out = [0u32; 5];
-            for (i, (k, x)) in [
-                ("create", &mm.create),
-                ("set", &mm.set),
-                ("get", &mm.get),
-                ("delete", &mm.delete),
-                ("sync", &mm.sync),
-            ]
-            .into_iter()
-            .enumerate()
-            {
+            let mut out = [0u32; 8];
+            let given = [
+                &mm.create,
+                &mm.set,
+                &mm.get,
+                &mm.delete,
+                &mm.sync,
+                &mm.multi,
+                &mm.sequential,
+                &mm.children,
+            ];
+            for (i, (k, x)) in crate::workload::MIX_KEYS.iter().zip(given).enumerate() {
                 if let Some(x) = x {
                     out[i] = v.int(x, &format!("workload.mix.{k}"), 0, 1_000_000)? as u32;
                 }
@@ -456,6 +457,14 @@ fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
             1 << 20,
             d.value_bytes,
         )?,
+        pipeline: opt(&w.pipeline, "workload.pipeline", 1, 64, d.pipeline)?,
+        conditional: opt(
+            &w.conditional,
+            "workload.conditional",
+            0,
+            100,
+            d.conditional as usize,
+        )? as u32,
         mix,
         ephemeral,
         session_timeout,

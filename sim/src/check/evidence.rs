@@ -1,0 +1,94 @@
+//! Enough evidence to judge? A check that found nothing wrong in a history
+//! that gave it nothing to look at has not passed: its verdict is
+//! inconclusive. Each check names the least it needs.
+
+use crate::history::{Call, ClientStatus, Event, Record};
+use std::collections::BTreeMap;
+
+/// Answered writes `client.linearizable` needs before a pass means anything.
+pub const MIN_WRITES: usize = 10;
+/// Answered requests `client.sequential` needs.
+pub const MIN_ANSWERS: usize = 10;
+
+/// What a history holds that the checks judge.
+#[derive(Default, Debug)]
+struct Counts {
+    delivered: usize,
+    writes: usize,
+    answers: usize,
+    watch_events: usize,
+    ephemerals: usize,
+    session_ends: usize,
+}
+
+fn count(records: &[Record]) -> Counts {
+    let mut c = Counts::default();
+    let mut ephemeral_ops = std::collections::HashSet::new();
+    for r in records {
+        match &r.event {
+            Event::Delivered { .. } => c.delivered += 1,
+            Event::Invoke {
+                client,
+                op,
+                call: Call::Create {
+                    ephemeral: true, ..
+                },
+                ..
+            } => {
+                ephemeral_ops.insert((*client, *op));
+            }
+            Event::Complete {
+                client,
+                op,
+                outcome,
+                write,
+                ..
+            } if outcome.answered() => {
+                c.answers += 1;
+                c.writes += usize::from(*write);
+                c.ephemerals +=
+                    usize::from(outcome.is_ok() && ephemeral_ops.contains(&(*client, *op)));
+            }
+            Event::Watch { .. } => c.watch_events += 1,
+            Event::ClientState {
+                state: ClientStatus::Expired | ClientStatus::CloseAnswered { error: None },
+                ..
+            } => c.session_ends += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Checks that found too little to judge, with what they lacked.
+pub fn too_little(records: &[Record]) -> BTreeMap<&'static str, String> {
+    let c = count(records);
+    let mut out = BTreeMap::new();
+    if c.delivered == 0 {
+        for check in super::CHECKS.iter().filter(|k| k.name.starts_with("zab.")) {
+            out.insert(check.name, "no server delivered a txn".to_string());
+        }
+    }
+    if c.writes < MIN_WRITES {
+        out.insert(
+            "client.linearizable",
+            format!("{} answered writes (needs {MIN_WRITES})", c.writes),
+        );
+    }
+    if c.answers < MIN_ANSWERS {
+        out.insert(
+            "client.sequential",
+            format!("{} answered requests (needs {MIN_ANSWERS})", c.answers),
+        );
+    }
+    if c.watch_events == 0 {
+        out.insert("client.watches", "no watch fired".to_string());
+    }
+    if c.ephemerals == 0 && c.session_ends == 0 {
+        out.insert(
+            "client.sessions",
+            "no ephemeral was created and no session ended".to_string(),
+        );
+    }
+    out
+}
