@@ -581,3 +581,42 @@ fn snap_keeps_stale_log_is_caught_after_a_restart() {
     let caught = caught_on(&s, "snap-keeps-stale-log", "zab.ack_durable", 5);
     assert!(caught.len() >= 2, "caught on {caught:?} of 0..5");
 }
+
+/// `cut_off`: when the new leader sends its first UPTODATE, it and that
+/// follower are cut off from the other servers together; the other three
+/// elect a leader of their own, and when the rule is disarmed the two are
+/// reconnected and rejoin. Everything holds.
+#[test]
+fn cut_off_leaves_a_new_leader_alone_with_one_follower() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-crash.toml"),
+    )
+    .unwrap();
+    let cut = "[[fault]]\nat = \"8s\"\non_message = { kind = \"UPTODATE\", then = \"cut_off\", count = 1 }\nuntil = \"12s\"\n";
+    let s = Scenario::parse(&format!("{text}\n{cut}"), "cut-off.toml").unwrap();
+    let r = run_seed(&s, 3).unwrap();
+    for (check, v) in &r.checks {
+        assert!(!v.is_fail(), "{check}: {v:?}");
+    }
+    let lines: Vec<String> = r
+        .history
+        .records()
+        .into_iter()
+        .filter_map(|rec| match rec.event {
+            zkstorm_sim::history::Event::Fault { what } => Some(what),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("UPTODATE") && l.contains("cut off")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("reconnect what it cut off")),
+        "{lines:#?}"
+    );
+}

@@ -9,7 +9,16 @@
 //! discovery, in sync or broadcasting — the phase of the newest leader, or
 //! `election` if none); `leaders_in_discovery:2+` (two would-be leaders in
 //! discovery at once); `epoch_gap:0|1|2+` (epochs skipped by a new
-//! leader); `recovered:torn|snapshot`; `client:<state>`.
+//! leader); `recovered:torn|snapshot`; `client:<state>`; from what a
+//! leader hears in ACKEPOCH, `ackepoch:behind:0|1|2+` (epochs a follower
+//! missed: the new epoch less its currentEpoch, less one) and
+//! `ackepoch:log_ahead` (its log reaches past the leader's); from FOLLOWERINFO,
+//! `epoch_chosen:accepted_differ` (the quorum a leader chose its epoch from
+//! had accepted different epochs: a would-be leader failed in between).
+//!
+//! Some cells are thresholds of a number (`MEASURES`); a run reports the
+//! largest it reached, so `--guided` can keep runs that come closer to such
+//! a cell before any run reaches it.
 
 use crate::history::{ClientStatus, Event, NodeChange, Record};
 use crate::scenario::{Scenario, ACTION_KEYS};
@@ -50,17 +59,57 @@ pub fn universe() -> BTreeSet<String> {
     }
     u.insert("recovered:torn".into());
     u.insert("recovered:snapshot".into());
+    for b in ["0", "1", "2+"] {
+        u.insert(format!("ackepoch:behind:{b}"));
+    }
+    u.insert("ackepoch:log_ahead".into());
+    u.insert("epoch_chosen:accepted_differ".into());
     for c in CLIENT_STATES {
         u.insert(format!("client:{c}"));
     }
     u
 }
 
-/// The cells one run reached. Faults fire at their `at`, so their cells
-/// come from the scenario's timeline (the faults a run skipped included:
-/// the moment was reached).
+/// Numbers whose thresholds are cells: (measure, the cell, its threshold).
+pub const MEASURES: &[(&str, &str, u64)] = &[
+    ("epoch_gap", "epoch_gap:2+", 2),
+    ("ackepoch_behind", "ackepoch:behind:2+", 2),
+    ("leaders_in_discovery", "leaders_in_discovery:2+", 2),
+];
+
+/// What one run reached: its cells, and the largest value of each measure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reach {
+    pub cells: BTreeSet<String>,
+    pub measures: BTreeMap<&'static str, u64>,
+}
+
+impl Reach {
+    fn measure(&mut self, name: &'static str, value: u64) {
+        let m = self.measures.entry(name).or_default();
+        *m = (*m).max(value);
+    }
+}
+
+/// A count as a cell name: 0, 1, or 2+.
+fn bucket(n: u64) -> &'static str {
+    match n {
+        0 => "0",
+        1 => "1",
+        _ => "2+",
+    }
+}
+
+/// The cells one run reached.
 pub fn cells(sc: &Scenario, records: &[Record]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+    reach(sc, records).cells
+}
+
+/// The cells one run reached, and its measures. Faults fire at their `at`,
+/// so their cells come from the scenario's timeline (the faults a run
+/// skipped included: the moment was reached).
+pub fn reach(sc: &Scenario, records: &[Record]) -> Reach {
+    let mut reach = Reach::default();
     let mut phase: BTreeMap<u64, Phase> = BTreeMap::new();
     let mut leading: BTreeSet<u64> = BTreeSet::new();
     let mut newest_leader: Option<u64> = None;
@@ -78,27 +127,37 @@ pub fn cells(sc: &Scenario, records: &[Record]) -> BTreeSet<String> {
                 .and_then(|l| phase.get(&l).copied())
                 .filter(|p| *p != Phase::Down)
                 .unwrap_or(Phase::Election);
-            out.insert(format!("fault:{}@{}", faults[next_fault].1, name(p)));
+            let cell = format!("fault:{}@{}", faults[next_fault].1, name(p));
+            reach.cells.insert(cell);
             next_fault += 1;
         }
-        step(
-            &r.event,
+        let mut state = (
             &mut phase,
             &mut leading,
             &mut newest_leader,
             &mut last_epoch,
-            &mut out,
         );
+        step(&r.event, &mut state, &mut reach);
         let in_discovery = leading
             .iter()
             .filter(|s| phase.get(s) == Some(&Phase::Discovery))
-            .count();
+            .count() as u64;
+        reach.measure("leaders_in_discovery", in_discovery);
         if in_discovery >= 2 {
-            out.insert("leaders_in_discovery:2+".into());
+            reach.cells.insert("leaders_in_discovery:2+".into());
         }
     }
-    out
+    reach
 }
+
+/// What the servers are doing, as the history shows it: each one's phase,
+/// who leads, the newest leader, the newest established epoch.
+type State<'a> = (
+    &'a mut BTreeMap<u64, Phase>,
+    &'a mut BTreeSet<u64>,
+    &'a mut Option<u64>,
+    &'a mut Option<u32>,
+);
 
 fn name(p: Phase) -> &'static str {
     match p {
@@ -110,14 +169,8 @@ fn name(p: Phase) -> &'static str {
 }
 
 /// One record's effect on the phases, and the cells it reaches.
-fn step(
-    e: &Event,
-    phase: &mut BTreeMap<u64, Phase>,
-    leading: &mut BTreeSet<u64>,
-    newest_leader: &mut Option<u64>,
-    last_epoch: &mut Option<u32>,
-    out: &mut BTreeSet<String>,
-) {
+fn step(e: &Event, state: &mut State, reach: &mut Reach) {
+    let (phase, leading, newest_leader, last_epoch) = state;
     match e {
         Event::Zab { sid, event } => match event {
             ZabEvent::Looking { .. } => {
@@ -127,37 +180,50 @@ fn step(
             ZabEvent::Leading { .. } => {
                 phase.insert(*sid, Phase::Discovery);
                 leading.insert(*sid);
-                *newest_leader = Some(*sid);
+                **newest_leader = Some(*sid);
             }
             ZabEvent::Following { .. } => {
                 phase.insert(*sid, Phase::Discovery);
             }
             ZabEvent::SyncSent { mode, .. } => {
                 phase.insert(*sid, Phase::Sync);
-                out.insert(format!("sync:{mode}"));
+                reach.cells.insert(format!("sync:{mode}"));
             }
             ZabEvent::Serving { .. } => {
                 phase.insert(*sid, Phase::Broadcast);
             }
             ZabEvent::SteppedDown { reason } => {
-                out.insert(format!("step_down:{reason}"));
+                reach.cells.insert(format!("step_down:{reason}"));
+            }
+            ZabEvent::EpochAcked {
+                current_epoch,
+                last_zxid,
+                epoch,
+                ours,
+                ..
+            } if *epoch > 0 => {
+                let behind = u64::from(epoch.saturating_sub(*current_epoch).saturating_sub(1));
+                reach.measure("ackepoch_behind", behind);
+                reach
+                    .cells
+                    .insert(format!("ackepoch:behind:{}", bucket(behind)));
+                if last_zxid > ours {
+                    reach.cells.insert("ackepoch:log_ahead".into());
+                }
+            }
+            ZabEvent::EpochChosen { accepted, .. } if accepted.first() != accepted.last() => {
+                reach.cells.insert("epoch_chosen:accepted_differ".into());
             }
             _ => {}
         },
         Event::Established { sid, epoch, .. } => {
             phase.insert(*sid, Phase::Broadcast);
-            if let Some(prev) = *last_epoch {
-                let gap = epoch.saturating_sub(prev).saturating_sub(1);
-                out.insert(format!(
-                    "epoch_gap:{}",
-                    if gap >= 2 {
-                        "2+".to_string()
-                    } else {
-                        gap.to_string()
-                    }
-                ));
+            if let Some(prev) = **last_epoch {
+                let gap = u64::from(epoch.saturating_sub(prev).saturating_sub(1));
+                reach.measure("epoch_gap", gap);
+                reach.cells.insert(format!("epoch_gap:{}", bucket(gap)));
             }
-            *last_epoch = Some(last_epoch.map_or(*epoch, |p| p.max(*epoch)));
+            **last_epoch = Some(last_epoch.map_or(*epoch, |p| p.max(*epoch)));
         }
         Event::Truncated { sid, .. } | Event::Reset { sid, .. } => {
             phase.insert(*sid, Phase::Sync);
@@ -171,10 +237,10 @@ fn step(
             phase.insert(*sid, Phase::Election);
             leading.remove(sid);
             if *torn_bytes > 0 {
-                out.insert("recovered:torn".into());
+                reach.cells.insert("recovered:torn".into());
             }
             if *base > 0 {
-                out.insert("recovered:snapshot".into());
+                reach.cells.insert("recovered:snapshot".into());
             }
         }
         Event::Node { sid, change }
@@ -195,7 +261,7 @@ fn step(
                 _ => None,
             };
             if let Some(c) = cell {
-                out.insert(format!("client:{c}"));
+                reach.cells.insert(format!("client:{c}"));
             }
         }
         _ => {}
@@ -230,5 +296,10 @@ mod tests {
             assert!(got.contains(c), "{c} missing from {got:?}");
         }
         assert!(!got.contains("step_down:zxid counter exhausted"), "{got:?}");
+        // What the leaders heard in ACKEPOCH, and the measures.
+        let r2 = reach(&sc, &r.history.records());
+        assert!(r2.cells.contains("ackepoch:behind:0"), "{:?}", r2.cells);
+        assert_eq!(r2.measures.get("ackepoch_behind"), Some(&0));
+        assert!(r2.measures.get("leaders_in_discovery") >= Some(&1));
     }
 }

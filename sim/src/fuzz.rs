@@ -63,6 +63,10 @@ pub struct FuzzOptions {
     /// hung (exit 4); a seed normally takes well under a second.
     #[arg(long, default_value = "10m", value_parser = parse_time_limit)]
     pub time_limit: Duration,
+    /// Report failures without shrinking or writing them (`zkstorm
+    /// mutants` searches this way, then shrinks the first failure alone).
+    #[arg(skip)]
+    pub report_only: bool,
 }
 
 /// `--time-limit`: a duration of at least a second.
@@ -123,19 +127,26 @@ pub(crate) struct SeedResult {
     pub line: String,
     /// The coverage cells the run reached.
     pub cells: BTreeSet<String>,
+    /// The largest value of each coverage measure (`coverage::MEASURES`).
+    pub measures: BTreeMap<&'static str, u64>,
     /// The seed whose scenario this one mutated (`--guided`).
     pub parent: Option<u64>,
 }
 
-/// The seeds of a guided campaign that reached new cells, and every cell
-/// reached so far.
+/// The seeds of a guided campaign that reached new cells or came closer to
+/// an unreached one, and every cell reached so far.
 struct Corpus {
     inner: Mutex<Kept>,
     intensity: generate::Intensity,
 }
 
-/// The kept (seed, scenario) pairs and the union of their cells.
-type Kept = (Vec<(u64, Scenario)>, BTreeSet<String>);
+/// The kept (seed, scenario) pairs, the union of their cells, and the
+/// largest value of each measure so far.
+type Kept = (
+    Vec<(u64, Scenario)>,
+    BTreeSet<String>,
+    BTreeMap<&'static str, u64>,
+);
 
 impl Corpus {
     /// Seed `seed`'s scenario: for half the seeds a mutation of a kept one,
@@ -152,11 +163,24 @@ impl Corpus {
         (generate::storm_scenario_with(seed, &self.intensity), None)
     }
 
-    /// Keep `sc` if it reached a cell no earlier seed did.
-    fn offer(&self, seed: u64, sc: &Scenario, cells: &BTreeSet<String>) {
+    /// Keep `sc` if it reached a cell no earlier seed did, or came closer
+    /// than any to a measured cell none has reached (a larger epoch gap
+    /// while `epoch_gap:2+` is unreached, ...).
+    fn offer(&self, seed: u64, sc: &Scenario, reach: &coverage::Reach) {
         let mut inner = self.inner.lock().expect("corpus");
-        if !cells.is_subset(&inner.1) {
-            inner.1.extend(cells.iter().cloned());
+        let (_, seen, best) = &mut *inner;
+        let new_cell = !reach.cells.is_subset(seen);
+        let mut closer = false;
+        for (name, cell, _) in coverage::MEASURES {
+            let v = reach.measures.get(name).copied().unwrap_or(0);
+            let b = best.entry(name).or_default();
+            if v > *b {
+                closer |= !seen.contains(*cell);
+                *b = v;
+            }
+        }
+        if new_cell || closer {
+            seen.extend(reach.cells.iter().cloned());
             inner.0.push((seed, sc.clone()));
         }
     }
@@ -189,9 +213,9 @@ fn run_scenario(
         Ok(report) => Exit::of(report),
         Err(_) => Exit::Crashed,
     };
-    let cells = match &r {
-        Ok(report) => coverage::cells(&sc, &report.history.records()),
-        Err(_) => BTreeSet::new(),
+    let coverage::Reach { cells, measures } = match &r {
+        Ok(report) => coverage::reach(&sc, &report.history.records()),
+        Err(_) => coverage::Reach::default(),
     };
     let from = parent
         .map(|p| format!("  (mutant of {p})"))
@@ -211,6 +235,7 @@ fn run_scenario(
                     first.trace_hash
                 ),
                 cells,
+                measures,
                 parent,
             };
         }
@@ -223,11 +248,16 @@ fn run_scenario(
         faults: (sc.faults.len(), sc.faults.len()),
         line: format!("seed {seed:>6}  pass  faults {}{from}", sc.faults.len()),
         cells,
+        measures,
         parent,
     };
     let Some(failure) = Failure::of(&r) else {
         return out;
     };
+    if opts.report_only {
+        out.failure = Some(failure.name().to_string());
+        return out;
+    }
     let path = opts
         .out
         .join(format!("{}-seed-{seed}.toml", failure.name()));
@@ -317,7 +347,11 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         let r = if opts.guided {
             let (sc, parent) = corpus.pick(seed);
             let r = run_scenario(seed, sc.clone(), parent, opts);
-            corpus.offer(seed, &sc, &r.cells);
+            let reach = coverage::Reach {
+                cells: r.cells.clone(),
+                measures: r.measures.clone(),
+            };
+            corpus.offer(seed, &sc, &reach);
             r
         } else {
             one(seed, opts)
@@ -431,6 +465,38 @@ fn coverage_summary(results: &[SeedResult]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A guided campaign keeps a seed that reached a new cell, or came
+    /// closer to a measured cell nobody reached; not one that did neither.
+    #[test]
+    fn the_corpus_keeps_new_cells_and_steps_toward_unreached_ones() {
+        let corpus = Corpus {
+            inner: Mutex::default(),
+            intensity: Default::default(),
+        };
+        let sc = generate::storm_scenario(1);
+        let reach = |cells: &[&str], gap: u64| coverage::Reach {
+            cells: cells.iter().map(|c| c.to_string()).collect(),
+            measures: [("epoch_gap", gap)].into_iter().collect(),
+        };
+        let kept = || corpus.inner.lock().unwrap().0.len();
+        corpus.offer(1, &sc, &reach(&["sync:DIFF", "epoch_gap:0"], 0));
+        assert_eq!(kept(), 1, "new cells");
+        corpus.offer(2, &sc, &reach(&["sync:DIFF"], 0));
+        assert_eq!(kept(), 1, "nothing new");
+        corpus.offer(3, &sc, &reach(&["sync:DIFF", "epoch_gap:1"], 1));
+        assert_eq!(kept(), 2, "a new cell, and closer to epoch_gap:2+");
+        corpus.offer(4, &sc, &reach(&["epoch_gap:1"], 1));
+        assert_eq!(kept(), 2, "no closer than seed 3");
+        corpus.offer(5, &sc, &reach(&["epoch_gap:2+"], 2));
+        assert_eq!(kept(), 3, "reached it");
+        corpus.offer(6, &sc, &reach(&["epoch_gap:2+"], 3));
+        assert_eq!(
+            kept(),
+            3,
+            "a larger gap no longer counts: the cell is reached"
+        );
+    }
 
     /// The shards of a range are disjoint and together cover it, and the
     /// count `fuzz` reports is each shard's own.

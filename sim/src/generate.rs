@@ -17,8 +17,8 @@
 
 use crate::scenario::{
     Action, Crash, DiskFull, ExpireSession, FaultSpec, FsyncError, Heal, Isolate, Kill, Latency,
-    NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Scenario,
-    SlowFsync, Target,
+    NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Resume,
+    Scenario, SlowFsync, Target,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -232,6 +232,142 @@ enum Kind {
     DiskFull(Who),
     ExpireSession(Index),
     OnMessage(Message),
+    Laggard(Laggard),
+    /// Heal the network early (every cut, clog, latency and loss fault).
+    Heal,
+    SplitLeader(SplitLeader),
+    /// Resume paused nodes early.
+    Resume(Who),
+}
+
+/// A compound that aims at the sync window, where ZAB's subtle bugs live: a
+/// server goes down, the leader crashes while it is away (so it comes back
+/// to a new epoch and a DIFF, TRUNC or SNAP), and a rule hits it as it
+/// syncs — at a durability point or as its ACK leaves.
+#[derive(Clone, Debug)]
+struct Laggard {
+    node: Index,
+    away_ms: u64,
+    /// What hits it, and how (`SYNC_POINTS`).
+    point: Index,
+    op: NodeOp,
+}
+
+/// A compound for a leader that establishes its epoch and is then cut off
+/// with one follower: the leader crashes; the next one, as it sends its
+/// first UPTODATE, is left alone with that follower (its first proposals
+/// reach it alone, uncommitted); the rest elect without them; at the heal
+/// the two come back to a newer epoch, and each server that syncs then is
+/// restarted half a second later (so what it kept of the old epoch is read
+/// back from its disk).
+#[derive(Clone, Debug)]
+struct SplitLeader {
+    hold_ms: u64,
+}
+
+impl SplitLeader {
+    fn specs(&self, at: u64, servers: usize, end: u64) -> Vec<FaultSpec> {
+        let at = at.min(end.saturating_sub(self.hold_ms + 4_100)).max(1_000);
+        let heal = at + self.hold_ms;
+        let rule = |kind, then, count| {
+            Action::OnMessage(OnMessage {
+                kind,
+                from: None,
+                to: None,
+                then,
+                count,
+                probability: 1.0,
+            })
+        };
+        let cut = rule(
+            "UPTODATE",
+            OnThen::CutOff {
+                after: Duration::ZERO,
+            },
+            1,
+        );
+        let restart = OnThen::Node {
+            op: NodeOp::Restart,
+            receiver: true,
+            after: ms(500),
+        };
+        let restarts = rule("SYNC", restart, (servers as u64 - 1).max(1));
+        vec![
+            fault(
+                at,
+                Some(at + 2_500),
+                Action::Crash(Crash(vec![Target::Leader])),
+            ),
+            fault(at, Some(heal), cut),
+            fault(heal - 100, Some(heal + 4_000), restarts),
+        ]
+    }
+}
+
+/// Where a laggard is hit as it syncs: its new epochs made durable, its
+/// ACKs of the epoch and of NEWLEADER leaving, its log cut by a TRUNC, a
+/// SNAP installed.
+const SYNC_POINTS: &[&str] = &[
+    "CURRENT_EPOCH_DURABLE",
+    "ACCEPTED_EPOCH_DURABLE",
+    "ACKNEWLEADER",
+    "ACKEPOCH",
+    "TRUNCATED",
+    "SNAPSHOT_DURABLE",
+];
+
+fn laggard() -> impl Strategy<Value = Laggard> {
+    (
+        any::<Index>(),
+        1_500u64..=5_000,
+        any::<Index>(),
+        prop_oneof![
+            3 => Just(NodeOp::PowerLoss),
+            1 => Just(NodeOp::Crash),
+            1 => Just(NodeOp::Kill),
+        ],
+    )
+        .prop_map(|(node, away_ms, point, op)| Laggard {
+            node,
+            away_ms,
+            point,
+            op,
+        })
+}
+
+impl Laggard {
+    /// Its three faults, from `at`, ending by `end`.
+    fn specs(&self, at: u64, servers: usize, end: u64) -> Vec<FaultSpec> {
+        let sid = 1 + self.node.index(servers) as u64;
+        // Back before the storm ends (storms last 8 s or more).
+        let at = at.min(end.saturating_sub(self.away_ms + 100)).max(1_000);
+        let back = at + self.away_ms;
+        let rule = Action::OnMessage(OnMessage {
+            kind: SYNC_POINTS[self.point.index(SYNC_POINTS.len())],
+            from: Some(vec![Target::Node(sid)]),
+            to: None,
+            then: OnThen::Node {
+                op: self.op,
+                receiver: false,
+                after: Duration::ZERO,
+            },
+            count: 1,
+            probability: 1.0,
+        });
+        vec![
+            fault(
+                at,
+                Some(back),
+                Action::Crash(Crash(vec![Target::Node(sid)])),
+            ),
+            fault(
+                at + self.away_ms / 3,
+                Some((back + 4_000).min(end)),
+                Action::Crash(Crash(vec![Target::Leader])),
+            ),
+            fault(at + self.away_ms / 2, Some((back + 4_000).min(end)), rule),
+        ]
+    }
 }
 
 /// An `on_message` rule, as drawn.
@@ -244,6 +380,8 @@ struct Message {
     /// needs), 2 all but one.
     count: Index,
     after_ms: u64,
+    /// Percent of matches that fire (buggify-style).
+    percent: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -296,13 +434,15 @@ fn message() -> impl Strategy<Value = Message> {
         any::<bool>(),
         any::<Index>(),
         prop_oneof![Just(0u64), 1u64..=50],
+        prop_oneof![3 => Just(100u32), 2 => 10u32..=60],
     )
-        .prop_map(|(kind, then, receiver, count, after_ms)| Message {
+        .prop_map(|(kind, then, receiver, count, after_ms, percent)| Message {
             kind,
             then,
             receiver,
             count,
             after_ms,
+            percent,
         })
 }
 
@@ -331,12 +471,13 @@ impl Message {
             to: None,
             then,
             count: counts[self.count.index(counts.len())] as u64,
+            probability: f64::from(self.percent) / 100.0,
         })
     }
 }
 
 /// How many kinds of storm fault there are (for the swarm mask).
-const KINDS: usize = 15;
+const KINDS: usize = 19;
 
 impl Kind {
     /// Its place in the swarm mask.
@@ -357,6 +498,10 @@ impl Kind {
             Kind::DiskFull(_) => 12,
             Kind::ExpireSession(_) => 13,
             Kind::OnMessage(_) => 14,
+            Kind::Laggard(_) => 15,
+            Kind::Heal => 16,
+            Kind::Resume(_) => 17,
+            Kind::SplitLeader(_) => 18,
         }
     }
 }
@@ -386,6 +531,10 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => who().prop_map(Kind::DiskFull),
         1 => any::<Index>().prop_map(Kind::ExpireSession),
         3 => message().prop_map(Kind::OnMessage),
+        2 => laggard().prop_map(Kind::Laggard),
+        1 => Just(Kind::Heal),
+        1 => who().prop_map(Kind::Resume),
+        1 => (2_000u64..=5_000).prop_map(|hold_ms| Kind::SplitLeader(SplitLeader { hold_ms })),
     ]
 }
 
@@ -453,6 +602,10 @@ const STORM_KEYS: &[&str] = &[
     "disk_full",
     "expire_session",
     "on_message",
+    "laggard",
+    "heal",
+    "resume",
+    "split_leader",
 ];
 
 /// Random timing profiles and fault storms (see the module docs); the name
@@ -479,7 +632,7 @@ pub fn storm_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
                         || knobs.only.iter().any(|o| o == STORM_KEYS[k.slot()]))
             };
             let on: Vec<StormFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
-            as_file(&build_storm(name.clone(), &p, &on))
+            as_file(&build_storm(name.clone(), &p, &on, max))
         })
         .boxed()
 }
@@ -494,7 +647,9 @@ pub fn storm_scenario_with(seed: u64, knobs: &Intensity) -> Scenario {
     draw(&storm_with(format!("campaign-{seed}"), knobs.clone()), seed)
 }
 
-fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
+/// The storm scenario of profile `p` with `faults`, at most `max` of them
+/// once compounds are expanded.
+fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> Scenario {
     let mut s = base(
         name,
         "A random timing profile and fault storm (generate::storm).",
@@ -547,7 +702,8 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
     let mut specs: Vec<FaultSpec> = faults
         .iter()
         .filter(|f| p.clients > 0 || !matches!(f.kind, Kind::ExpireSession(_)))
-        .map(|f| storm_spec(f, p.servers, p.clients, p.storm_ms))
+        .flat_map(|f| storm_spec(f, p.servers, p.clients, p.storm_ms))
+        .take(max)
         .collect();
     specs.sort_by_key(|f| f.at);
     // A session expiry lasts past the session's timeout, so it may end
@@ -571,7 +727,16 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault]) -> Scenario {
     s
 }
 
-fn storm_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> FaultSpec {
+fn storm_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> Vec<FaultSpec> {
+    let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
+    match &f.kind {
+        Kind::Laggard(l) => l.specs(at, servers, storm_ms),
+        Kind::SplitLeader(c) => c.specs(at, servers, storm_ms),
+        _ => vec![one_spec(f, servers, clients, storm_ms)],
+    }
+}
+
+fn one_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> FaultSpec {
     let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
     let until = Some((at + f.len_ms).min(storm_ms));
     let node = |i: &Index| Target::Node(1 + i.index(servers) as u64);
@@ -622,6 +787,11 @@ fn storm_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> 
             client: i.index(clients.max(1)),
         }),
         Kind::OnMessage(m) => m.action(servers),
+        Kind::Laggard(_) | Kind::SplitLeader(_) => {
+            unreachable!("a compound: storm_spec expands it")
+        }
+        Kind::Heal => return fault(at, None, Action::Heal(Heal)),
+        Kind::Resume(w) => return fault(at, None, Action::Resume(Resume(vec![target(w)]))),
     };
     fault(at, until, action)
 }
@@ -788,6 +958,39 @@ mod tests {
             ..Intensity::default()
         };
         assert!(storm_scenario_with(3, &none).faults.is_empty());
+    }
+
+    /// A laggard is three faults on one node: it goes down, the leader
+    /// crashes while it is away, and a rule waits for it at a sync point.
+    #[test]
+    fn a_laggard_crashes_a_node_then_the_leader_and_waits_for_it() {
+        let only = Intensity {
+            max_faults: 30,
+            only: vec!["laggard".into()],
+            no_swarm: true,
+        };
+        let mut seen = 0;
+        for seed in 0..40 {
+            let s = storm_scenario_with(seed, &only);
+            assert!(s.faults.len() <= 30);
+            for f in &s.faults {
+                let Action::OnMessage(m) = &f.action else {
+                    continue;
+                };
+                seen += 1;
+                assert!(SYNC_POINTS.contains(&m.kind), "{}", m.kind);
+                let Some([Target::Node(sid)]) = m.from.as_deref() else {
+                    panic!("{:?}", m.from);
+                };
+                // Its node went down before the rule was armed.
+                let down = s.faults.iter().any(|g| {
+                    g.at < f.at
+                        && matches!(&g.action, Action::Crash(c) if c.0 == vec![Target::Node(*sid)])
+                });
+                assert!(down, "seed {seed}: {}", s.to_toml());
+            }
+        }
+        assert!(seen > 10, "{seen} laggards in 40 seeds");
     }
 
     #[test]

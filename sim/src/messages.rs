@@ -4,6 +4,8 @@
 //! there, as a TCP reset), delays the link behind it, or tells the nemesis to
 //! act on the sender or receiver at that instant.
 
+use rand::rngs::StdRng;
+use rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub struct Rule {
     pub then: Then,
     /// Matches left before it is spent.
     pub left: u64,
+    /// Fires on a match with this probability (buggify-style), drawn from
+    /// its own stream; `None`: on every match.
+    pub chance: Option<(f64, StdRng)>,
 }
 
 /// A message a rule matched: which fault's rule, on which link.
@@ -52,6 +57,8 @@ struct State {
     matched: Vec<Trigger>,
     /// Nodes each fault's matches took down, to restart when it is disarmed.
     downed: Vec<(usize, Sid)>,
+    /// Links each fault's matches cut, to reconnect when it is disarmed.
+    cut: Vec<(usize, Vec<crate::cluster::Link>)>,
 }
 
 /// The rules of one run, shared by the servers' observer and the nemesis.
@@ -101,10 +108,14 @@ impl Messages {
         }
         let mut s = self.state.lock().expect("messages lock");
         let on = |set: &Option<Vec<Sid>>, sid: Sid| set.as_ref().is_none_or(|v| v.contains(&sid));
-        let i = s
-            .rules
-            .iter()
-            .position(|r| r.kind == kind && on(&r.from, from) && on(&r.to, to))?;
+        // The first rule on this link that fires (a rule with a chance may
+        // let the match pass to the next).
+        let i = s.rules.iter_mut().position(|r| {
+            r.kind == kind
+                && on(&r.from, from)
+                && on(&r.to, to)
+                && r.chance.as_mut().is_none_or(|(p, rng)| rng.gen_bool(*p))
+        })?;
         let rule = &mut s.rules[i];
         rule.left -= 1;
         let (fault, then) = (rule.fault, rule.then);
@@ -135,6 +146,22 @@ impl Messages {
         v
     }
 
+    /// Note that a match of `fault` cut these links.
+    pub fn cut_off(&self, fault: usize, links: Vec<crate::cluster::Link>) {
+        let mut s = self.state.lock().expect("messages lock");
+        s.cut.push((fault, links));
+    }
+
+    /// The links matches of `fault` cut (and forget them).
+    pub fn cuts(&self, fault: usize) -> Vec<crate::cluster::Link> {
+        let mut s = self.state.lock().expect("messages lock");
+        let (mine, rest) = std::mem::take(&mut s.cut)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(f, _)| *f == fault);
+        s.cut = rest;
+        mine.into_iter().flat_map(|(_, l)| l).collect()
+    }
+
     /// Wait until a rule has matched since the last `take`.
     pub async fn matched(&self) {
         self.wake.notified().await;
@@ -158,6 +185,7 @@ mod tests {
             to: None,
             then,
             left,
+            chance: None,
         }
     }
 
@@ -201,5 +229,23 @@ mod tests {
         m.disarm(Some(0));
         assert_eq!(m.sending(1, 2, &PeerMsg::Ping), SendFate::Send);
         assert!(m.take().is_empty());
+    }
+
+    #[test]
+    fn a_rule_with_a_chance_fires_on_some_matches_the_same_ones_each_time() {
+        use rand::SeedableRng;
+        let fired = || {
+            let m = Messages::default();
+            let mut r = rule("PING", None, Then::Drop, 1_000);
+            r.chance = Some((0.25, StdRng::seed_from_u64(7)));
+            m.arm(r);
+            (0..400)
+                .map(|_| m.sending(1, 2, &PeerMsg::Ping) == SendFate::Break)
+                .collect::<Vec<bool>>()
+        };
+        let a = fired();
+        let n = a.iter().filter(|x| **x).count();
+        assert!((60..=140).contains(&n), "{n} of 400 at 25%");
+        assert_eq!(a, fired(), "the same stream, the same matches");
     }
 }

@@ -55,6 +55,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         guided: false,
         intensity: Default::default(),
         time_limit: crate::runner::WALL_LIMIT,
+        report_only: true,
     };
     let (first, last) = (*opts.seeds.start(), *opts.seeds.end());
     let chunk = threads(opts.jobs, u128::MAX) as u64;
@@ -70,6 +71,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         if let Some(&seed) = found.first() {
             let shrink = FuzzOptions {
                 shrink_runs: opts.shrink_runs,
+                report_only: false,
                 ..search
             };
             let r = one(seed, &shrink);

@@ -5,7 +5,8 @@
 //! resolved to (so removing a fault does not change whom the others hit),
 //! faults are removed (delta debugging: halves, quarters, ... single
 //! faults), then fewer clients, a shorter run, a smaller ensemble, milder
-//! faults (shorter, and each kind's own weaker versions) and a lighter load.
+//! faults (shorter, and each kind's own weaker versions) and a lighter load
+//! — and again from the top while a round changes something.
 
 use crate::runner::RunError;
 use crate::scenario::{run_seed, Action, ExpireSession, RunReport, Scenario, Target};
@@ -170,7 +171,9 @@ impl Shrinker {
                     let span = u.saturating_sub(f.at);
                     if span >= Duration::from_millis(200) {
                         let mut c = self.best.clone();
-                        c.faults[i].until = Some(f.at + span / 2);
+                        // Whole milliseconds, as a person would write it.
+                        let half = Duration::from_millis((span / 2).as_millis() as u64);
+                        c.faults[i].until = Some(f.at + half);
                         cands.push(c);
                     }
                 }
@@ -287,14 +290,23 @@ pub fn shrink(
     // removing one would change what the others mean.
     // A crashed run resolved nothing that was reported: its roles stay.
     let concrete = first.as_ref().ok().map(|r| sc.resolved(&r.resolved));
-    if concrete.is_some_and(|c| s.try_keep(c)) || !names_faults(sc) {
-        s.faults();
+    let removable = concrete.is_some_and(|c| s.try_keep(c)) || !names_faults(sc);
+    // Round after round while one changes something: a fault made milder,
+    // or a smaller cluster, can let another go.
+    loop {
+        let before = s.best.clone();
+        if removable {
+            s.faults();
+        }
+        s.clients();
+        s.duration();
+        s.servers();
+        s.weaker();
+        s.load();
+        if s.best == before || s.runs >= s.budget {
+            break;
+        }
     }
-    s.clients();
-    s.duration();
-    s.servers();
-    s.weaker();
-    s.load();
     Some(Shrunk {
         failure: s.failure,
         reason: s.reason,

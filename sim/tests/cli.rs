@@ -416,7 +416,7 @@ fn mutants_scores_the_catalogue() {
         "--seeds",
         "0..1",
         "--bug",
-        "commit-without-quorum",
+        "snap-keeps-stale-log",
         "--out",
         o,
     ]);
@@ -424,7 +424,7 @@ fn mutants_scores_the_catalogue() {
     assert!(
         missed
             .stdout
-            .contains("| `commit-without-quorum` | **no** (in 1 seeds)"),
+            .contains("| `snap-keeps-stale-log` | **no** (in 1 seeds)"),
         "{}",
         missed.stdout
     );

@@ -669,6 +669,13 @@ impl Peer {
         }
         let epoch = accepted.iter().copied().fold(my_accepted, u32::max) + 1;
         l.epoch = Some(epoch);
+        let mut accepted = accepted;
+        accepted.push(my_accepted);
+        accepted.sort_unstable();
+        self.ready
+            .events
+            .push(ZabEvent::EpochChosen { epoch, accepted });
+        let l = self.leading();
         let to: Vec<Sid> = l.learners.keys().copied().collect();
         let round = l.round;
         let me = self.cfg.sid;
@@ -682,6 +689,14 @@ impl Peer {
     fn leader_on_ackepoch(&mut self, from: Sid, summary: (u32, Zxid), counts: bool) {
         let last_zxid = summary.1;
         let mine = (self.current_epoch, self.db.last_logged());
+        let epoch = self.leading().epoch.unwrap_or(0);
+        self.ready.events.push(ZabEvent::EpochAcked {
+            from,
+            current_epoch: summary.0,
+            last_zxid,
+            epoch,
+            ours: mine.1,
+        });
         if summary > mine {
             // A follower more recent than us: we must not lead.
             self.go_looking(Some("follower more recent than leader"));

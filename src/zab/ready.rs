@@ -95,6 +95,21 @@ pub enum ZabEvent {
         epoch: u32,
         zxid: Zxid,
     },
+    /// A would-be leader chose `epoch`: one above every acceptedEpoch of
+    /// the quorum that sent FOLLOWERINFO (`accepted`, its own included).
+    EpochChosen {
+        epoch: u32,
+        accepted: Vec<u32>,
+    },
+    /// A leader heard ACKEPOCH from `from`: the follower's currentEpoch
+    /// and log tip, beside the leader's own epoch and tip.
+    EpochAcked {
+        from: Sid,
+        current_epoch: u32,
+        last_zxid: Zxid,
+        epoch: u32,
+        ours: Zxid,
+    },
 }
 
 /// Where the log stood when a `Ready` was taken. Once that batch (and so every

@@ -1328,6 +1328,47 @@ fn message_faults() {
         ErrorKind::NoSuchNode,
         "node 9 does not exist",
     );
+    // A chance per match, buggify-style: kept through a round trip.
+    let p = parse(&rule(
+        r#"kind = "ACKEPOCH", then = "restart", count = 3, probability = 0.25"#,
+    ))
+    .unwrap();
+    match &p.faults[3].action {
+        Action::OnMessage(m) => assert_eq!((m.count, m.probability), (3, 0.25)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.reparsed().unwrap().faults[3].action, p.faults[3].action);
+    for bad in ["0", "1.5", "-0.1"] {
+        let t = rule(&format!(
+            r#"kind = "ACK", then = "crash", probability = {bad}"#
+        ));
+        let e = err(&t);
+        assert_eq!(e.kind, ErrorKind::OutOfRange, "{bad}: {e}");
+        assert!(e.to_string().contains("on_message.probability"), "{e}");
+    }
+    // Cut the two ends off together, now or later; no `who`.
+    let c = parse(&rule(
+        r#"kind = "UPTODATE", then = "cut_off", delay = "5ms""#,
+    ))
+    .unwrap();
+    match &c.faults[3].action {
+        Action::OnMessage(m) => assert_eq!(
+            m.then,
+            OnThen::CutOff {
+                after: Duration::from_millis(5)
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.reparsed().unwrap().faults[3].action, c.faults[3].action);
+    let t = rule(r#"kind = "UPTODATE", then = "cut_off", who = "sender""#);
+    expect(
+        &t,
+        "who = ^\"sender\"",
+        "fault[3].on_message.who",
+        ErrorKind::Invalid,
+        "node action",
+    );
     let t = rule(r#"kind = "ACK", then = "crash", whom = "x""#);
     let e = err(&t);
     assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");

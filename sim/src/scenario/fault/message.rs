@@ -15,7 +15,7 @@ use super::{d, Action, Cx, Fault, Fired, Firing, Kind, Lasts, Picks, Undo, R};
 use crate::messages::{Rule, Then, Trigger};
 use crate::scenario::duration::Dur;
 use crate::scenario::error::ErrorKind;
-use crate::scenario::schema::{Int, RawTargets, Target, WorkloadSpec};
+use crate::scenario::schema::{Int, Num, RawTargets, Target, WorkloadSpec};
 use crate::scenario::validate::limits::MAX_FSYNC;
 use serde::Deserialize;
 use std::time::Duration;
@@ -41,6 +41,7 @@ pub(crate) struct RawOnMessage {
     who: Option<Spanned<String>>,
     delay: Option<Spanned<Dur>>,
     count: Option<Spanned<Int>>,
+    probability: Option<Spanned<Num>>,
 }
 
 /// What is done to a node when a message matches.
@@ -66,6 +67,12 @@ const NODE_OPS: &[(&str, NodeOp)] = &[
 pub enum OnThen {
     Drop,
     Delay(Duration),
+    /// Cut the sender and the receiver off from the other servers,
+    /// together (their own link stays), `after` the match: "when the new
+    /// leader sends UPTODATE, leave it alone with that follower".
+    CutOff {
+        after: Duration,
+    },
     /// To the sender or the receiver, `after` the match.
     Node {
         op: NodeOp,
@@ -84,6 +91,9 @@ pub struct OnMessage {
     pub then: OnThen,
     /// Matches before the rule is spent.
     pub count: u64,
+    /// The chance that a match fires (1: every one), buggify-style: a rule
+    /// armed over a long window then fires at some matches, not the first.
+    pub probability: f64,
 }
 
 fn one_of(cx: &Cx, s: &Spanned<String>, field: &str, names: &[&str]) -> R<usize> {
@@ -106,9 +116,9 @@ fn one_of(cx: &Cx, s: &Spanned<String>, field: &str, names: &[&str]) -> R<usize>
 
 impl Kind for OnMessage {
     const KEY: &'static str = "on_message";
-    const VALUE: &'static str = "{ kind, from?, to?, then, who?, delay?, count? }";
+    const VALUE: &'static str = "{ kind, from?, to?, then, who?, delay?, count?, probability? }";
     const ABOUT: &'static str =
-        "when a message of `kind` leaves: drop it (link reset), delay the link, or crash/kill/power_loss/restart/pause its sender or receiver";
+        "when a message of `kind` leaves: drop it (link reset), delay the link, cut its two ends off from the other servers, or crash/kill/power_loss/restart/pause its sender or receiver";
     const LASTS: Lasts = Lasts::Until;
     type Raw = RawOnMessage;
     fn validate(raw: &Spanned<RawOnMessage>, cx: &Cx) -> R<Self> {
@@ -121,6 +131,21 @@ impl Kind for OnMessage {
         let count = match &r.count {
             None => 1,
             Some(c) => cx.v.int(c, &f("count"), 1, 1_000_000)? as u64,
+        };
+        let probability = match &r.probability {
+            None => 1.0,
+            Some(p) => {
+                let x = cx.v.prob(p, &f("probability"), 1.0)?;
+                if x == 0.0 {
+                    return Err(cx.v.at(
+                        p,
+                        &f("probability"),
+                        ErrorKind::OutOfRange,
+                        "0 never fires (expected more than 0, at most 1)",
+                    ));
+                }
+                x
+            }
         };
         // Held links stay held after the heal (a pause queued on a link is
         // not undone), so what one rule can hold is bounded.
@@ -154,6 +179,7 @@ impl Kind for OnMessage {
             to: r.to.as_ref().map(|t| cx.sub_targets(t, "to")).transpose()?,
             then,
             count,
+            probability,
         })
     }
 }
@@ -162,7 +188,7 @@ impl Kind for OnMessage {
 fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
     let f = |sub: &str| format!("{}.{sub}", cx.field);
     let delay = delay_of(r, cx)?;
-    let mut thens: Vec<&str> = vec!["drop", "delay"];
+    let mut thens: Vec<&str> = vec!["drop", "delay", "cut_off"];
     thens.extend(NODE_OPS.iter().map(|(n, _)| *n));
     let then = thens[one_of(cx, &r.then, &f("then"), &thens)?];
     let receiver = match &r.who {
@@ -188,6 +214,9 @@ fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
             ))
         }
         ("drop", None) => OnThen::Drop,
+        ("cut_off", after) => OnThen::CutOff {
+            after: after.map_or(Duration::ZERO, |(x, _)| x),
+        },
         (op, after) => OnThen::Node {
             op: NODE_OPS
                 .iter()
@@ -206,7 +235,7 @@ fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
                 format!("{kind} is a fault point, not a message: it takes a node action (crash, kill, power_loss, restart, pause)"),
             ));
     }
-    if let (Some(w), OnThen::Drop | OnThen::Delay(_)) = (&r.who, then) {
+    if let (Some(w), OnThen::Drop | OnThen::Delay(_) | OnThen::CutOff { .. }) = (&r.who, then) {
         return Err(cx.v.at(
             w,
             &f("who"),
@@ -243,6 +272,8 @@ impl OnMessage {
         match self.then {
             OnThen::Drop => "drop".into(),
             OnThen::Delay(x) => format!("delay {}", d(x)),
+            OnThen::CutOff { after } if after.is_zero() => "cut_off".into(),
+            OnThen::CutOff { after } => format!("cut_off after {}", d(after)),
             OnThen::Node {
                 op,
                 receiver,
@@ -280,6 +311,12 @@ impl Fault for OnMessage {
         match self.then {
             OnThen::Drop => parts.push("then = \"drop\"".into()),
             OnThen::Delay(x) => parts.push(format!("then = \"delay\", delay = \"{}\"", d(x))),
+            OnThen::CutOff { after } => {
+                parts.push("then = \"cut_off\"".into());
+                if !after.is_zero() {
+                    parts.push(format!("delay = \"{}\"", d(after)));
+                }
+            }
             OnThen::Node {
                 op,
                 receiver,
@@ -293,6 +330,9 @@ impl Fault for OnMessage {
             }
         }
         parts.push(format!("count = {}", self.count));
+        if self.probability < 1.0 {
+            parts.push(format!("probability = {}", self.probability));
+        }
         format!("{{ {} }}", parts.join(", "))
     }
 
@@ -330,8 +370,13 @@ impl Fault for OnMessage {
         {
             return Fired::Skipped("no target resolved");
         }
+        let chance = if self.probability < 1.0 {
+            format!(" at {}%", self.probability * 100.0)
+        } else {
+            String::new()
+        };
         cx.record(&format!(
-            "{} → {} x{}",
+            "{} → {} x{}{chance}",
             self.kind,
             self.then_name(),
             self.count
@@ -345,14 +390,27 @@ impl Fault for OnMessage {
             then: match self.then {
                 OnThen::Drop => Then::Drop,
                 OnThen::Delay(x) => Then::Delay(x),
-                OnThen::Node { .. } => Then::Act,
+                OnThen::Node { .. } | OnThen::CutOff { .. } => Then::Act,
             },
             left: self.count,
+            chance: (self.probability < 1.0).then(|| {
+                (
+                    self.probability,
+                    crate::streams::stream("messages", index as u64),
+                )
+            }),
         });
         Fired::Done(Some(Undo::new(false, move |cluster, _, head| {
             // Disarmed: what its matches took down comes back.
             let messages = cluster.history.messages.clone();
             messages.disarm(Some(index));
+            let links = messages.cuts(index);
+            if !links.is_empty() {
+                cluster.restore_links(&links);
+                cluster
+                    .history
+                    .fault(format!("{head}: disarmed; reconnect what it cut off"));
+            }
             let hit = messages.downed(index);
             let (crashed, paused) = (cluster.crashed(), cluster.paused());
             let down: Vec<Sid> = hit
@@ -378,12 +436,12 @@ impl Fault for OnMessage {
     fn matched(&self, t: &Trigger, cx: &mut Firing) -> Option<Duration> {
         let line = format!("{} {} {}→{}", cx.head, self.kind, t.from, t.to);
         match self.then {
-            OnThen::Node { after, .. } if !after.is_zero() => {
+            OnThen::Node { after, .. } | OnThen::CutOff { after } if !after.is_zero() => {
                 let then = self.then_name();
                 cx.cluster.history.fault(format!("{line}: {then}"));
                 Some(after)
             }
-            OnThen::Node { .. } => {
+            OnThen::Node { .. } | OnThen::CutOff { .. } => {
                 self.act(t, cx);
                 None
             }
@@ -396,6 +454,9 @@ impl Fault for OnMessage {
     }
 
     fn act(&self, t: &Trigger, cx: &mut Firing) {
+        if let OnThen::CutOff { .. } = self.then {
+            return self.cut_off(t, cx);
+        }
         let OnThen::Node { op, receiver, .. } = self.then else {
             return;
         };
@@ -430,6 +491,30 @@ impl Fault for OnMessage {
             NodeOp::Restart => c.reboot(sid),
             NodeOp::Pause => c.pause(sid),
         }
+    }
+}
+
+impl OnMessage {
+    /// Cut the match's sender and receiver off from the other servers.
+    fn cut_off(&self, t: &Trigger, cx: &mut Firing) {
+        let pair: Vec<Sid> = if t.from == t.to {
+            vec![t.from]
+        } else {
+            vec![t.from, t.to]
+        };
+        let c = &mut *cx.cluster;
+        let rest: Vec<Sid> = c.sids().into_iter().filter(|s| !pair.contains(s)).collect();
+        let links = c.partition_links(&[pair.clone(), rest]);
+        c.history.fault(format!(
+            "{} {} {}→{}: cut off {}",
+            cx.head,
+            self.kind,
+            t.from,
+            t.to,
+            super::show(&pair)
+        ));
+        c.cut_links(&links);
+        c.history.messages.cut_off(cx.fault.index, links);
     }
 }
 

@@ -192,7 +192,9 @@ macro_rules! registry {
         #[derive(Clone, Debug, PartialEq)]
         pub enum Action { $($V($V)),* }
 
-        /// An action as written, with where it is.
+        /// An action as written, with where it is. (Lives only while a
+        /// file is validated, one per fault: size does not matter.)
+        #[allow(clippy::large_enum_variant)]
         pub(crate) enum RawAction { $($V(Spanned<<$V as Kind>::Raw>)),* }
 
         /// Every action key, in registry order.
