@@ -620,3 +620,47 @@ fn cut_off_leaves_a_new_leader_alone_with_one_follower() {
         "{lines:#?}"
     );
 }
+
+/// `discovering-leader` and `candidate` name servers in an election, where
+/// `leader` names nothing: faults every 25 ms after the leader crashes hit
+/// the would-be leader in discovery or sync, and servers still LOOKING.
+#[test]
+fn would_be_leaders_and_candidates_are_targets() {
+    let mut text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-crash.toml"),
+    )
+    .unwrap();
+    for i in 0..40u64 {
+        let (target, op) = if i % 2 == 0 {
+            ("discovering-leader", "pause")
+        } else {
+            ("candidate", "pause")
+        };
+        text.push_str(&format!(
+            "\n[[fault]]\nat = \"{}ms\"\n{op} = \"{target}\"\nuntil = \"{}ms\"\n",
+            8_000 + 25 * i,
+            8_000 + 25 * i + 20
+        ));
+    }
+    let s = Scenario::parse(&text, "would-be.toml").unwrap();
+    let r = run_seed(&s, 2).unwrap();
+    for (check, v) in &r.checks {
+        assert!(!v.is_fail(), "{check}: {v:?}");
+    }
+    let lines: Vec<String> = r
+        .history
+        .records()
+        .into_iter()
+        .filter_map(|rec| match rec.event {
+            zkstorm_sim::history::Event::Fault { what } => Some(what),
+            _ => None,
+        })
+        .collect();
+    for target in ["discovering-leader", "candidate"] {
+        let hit = lines
+            .iter()
+            .filter(|l| l.contains(&format!("{target}=")) && !l.contains(&format!("{target}=none")))
+            .count();
+        assert!(hit > 0, "{target} never resolved: {lines:#?}");
+    }
+}

@@ -244,6 +244,28 @@ impl Cluster {
             .map(|(_, _, sid)| sid)
     }
 
+    /// Live, unpaused servers whose last reported state matches `pick`
+    /// (reports come every half tick).
+    fn reported(&self, pick: impl Fn(Sid, &zkstorm::server::Status) -> bool) -> Vec<Sid> {
+        let status = self.history.status();
+        self.alive()
+            .into_iter()
+            .filter(|sid| !self.paused.contains(sid))
+            .filter(|sid| status.get(sid).is_some_and(|s| pick(*sid, s)))
+            .collect()
+    }
+
+    /// Servers in the election (LOOKING).
+    pub fn candidates(&self) -> Vec<Sid> {
+        self.reported(|_, s| s.leader.is_none())
+    }
+
+    /// Servers that lead but have not established their epoch (discovery
+    /// or sync).
+    pub fn discovering_leaders(&self) -> Vec<Sid> {
+        self.reported(|sid, s| s.leader == Some(sid) && !s.serving)
+    }
+
     pub fn followers(&self) -> Vec<Sid> {
         let leader = self.leader();
         self.alive()

@@ -155,6 +155,9 @@ struct Profile {
     fsync_span_ms: u64,
     /// Requests in flight per client.
     pipeline: usize,
+    /// Each op's weight as 0, 1 or 2 times its default (`MIX_KEYS` order,
+    /// then ephemeral): swarm testing of the load.
+    mix_scale: Vec<u32>,
 }
 
 fn profile() -> impl Strategy<Value = Profile> {
@@ -176,24 +179,31 @@ fn profile() -> impl Strategy<Value = Profile> {
     let load = (1usize..=7, 5u32..=40, 1usize..=8, any::<Index>());
     let disk = (any::<Index>(), prop_oneof![Just(2u64), 0u64..=40]);
     let pipeline = prop_oneof![Just(1usize), 1usize..=8];
-    (timing, network, load, disk, pipeline).prop_map(|(t, n, l, d, pipeline)| Profile {
-        servers: t.0,
-        tick_ms: t.1,
-        sync_limit: t.2,
-        init_limit: t.3,
-        storm_ms: t.4,
-        lossy: n.0,
-        loss_percent: n.1,
-        latency_lo: n.2,
-        latency_span_ms: n.3,
-        clients: l.0,
-        rate: l.1,
-        keys: l.2,
-        session_ticks: l.3,
-        fsync_lo: d.0,
-        fsync_span_ms: d.1,
-        pipeline,
-    })
+    let mix = prop::collection::vec(
+        prop_oneof![1 => Just(0u32), 3 => Just(1u32), 1 => Just(2u32)],
+        9,
+    );
+    (timing, network, load, disk, (pipeline, mix)).prop_map(
+        |(t, n, l, d, (pipeline, mix_scale))| Profile {
+            servers: t.0,
+            tick_ms: t.1,
+            sync_limit: t.2,
+            init_limit: t.3,
+            storm_ms: t.4,
+            lossy: n.0,
+            loss_percent: n.1,
+            latency_lo: n.2,
+            latency_span_ms: n.3,
+            clients: l.0,
+            rate: l.1,
+            keys: l.2,
+            session_ticks: l.3,
+            fsync_lo: d.0,
+            fsync_span_ms: d.1,
+            pipeline,
+            mix_scale,
+        },
+    )
 }
 
 /// Who a storm fault hits: a role, resolved when it fires, or a node.
@@ -693,6 +703,17 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> 
     let ticks = ticks_min + p.session_ticks.index((20 - ticks_min + 1) as usize) as u64;
     s.workload.clients = p.clients;
     s.workload.rate = f64::from(p.rate);
+    let d = crate::workload::WorkloadConfig::default();
+    for (i, w) in s.workload.mix.iter_mut().enumerate() {
+        *w = d.mix[i] * p.mix_scale[i];
+    }
+    s.workload.ephemeral = d.ephemeral * p.mix_scale[8];
+    // Some writes and reads always: liveness and the checks judge by them
+    // (a run may still give a check too little, and says inconclusive).
+    if s.workload.mix[0] + s.workload.mix[1] + s.workload.mix[5] == 0 {
+        s.workload.mix[1] = d.mix[1];
+    }
+    s.workload.mix[2] = s.workload.mix[2].max(1);
     // The linearizability search grows with the ops in flight on one key:
     // about four at once per key keeps it decidable.
     let per_key = (4 * p.keys / p.clients.max(1)).max(1);

@@ -173,6 +173,8 @@ impl<'a> Nemesis<'a> {
                 Target::Node(s) => free(chosen, vec![*s]),
                 Target::Leader => free(chosen, cluster.leader().into_iter().collect()),
                 Target::Follower => sample(&self.rng, &free(chosen, cluster.followers()), 1),
+                Target::Candidate => sample(&self.rng, &free(chosen, cluster.candidates()), 1),
+                Target::DiscoveringLeader => free(chosen, cluster.discovering_leaders()),
                 Target::Random => sample(&self.rng, &free(chosen, pool.to_vec()), 1),
                 Target::Minority => sample(&self.rng, &free(chosen, pool.to_vec()), (n - 1) / 2),
                 Target::Majority => sample(&self.rng, &free(chosen, pool.to_vec()), n / 2 + 1),

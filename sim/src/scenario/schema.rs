@@ -387,6 +387,11 @@ pub enum Target {
     Rest,
     /// Every server.
     All,
+    /// One live server in the election (LOOKING), at random.
+    Candidate,
+    /// Every live server that leads but has not established its epoch yet
+    /// (in discovery or sync): what `leader` cannot name during an election.
+    DiscoveringLeader,
     Node(Sid),
     /// The nodes an earlier fault resolved to (`"fault[1]"`), or one group
     /// of an earlier partition / one_way (`"fault[1][0]"`; one_way: 0 = from,
@@ -399,7 +404,16 @@ pub enum Target {
 
 impl Target {
     pub const NAMES: &'static [&'static str] = &[
-        "leader", "follower", "random", "minority", "majority", "crashed", "rest", "all",
+        "leader",
+        "follower",
+        "random",
+        "minority",
+        "majority",
+        "crashed",
+        "rest",
+        "all",
+        "candidate",
+        "discovering-leader",
     ];
 
     pub fn from_name(s: &str) -> Option<Target> {
@@ -421,6 +435,8 @@ impl Target {
             "crashed" => Target::Crashed,
             "rest" => Target::Rest,
             "all" => Target::All,
+            "candidate" => Target::Candidate,
+            "discovering-leader" => Target::DiscoveringLeader,
             _ => return None,
         })
     }
@@ -437,6 +453,8 @@ impl fmt::Display for Target {
             Target::Crashed => f.write_str("crashed"),
             Target::Rest => f.write_str("rest"),
             Target::All => f.write_str("all"),
+            Target::Candidate => f.write_str("candidate"),
+            Target::DiscoveringLeader => f.write_str("discovering-leader"),
             Target::Node(n) => write!(f, "{n}"),
             Target::Fault { index, group: None } => write!(f, "fault[{index}]"),
             Target::Fault {

@@ -242,9 +242,10 @@ impl Cx<'_> {
 }
 
 /// Targets that pick one fixed set, so naming them twice is a mistake.
-/// (`follower` and `random` pick a different node each time they appear.)
+/// (`follower`, `random` and `candidate` pick a different node each time
+/// they appear.)
 fn repeatable(t: Target) -> bool {
-    matches!(t, Target::Follower | Target::Random)
+    matches!(t, Target::Follower | Target::Random | Target::Candidate)
 }
 
 fn strip(l: Vec<(Target, usize)>) -> Vec<Target> {
