@@ -88,6 +88,8 @@ pub struct Shrunk {
     pub servers_before: usize,
     /// Ops per client per second before.
     pub rate_before: f64,
+    /// Answered client ops in the first failing run, and in the last.
+    pub ops: (u64, u64),
     /// Candidates run.
     pub runs: usize,
 }
@@ -99,6 +101,8 @@ struct Shrinker {
     reason: String,
     runs: usize,
     budget: usize,
+    /// Answered client ops of the last failing run.
+    ops: u64,
 }
 
 impl Shrinker {
@@ -125,6 +129,7 @@ impl Shrinker {
         match (&self.failure, &r) {
             (Failure::Check(c), Ok(r)) => {
                 self.reason = r.checks[c].reason().unwrap_or_default().to_string();
+                self.ops = r.ops_ok;
             }
             (_, Err(e)) => self.reason = e.to_string(),
             _ => {}
@@ -274,6 +279,7 @@ pub fn shrink(
         (_, Err(e)) => e.to_string(),
         (Failure::Crashed(_), Ok(_)) => String::new(),
     };
+    let ops_before = first.as_ref().map_or(0, |r| r.ops_ok);
     let mut s = Shrinker {
         seed,
         failure,
@@ -281,6 +287,7 @@ pub fn shrink(
         reason,
         runs: 0,
         budget,
+        ops: ops_before,
     };
     // Concrete nodes first: only then can faults go without changing whom
     // the rest hit. If that alone loses the failure (the run's timing
@@ -313,6 +320,7 @@ pub fn shrink(
         faults_before: sc.faults.len(),
         clients_before: sc.workload.clients,
         rate_before: sc.workload.rate,
+        ops: (ops_before, s.ops),
         servers_before: sc.ensemble.servers,
         runs: s.runs,
         scenario: s.best,
@@ -336,7 +344,8 @@ pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
         s.runs
     ));
     out.push_str(&format!(
-        "#   faults {} -> {}, clients {} -> {}, servers {} -> {}, rate {} -> {} ops/s per client\n",
+        "#   faults {} -> {}, clients {} -> {}, servers {} -> {}, rate {} -> {} ops/s per client, \
+         answered ops {} -> {}\n",
         s.faults_before,
         sc.faults.len(),
         s.clients_before,
@@ -344,7 +353,9 @@ pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
         s.servers_before,
         sc.ensemble.servers,
         s.rate_before,
-        sc.workload.rate
+        sc.workload.rate,
+        s.ops.0,
+        s.ops.1
     ));
     match &s.failure {
         Failure::Check(c) => out.push_str(&format!("# Fails {c}: {}\n", one_line(&s.reason))),

@@ -64,6 +64,12 @@ fn a_failure_shrinks_to_the_fault_that_causes_it() {
         "{text}"
     );
     assert!(text.contains("# Fails liveness: "), "{text}");
+    // How much shrinking removed, the answered ops included.
+    assert!(s.ops.1 < s.ops.0, "{:?}", s.ops);
+    assert!(
+        text.contains(&format!("answered ops {} -> {}", s.ops.0, s.ops.1)),
+        "{text}"
+    );
     let again = Scenario::parse(&text, "failures/liveness-seed-3.toml").unwrap();
     let r = run_seed(&again, seed).unwrap();
     assert!(r.checks["liveness"].is_fail(), "{:?}", r.checks);
