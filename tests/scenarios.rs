@@ -664,3 +664,46 @@ fn would_be_leaders_and_candidates_are_targets() {
         assert!(hit > 0, "{target} never resolved: {lines:#?}");
     }
 }
+
+/// A fault triggered by a protocol event: "when a would-be leader sends
+/// LEADERINFO, slow its disk" — its fsyncs take 300 ms until the rule is
+/// disarmed, and the ensemble still elects, commits and converges.
+#[test]
+fn a_leaderinfo_slows_the_would_be_leaders_disk() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/leader-crash.toml"),
+    )
+    .unwrap();
+    let rule = "[[fault]]\nat = \"8s\"\non_message = { kind = \"LEADERINFO\", then = \"slow_fsync\", fsync = \"300ms\", count = 1 }\nuntil = \"14s\"\n";
+    let s = Scenario::parse(&format!("{text}\n{rule}"), "slow-leaderinfo.toml").unwrap();
+    let r = run_seed(&s, 1).unwrap();
+    for (check, v) in &r.checks {
+        assert!(!v.is_fail(), "{check}: {v:?}");
+    }
+    let lines: Vec<String> = r
+        .history
+        .records()
+        .into_iter()
+        .filter_map(|rec| match rec.event {
+            zkstorm_sim::history::Event::Fault { what } => Some(what),
+            _ => None,
+        })
+        .collect();
+    let slowed = lines
+        .iter()
+        .find(|l| l.contains("LEADERINFO") && l.contains("take 300ms"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let sid = slowed
+        .split("fsyncs of ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("fsync latency back on {sid}"))),
+        "{lines:#?}"
+    );
+}

@@ -59,6 +59,8 @@ struct State {
     downed: Vec<(usize, Sid)>,
     /// Links each fault's matches cut, to reconnect when it is disarmed.
     cut: Vec<(usize, Vec<crate::cluster::Link>)>,
+    /// Servers whose disks each fault's matches slowed, to restore.
+    slowed: Vec<(usize, Sid)>,
 }
 
 /// The rules of one run, shared by the servers' observer and the nemesis.
@@ -150,6 +152,28 @@ impl Messages {
     pub fn cut_off(&self, fault: usize, links: Vec<crate::cluster::Link>) {
         let mut s = self.state.lock().expect("messages lock");
         s.cut.push((fault, links));
+    }
+
+    /// Note that a match of `fault` slowed `sid`'s disk.
+    pub fn slowed(&self, fault: usize, sid: Sid) {
+        self.state
+            .lock()
+            .expect("messages lock")
+            .slowed
+            .push((fault, sid));
+    }
+
+    /// The servers whose disks matches of `fault` slowed (and forget them).
+    pub fn take_slowed(&self, fault: usize) -> Vec<Sid> {
+        let mut s = self.state.lock().expect("messages lock");
+        let (mine, rest) = std::mem::take(&mut s.slowed)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(f, _)| *f == fault);
+        s.slowed = rest;
+        let mut v: Vec<Sid> = mine.into_iter().map(|(_, sid)| sid).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The links matches of `fault` cut (and forget them).

@@ -1369,6 +1369,33 @@ fn message_faults() {
         ErrorKind::Invalid,
         "node action",
     );
+    // Slow a disk when a message leaves: its fsync time is required.
+    let f = parse(&rule(
+        r#"kind = "LEADERINFO", then = "slow_fsync", fsync = "300ms", count = 1"#,
+    ))
+    .unwrap();
+    match &f.faults[3].action {
+        Action::OnMessage(m) => assert_eq!(
+            m.then,
+            OnThen::SlowFsync {
+                latency: Duration::from_millis(300),
+                receiver: false,
+                after: Duration::ZERO
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.reparsed().unwrap().faults[3].action, f.faults[3].action);
+    let t = rule(r#"kind = "LEADERINFO", then = "slow_fsync""#);
+    assert_eq!(err(&t).kind, ErrorKind::MissingKey, "{}", err(&t));
+    let t = rule(r#"kind = "ACK", then = "crash", fsync = "1s""#);
+    expect(
+        &t,
+        "fsync = ^\"1s\"",
+        "fault[3].on_message.fsync",
+        ErrorKind::Invalid,
+        "slow_fsync",
+    );
     let t = rule(r#"kind = "ACK", then = "crash", whom = "x""#);
     let e = err(&t);
     assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");

@@ -42,6 +42,7 @@ pub(crate) struct RawOnMessage {
     delay: Option<Spanned<Dur>>,
     count: Option<Spanned<Int>>,
     probability: Option<Spanned<Num>>,
+    fsync: Option<Spanned<Dur>>,
 }
 
 /// What is done to a node when a message matches.
@@ -71,6 +72,14 @@ pub enum OnThen {
     /// together (their own link stays), `after` the match: "when the new
     /// leader sends UPTODATE, leave it alone with that follower".
     CutOff {
+        after: Duration,
+    },
+    /// Every fsync of the sender's (or receiver's) disk takes `latency`
+    /// until the rule is disarmed: "when a would-be leader sends
+    /// LEADERINFO, slow its disk".
+    SlowFsync {
+        latency: Duration,
+        receiver: bool,
         after: Duration,
     },
     /// To the sender or the receiver, `after` the match.
@@ -116,9 +125,10 @@ fn one_of(cx: &Cx, s: &Spanned<String>, field: &str, names: &[&str]) -> R<usize>
 
 impl Kind for OnMessage {
     const KEY: &'static str = "on_message";
-    const VALUE: &'static str = "{ kind, from?, to?, then, who?, delay?, count?, probability? }";
+    const VALUE: &'static str =
+        "{ kind, from?, to?, then, who?, delay?, count?, probability?, fsync? }";
     const ABOUT: &'static str =
-        "when a message of `kind` leaves: drop it (link reset), delay the link, cut its two ends off from the other servers, or crash/kill/power_loss/restart/pause its sender or receiver";
+        "when a message of `kind` leaves: drop it (link reset), delay the link, cut its two ends off from the other servers, slow the fsyncs of its sender or receiver, or crash/kill/power_loss/restart/pause it";
     const LASTS: Lasts = Lasts::Until;
     type Raw = RawOnMessage;
     fn validate(raw: &Spanned<RawOnMessage>, cx: &Cx) -> R<Self> {
@@ -188,7 +198,7 @@ impl Kind for OnMessage {
 fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
     let f = |sub: &str| format!("{}.{sub}", cx.field);
     let delay = delay_of(r, cx)?;
-    let mut thens: Vec<&str> = vec!["drop", "delay", "cut_off"];
+    let mut thens: Vec<&str> = vec!["drop", "delay", "cut_off", "slow_fsync"];
     thens.extend(NODE_OPS.iter().map(|(n, _)| *n));
     let then = thens[one_of(cx, &r.then, &f("then"), &thens)?];
     let receiver = match &r.who {
@@ -217,6 +227,18 @@ fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
         ("cut_off", after) => OnThen::CutOff {
             after: after.map_or(Duration::ZERO, |(x, _)| x),
         },
+        ("slow_fsync", after) => OnThen::SlowFsync {
+            latency: fsync_of(r, cx)?.ok_or_else(|| {
+                cx.v.at(
+                    &r.then,
+                    &f("fsync"),
+                    ErrorKind::MissingKey,
+                    "then = \"slow_fsync\" needs fsync = \"<duration>\" (each fsync's time)",
+                )
+            })?,
+            receiver,
+            after: after.map_or(Duration::ZERO, |(x, _)| x),
+        },
         (op, after) => OnThen::Node {
             op: NODE_OPS
                 .iter()
@@ -227,6 +249,14 @@ fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
             after: after.map_or(Duration::ZERO, |(x, _)| x),
         },
     };
+    if let (Some(fs), false) = (&r.fsync, matches!(then, OnThen::SlowFsync { .. })) {
+        return Err(cx.v.at(
+            fs,
+            &f("fsync"),
+            ErrorKind::Invalid,
+            "fsync goes with then = \"slow_fsync\"",
+        ));
+    }
     if point && matches!(then, OnThen::Drop | OnThen::Delay(_)) {
         return Err(cx.v.at(
                 &r.then,
@@ -244,6 +274,27 @@ fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
         ));
     }
     Ok(then)
+}
+
+/// `fsync`: each slowed fsync's time.
+fn fsync_of(r: &RawOnMessage, cx: &Cx) -> R<Option<Duration>> {
+    let Some(fs) = &r.fsync else {
+        return Ok(None);
+    };
+    let x = fs.get_ref().0;
+    if x.is_zero() || x > MAX_FSYNC {
+        return Err(cx.v.at(
+            fs,
+            &format!("{}.fsync", cx.field),
+            ErrorKind::OutOfRange,
+            format!(
+                "{} is out of range (expected more than 0s, at most {})",
+                fs.get_ref(),
+                d(MAX_FSYNC)
+            ),
+        ));
+    }
+    Ok(Some(x))
 }
 
 /// `delay`, with where it is written.
@@ -272,6 +323,13 @@ impl OnMessage {
         match self.then {
             OnThen::Drop => "drop".into(),
             OnThen::Delay(x) => format!("delay {}", d(x)),
+            OnThen::SlowFsync {
+                latency, receiver, ..
+            } => format!(
+                "slow the {}'s fsyncs to {}",
+                if receiver { "receiver" } else { "sender" },
+                d(latency)
+            ),
             OnThen::CutOff { after } if after.is_zero() => "cut_off".into(),
             OnThen::CutOff { after } => format!("cut_off after {}", d(after)),
             OnThen::Node {
@@ -313,6 +371,20 @@ impl Fault for OnMessage {
             OnThen::Delay(x) => parts.push(format!("then = \"delay\", delay = \"{}\"", d(x))),
             OnThen::CutOff { after } => {
                 parts.push("then = \"cut_off\"".into());
+                if !after.is_zero() {
+                    parts.push(format!("delay = \"{}\"", d(after)));
+                }
+            }
+            OnThen::SlowFsync {
+                latency,
+                receiver,
+                after,
+            } => {
+                let who = if receiver { "receiver" } else { "sender" };
+                parts.push(format!(
+                    "then = \"slow_fsync\", fsync = \"{}\", who = \"{who}\"",
+                    d(latency)
+                ));
                 if !after.is_zero() {
                     parts.push(format!("delay = \"{}\"", d(after)));
                 }
@@ -390,7 +462,7 @@ impl Fault for OnMessage {
             then: match self.then {
                 OnThen::Drop => Then::Drop,
                 OnThen::Delay(x) => Then::Delay(x),
-                OnThen::Node { .. } | OnThen::CutOff { .. } => Then::Act,
+                OnThen::Node { .. } | OnThen::CutOff { .. } | OnThen::SlowFsync { .. } => Then::Act,
             },
             left: self.count,
             chance: (self.probability < 1.0).then(|| {
@@ -400,10 +472,16 @@ impl Fault for OnMessage {
                 )
             }),
         });
-        Fired::Done(Some(Undo::new(false, move |cluster, _, head| {
+        Fired::Done(Some(Undo::new(false, move |cluster, sc, head| {
             // Disarmed: what its matches took down comes back.
             let messages = cluster.history.messages.clone();
             messages.disarm(Some(index));
+            for sid in messages.take_slowed(index) {
+                super::disk::set_disk(sc, cluster, sid);
+                cluster
+                    .history
+                    .fault(format!("{head}: fsync latency back on {sid}"));
+            }
             let links = messages.cuts(index);
             if !links.is_empty() {
                 cluster.restore_links(&links);
@@ -436,12 +514,16 @@ impl Fault for OnMessage {
     fn matched(&self, t: &Trigger, cx: &mut Firing) -> Option<Duration> {
         let line = format!("{} {} {}→{}", cx.head, self.kind, t.from, t.to);
         match self.then {
-            OnThen::Node { after, .. } | OnThen::CutOff { after } if !after.is_zero() => {
+            OnThen::Node { after, .. }
+            | OnThen::CutOff { after }
+            | OnThen::SlowFsync { after, .. }
+                if !after.is_zero() =>
+            {
                 let then = self.then_name();
                 cx.cluster.history.fault(format!("{line}: {then}"));
                 Some(after)
             }
-            OnThen::Node { .. } | OnThen::CutOff { .. } => {
+            OnThen::Node { .. } | OnThen::CutOff { .. } | OnThen::SlowFsync { .. } => {
                 self.act(t, cx);
                 None
             }
@@ -456,6 +538,24 @@ impl Fault for OnMessage {
     fn act(&self, t: &Trigger, cx: &mut Firing) {
         if let OnThen::CutOff { .. } = self.then {
             return self.cut_off(t, cx);
+        }
+        if let OnThen::SlowFsync {
+            latency, receiver, ..
+        } = self.then
+        {
+            let sid = if receiver { t.to } else { t.from };
+            let ms = latency.as_millis() as u64;
+            cx.cluster.disk(sid).set_fsync_latency_ms(ms, ms);
+            cx.cluster.history.messages.slowed(cx.fault.index, sid);
+            cx.cluster.history.fault(format!(
+                "{} {} {}→{}: fsyncs of {sid} take {}",
+                cx.head,
+                self.kind,
+                t.from,
+                t.to,
+                d(latency)
+            ));
+            return;
         }
         let OnThen::Node { op, receiver, .. } = self.then else {
             return;
