@@ -7,6 +7,7 @@ pub mod net;
 pub mod proto;
 pub mod server;
 pub mod store;
+pub mod storm;
 pub mod tree;
 pub mod types;
 pub mod zab;
