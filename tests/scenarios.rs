@@ -490,15 +490,7 @@ fn a_rules_sides_may_overlap() {
         .replace("from = [1], then", "from = [1], to = [1], then");
     let s = zkstorm_sim::scenario::Scenario::parse(&text, "sides.toml").unwrap();
     let r = run_seed(&s, 1).unwrap();
-    let lines: Vec<String> = r
-        .history
-        .records()
-        .into_iter()
-        .filter_map(|rec| match rec.event {
-            zkstorm_sim::history::Event::Fault { what } => Some(what),
-            _ => None,
-        })
-        .collect();
+    let lines = fault_lines(&r);
     assert!(
         lines
             .iter()
@@ -537,12 +529,7 @@ fn newleader_ack_before_sync_is_caught_when_the_ack_meets_a_power_loss() {
         "kind = \"ACKNEWLEADER\"",
     );
     for seed in 0..3 {
-        let r = run_seed(&s, seed).unwrap();
-        assert!(
-            r.checks.values().all(|v| !v.is_fail()),
-            "seed {seed}: {:?}",
-            r.checks
-        );
+        no_check_fails(&run_seed(&s, seed).unwrap());
     }
     let caught = caught_on(&s, "newleader-ack-before-sync", "zab.ack_durable", 5);
     assert!(caught.len() >= 3, "caught on {caught:?} of 0..5");
@@ -560,12 +547,7 @@ fn zxid_before_diff_is_caught_after_a_restart() {
         "kind = \"SNAPSHOT_DURABLE\"",
     );
     for seed in 0..3 {
-        let r = run_seed(&s, seed).unwrap();
-        assert!(
-            r.checks.values().all(|v| !v.is_fail()),
-            "seed {seed}: {:?}",
-            r.checks
-        );
+        no_check_fails(&run_seed(&s, seed).unwrap());
     }
     let caught = caught_on(&s, "zxid-before-diff", "converged", 5);
     assert!(caught.len() >= 3, "caught on {caught:?} of 0..5");
@@ -595,18 +577,8 @@ fn cut_off_leaves_a_new_leader_alone_with_one_follower() {
     let cut = "[[fault]]\nat = \"8s\"\non_message = { kind = \"UPTODATE\", then = \"cut_off\", count = 1 }\nuntil = \"12s\"\n";
     let s = Scenario::parse(&format!("{text}\n{cut}"), "cut-off.toml").unwrap();
     let r = run_seed(&s, 3).unwrap();
-    for (check, v) in &r.checks {
-        assert!(!v.is_fail(), "{check}: {v:?}");
-    }
-    let lines: Vec<String> = r
-        .history
-        .records()
-        .into_iter()
-        .filter_map(|rec| match rec.event {
-            zkstorm_sim::history::Event::Fault { what } => Some(what),
-            _ => None,
-        })
-        .collect();
+    no_check_fails(&r);
+    let lines = fault_lines(&r);
     assert!(
         lines
             .iter()
@@ -644,18 +616,8 @@ fn would_be_leaders_and_candidates_are_targets() {
     }
     let s = Scenario::parse(&text, "would-be.toml").unwrap();
     let r = run_seed(&s, 2).unwrap();
-    for (check, v) in &r.checks {
-        assert!(!v.is_fail(), "{check}: {v:?}");
-    }
-    let lines: Vec<String> = r
-        .history
-        .records()
-        .into_iter()
-        .filter_map(|rec| match rec.event {
-            zkstorm_sim::history::Event::Fault { what } => Some(what),
-            _ => None,
-        })
-        .collect();
+    no_check_fails(&r);
+    let lines = fault_lines(&r);
     for target in ["discovering-leader", "candidate"] {
         let hit = lines
             .iter()
@@ -677,18 +639,8 @@ fn a_leaderinfo_slows_the_would_be_leaders_disk() {
     let rule = "[[fault]]\nat = \"8s\"\non_message = { kind = \"LEADERINFO\", then = \"slow_fsync\", fsync = \"300ms\", count = 1 }\nuntil = \"14s\"\n";
     let s = Scenario::parse(&format!("{text}\n{rule}"), "slow-leaderinfo.toml").unwrap();
     let r = run_seed(&s, 1).unwrap();
-    for (check, v) in &r.checks {
-        assert!(!v.is_fail(), "{check}: {v:?}");
-    }
-    let lines: Vec<String> = r
-        .history
-        .records()
-        .into_iter()
-        .filter_map(|rec| match rec.event {
-            zkstorm_sim::history::Event::Fault { what } => Some(what),
-            _ => None,
-        })
-        .collect();
+    no_check_fails(&r);
+    let lines = fault_lines(&r);
     let slowed = lines
         .iter()
         .find(|l| l.contains("LEADERINFO") && l.contains("take 300ms"))
@@ -706,4 +658,24 @@ fn a_leaderinfo_slows_the_would_be_leaders_disk() {
             .any(|l| l.contains(&format!("fsync latency back on {sid}"))),
         "{lines:#?}"
     );
+}
+
+/// The run's `fault` lines, as a person reads them in a trace.
+fn fault_lines(r: &RunReport) -> Vec<String> {
+    r.history
+        .records()
+        .into_iter()
+        .filter_map(|rec| match rec.event {
+            zkstorm_sim::history::Event::Fault { what } => Some(what),
+            _ => None,
+        })
+        .collect()
+}
+
+/// No check of the run failed (inconclusive and undecided are not failures).
+#[track_caller]
+fn no_check_fails(r: &RunReport) {
+    for (check, v) in &r.checks {
+        assert!(!v.is_fail(), "{check}: {v:?}");
+    }
 }

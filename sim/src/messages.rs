@@ -140,12 +140,7 @@ impl Messages {
     /// The nodes matches of `fault` took down (and forget them).
     pub fn downed(&self, fault: usize) -> Vec<Sid> {
         let mut s = self.state.lock().expect("messages lock");
-        let (mine, rest) = s.downed.iter().partition(|(f, _)| *f == fault);
-        s.downed = rest;
-        let mut v: Vec<Sid> = mine.into_iter().map(|(_, sid)| sid).collect::<Vec<_>>();
-        v.sort_unstable();
-        v.dedup();
-        v
+        nodes_of(take_of(&mut s.downed, fault))
     }
 
     /// Note that a match of `fault` cut these links.
@@ -166,24 +161,13 @@ impl Messages {
     /// The servers whose disks matches of `fault` slowed (and forget them).
     pub fn take_slowed(&self, fault: usize) -> Vec<Sid> {
         let mut s = self.state.lock().expect("messages lock");
-        let (mine, rest) = std::mem::take(&mut s.slowed)
-            .into_iter()
-            .partition::<Vec<_>, _>(|(f, _)| *f == fault);
-        s.slowed = rest;
-        let mut v: Vec<Sid> = mine.into_iter().map(|(_, sid)| sid).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
+        nodes_of(take_of(&mut s.slowed, fault))
     }
 
     /// The links matches of `fault` cut (and forget them).
     pub fn cuts(&self, fault: usize) -> Vec<crate::cluster::Link> {
         let mut s = self.state.lock().expect("messages lock");
-        let (mine, rest) = std::mem::take(&mut s.cut)
-            .into_iter()
-            .partition::<Vec<_>, _>(|(f, _)| *f == fault);
-        s.cut = rest;
-        mine.into_iter().flat_map(|(_, l)| l).collect()
+        take_of(&mut s.cut, fault).into_iter().flatten().collect()
     }
 
     /// Wait until a rule has matched since the last `take`.
@@ -195,6 +179,22 @@ impl Messages {
     pub fn take(&self) -> Vec<Trigger> {
         std::mem::take(&mut self.state.lock().expect("messages lock").matched)
     }
+}
+
+/// Take out what `fault`'s matches left in `list`.
+fn take_of<T>(list: &mut Vec<(usize, T)>, fault: usize) -> Vec<T> {
+    let (mine, rest) = std::mem::take(list)
+        .into_iter()
+        .partition::<Vec<_>, _>(|(f, _)| *f == fault);
+    *list = rest;
+    mine.into_iter().map(|(_, x)| x).collect()
+}
+
+/// Sorted, each once.
+fn nodes_of(mut v: Vec<Sid>) -> Vec<Sid> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 #[cfg(test)]

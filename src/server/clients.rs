@@ -631,14 +631,23 @@ mod tests {
     }
 
     fn connected(p: &mut Peer, c: &mut Clients) -> mpsc::UnboundedReceiver<ServerMsg> {
+        connected_as(p, c, 1)
+    }
+
+    /// A new session on connection `conn`.
+    fn connected_as(
+        p: &mut Peer,
+        c: &mut Clients,
+        conn: ConnId,
+    ) -> mpsc::UnboundedReceiver<ServerMsg> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        c.open(1, tx);
+        c.open(conn, tx);
         let hello = ClientMsg::Connect {
             session: 0,
             timeout_ms: 4_000,
             last_zxid_seen: Zxid::ZERO,
         };
-        c.on_message(p, 1, hello);
+        c.on_message(p, conn, hello);
         drive(p, c);
         assert!(matches!(rx.try_recv(), Ok(ServerMsg::Connected { .. })));
         rx
@@ -731,16 +740,7 @@ mod tests {
         let mut p = serving_peer();
         let mut c = Clients::new(1);
         let mut rx1 = connected(&mut p, &mut c);
-        let (tx2, mut rx2) = mpsc::unbounded_channel();
-        c.open(2, tx2);
-        let hello = ClientMsg::Connect {
-            session: 0,
-            timeout_ms: 4_000,
-            last_zxid_seen: Zxid::ZERO,
-        };
-        c.on_message(&mut p, 2, hello);
-        drive(&mut p, &mut c);
-        assert!(matches!(rx2.try_recv(), Ok(ServerMsg::Connected { .. })));
+        let _rx2 = connected_as(&mut p, &mut c, 2);
         let exists = |xid, path: &str| ClientMsg::Request {
             xid,
             op: ClientOp::Read(ReadOp::Exists {

@@ -278,35 +278,25 @@ fn then_of(r: &RawOnMessage, cx: &Cx, kind: &str, point: bool) -> R<OnThen> {
 
 /// `fsync`: each slowed fsync's time.
 fn fsync_of(r: &RawOnMessage, cx: &Cx) -> R<Option<Duration>> {
-    let Some(fs) = &r.fsync else {
-        return Ok(None);
-    };
-    let x = fs.get_ref().0;
-    if x.is_zero() || x > MAX_FSYNC {
-        return Err(cx.v.at(
-            fs,
-            &format!("{}.fsync", cx.field),
-            ErrorKind::OutOfRange,
-            format!(
-                "{} is out of range (expected more than 0s, at most {})",
-                fs.get_ref(),
-                d(MAX_FSYNC)
-            ),
-        ));
-    }
-    Ok(Some(x))
+    Ok(short(&r.fsync, "fsync", cx)?.map(|(x, _)| x))
 }
 
 /// `delay`, with where it is written.
 fn delay_of(r: &RawOnMessage, cx: &Cx) -> R<Option<(Duration, usize)>> {
-    let Some(dl) = &r.delay else {
+    short(&r.delay, "delay", cx)
+}
+
+/// A duration field of the rule, more than 0 and at most `MAX_FSYNC`,
+/// with where it is written.
+fn short(v: &Option<Spanned<Dur>>, key: &str, cx: &Cx) -> R<Option<(Duration, usize)>> {
+    let Some(dl) = v else {
         return Ok(None);
     };
     let x = dl.get_ref().0;
     if x.is_zero() || x > MAX_FSYNC {
         return Err(cx.v.at(
             dl,
-            &format!("{}.delay", cx.field),
+            &format!("{}.{key}", cx.field),
             ErrorKind::OutOfRange,
             format!(
                 "{} is out of range (expected more than 0s, at most {})",
