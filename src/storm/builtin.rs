@@ -1,0 +1,183 @@
+//! Built-in topologies, usable from scenario files and tests. Word count
+//! reads a replayable input (sentences by offset, as a durable log would
+//! hold them) and writes each word's count to its store.
+
+use super::collector::{BoltCollector, SpoutCollector};
+use super::component::{Bolt, OutputDeclarer, Spout, TaskContext, TaskError};
+use super::topology::{Topology, TopologyBuilder, TopologyConfig, TopologyError};
+use super::tuple::{MsgId, Tuple};
+use super::Value;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Reads sentences from a log by offset; each task owns the offsets equal
+/// to its index modulo the task count. Failed offsets are emitted again.
+#[derive(Clone)]
+pub struct SentenceSpout {
+    log: Arc<Vec<String>>,
+    reliable: bool,
+    next: usize,
+    stride: usize,
+    retry: VecDeque<MsgId>,
+}
+
+impl SentenceSpout {
+    pub fn new(log: Arc<Vec<String>>, reliable: bool) -> Self {
+        SentenceSpout {
+            log,
+            reliable,
+            next: 0,
+            stride: 1,
+            retry: VecDeque::new(),
+        }
+    }
+}
+
+impl Spout for SentenceSpout {
+    fn declare_outputs(&self, out: &mut OutputDeclarer) {
+        out.declare(&["sentence"]);
+    }
+
+    fn open(&mut self, ctx: &TaskContext) {
+        self.next = ctx.index();
+        self.stride = ctx.component_tasks.len().max(1);
+    }
+
+    fn next_tuple(&mut self, out: &mut SpoutCollector) -> Result<(), TaskError> {
+        let offset = match self.retry.pop_front() {
+            Some(o) => o as usize,
+            None if self.next < self.log.len() => {
+                self.next += self.stride;
+                self.next - self.stride
+            }
+            None => return Ok(()),
+        };
+        let values = vec![Value::from(self.log[offset].as_str())];
+        if self.reliable {
+            out.emit_with_id(values, offset as MsgId)?;
+        } else {
+            out.emit(values)?;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, msg: MsgId) {
+        self.retry.push_back(msg);
+    }
+}
+
+/// Splits a sentence into words, anchored on the sentence.
+#[derive(Clone, Default)]
+pub struct SplitBolt;
+
+impl Bolt for SplitBolt {
+    fn declare_outputs(&self, out: &mut OutputDeclarer) {
+        out.declare(&["word"]);
+    }
+
+    fn execute(&mut self, input: &Tuple, out: &mut BoltCollector) -> Result<(), TaskError> {
+        let sentence = input.get_str("sentence").unwrap_or_default().to_string();
+        for w in sentence.split_whitespace() {
+            out.emit(&[input], vec![Value::from(w)])?;
+        }
+        out.ack(input);
+        Ok(())
+    }
+}
+
+/// Counts words: adds each to the store and emits its running count.
+#[derive(Clone, Default)]
+pub struct CountBolt {
+    counts: BTreeMap<String, i64>,
+}
+
+impl Bolt for CountBolt {
+    fn declare_outputs(&self, out: &mut OutputDeclarer) {
+        out.declare(&["word", "count"]);
+    }
+
+    fn execute(&mut self, input: &Tuple, out: &mut BoltCollector) -> Result<(), TaskError> {
+        let word = input.get_str("word").unwrap_or_default().to_string();
+        let n = self.counts.entry(word.clone()).or_default();
+        *n += 1;
+        let n = *n;
+        out.add(&word, 1);
+        out.emit(&[input], vec![Value::from(word), Value::Int(n)])?;
+        out.ack(input);
+        Ok(())
+    }
+}
+
+/// Sizes for the word-count topology.
+#[derive(Clone, Debug)]
+pub struct WordCount {
+    pub spouts: u32,
+    pub splitters: u32,
+    pub counters: u32,
+    pub reliable: bool,
+}
+
+impl Default for WordCount {
+    fn default() -> Self {
+        WordCount {
+            spouts: 2,
+            splitters: 3,
+            counters: 3,
+            reliable: true,
+        }
+    }
+}
+
+impl WordCount {
+    /// sentences -> split (shuffle) -> count (fields "word").
+    pub fn build(
+        &self,
+        log: Arc<Vec<String>>,
+        config: TopologyConfig,
+    ) -> Result<Topology, TopologyError> {
+        let mut b = TopologyBuilder::new();
+        b.set_spout(
+            "sentences",
+            SentenceSpout::new(log, self.reliable),
+            self.spouts,
+        );
+        b.set_bolt("split", SplitBolt, self.splitters)
+            .shuffle_grouping("sentences");
+        b.set_bolt("count", CountBolt::default(), self.counters)
+            .fields_grouping("split", &["word"]);
+        b.build("word-count", config)
+    }
+}
+
+/// `n` sentences of 1 to 8 words drawn from a small vocabulary.
+pub fn sentences(n: usize, seed: u64) -> Vec<String> {
+    const WORDS: &[&str] = &[
+        "the", "cow", "jumped", "over", "moon", "an", "apple", "a", "day", "keeps", "doctor",
+        "away", "four", "score", "and", "seven", "years", "ago", "snow", "white", "dwarfs", "i",
+        "am", "at", "two", "with", "nature",
+    ];
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let len = rng.gen_range(1..=8);
+            (0..len)
+                .map(|_| *WORDS.choose(&mut rng).expect("non-empty"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Each word's exact count over `log`.
+pub fn expected_counts(log: &[String]) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for s in log {
+        for w in s.split_whitespace() {
+            *m.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    m
+}
