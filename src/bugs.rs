@@ -46,7 +46,29 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "commit-without-quorum",
         "the leader commits a proposal on its own durable copy, without a quorum of ACKs: a leader cut off from the rest still acknowledges writes that a new leader never sees",
     ),
+    (
+        "storm-edge-not-xored",
+        "a bolt's anchored emit does not XOR the child's edge into its input's ack value: the acker sees the tree complete while the child is still being processed",
+    ),
+    (
+        "storm-pending-limit-ignored",
+        "a spout is asked for more tuples while max spout pending messages are already in flight",
+    ),
+    (
+        "storm-timeout-fail-dropped",
+        "a message that times out is dropped from the spout's pending map without a fail callback (STORM-3300's shape): the spout never replays it",
+    ),
+    (
+        "storm-late-ack-after-timeout",
+        "an ack that arrives after its message timed out still runs the spout's ack callback: the message is failed and then acked",
+    ),
 ];
+
+/// Bugs of the topology engine (named `storm-*`): `zkstorm mutants`
+/// hunts the others, which random ensemble storms reach.
+pub fn is_storm(name: &str) -> bool {
+    name.starts_with("storm-")
+}
 
 #[cfg(madsim)]
 thread_local! {

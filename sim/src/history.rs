@@ -10,6 +10,7 @@ use zkstorm::client::ConnState;
 use zkstorm::proto::{ErrorCode, EventType, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::server::{Observer, Recovery, SendFate, Status};
+use zkstorm::storm::message::StormEvent;
 use zkstorm::types::{SessionId, Sid};
 use zkstorm::zab::msg::PeerMsg;
 use zkstorm::zab::ready::ZabEvent;
@@ -135,6 +136,11 @@ pub enum Event {
     Acked {
         sid: Sid,
         through: u64,
+    },
+    /// What the topology engine did, and on which worker.
+    Storm {
+        worker: String,
+        event: StormEvent,
     },
 }
 

@@ -104,6 +104,7 @@ pub fn mutants(opts: &MutantsOptions) -> u8 {
     let bugs: Vec<&'static str> = zkstorm::bugs::CATALOGUE
         .iter()
         .map(|(k, _)| *k)
+        .filter(|k| !zkstorm::bugs::is_storm(k))
         .filter(|k| opts.bugs.is_empty() || opts.bugs.iter().any(|b| b == k))
         .collect();
     println!(

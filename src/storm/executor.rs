@@ -27,6 +27,8 @@ pub(crate) enum Run {
         pending: Pending,
         max_pending: Option<u32>,
         ack_now: Vec<MsgId>,
+        /// Timed-out messages, kept only by an injected bug.
+        expired: BTreeMap<u64, MsgId>,
     },
     Bolt {
         bolt: Box<dyn Bolt>,
@@ -65,7 +67,8 @@ impl Executor {
             } => {
                 !throttled
                     && self.queue.is_empty()
-                    && max_pending.is_none_or(|m| pending.len() < m as usize)
+                    && (max_pending.is_none_or(|m| pending.len() < m as usize)
+                        || crate::bugs::on("storm-pending-limit-ignored"))
             }
             _ => false,
         }
@@ -116,8 +119,22 @@ impl Executor {
     fn handle(&mut self, q: Queued, cat: &dyn Catalog) -> Result<(), TaskError> {
         let task = self.task;
         match (&mut self.run, q) {
-            (Run::Spout { pending, spout, .. }, Queued::Tick) => {
+            (
+                Run::Spout {
+                    pending,
+                    spout,
+                    expired,
+                    ..
+                },
+                Queued::Tick,
+            ) => {
                 for (root, msg) in pending.rotate() {
+                    if crate::bugs::on("storm-late-ack-after-timeout") {
+                        expired.insert(root, msg);
+                    }
+                    if crate::bugs::on("storm-timeout-fail-dropped") {
+                        continue;
+                    }
                     spout.fail(msg);
                     let ev = StormEvent::SpoutFailed {
                         task,
@@ -128,8 +145,16 @@ impl Executor {
                     self.em.events.push(ev);
                 }
             }
-            (Run::Spout { pending, spout, .. }, Queued::Msg(TaskMsg::Acked { root })) => {
-                if let Some(msg) = pending.remove(root) {
+            (
+                Run::Spout {
+                    pending,
+                    spout,
+                    expired,
+                    ..
+                },
+                Queued::Msg(TaskMsg::Acked { root }),
+            ) => {
+                if let Some(msg) = pending.remove(root).or_else(|| expired.remove(&root)) {
                     spout.ack(msg);
                     let root = Some(root);
                     self.em

@@ -39,8 +39,11 @@ pub struct Envelope {
 }
 
 /// What the engine did, for the history and the storm checkers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StormEvent {
+    /// An executor started (fresh state: a restarted spout has nothing
+    /// pending).
+    Started { task: TaskId },
     /// A spout emitted a message: tracked under `root`, or untracked.
     SpoutEmitted {
         task: TaskId,

@@ -18,6 +18,7 @@ pub mod grouping;
 pub mod local;
 pub mod message;
 pub mod pending;
+pub mod scheduler;
 pub mod topology;
 pub mod tuple;
 mod validate;

@@ -64,6 +64,8 @@ pub struct Worker {
     throttled: bool,
     last_step: Duration,
     dead: bool,
+    /// `Started` events, reported by the first step.
+    started: Vec<StormEvent>,
 }
 
 impl Worker {
@@ -92,6 +94,10 @@ impl Worker {
             throttled: false,
             last_step: now,
             dead: false,
+            started: tasks
+                .iter()
+                .map(|&task| StormEvent::Started { task })
+                .collect(),
         })
     }
 
@@ -133,7 +139,10 @@ impl Worker {
 
     /// Run every executor up to `now`.
     pub fn step(&mut self, now: Duration) -> Ready {
-        let mut ready = Ready::default();
+        let mut ready = Ready {
+            events: std::mem::take(&mut self.started),
+            ..Ready::default()
+        };
         if self.dead {
             return ready;
         }
@@ -255,6 +264,7 @@ fn executor(
                 pending: Pending::default(),
                 max_pending: c.max_spout_pending,
                 ack_now: Vec::new(),
+                expired: BTreeMap::new(),
             };
             (run, Some(timeout))
         }

@@ -4,6 +4,7 @@
 
 use crate::history::{Call, ClientStatus, Event, Record};
 use std::collections::BTreeMap;
+use zkstorm::storm::StormEvent;
 
 /// Answered writes `client.linearizable` needs before a pass means anything.
 pub const MIN_WRITES: usize = 10;
@@ -19,6 +20,8 @@ struct Counts {
     watch_events: usize,
     ephemerals: usize,
     session_ends: usize,
+    spout_acks: usize,
+    store_adds: usize,
 }
 
 fn count(records: &[Record]) -> Counts {
@@ -50,6 +53,11 @@ fn count(records: &[Record]) -> Counts {
                     usize::from(outcome.is_ok() && ephemeral_ops.contains(&(*client, *op)));
             }
             Event::Watch { .. } => c.watch_events += 1,
+            Event::Storm { event, .. } => match event {
+                StormEvent::SpoutAcked { .. } => c.spout_acks += 1,
+                StormEvent::StoreAdd { .. } => c.store_adds += 1,
+                _ => {}
+            },
             Event::ClientState {
                 state: ClientStatus::Expired | ClientStatus::CloseAnswered { error: None },
                 ..
@@ -83,6 +91,20 @@ pub fn too_little(records: &[Record]) -> BTreeMap<&'static str, String> {
     }
     if c.watch_events == 0 {
         out.insert("client.watches", "no watch fired".to_string());
+    }
+    if c.spout_acks == 0 {
+        for check in super::CHECKS
+            .iter()
+            .filter(|k| k.name.starts_with("storm."))
+        {
+            out.insert(check.name, "no spout message was acked".to_string());
+        }
+    }
+    if c.store_adds == 0 {
+        out.insert(
+            "storm.word_count",
+            "nothing was added to the store".to_string(),
+        );
     }
     if c.ephemerals == 0 && c.session_ends == 0 {
         out.insert(

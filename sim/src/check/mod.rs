@@ -35,6 +35,7 @@ mod converged;
 mod evidence;
 mod linear;
 mod liveness;
+mod storm;
 mod zab;
 
 #[cfg(test)]
@@ -49,6 +50,7 @@ pub use client::{linearizable, sequential, sessions, watches};
 pub use converged::converged;
 pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node, STEP_LIMIT};
 pub use liveness::liveness;
+pub use storm::StormSpec;
 
 /// What a checker found: a violation, or a history it could not decide.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +155,8 @@ pub enum Family {
     Converged,
     /// `liveness = "<bound>"`.
     Liveness,
+    /// A topology runs: tuple delivery and the storm cluster.
+    Storm,
 }
 
 /// One named check.
@@ -252,6 +256,31 @@ pub const CHECKS: &[Check] = &[
         family: Family::Liveness,
         about: "within the bound after the last fault healed, every client at work commits a write",
     },
+    Check {
+        name: "storm.at_least_once",
+        family: Family::Storm,
+        about: "every message a spout's source holds is acked in the end, through replays",
+    },
+    Check {
+        name: "storm.tree_complete",
+        family: Family::Storm,
+        about: "no root is acked while a tuple of its tree was sent to a task that had not acked it",
+    },
+    Check {
+        name: "storm.single_callback",
+        family: Family::Storm,
+        about: "at most one ack or fail per spout emission, only for a root the task emitted in its current life",
+    },
+    Check {
+        name: "storm.max_pending",
+        family: Family::Storm,
+        about: "a spout task never has more tracked messages in flight than its max pending",
+    },
+    Check {
+        name: "storm.word_count",
+        family: Family::Storm,
+        about: "the store holds the input's word counts: exactly (exactly-once) or at least (at-least-once), no other word",
+    },
 ];
 
 /// Knobs of the checks that need more than the history.
@@ -269,6 +298,8 @@ pub struct CheckOptions {
     /// `client.linearizable`: search steps per znode before it gives up
     /// (the verdict is then undecided).
     pub linearizable_steps: u64,
+    /// `storm.*`: what the run's topology promises.
+    pub storm: StormSpec,
 }
 
 impl Default for CheckOptions {
@@ -278,6 +309,7 @@ impl Default for CheckOptions {
             healed_at_ms: None,
             watches_survive_reconnect: true,
             linearizable_steps: STEP_LIMIT,
+            storm: StormSpec::default(),
         }
     }
 }
@@ -300,15 +332,28 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
         }
         Family::Converged => converged(records),
         Family::Liveness => liveness(records, opts),
+        Family::Storm => storm::check(&storm_events(records), &opts.storm),
     }
 }
 
-const FAMILIES: [Family; 5] = [
+/// The engine's events, in order, with their times.
+pub fn storm_events(records: &[Record]) -> Vec<(u64, &zkstorm::storm::StormEvent)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            crate::history::Event::Storm { event, .. } => Some((r.t_ms, event)),
+            _ => None,
+        })
+        .collect()
+}
+
+const FAMILIES: [Family; 6] = [
     Family::Zab,
     Family::Linearizable,
     Family::Client,
     Family::Converged,
     Family::Liveness,
+    Family::Storm,
 ];
 
 /// Every violation of every check.

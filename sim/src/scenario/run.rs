@@ -87,6 +87,7 @@ pub fn wanted(spec: &CheckSpec, family: Family) -> bool {
         Family::Client => spec.client,
         Family::Converged => true,
         Family::Liveness => spec.liveness.is_some(),
+        Family::Storm => false,
     }
 }
 

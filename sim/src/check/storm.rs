@@ -1,0 +1,274 @@
+//! Storm checks over the engine's events (`Event::Storm`), judged against
+//! what the topology promises (`StormSpec`):
+//!
+//! - `storm.at_least_once`: every message a source holds is acked in the
+//!   end (through replays);
+//! - `storm.tree_complete`: no root is acked while a tuple of its tree was
+//!   sent to a task that had not acked it;
+//! - `storm.single_callback`: at most one ack or fail per emission, and only
+//!   for a root the task emitted in its current life;
+//! - `storm.max_pending`: a spout task never has more tracked messages in
+//!   flight than its limit;
+//! - `storm.word_count`: the store holds exactly the input's word counts
+//!   (exactly-once) or at least them (at-least-once), and no other word.
+
+use super::{v, Violation};
+use std::collections::{BTreeMap, BTreeSet};
+use zkstorm::storm::message::StormEvent;
+use zkstorm::storm::topology::{Kind, Topology};
+use zkstorm::storm::{MsgId, TaskId};
+
+/// What a run's topology promises, for the checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StormSpec {
+    /// Spout tasks and their component.
+    pub spouts: BTreeMap<TaskId, String>,
+    /// Per spout task, its max pending (absent: unbounded).
+    pub max_pending: BTreeMap<TaskId, u32>,
+    /// Per spout component, the message ids its source holds.
+    pub inputs: BTreeMap<String, BTreeSet<MsgId>>,
+    /// The store's expected contents, and whether exactly.
+    pub counts: Option<(BTreeMap<String, i64>, bool)>,
+}
+
+impl StormSpec {
+    /// The spouts and their limits; inputs and counts are the caller's.
+    pub fn of(topology: &Topology) -> StormSpec {
+        let mut spec = StormSpec::default();
+        for (task, c) in topology.tasks() {
+            if let Kind::Spout(_) = c.kind {
+                spec.spouts.insert(task, c.id.clone());
+                if let Some(m) = c.max_spout_pending {
+                    spec.max_pending.insert(task, m);
+                }
+            }
+        }
+        spec
+    }
+}
+
+/// Every storm check.
+pub fn check(events: &[(u64, &StormEvent)], spec: &StormSpec) -> Vec<Violation> {
+    let mut out = Vec::new();
+    at_least_once(events, spec, &mut out);
+    tree_complete(events, &mut out);
+    single_callback(events, &mut out);
+    max_pending(events, spec, &mut out);
+    word_count(events, spec, &mut out);
+    out
+}
+
+fn at_least_once(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Violation>) {
+    let mut acked: BTreeMap<&str, BTreeSet<MsgId>> = BTreeMap::new();
+    let mut emitted: BTreeMap<&str, BTreeSet<MsgId>> = BTreeMap::new();
+    for (_, e) in events {
+        let (task, msg, into) = match e {
+            StormEvent::SpoutAcked { task, msg, .. } => (task, msg, &mut acked),
+            StormEvent::SpoutEmitted {
+                task,
+                msg: Some(msg),
+                ..
+            } => (task, msg, &mut emitted),
+            _ => continue,
+        };
+        if let Some(c) = spec.spouts.get(task) {
+            into.entry(c.as_str()).or_default().insert(*msg);
+        }
+    }
+    let components: BTreeSet<&str> = spec.spouts.values().map(|s| s.as_str()).collect();
+    for c in components {
+        // Without a declared input, what was emitted is what is owed.
+        let owed = spec.inputs.get(c).or_else(|| emitted.get(c));
+        let Some(owed) = owed else { continue };
+        let got = acked.get(c);
+        let missing: Vec<&MsgId> = owed
+            .iter()
+            .filter(|m| !got.is_some_and(|g| g.contains(m)))
+            .collect();
+        if !missing.is_empty() {
+            out.push(v(
+                "storm.at_least_once",
+                format!(
+                    "{} of {} messages of spout {c:?} were never acked, e.g. {:?}",
+                    missing.len(),
+                    owed.len(),
+                    &missing[..missing.len().min(5)]
+                ),
+            ));
+        }
+    }
+}
+
+/// A sent tuple: where it went and when.
+struct SentTuple {
+    to: TaskId,
+    t_ms: u64,
+    acked: bool,
+}
+
+fn tree_complete(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
+    let mut sent: BTreeMap<u64, SentTuple> = BTreeMap::new();
+    let mut trees: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (t, e) in events {
+        match e {
+            StormEvent::Sent { to, uid, roots, .. } if !roots.is_empty() => {
+                sent.insert(
+                    *uid,
+                    SentTuple {
+                        to: *to,
+                        t_ms: *t,
+                        acked: false,
+                    },
+                );
+                for r in roots {
+                    trees.entry(*r).or_default().push(*uid);
+                }
+            }
+            StormEvent::BoltAcked { uid, .. } => {
+                if let Some(s) = sent.get_mut(uid) {
+                    s.acked = true;
+                }
+            }
+            StormEvent::SpoutAcked {
+                task,
+                root: Some(r),
+                ..
+            } => {
+                let open = trees
+                    .remove(r)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|u| sent.get(&u).filter(|s| !s.acked).map(|s| (u, s)))
+                    .next();
+                if let Some((uid, s)) = open {
+                    out.push(v(
+                        "storm.tree_complete",
+                        format!(
+                            "root {r:#x} of spout task {task} was acked at {t} ms while tuple {uid:#x}, \
+                             sent to task {} at {} ms, was not acked",
+                            s.to, s.t_ms
+                        ),
+                    ));
+                }
+            }
+            StormEvent::SpoutFailed { root, .. } => {
+                trees.remove(root);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn single_callback(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
+    // Per task: roots emitted in its current life, and those called back.
+    let mut live: BTreeMap<TaskId, BTreeSet<u64>> = BTreeMap::new();
+    let mut done: BTreeMap<u64, (u64, &'static str)> = BTreeMap::new();
+    for (t, e) in events {
+        let (task, root, what) = match e {
+            StormEvent::Started { task } => {
+                live.remove(task);
+                continue;
+            }
+            StormEvent::SpoutEmitted {
+                task,
+                root: Some(r),
+                ..
+            } => {
+                live.entry(*task).or_default().insert(*r);
+                continue;
+            }
+            StormEvent::SpoutAcked {
+                task,
+                root: Some(r),
+                ..
+            } => (task, r, "ack"),
+            StormEvent::SpoutFailed { task, root, .. } => (task, root, "fail"),
+            _ => continue,
+        };
+        if let Some((t0, first)) = done.get(root) {
+            out.push(v(
+                "storm.single_callback",
+                format!("root {root:#x} of spout task {task} got a {what} at {t} ms after a {first} at {t0} ms"),
+            ));
+        } else if !live.get(task).is_some_and(|l| l.contains(root)) {
+            out.push(v(
+                "storm.single_callback",
+                format!("spout task {task} got a {what} at {t} ms for root {root:#x}, which it did not emit in this life"),
+            ));
+        }
+        done.insert(*root, (*t, what));
+    }
+}
+
+fn max_pending(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Violation>) {
+    let mut in_flight: BTreeMap<TaskId, u32> = BTreeMap::new();
+    for (t, e) in events {
+        match e {
+            StormEvent::Started { task } => {
+                in_flight.remove(task);
+            }
+            StormEvent::SpoutEmitted {
+                task,
+                root: Some(_),
+                ..
+            } => {
+                let n = in_flight.entry(*task).or_default();
+                *n += 1;
+                if let Some(limit) = spec.max_pending.get(task).filter(|l| *n > **l) {
+                    out.push(v(
+                        "storm.max_pending",
+                        format!("spout task {task} had {n} messages in flight at {t} ms, over its limit of {limit}"),
+                    ));
+                }
+            }
+            StormEvent::SpoutAcked {
+                task,
+                root: Some(_),
+                ..
+            }
+            | StormEvent::SpoutFailed { task, .. } => {
+                let n = in_flight.entry(*task).or_default();
+                *n = n.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn word_count(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Violation>) {
+    let Some((expected, exact)) = &spec.counts else {
+        return;
+    };
+    let mut store: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, e) in events {
+        if let StormEvent::StoreAdd { key, delta, .. } = e {
+            *store.entry(key.as_str()).or_default() += delta;
+        }
+    }
+    let mut wrong = Vec::new();
+    for (w, n) in expected {
+        let got = store.get(w.as_str()).copied().unwrap_or(0);
+        if got < *n || (*exact && got != *n) {
+            wrong.push(format!("{w:?}: {got}, expected {n}"));
+        }
+    }
+    for (w, got) in &store {
+        if !expected.contains_key(*w) {
+            wrong.push(format!("{w:?}: {got}, not in the input"));
+        }
+    }
+    if !wrong.is_empty() {
+        let mode = if *exact { "exactly" } else { "at least" };
+        out.push(v(
+            "storm.word_count",
+            format!(
+                "{} words are not counted {mode} as in the input: {}",
+                wrong.len(),
+                wrong[..wrong.len().min(5)].join(", ")
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests;
