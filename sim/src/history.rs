@@ -11,6 +11,7 @@ use zkstorm::proto::{ErrorCode, EventType, OpResult, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::server::{Observer, Recovery, SendFate, Status};
 use zkstorm::storm::message::StormEvent;
+use zkstorm::storm::observe::{NimbusEvent, SupervisorEvent};
 use zkstorm::types::{SessionId, Sid};
 use zkstorm::zab::msg::PeerMsg;
 use zkstorm::zab::ready::ZabEvent;
@@ -141,6 +142,16 @@ pub enum Event {
     Storm {
         worker: String,
         event: StormEvent,
+    },
+    /// What a Nimbus did (leadership, assignments, submissions).
+    Nimbus {
+        id: String,
+        event: NimbusEvent,
+    },
+    /// What a supervisor did (registrations, launches, kills).
+    Supervisor {
+        id: String,
+        event: SupervisorEvent,
     },
 }
 

@@ -19,5 +19,6 @@ pub mod mutants;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
+pub mod storm;
 pub mod streams;
 pub mod workload;

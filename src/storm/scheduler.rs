@@ -82,10 +82,7 @@ pub fn schedule(
     }
     // Ties go to the lowest slot: the map iterates in slot order.
     for t in moving {
-        let (s, n) = load
-            .iter_mut()
-            .min_by_key(|(_, n)| **n)
-            .expect("some slot");
+        let (s, n) = load.iter_mut().min_by_key(|(_, n)| **n).expect("some slot");
         *n += 1;
         out.insert(t, (*s).clone());
     }

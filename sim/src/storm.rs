@@ -1,0 +1,344 @@
+//! The Storm half of a simulated cluster: Nimbus nodes, supervisor
+//! machines, and a node per worker slot (a worker is its own process, so
+//! killing it is separate from killing its supervisor; a machine's
+//! supervisor and slots are cut off together).
+
+use crate::history::{Event, History};
+use madsim::runtime::{Handle, NodeHandle};
+use madsim::task::NodeId;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use zkstorm::net::{read_frame, write_frame};
+use zkstorm::storm::layout::Blobs;
+use zkstorm::storm::message::StormEvent;
+use zkstorm::storm::nimbus::{run_nimbus, NimbusConfig, NimbusReply, NimbusRequest};
+use zkstorm::storm::observe::{NimbusEvent, StormObserver, SupervisorEvent};
+use zkstorm::storm::scheduler::Slot;
+use zkstorm::storm::supervisor::{run_supervisor, Launcher, SupervisorConfig};
+use zkstorm::storm::worker_node::{run_worker, WorkerSpec};
+use zkstorm::storm::Topology;
+
+pub const NIMBUS_PORT: u16 = 6627;
+pub const FIRST_SLOT_PORT: u16 = 6700;
+
+pub fn nimbus_ip(n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 2, (n + 1) as u8))
+}
+pub fn supervisor_ip(s: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 3, (s + 1) as u8))
+}
+pub fn slot_ip(s: usize, k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 4 + s as u8, (k + 1) as u8))
+}
+pub fn supervisor_id(s: usize) -> String {
+    format!("sup{}", s + 1)
+}
+
+/// Sizes and timings of the Storm half.
+#[derive(Clone, Debug)]
+pub struct StormConfig {
+    pub nimbuses: usize,
+    pub supervisors: usize,
+    pub slots: usize,
+    pub monitor_every: Duration,
+    pub supervisor_every: Duration,
+    pub task_timeout: Duration,
+    pub launch_timeout: Duration,
+    pub beat_every: Duration,
+    pub session_timeout_ms: u64,
+}
+
+impl Default for StormConfig {
+    fn default() -> Self {
+        // Storm's defaults scaled down (nimbus.monitor.freq 10 s, task
+        // timeout 30 s, launch 120 s, supervisor.monitor 3 s, session 20 s)
+        // so a run shows several rounds of each in a minute.
+        StormConfig {
+            nimbuses: 2,
+            supervisors: 2,
+            slots: 2,
+            monitor_every: Duration::from_secs(2),
+            supervisor_every: Duration::from_secs(1),
+            task_timeout: Duration::from_secs(6),
+            launch_timeout: Duration::from_secs(10),
+            beat_every: Duration::from_secs(1),
+            session_timeout_ms: 4000,
+        }
+    }
+}
+
+impl StormObserver for History {
+    fn engine(&self, worker: &Slot, event: &StormEvent) {
+        self.record(Event::Storm {
+            worker: worker.to_string(),
+            event: event.clone(),
+        });
+    }
+    fn nimbus(&self, id: &str, event: &NimbusEvent) {
+        tracing::info!(target: "zkstorm::storm", nimbus = id, ?event);
+        self.record(Event::Nimbus {
+            id: id.to_string(),
+            event: event.clone(),
+        });
+    }
+    fn supervisor(&self, id: &str, event: &SupervisorEvent) {
+        tracing::info!(target: "zkstorm::storm", supervisor = id, ?event);
+        self.record(Event::Supervisor {
+            id: id.to_string(),
+            event: event.clone(),
+        });
+    }
+}
+
+/// One slot's process: the spec it was launched with, and whether it runs.
+struct SlotNode {
+    node: NodeId,
+    spec: Arc<Mutex<Option<WorkerSpec>>>,
+    running: Arc<AtomicBool>,
+}
+
+/// Starts and kills worker nodes for the supervisors.
+pub struct SimLauncher {
+    slots: BTreeMap<Slot, SlotNode>,
+}
+
+impl Launcher for SimLauncher {
+    fn launch(&self, spec: WorkerSpec) {
+        let Some(s) = self.slots.get(&spec.slot) else {
+            return;
+        };
+        *s.spec.lock().unwrap_or_else(|e| e.into_inner()) = Some(spec);
+        let h = Handle::current();
+        h.kill(s.node);
+        s.running.store(true, Ordering::SeqCst);
+        h.restart(s.node);
+    }
+    fn kill(&self, slot: &Slot) {
+        let Some(s) = self.slots.get(slot) else {
+            return;
+        };
+        *s.spec.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        s.running.store(false, Ordering::SeqCst);
+        Handle::current().kill(s.node);
+    }
+    fn running(&self, slot: &Slot) -> bool {
+        self.slots
+            .get(slot)
+            .is_some_and(|s| s.running.load(Ordering::SeqCst))
+    }
+}
+
+pub struct StormCluster {
+    pub cfg: StormConfig,
+    pub blobs: Blobs,
+    pub nimbuses: Vec<NodeHandle>,
+    pub supervisors: Vec<NodeHandle>,
+    launcher: Arc<SimLauncher>,
+    client: NodeHandle,
+    history: History,
+}
+
+impl StormCluster {
+    /// Start Nimbus and supervisor nodes against the ensemble at `zk`.
+    pub fn start(cfg: &StormConfig, zk: Vec<SocketAddr>, history: History) -> StormCluster {
+        let handle = Handle::current();
+        let blobs = Blobs::default();
+        let mut slots = BTreeMap::new();
+        for s in 0..cfg.supervisors {
+            for k in 0..cfg.slots {
+                let slot = Slot {
+                    supervisor: supervisor_id(s),
+                    port: FIRST_SLOT_PORT + k as u16,
+                };
+                slots.insert(slot.clone(), slot_node(&handle, s, k, &history));
+            }
+        }
+        let launcher = Arc::new(SimLauncher { slots });
+        let nimbuses = (0..cfg.nimbuses)
+            .map(|n| nimbus_node(&handle, n, cfg, &zk, &blobs, &history))
+            .collect();
+        let supervisors = (0..cfg.supervisors)
+            .map(|s| supervisor_node(&handle, s, cfg, &zk, &blobs, &launcher, &history))
+            .collect();
+        let client = handle
+            .create_node()
+            .name("storm-client")
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 200)))
+            .build();
+        StormCluster {
+            cfg: cfg.clone(),
+            blobs,
+            nimbuses,
+            supervisors,
+            launcher,
+            client,
+            history,
+        }
+    }
+
+    /// Put the topology's code in the blobstore and submit it to whichever
+    /// Nimbus leads (trying each in turn until one accepts, for `within`).
+    pub async fn submit(&self, t: Topology, within: Duration) -> Result<(), String> {
+        self.blobs.put(t.clone());
+        let n = self.cfg.nimbuses;
+        let name = t.name.clone();
+        self.client
+            .spawn(async move {
+                let deadline = tokio::time::Instant::now() + within;
+                let mut last = String::from("no nimbus answered");
+                while tokio::time::Instant::now() < deadline {
+                    for i in 0..n {
+                        let addr = SocketAddr::new(nimbus_ip(i), NIMBUS_PORT);
+                        match call(addr, NimbusRequest::Submit { name: name.clone() }).await {
+                            Ok(NimbusReply::Ok) => return Ok(()),
+                            Ok(NimbusReply::Refused(e)) => return Err(e),
+                            Ok(other) => last = format!("{other:?}"),
+                            Err(e) => last = e,
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(last)
+            })
+            .await
+            .map_err(|e| format!("submit task: {e}"))?
+    }
+
+    /// Kill the worker process of `slot` (the supervisor restarts it).
+    pub fn kill_worker(&self, slot: &Slot) {
+        if let Some(s) = self.launcher.slots.get(slot) {
+            s.running.store(false, Ordering::SeqCst);
+            Handle::current().kill(s.node);
+            self.history.fault(format!("kill worker {slot}"));
+        }
+    }
+
+    /// Slots whose worker process runs now.
+    pub fn running_slots(&self) -> Vec<Slot> {
+        self.launcher
+            .slots
+            .keys()
+            .filter(|s| self.launcher.running(s))
+            .cloned()
+            .collect()
+    }
+}
+
+async fn call(addr: SocketAddr, req: NimbusRequest) -> Result<NimbusReply, String> {
+    use tokio::io::AsyncWriteExt;
+    let connect = tokio::net::TcpStream::connect(addr);
+    let mut s = tokio::time::timeout(Duration::from_secs(1), connect)
+        .await
+        .map_err(|_| format!("{addr}: connect timed out"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    write_frame(&mut s, &req).await.map_err(|e| e.to_string())?;
+    s.flush().await.map_err(|e| e.to_string())?;
+    let reply = tokio::time::timeout(Duration::from_secs(5), read_frame::<_, NimbusReply>(&mut s))
+        .await
+        .map_err(|_| format!("{addr}: no reply"))?;
+    reply
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{addr}: closed"))
+}
+
+fn slot_node(handle: &Handle, s: usize, k: usize, history: &History) -> SlotNode {
+    let spec: Arc<Mutex<Option<WorkerSpec>>> = Arc::default();
+    let running = Arc::new(AtomicBool::new(false));
+    let (node_spec, node_running, obs) = (spec.clone(), running.clone(), history.clone());
+    let node = handle
+        .create_node()
+        .name(format!(
+            "{}-w{}",
+            supervisor_id(s),
+            FIRST_SLOT_PORT + k as u16
+        ))
+        .ip(slot_ip(s, k))
+        .init(move || {
+            let spec = node_spec.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let running = node_running.clone();
+            let obs: Arc<dyn StormObserver> = Arc::new(obs.clone());
+            async move {
+                let Some(spec) = spec else { return };
+                let slot = spec.slot.clone();
+                let r = run_worker(spec, obs).await;
+                tracing::warn!(target: "zkstorm::storm", %slot, "worker stopped: {r:?}");
+                running.store(false, Ordering::SeqCst);
+            }
+        })
+        .build();
+    SlotNode {
+        node: node.id(),
+        spec,
+        running,
+    }
+}
+
+fn nimbus_node(
+    handle: &Handle,
+    n: usize,
+    cfg: &StormConfig,
+    zk: &[SocketAddr],
+    blobs: &Blobs,
+    history: &History,
+) -> NodeHandle {
+    let nc = NimbusConfig {
+        id: format!("nimbus{}", n + 1),
+        zookeeper: zk.to_vec(),
+        listen: SocketAddr::new(nimbus_ip(n), NIMBUS_PORT),
+        monitor_every: cfg.monitor_every,
+        task_timeout: cfg.task_timeout,
+        launch_timeout: cfg.launch_timeout,
+        session_timeout_ms: cfg.session_timeout_ms,
+        seed: rand::RngCore::next_u64(&mut crate::streams::stream("nimbus", n as u64)),
+    };
+    let (blobs, obs) = (blobs.clone(), history.clone());
+    handle
+        .create_node()
+        .name(nc.id.clone())
+        .ip(nimbus_ip(n))
+        .init(move || {
+            let obs: Arc<dyn StormObserver> = Arc::new(obs.clone());
+            run_nimbus(nc.clone(), blobs.clone(), obs)
+        })
+        .build()
+}
+
+fn supervisor_node(
+    handle: &Handle,
+    s: usize,
+    cfg: &StormConfig,
+    zk: &[SocketAddr],
+    blobs: &Blobs,
+    launcher: &Arc<SimLauncher>,
+    history: &History,
+) -> NodeHandle {
+    let slots = (0..cfg.slots)
+        .map(|k| {
+            let port = FIRST_SLOT_PORT + k as u16;
+            (port, SocketAddr::new(slot_ip(s, k), port))
+        })
+        .collect();
+    let sc = SupervisorConfig {
+        id: supervisor_id(s),
+        zookeeper: zk.to_vec(),
+        slots,
+        monitor_every: cfg.supervisor_every,
+        session_timeout_ms: cfg.session_timeout_ms,
+        beat_every: cfg.beat_every,
+        seed: rand::RngCore::next_u64(&mut crate::streams::stream("supervisor", s as u64)),
+    };
+    let (blobs, obs) = (blobs.clone(), history.clone());
+    let launcher: Arc<dyn Launcher> = launcher.clone();
+    handle
+        .create_node()
+        .name(sc.id.clone())
+        .ip(supervisor_ip(s))
+        .init(move || {
+            let obs: Arc<dyn StormObserver> = Arc::new(obs.clone());
+            run_supervisor(sc.clone(), blobs.clone(), launcher.clone(), obs)
+        })
+        .build()
+}

@@ -1,0 +1,244 @@
+//! A worker process: the thin async shell around the sans-IO `Worker`. It
+//! reads its tasks from the assignment, listens for tuples from other
+//! workers, sends its own over TCP (one connection per peer, FIFO), tells
+//! peers when its queues are full, and heartbeats into the ensemble.
+
+use super::layout::{self, Assignment, WorkerBeat};
+use super::message::Envelope;
+use super::observe::StormObserver;
+use super::scheduler::Slot;
+use super::topology::Topology;
+use super::worker::Worker;
+use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
+use crate::net::{read_frame, write_frame};
+use crate::proto::{CreateMode, ErrorCode};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// What workers send each other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WireMsg {
+    Tuples(Vec<Envelope>),
+    /// The sender's queues are full (or no longer are).
+    Backpressure {
+        from: Slot,
+        congested: bool,
+    },
+}
+
+/// Everything a worker process starts from.
+#[derive(Clone)]
+pub struct WorkerSpec {
+    pub topology: Topology,
+    pub slot: Slot,
+    pub listen: SocketAddr,
+    pub zookeeper: Vec<SocketAddr>,
+    pub seed: u64,
+    pub beat_every: Duration,
+    pub session_timeout_ms: u64,
+}
+
+/// Run until the worker's code fails or the ensemble says its slot no
+/// longer runs anything; the error says why it stopped.
+pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result<(), String> {
+    let mut cfg = ClientConfig::new(spec.zookeeper.clone());
+    cfg.session_timeout_ms = spec.session_timeout_ms;
+    cfg.seed = spec.seed;
+    let (zk, mut zk_events) = Client::connect(cfg)
+        .await
+        .map_err(|e| format!("zookeeper: {e:?}"))?;
+    let zk = Arc::new(zk);
+    let name = spec.topology.name.clone();
+    let mut assignment = read_assignment(&zk, &name).await?;
+    let mine = assignment.tasks_of(&spec.slot);
+    if mine.is_empty() {
+        return Err(format!("slot {} runs no task of {name}", spec.slot));
+    }
+    let start = Instant::now();
+    let mut worker = Worker::new(&spec.topology, &mine, spec.seed, Duration::ZERO)?;
+    let listener = TcpListener::bind(spec.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", spec.listen))?;
+    let (in_tx, mut inbox) = mpsc::unbounded_channel();
+    tokio::spawn(accept_loop(listener, in_tx));
+    ensure_beats_dir(&zk, &name).await;
+    let mut links = Links::default();
+    let mut congested_peers: BTreeSet<Slot> = BTreeSet::new();
+    let mut congested = false;
+    let mut wake = Some(Duration::ZERO);
+    let mut beat = 0u64;
+    let mut next_beat = Duration::ZERO;
+    loop {
+        let now = start.elapsed();
+        let until = wake.map_or(next_beat, |w| w.min(next_beat));
+        tokio::select! {
+            m = inbox.recv() => match m {
+                Some(WireMsg::Tuples(envs)) => {
+                    for e in envs {
+                        worker.deliver(e);
+                    }
+                }
+                Some(WireMsg::Backpressure { from, congested }) => {
+                    if congested {
+                        congested_peers.insert(from);
+                    } else {
+                        congested_peers.remove(&from);
+                    }
+                    worker.set_throttled(!congested_peers.is_empty());
+                }
+                None => return Err("listener closed".into()),
+            },
+            ev = zk_events.recv() => match ev {
+                Some(ClientEvent::Watch(_)) => {
+                    assignment = read_assignment(&zk, &name).await?;
+                    if assignment.tasks_of(&spec.slot) != mine {
+                        return Err(format!("slot {}'s tasks were reassigned", spec.slot));
+                    }
+                }
+                Some(ClientEvent::State(ConnState::Expired | ConnState::Closed)) | None => {
+                    return Err("zookeeper session ended".into());
+                }
+                Some(ClientEvent::State(_)) => {}
+            },
+            _ = tokio::time::sleep_until(start + until.max(now)) => {}
+        }
+        let now = start.elapsed();
+        let ready = worker.step(now);
+        for e in &ready.events {
+            obs.engine(&spec.slot, e);
+        }
+        links.send(&assignment, ready.sends);
+        wake = ready.next_wake;
+        if let Some((task, e)) = ready.died {
+            return Err(format!("task {task} failed: {e}"));
+        }
+        if worker.congested() != congested {
+            congested = !congested;
+            let msg = WireMsg::Backpressure {
+                from: spec.slot.clone(),
+                congested,
+            };
+            links.broadcast(&assignment, &spec.slot, msg);
+        }
+        if now >= next_beat {
+            beat += 1;
+            next_beat = now + spec.beat_every;
+            let wb = WorkerBeat {
+                beat,
+                tasks: mine.clone(),
+            };
+            tokio::spawn(write_beat(
+                zk.clone(),
+                layout::beat_path(&name, &spec.slot),
+                wb,
+            ));
+        }
+    }
+}
+
+async fn read_assignment(zk: &Client, topology: &str) -> Result<Assignment, String> {
+    let (data, _) = zk
+        .get_data(&layout::assignment_path(topology), true)
+        .await
+        .map_err(|e| format!("assignment of {topology}: {e:?}"))?;
+    layout::decode(&data)
+}
+
+async fn ensure_beats_dir(zk: &Client, topology: &str) {
+    let _ = zk
+        .create(&layout::beats_dir(topology), b"", CreateMode::Persistent)
+        .await;
+}
+
+async fn write_beat(zk: Arc<Client>, path: String, beat: WorkerBeat) {
+    let data = layout::encode(&beat);
+    if let Err(ErrorCode::NoNode) = zk.set_data(&path, &data, -1).await {
+        let _ = zk.create(&path, &data, CreateMode::Persistent).await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<WireMsg>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let inbox = inbox.clone();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            while let Ok(Some(m)) = read_frame::<_, WireMsg>(&mut stream).await {
+                if inbox.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// One writer task per peer worker: FIFO, and what cannot be delivered
+/// (the peer is down) is dropped, its trees to time out and replay.
+#[derive(Default)]
+struct Links {
+    to: BTreeMap<SocketAddr, mpsc::UnboundedSender<WireMsg>>,
+}
+
+impl Links {
+    fn send(&mut self, a: &Assignment, sends: Vec<Envelope>) {
+        let mut batches: BTreeMap<SocketAddr, Vec<Envelope>> = BTreeMap::new();
+        for env in sends {
+            let addr = a.placement.get(&env.to).and_then(|s| a.addr(s));
+            if let Some(addr) = addr {
+                batches.entry(addr).or_default().push(env);
+            }
+        }
+        for (addr, envs) in batches {
+            self.link(addr).send(WireMsg::Tuples(envs)).ok();
+        }
+    }
+
+    fn broadcast(&mut self, a: &Assignment, me: &Slot, msg: WireMsg) {
+        let peers: BTreeSet<SocketAddr> = a
+            .addrs
+            .iter()
+            .filter(|(s, _)| s != me)
+            .map(|(_, x)| *x)
+            .collect();
+        for addr in peers {
+            self.link(addr).send(msg.clone()).ok();
+        }
+    }
+
+    fn link(&mut self, addr: SocketAddr) -> &mpsc::UnboundedSender<WireMsg> {
+        self.to.entry(addr).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(writer(addr, rx));
+            tx
+        })
+    }
+}
+
+async fn writer(addr: SocketAddr, mut rx: mpsc::UnboundedReceiver<WireMsg>) {
+    let mut stream: Option<TcpStream> = None;
+    // While the peer cannot be reached, drop at once rather than queue.
+    let mut retry_at = Instant::now();
+    while let Some(msg) = rx.recv().await {
+        if stream.is_none() && Instant::now() >= retry_at {
+            let connect = TcpStream::connect(addr);
+            stream = tokio::time::timeout(Duration::from_millis(500), connect)
+                .await
+                .ok()
+                .and_then(|r| r.ok());
+            if stream.is_none() {
+                retry_at = Instant::now() + Duration::from_millis(500);
+            }
+        }
+        let Some(s) = stream.as_mut() else { continue };
+        let ok = write_frame(s, &msg).await.is_ok() && s.flush().await.is_ok();
+        if !ok {
+            stream = None;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The topology engine on a simulated cluster: Nimbus, supervisors and
+//! workers coordinating through a 3-server ensemble, judged by the storm
+//! checks. Seeds from `ZKSTORM_SEEDS`; a failure prints its replay.
+
+use std::sync::Arc;
+use std::time::Duration;
+use zkstorm::storm::builtin::{expected_counts, sentences, WordCount};
+use zkstorm::storm::TopologyConfig;
+use zkstorm_sim::check::{run, CheckOptions, Family, StormSpec, Verdict};
+use zkstorm_sim::cluster::{Cluster, ClusterConfig};
+use zkstorm_sim::history::{Event, History, Record};
+use zkstorm_sim::runner::{run_seed, seeds_from_env};
+use zkstorm_sim::storm::{StormCluster, StormConfig};
+
+const LIMIT: Duration = Duration::from_secs(600);
+
+/// What a run left behind.
+struct Outcome {
+    records: Vec<Record>,
+    spec: StormSpec,
+}
+
+/// Word count over 200 sentences on 2 workers, `fault` applied once it
+/// runs, then `settle` to finish.
+fn word_count_run<F>(seed: u64, fault: F, settle: Duration) -> Outcome
+where
+    F: Fn(&Cluster, &StormCluster) + Send + Sync + Clone + 'static,
+{
+    let r = run_seed(seed, LIMIT, move || async move {
+        let history = History::new();
+        let cluster = Cluster::start(&ClusterConfig::new(3), history.clone());
+        let storm = StormCluster::start(
+            &StormConfig::default(),
+            cluster.client_addrs(),
+            history.clone(),
+        );
+        let log = sentences(200, 1);
+        let cfg = TopologyConfig {
+            workers: 2,
+            message_timeout: Duration::from_secs(5),
+            max_spout_pending: Some(50),
+            zookeeper: "10.0.0.1:2181,10.0.0.2:2181,10.0.0.3:2181".into(),
+            ..Default::default()
+        };
+        let t = WordCount::default()
+            .build(Arc::new(log.clone()), cfg)
+            .expect("valid");
+        storm
+            .submit(t.clone(), Duration::from_secs(30))
+            .await
+            .expect("submitted");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        fault(&cluster, &storm);
+        tokio::time::sleep(settle).await;
+        let mut spec = StormSpec::of(&t);
+        spec.inputs.insert("sentences".into(), (0..200).collect());
+        spec.counts = Some((expected_counts(&log), false));
+        Outcome {
+            records: history.records(),
+            spec,
+        }
+    });
+    r.unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+}
+
+fn storm_verdicts(o: &Outcome) -> Vec<String> {
+    let opts = CheckOptions {
+        storm: o.spec.clone(),
+        ..CheckOptions::default()
+    };
+    run(&o.records, &opts, |f| f == Family::Storm)
+        .into_iter()
+        .filter(|(_, v)| *v != Verdict::Pass)
+        .map(|(n, v)| format!("{n}: {v:?}"))
+        .collect()
+}
+
+fn count(o: &Outcome, pick: impl Fn(&Event) -> bool) -> usize {
+    o.records.iter().filter(|r| pick(&r.event)).count()
+}
+
+#[test]
+fn word_count_runs_on_the_cluster_and_passes_every_storm_check() {
+    for seed in seeds_from_env(0..2) {
+        let o = word_count_run(seed, |_, _| {}, Duration::from_secs(30));
+        let bad = storm_verdicts(&o);
+        assert!(
+            bad.is_empty(),
+            "seed {seed}: {bad:?}\n  replay: ZKSTORM_SEEDS={seed} cargo test --test storm word_count_runs"
+        );
+        let launched = count(&o, |e| {
+            matches!(
+                e,
+                Event::Supervisor {
+                    event: zkstorm::storm::observe::SupervisorEvent::Launched { .. },
+                    ..
+                }
+            )
+        });
+        assert_eq!(launched, 2, "seed {seed}: two workers, launched once each");
+    }
+}
+
+#[test]
+fn a_killed_worker_is_restarted_and_its_lost_trees_replayed() {
+    for seed in seeds_from_env(0..2) {
+        let kill = |_: &Cluster, storm: &StormCluster| {
+            let slot = storm.running_slots()[0].clone();
+            storm.kill_worker(&slot);
+        };
+        let o = word_count_run(seed, kill, Duration::from_secs(40));
+        let bad = storm_verdicts(&o);
+        assert!(
+            bad.is_empty(),
+            "seed {seed}: {bad:?}\n  replay: ZKSTORM_SEEDS={seed} cargo test --test storm a_killed_worker"
+        );
+        let launched = count(&o, |e| {
+            matches!(
+                e,
+                Event::Supervisor {
+                    event: zkstorm::storm::observe::SupervisorEvent::Launched { .. },
+                    ..
+                }
+            )
+        });
+        assert!(
+            launched >= 3,
+            "seed {seed}: the killed worker came back ({launched} launches)"
+        );
+    }
+}
