@@ -120,6 +120,29 @@ fn same_seed_same_trace_hash() {
     assert_ne!(a.trace_hash, c.trace_hash, "different seeds, same trace");
 }
 
+/// The same with a topology on the Storm half: Nimbus, supervisors and
+/// workers (whose tuples, acks and ids all come from the seed) included.
+#[test]
+fn same_seed_same_trace_hash_with_a_topology() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/word-count-worker-crash.toml");
+    let s = load(&path);
+    let a = run_seed(&s, 3).unwrap();
+    let b = run_seed(&s, 3).unwrap();
+    assert_eq!(a.trace_hash, b.trace_hash, "{}", replay_command(&s.file, 3));
+    let storm_events = a
+        .history
+        .records()
+        .iter()
+        .filter(|r| matches!(r.event, zkstorm_sim::history::Event::Storm { .. }))
+        .count();
+    assert!(
+        storm_events > 1000,
+        "the topology ran ({storm_events} engine events)"
+    );
+    let c = run_seed(&s, 4).unwrap();
+    assert_ne!(a.trace_hash, c.trace_hash, "different seeds, same trace");
+}
+
 // ------------------------------------------------------------------ shapes
 //
 // The scenarios named after a protocol shape must actually produce it, or

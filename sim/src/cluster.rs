@@ -70,6 +70,8 @@ pub struct Cluster {
     /// Servers whose `run` returned (disk failure), until restarted.
     stopped: Arc<Mutex<BTreeSet<Sid>>>,
     paused: BTreeSet<Sid>,
+    /// The Storm half (Nimbus, supervisors, workers), when a topology runs.
+    pub storm: Option<crate::storm::StormCluster>,
 }
 
 impl Cluster {
@@ -146,7 +148,24 @@ impl Cluster {
             cut: BTreeMap::new(),
             stopped,
             paused: BTreeSet::new(),
+            storm: None,
         }
+    }
+
+    /// Start the Storm half against this ensemble.
+    pub fn start_storm(&mut self, cfg: &crate::storm::StormConfig) {
+        let storm =
+            crate::storm::StormCluster::start(cfg, self.client_addrs(), self.history.clone());
+        self.storm = Some(storm);
+    }
+
+    /// The ensemble's client addresses as a connect string.
+    pub fn connect_string(&self) -> String {
+        self.client_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn sids(&self) -> Vec<Sid> {

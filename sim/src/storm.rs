@@ -139,6 +139,13 @@ pub struct StormCluster {
     launcher: Arc<SimLauncher>,
     client: NodeHandle,
     history: History,
+    down_nimbus: std::collections::BTreeSet<usize>,
+    down_supervisors: std::collections::BTreeSet<usize>,
+    rng: std::cell::RefCell<rand::rngs::StdRng>,
+}
+
+pub fn nimbus_id(n: usize) -> String {
+    format!("nimbus{}", n + 1)
 }
 
 impl StormCluster {
@@ -176,35 +183,46 @@ impl StormCluster {
             launcher,
             client,
             history,
+            down_nimbus: Default::default(),
+            down_supervisors: Default::default(),
+            rng: std::cell::RefCell::new(crate::streams::stream("storm-faults", 0)),
         }
     }
 
     /// Put the topology's code in the blobstore and submit it to whichever
     /// Nimbus leads (trying each in turn until one accepts, for `within`).
     pub async fn submit(&self, t: Topology, within: Duration) -> Result<(), String> {
+        self.submit_task(t, within)
+            .await
+            .map_err(|e| format!("submit task: {e}"))?
+    }
+
+    /// `submit`, as a task of its own on the storm client's node.
+    pub fn submit_task(
+        &self,
+        t: Topology,
+        within: Duration,
+    ) -> madsim::task::JoinHandle<Result<(), String>> {
         self.blobs.put(t.clone());
         let n = self.cfg.nimbuses;
         let name = t.name.clone();
-        self.client
-            .spawn(async move {
-                let deadline = tokio::time::Instant::now() + within;
-                let mut last = String::from("no nimbus answered");
-                while tokio::time::Instant::now() < deadline {
-                    for i in 0..n {
-                        let addr = SocketAddr::new(nimbus_ip(i), NIMBUS_PORT);
-                        match call(addr, NimbusRequest::Submit { name: name.clone() }).await {
-                            Ok(NimbusReply::Ok) => return Ok(()),
-                            Ok(NimbusReply::Refused(e)) => return Err(e),
-                            Ok(other) => last = format!("{other:?}"),
-                            Err(e) => last = e,
-                        }
+        self.client.spawn(async move {
+            let deadline = tokio::time::Instant::now() + within;
+            let mut last = String::from("no nimbus answered");
+            while tokio::time::Instant::now() < deadline {
+                for i in 0..n {
+                    let addr = SocketAddr::new(nimbus_ip(i), NIMBUS_PORT);
+                    match call(addr, NimbusRequest::Submit { name: name.clone() }).await {
+                        Ok(NimbusReply::Ok) => return Ok(()),
+                        Ok(NimbusReply::Refused(e)) => return Err(e),
+                        Ok(other) => last = format!("{other:?}"),
+                        Err(e) => last = e,
                     }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                Err(last)
-            })
-            .await
-            .map_err(|e| format!("submit task: {e}"))?
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(last)
+        })
     }
 
     /// Kill the worker process of `slot` (the supervisor restarts it).
@@ -214,6 +232,138 @@ impl StormCluster {
             Handle::current().kill(s.node);
             self.history.fault(format!("kill worker {slot}"));
         }
+    }
+
+    /// Slots whose worker runs now and hosts a task of `component`
+    /// (any task if `None`), by their latest launch.
+    pub fn slots_hosting(&self, component: Option<&str>) -> Vec<Slot> {
+        let mut tasks: BTreeMap<Slot, Vec<u32>> = BTreeMap::new();
+        let mut topology = None;
+        for r in self.history.records() {
+            if let Event::Supervisor {
+                event:
+                    SupervisorEvent::Launched {
+                        slot,
+                        tasks: t,
+                        topology: name,
+                    },
+                ..
+            } = r.event
+            {
+                tasks.insert(slot, t);
+                topology = Some(name);
+            }
+        }
+        let wanted: Option<Vec<u32>> = component.map(|c| {
+            topology
+                .and_then(|n| self.blobs.get(&n))
+                .and_then(|t| t.components.get(c).map(|c| c.tasks.clone()))
+                .unwrap_or_default()
+        });
+        self.running_slots()
+            .into_iter()
+            .filter(|s| match (&wanted, tasks.get(s)) {
+                (None, _) => true,
+                (Some(w), Some(t)) => t.iter().any(|x| w.contains(x)),
+                (Some(_), None) => false,
+            })
+            .collect()
+    }
+
+    /// The Nimbus acting as leader by its own last report, among those up.
+    pub fn leader_nimbus(&self) -> Option<usize> {
+        let mut last: BTreeMap<String, bool> = BTreeMap::new();
+        let mut order = Vec::new();
+        for r in self.history.records() {
+            if let Event::Nimbus { id, event } = r.event {
+                match event {
+                    NimbusEvent::Leading { .. } => {
+                        last.insert(id.clone(), true);
+                        order.push(id);
+                    }
+                    NimbusEvent::Stepped { .. } => {
+                        last.insert(id, false);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        order
+            .iter()
+            .rev()
+            .find(|id| last.get(*id) == Some(&true))
+            .and_then(|id| (0..self.cfg.nimbuses).find(|n| nimbus_id(*n) == **id))
+            .filter(|n| !self.down_nimbus.contains(n))
+    }
+
+    /// Crash a Nimbus's machine (its leader-lock node goes with its session).
+    pub fn crash_nimbus(&mut self, n: usize) {
+        if self.down_nimbus.insert(n) {
+            Handle::current().kill(self.nimbuses[n].id());
+            self.history.record(Event::Nimbus {
+                id: nimbus_id(n),
+                event: NimbusEvent::Stepped {
+                    why: "crashed".into(),
+                },
+            });
+        }
+    }
+
+    pub fn restart_nimbus(&mut self, n: usize) {
+        if self.down_nimbus.remove(&n) {
+            Handle::current().restart(self.nimbuses[n].id());
+        }
+    }
+
+    /// Crash a supervisor's process; its workers keep running (they are
+    /// processes of their own), as in Storm.
+    pub fn crash_supervisor(&mut self, s: usize) {
+        if self.down_supervisors.insert(s) {
+            Handle::current().kill(self.supervisors[s].id());
+        }
+    }
+
+    pub fn restart_supervisor(&mut self, s: usize) {
+        if self.down_supervisors.remove(&s) {
+            Handle::current().restart(self.supervisors[s].id());
+        }
+    }
+
+    pub fn nimbus_down(&self) -> Vec<usize> {
+        self.down_nimbus.iter().copied().collect()
+    }
+
+    pub fn supervisors_down(&self) -> Vec<usize> {
+        self.down_supervisors.iter().copied().collect()
+    }
+
+    /// A supervisor's machine: its node and its slots' nodes.
+    pub fn machine(&self, s: usize) -> Vec<NodeId> {
+        let id = supervisor_id(s);
+        let mut out = vec![self.supervisors[s].id()];
+        out.extend(
+            self.launcher
+                .slots
+                .iter()
+                .filter(|(k, _)| k.supervisor == id)
+                .map(|(_, v)| v.node),
+        );
+        out
+    }
+
+    /// Every storm node: Nimbus, supervisors, slots, the storm client.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = self.nimbuses.iter().map(|n| n.id()).collect();
+        out.extend(self.supervisors.iter().map(|n| n.id()));
+        out.extend(self.launcher.slots.values().map(|v| v.node));
+        out.push(self.client.id());
+        out
+    }
+
+    /// Draws for storm fault targets (`random`), from their own stream.
+    pub fn draw(&self, n: usize) -> usize {
+        use rand::Rng;
+        self.rng.borrow_mut().gen_range(0..n.max(1))
     }
 
     /// Slots whose worker process runs now.
@@ -285,7 +435,7 @@ fn nimbus_node(
     history: &History,
 ) -> NodeHandle {
     let nc = NimbusConfig {
-        id: format!("nimbus{}", n + 1),
+        id: nimbus_id(n),
         zookeeper: zk.to_vec(),
         listen: SocketAddr::new(nimbus_ip(n), NIMBUS_PORT),
         monitor_every: cfg.monitor_every,

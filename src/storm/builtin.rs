@@ -22,6 +22,9 @@ pub struct SentenceSpout {
     next: usize,
     stride: usize,
     retry: VecDeque<MsgId>,
+    /// Sentences per second this task offers (None: as fast as it may).
+    rate: Option<f64>,
+    emitted: u64,
 }
 
 impl SentenceSpout {
@@ -32,7 +35,16 @@ impl SentenceSpout {
             next: 0,
             stride: 1,
             retry: VecDeque::new(),
+            rate: None,
+            emitted: 0,
         }
+    }
+
+    /// Offer at most `per_sec` new sentences a second (replays are not
+    /// held back): the input streams in over the run instead of at once.
+    pub fn paced(mut self, per_sec: f64) -> Self {
+        self.rate = Some(per_sec).filter(|r| *r > 0.0);
+        self
     }
 }
 
@@ -47,9 +59,12 @@ impl Spout for SentenceSpout {
     }
 
     fn next_tuple(&mut self, out: &mut SpoutCollector) -> Result<(), TaskError> {
+        let due = |rate: f64| (out.now().as_secs_f64() * rate) as u64 + 1;
         let offset = match self.retry.pop_front() {
             Some(o) => o as usize,
+            None if self.rate.is_some_and(|r| self.emitted >= due(r)) => return Ok(()),
             None if self.next < self.log.len() => {
+                self.emitted += 1;
                 self.next += self.stride;
                 self.next - self.stride
             }
@@ -114,6 +129,8 @@ impl Bolt for CountBolt {
 /// Sizes for the word-count topology.
 #[derive(Clone, Debug)]
 pub struct WordCount {
+    /// Sentences per second each spout task offers (None: unpaced).
+    pub rate: Option<f64>,
     pub spouts: u32,
     pub splitters: u32,
     pub counters: u32,
@@ -123,6 +140,7 @@ pub struct WordCount {
 impl Default for WordCount {
     fn default() -> Self {
         WordCount {
+            rate: None,
             spouts: 2,
             splitters: 3,
             counters: 3,
@@ -139,11 +157,11 @@ impl WordCount {
         config: TopologyConfig,
     ) -> Result<Topology, TopologyError> {
         let mut b = TopologyBuilder::new();
-        b.set_spout(
-            "sentences",
-            SentenceSpout::new(log, self.reliable),
-            self.spouts,
-        );
+        let mut spout = SentenceSpout::new(log, self.reliable);
+        if let Some(r) = self.rate {
+            spout = spout.paced(r);
+        }
+        b.set_spout("sentences", spout, self.spouts);
         b.set_bolt("split", SplitBolt, self.splitters)
             .shuffle_grouping("sentences");
         b.set_bolt("count", CountBolt::default(), self.counters)

@@ -48,6 +48,8 @@ pub(crate) struct Emitter {
     pub events: Vec<StormEvent>,
     /// Tracking is on: ackers exist.
     pub reliable: bool,
+    /// The executor's virtual time (since its worker started).
+    pub now: std::time::Duration,
 }
 
 impl Emitter {
@@ -149,6 +151,11 @@ pub struct SpoutCollector<'a> {
 }
 
 impl SpoutCollector<'_> {
+    /// Time since this task's worker started (simulated in a simulation):
+    /// what a spout paces its source by.
+    pub fn now(&self) -> std::time::Duration {
+        self.em.now
+    }
     /// Emit on the default stream, untracked.
     pub fn emit(&mut self, values: Vec<Value>) -> Result<Vec<TaskId>, EmitError> {
         self.emit_to(DEFAULT_STREAM, None, values, None)

@@ -191,6 +191,8 @@ impl Nimbus<'_> {
             let leader = self.leader_id(&order[0]).await;
             loop {
                 tokio::select! {
+                    // `biased`: deterministic runs (see server::run).
+                    biased;
                     ev = events.recv() => match ev {
                         Some(ClientEvent::Watch(_)) => break,
                         Some(ClientEvent::State(ConnState::Expired | ConnState::Closed)) | None => return,
@@ -234,6 +236,8 @@ impl Nimbus<'_> {
         let mut next_round = Instant::now();
         loop {
             tokio::select! {
+                // `biased`: deterministic runs (see server::run).
+                biased;
                 ev = events.recv() => match ev {
                     Some(ClientEvent::State(ConnState::Expired | ConnState::Closed)) | None => {
                         if acting {

@@ -177,6 +177,8 @@ async fn desired(zk: &Client, cfg: &SupervisorConfig) -> Result<BTreeMap<u16, Wa
 /// session is gone.
 async fn wait(events: &mut mpsc::UnboundedReceiver<ClientEvent>, period: Duration) -> bool {
     tokio::select! {
+        // `biased`: deterministic runs (see server::run).
+        biased;
         ev = events.recv() => !matches!(ev, None | Some(ClientEvent::State(ConnState::Expired | ConnState::Closed))),
         _ = tokio::time::sleep(period) => true,
     }

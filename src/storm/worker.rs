@@ -189,6 +189,7 @@ impl Worker {
                 if ex.clock > now {
                     continue;
                 }
+                ex.em.now = ex.clock;
                 let took = ex.work(throttled, &self.names).map_err(|e| (task, e))?;
                 ex.clock += took.max(Duration::from_nanos(1));
                 progressed = true;
@@ -310,6 +311,7 @@ fn executor(
         out: Vec::new(),
         events: Vec::new(),
         reliable: !topology.acker_tasks().is_empty(),
+        now,
     };
     Ok(Executor {
         task,

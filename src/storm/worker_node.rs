@@ -79,6 +79,8 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
         let now = start.elapsed();
         let until = wake.map_or(next_beat, |w| w.min(next_beat));
         tokio::select! {
+            // `biased`: deterministic runs (see server::run).
+            biased;
             m = inbox.recv() => match m {
                 Some(WireMsg::Tuples(envs)) => {
                     for e in envs {

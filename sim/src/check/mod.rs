@@ -336,12 +336,14 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
     }
 }
 
-/// The engine's events, in order, with their times.
-pub fn storm_events(records: &[Record]) -> Vec<(u64, &zkstorm::storm::StormEvent)> {
+/// The engine's events, in order, with their times and workers.
+pub fn storm_events(records: &[Record]) -> Vec<storm::Ev<'_>> {
     records
         .iter()
         .filter_map(|r| match &r.event {
-            crate::history::Event::Storm { event, .. } => Some((r.t_ms, event)),
+            crate::history::Event::Storm { worker, event } => {
+                Some((r.t_ms, worker.as_str(), event))
+            }
             _ => None,
         })
         .collect()

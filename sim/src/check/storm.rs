@@ -47,8 +47,13 @@ impl StormSpec {
     }
 }
 
+/// An event with its time (ms) and the worker (slot) that reported it: a
+/// task id names one executor per worker, and while a cut-off worker still
+/// runs, its tasks may already run elsewhere too.
+pub type Ev<'a> = (u64, &'a str, &'a StormEvent);
+
 /// Every storm check.
-pub fn check(events: &[(u64, &StormEvent)], spec: &StormSpec) -> Vec<Violation> {
+pub fn check(events: &[Ev], spec: &StormSpec) -> Vec<Violation> {
     let mut out = Vec::new();
     at_least_once(events, spec, &mut out);
     tree_complete(events, &mut out);
@@ -58,10 +63,10 @@ pub fn check(events: &[(u64, &StormEvent)], spec: &StormSpec) -> Vec<Violation> 
     out
 }
 
-fn at_least_once(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Violation>) {
+fn at_least_once(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
     let mut acked: BTreeMap<&str, BTreeSet<MsgId>> = BTreeMap::new();
     let mut emitted: BTreeMap<&str, BTreeSet<MsgId>> = BTreeMap::new();
-    for (_, e) in events {
+    for (_, _, e) in events {
         let (task, msg, into) = match e {
             StormEvent::SpoutAcked { task, msg, .. } => (task, msg, &mut acked),
             StormEvent::SpoutEmitted {
@@ -106,10 +111,10 @@ struct SentTuple {
     acked: bool,
 }
 
-fn tree_complete(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
+fn tree_complete(events: &[Ev], out: &mut Vec<Violation>) {
     let mut sent: BTreeMap<u64, SentTuple> = BTreeMap::new();
     let mut trees: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for (t, e) in events {
+    for (t, _, e) in events {
         match e {
             StormEvent::Sent { to, uid, roots, .. } if !roots.is_empty() => {
                 sent.insert(
@@ -159,14 +164,15 @@ fn tree_complete(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
     }
 }
 
-fn single_callback(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
-    // Per task: roots emitted in its current life, and those called back.
-    let mut live: BTreeMap<TaskId, BTreeSet<u64>> = BTreeMap::new();
+fn single_callback(events: &[Ev], out: &mut Vec<Violation>) {
+    // Per (worker, task): roots emitted in its current life; per root, its
+    // first callback.
+    let mut live: BTreeMap<(&str, TaskId), BTreeSet<u64>> = BTreeMap::new();
     let mut done: BTreeMap<u64, (u64, &'static str)> = BTreeMap::new();
-    for (t, e) in events {
+    for (t, w, e) in events {
         let (task, root, what) = match e {
             StormEvent::Started { task } => {
-                live.remove(task);
+                live.remove(&(*w, *task));
                 continue;
             }
             StormEvent::SpoutEmitted {
@@ -174,7 +180,7 @@ fn single_callback(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
                 root: Some(r),
                 ..
             } => {
-                live.entry(*task).or_default().insert(*r);
+                live.entry((*w, *task)).or_default().insert(*r);
                 continue;
             }
             StormEvent::SpoutAcked {
@@ -188,36 +194,36 @@ fn single_callback(events: &[(u64, &StormEvent)], out: &mut Vec<Violation>) {
         if let Some((t0, first)) = done.get(root) {
             out.push(v(
                 "storm.single_callback",
-                format!("root {root:#x} of spout task {task} got a {what} at {t} ms after a {first} at {t0} ms"),
+                format!("root {root:#x} of spout task {task} on {w} got a {what} at {t} ms after a {first} at {t0} ms"),
             ));
-        } else if !live.get(task).is_some_and(|l| l.contains(root)) {
+        } else if !live.get(&(*w, *task)).is_some_and(|l| l.contains(root)) {
             out.push(v(
                 "storm.single_callback",
-                format!("spout task {task} got a {what} at {t} ms for root {root:#x}, which it did not emit in this life"),
+                format!("spout task {task} on {w} got a {what} at {t} ms for root {root:#x}, which it did not emit in this life"),
             ));
         }
         done.insert(*root, (*t, what));
     }
 }
 
-fn max_pending(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Violation>) {
-    let mut in_flight: BTreeMap<TaskId, u32> = BTreeMap::new();
-    for (t, e) in events {
+fn max_pending(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
+    let mut in_flight: BTreeMap<(&str, TaskId), u32> = BTreeMap::new();
+    for (t, w, e) in events {
         match e {
             StormEvent::Started { task } => {
-                in_flight.remove(task);
+                in_flight.remove(&(*w, *task));
             }
             StormEvent::SpoutEmitted {
                 task,
                 root: Some(_),
                 ..
             } => {
-                let n = in_flight.entry(*task).or_default();
+                let n = in_flight.entry((*w, *task)).or_default();
                 *n += 1;
                 if let Some(limit) = spec.max_pending.get(task).filter(|l| *n > **l) {
                     out.push(v(
                         "storm.max_pending",
-                        format!("spout task {task} had {n} messages in flight at {t} ms, over its limit of {limit}"),
+                        format!("spout task {task} on {w} had {n} messages in flight at {t} ms, over its limit of {limit}"),
                     ));
                 }
             }
@@ -227,7 +233,7 @@ fn max_pending(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Vi
                 ..
             }
             | StormEvent::SpoutFailed { task, .. } => {
-                let n = in_flight.entry(*task).or_default();
+                let n = in_flight.entry((*w, *task)).or_default();
                 *n = n.saturating_sub(1);
             }
             _ => {}
@@ -235,12 +241,12 @@ fn max_pending(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Vi
     }
 }
 
-fn word_count(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Violation>) {
+fn word_count(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
     let Some((expected, exact)) = &spec.counts else {
         return;
     };
     let mut store: BTreeMap<&str, i64> = BTreeMap::new();
-    for (_, e) in events {
+    for (_, _, e) in events {
         if let StormEvent::StoreAdd { key, delta, .. } = e {
             *store.entry(key.as_str()).or_default() += delta;
         }
@@ -262,7 +268,7 @@ fn word_count(events: &[(u64, &StormEvent)], spec: &StormSpec, out: &mut Vec<Vio
         out.push(v(
             "storm.word_count",
             format!(
-                "{} words are not counted {mode} as in the input: {}",
+                "{} keys of the store are not counted {mode} as in the input: {}",
                 wrong.len(),
                 wrong[..wrong.len().min(5)].join(", ")
             ),

@@ -132,6 +132,7 @@ mod render;
 mod resolve;
 mod run;
 mod schema;
+mod topology;
 mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};
@@ -148,6 +149,7 @@ pub use run::{
 pub use schema::{
     CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target, WorkloadSpec,
 };
+pub use topology::TopologySpec;
 pub use validate::limits;
 
 use locate::Locator;

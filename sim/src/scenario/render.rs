@@ -64,6 +64,9 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
         float(k.tear_probability),
         float(k.garbage_probability)
     );
+    if let Some(t) = &s.topology {
+        super::topology::render(t, &mut o);
+    }
     for f in &s.faults {
         let _ = writeln!(o, "\n[[fault]]\nat = \"{}\"", d(f.at));
         let body = format!("{} = {}", f.action.key(), f.action.fault().render());
@@ -83,6 +86,9 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
     }
     if let Some(l) = c.liveness {
         let _ = writeln!(o, "liveness = \"{}\"", d(l));
+    }
+    if s.topology.is_some() {
+        let _ = writeln!(o, "storm = {}", c.storm);
     }
     o
 }

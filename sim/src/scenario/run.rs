@@ -87,24 +87,34 @@ pub fn wanted(spec: &CheckSpec, family: Family) -> bool {
         Family::Client => spec.client,
         Family::Converged => true,
         Family::Liveness => spec.liveness.is_some(),
-        Family::Storm => false,
+        Family::Storm => spec.storm,
     }
 }
 
 /// The options the history checkers take for this scenario, healed at
-/// `healed_at_ms` (history time).
-pub fn check_options(sc: &Scenario, healed_at_ms: u64) -> check::CheckOptions {
+/// `healed_at_ms` (history time), its topology promising `storm`.
+pub fn check_options(
+    sc: &Scenario,
+    healed_at_ms: u64,
+    storm: &check::StormSpec,
+) -> check::CheckOptions {
     check::CheckOptions {
         liveness_bound_ms: sc.check.liveness.unwrap_or_default().as_millis() as u64,
         healed_at_ms: Some(healed_at_ms),
         linearizable_steps: sc.check.linearizable_steps,
+        storm: storm.clone(),
         ..check::CheckOptions::default()
     }
 }
 
 /// Every check the scenario asks for, over the history.
-pub fn judge(sc: &Scenario, records: &[Record], healed_at_ms: u64) -> BTreeMap<String, Verdict> {
-    let opts = check_options(sc, healed_at_ms);
+pub fn judge(
+    sc: &Scenario,
+    records: &[Record],
+    healed_at_ms: u64,
+    storm: &check::StormSpec,
+) -> BTreeMap<String, Verdict> {
+    let opts = check_options(sc, healed_at_ms, storm);
     check::run(records, &opts, |f| wanted(&sc.check, f))
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -144,6 +154,8 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         clients.push(node.spawn(fut));
     }
 
+    let storm_spec = start_topology(sc, &mut cluster);
+
     let mut nem = Nemesis::new(sc, start, client_ids);
     nem.run(&mut cluster).await;
     let (healed_at, healed_at_ms) = if sc.faults.is_empty() {
@@ -166,7 +178,7 @@ pub async fn run(scenario: &Scenario) -> RunReport {
     }
     settle(&cluster, &history, sc.settle).await;
     let records = history.records();
-    let checks = judge(sc, &records, healed_at_ms);
+    let checks = judge(sc, &records, healed_at_ms, &storm_spec);
     let txns_committed = records
         .iter()
         .filter_map(|r| match r.event {
@@ -317,6 +329,32 @@ fn record_states(cluster: &Cluster, history: &History) {
 /// The command that replays one seed of a scenario file.
 pub fn replay_command(file: &str, seed: u64) -> String {
     format!("cargo run --release -- run {file} --seed {seed}")
+}
+
+/// Start the Storm half and submit the scenario's topology (in the
+/// background: the fault timeline starts at once); what the storm checks
+/// hold it to. No topology: nothing, and an empty spec.
+fn start_topology(sc: &Scenario, cluster: &mut Cluster) -> check::StormSpec {
+    let Some(t) = &sc.topology else {
+        return check::StormSpec::default();
+    };
+    let seed = rand::RngCore::next_u64(&mut crate::streams::stream("topology", 0));
+    let (topology, spec) = t
+        .build(seed, &cluster.connect_string())
+        .expect("a validated [topology] builds");
+    cluster.start_storm(&t.storm_config());
+    let storm = cluster.storm.as_ref().expect("just started");
+    let history = cluster.history.clone();
+    let submitted = storm.submit_task(topology, sc.duration);
+    madsim::task::spawn(async move {
+        let why = match submitted.await {
+            Ok(Ok(())) => "submitted".to_string(),
+            Ok(Err(e)) => format!("not submitted: {e}"),
+            Err(e) => format!("not submitted: {e}"),
+        };
+        history.fault(format!("topology {why}"));
+    });
+    spec
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub(crate) struct RawScenario {
     pub faults: Vec<Spanned<super::fault::RawFault>>,
     #[serde(default)]
     pub check: RawCheck,
+    pub topology: Option<Spanned<super::topology::RawTopology>>,
     /// Injected bugs (`zkstorm::bugs::CATALOGUE`), by name.
     #[serde(default)]
     pub bugs: Vec<Spanned<String>>,
@@ -100,6 +101,7 @@ pub(crate) struct RawCheck {
     pub linearizable: Option<bool>,
     pub linearizable_steps: Option<Spanned<Int>>,
     pub liveness: Option<Spanned<Dur>>,
+    pub storm: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -294,6 +296,8 @@ pub struct Scenario {
     /// In file order; the runner applies them in time order (ties: file order).
     pub faults: Vec<FaultSpec>,
     pub check: CheckSpec,
+    /// A topology on the Storm half of the cluster, if any.
+    pub topology: Option<super::topology::TopologySpec>,
     /// Bugs injected into the servers for this run (simulation only), by
     /// name from `zkstorm::bugs::CATALOGUE`.
     pub bugs: Vec<String>,
@@ -353,6 +357,8 @@ pub struct CheckSpec {
     pub linearizable_steps: u64,
     /// After the last fault heals, client operations must complete within this.
     pub liveness: Option<Duration>,
+    /// The storm checks (on whenever a topology runs).
+    pub storm: bool,
 }
 
 /// One `[[fault]]` entry.

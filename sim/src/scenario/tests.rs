@@ -1424,3 +1424,131 @@ fn pipeline_conditional_and_the_new_mix_weights() {
         assert!(e.contains(field), "{bad}: {e}");
     }
 }
+
+// ------------------------------------------------------------------ topology
+
+const TOPOLOGY: &str = r#"name = "wc"
+duration = "40s"
+
+[ensemble]
+servers = 3
+
+[topology]
+kind = "word-count"
+sentences = 400
+rate = 20
+workers = 2
+message_timeout = "5s"
+max_spout_pending = 50
+nimbus = 2
+
+[[fault]]
+at = "4s"
+kill_worker = "acker"
+
+[[fault]]
+at = "6s"
+crash_nimbus = "leader"
+until = "20s"
+
+[[fault]]
+at = "8s"
+isolate_supervisor = "sup2"
+heal_at = "20s"
+"#;
+
+fn topo_edit(from: &str, to: &str) -> String {
+    assert_eq!(
+        TOPOLOGY.matches(from).count(),
+        1,
+        "{from:?} must occur once"
+    );
+    TOPOLOGY.replace(from, to)
+}
+
+#[test]
+fn a_topology_section_parses_renders_and_turns_the_storm_checks_on() {
+    let s = parse(TOPOLOGY).unwrap();
+    let t = s.topology.clone().expect("a topology");
+    assert_eq!(
+        (t.sentences, t.workers, t.nimbus, t.supervisors, t.slots),
+        (400, 2, 2, 2, 2)
+    );
+    assert_eq!(t.max_spout_pending, Some(50));
+    assert!(s.check.storm);
+    let back = parse(&s.to_toml()).unwrap();
+    assert_eq!(back.to_toml(), s.to_toml());
+    assert_eq!((back.topology, back.faults.len()), (s.topology.clone(), 3));
+    let plain = parse(GOOD).unwrap();
+    assert!(!plain.check.storm && plain.topology.is_none());
+}
+
+#[test]
+fn topology_mistakes_are_located() {
+    expect(
+        &topo_edit("kind = \"word-count\"", "kind = \"word-cnt\""),
+        "\"word-cnt\"",
+        "topology.kind",
+        ErrorKind::Invalid,
+        "the built-in ones are: word-count",
+    );
+    expect(
+        &topo_edit("workers = 2", "workers = 0"),
+        "workers = ^0",
+        "topology.workers",
+        ErrorKind::OutOfRange,
+        "expected 1..=64",
+    );
+    expect(
+        &topo_edit("rate = 20", "rate = 2"),
+        "2\n",
+        "topology.rate",
+        ErrorKind::OutOfRange,
+        "longer than the load runs",
+    );
+    expect(
+        &topo_edit("message_timeout = \"5s\"", "message_timeout = \"500ms\""),
+        "\"500ms\"",
+        "topology.message_timeout",
+        ErrorKind::OutOfRange,
+        "expected 1s..=10m",
+    );
+    let e = err(&topo_edit("nimbus = 2", "nimbus = 2\nbolts = 3"));
+    assert_eq!(e.kind, ErrorKind::UnknownKey, "{e}");
+}
+
+#[test]
+fn storm_faults_name_storm_processes_of_a_topology() {
+    expect(
+        &topo_edit("kill_worker = \"acker\"", "kill_worker = \"sup3:6700\""),
+        "\"sup3:6700\"",
+        "fault[0].kill_worker",
+        ErrorKind::UnknownTarget,
+        "one of sup1:6700, sup1:6701, sup2:6700, sup2:6701",
+    );
+    expect(
+        &topo_edit("crash_nimbus = \"leader\"", "crash_nimbus = \"acker\""),
+        "crash_nimbus = ^\"acker\"",
+        "fault[1].crash_nimbus",
+        ErrorKind::UnknownTarget,
+        "not leader or random",
+    );
+    let no_topology = edit(
+        "[[fault]]\nat = \"25s\"\nexpire_session = 1",
+        "[[fault]]\nat = \"25s\"\nkill_worker = \"random\"",
+    );
+    expect(
+        &no_topology,
+        "\"random\"",
+        "fault[3].kill_worker",
+        ErrorKind::Invalid,
+        "no [topology]",
+    );
+    expect(
+        &edit("liveness = \"10s\"", "liveness = \"10s\"\nstorm = true"),
+        "storm = ^true",
+        "check.storm",
+        ErrorKind::Invalid,
+        "no [topology]",
+    );
+}

@@ -221,12 +221,38 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
             None => 0.25,
         },
     };
+    let topology = match &raw.topology {
+        Some(t) => Some(super::topology::validate(t.get_ref(), duration, v)?),
+        None => None,
+    };
     let mut faults = Vec::new();
     for (i, f) in raw.faults.iter().enumerate() {
-        let spec = fault(i, f, &ensemble, &workload, duration, &faults, v)?;
+        let spec = fault(
+            i,
+            f,
+            &ensemble,
+            &workload,
+            topology.as_ref(),
+            duration,
+            &faults,
+            v,
+        )?;
         faults.push(spec);
     }
+    let storm = match &raw.check.storm {
+        Some(b) if *b.get_ref() && topology.is_none() => {
+            return Err(v.at(
+                b,
+                "check.storm",
+                ErrorKind::Invalid,
+                "the storm checks judge a topology, and the scenario has no [topology]",
+            ))
+        }
+        Some(b) => *b.get_ref(),
+        None => topology.is_some(),
+    };
     let check = CheckSpec {
+        storm,
         zab: raw.check.zab.unwrap_or(true),
         client: raw.check.client.unwrap_or(true),
         linearizable: raw.check.linearizable.unwrap_or(false),
@@ -314,6 +340,7 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
         disk,
         faults,
         check,
+        topology,
         bugs,
     })
 }
@@ -471,11 +498,13 @@ fn workload(w: &RawWorkload, e: &EnsembleSpec, v: &V) -> R<WorkloadSpec> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fault(
     index: usize,
     f: &Spanned<RawFault>,
     e: &EnsembleSpec,
     w: &WorkloadSpec,
+    topology: Option<&super::topology::TopologySpec>,
     duration: Duration,
     earlier: &[FaultSpec],
     v: &V,
@@ -610,6 +639,7 @@ fn fault(
         v,
         servers: e.servers,
         workload: w,
+        topology,
         duration,
         index,
         at,

@@ -14,7 +14,7 @@ fn names(found: &[Violation]) -> BTreeSet<&'static str> {
 }
 
 fn judge(events: &[(u64, StormEvent)], spec: &StormSpec) -> Vec<Violation> {
-    let refs: Vec<(u64, &StormEvent)> = events.iter().map(|(t, e)| (*t, e)).collect();
+    let refs: Vec<(u64, &str, &StormEvent)> = events.iter().map(|(t, e)| (*t, "w", e)).collect();
     check(&refs, spec)
 }
 

@@ -9,6 +9,7 @@ mod message;
 mod network;
 mod node;
 mod session;
+mod storm;
 mod targets;
 
 pub(crate) use disk::set_disk;
@@ -18,6 +19,7 @@ pub(crate) use network::set_network;
 pub use network::{Heal, Isolate, Latency, OneWay, PacketLoss, Partition};
 pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
 pub use session::ExpireSession;
+pub use storm::{CrashNimbus, CrashSupervisor, IsolateSupervisor, KillWorker};
 pub(crate) use targets::{float, quote, Cx};
 
 use super::duration::Dur;
@@ -263,6 +265,10 @@ registry!(
     Latency,
     PacketLoss,
     OnMessage,
+    KillWorker,
+    CrashSupervisor,
+    CrashNimbus,
+    IsolateSupervisor,
 );
 
 impl Action {

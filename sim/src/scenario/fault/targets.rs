@@ -16,6 +16,7 @@ pub(crate) struct Cx<'a> {
     pub v: &'a V<'a>,
     pub servers: usize,
     pub workload: &'a WorkloadSpec,
+    pub topology: Option<&'a crate::scenario::TopologySpec>,
     /// How long the load runs.
     pub duration: Duration,
     pub index: usize,

@@ -1,0 +1,225 @@
+//! The `[topology]` section: which built-in topology runs on the Storm
+//! half of the cluster, its sizes, and the cluster's Nimbus, supervisor
+//! and slot counts.
+
+use super::duration::{format as d, Dur};
+use super::error::ErrorKind;
+use super::fault::float;
+use super::schema::{Int, Num};
+use super::validate::V;
+use super::ScenarioError;
+use crate::check::StormSpec;
+use crate::storm::StormConfig;
+use serde::Deserialize;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use toml::Spanned;
+use zkstorm::storm::builtin::{expected_counts, sentences, WordCount};
+use zkstorm::storm::{Topology, TopologyConfig};
+
+/// The built-in topologies a scenario can name.
+pub const KINDS: &[&str] = &["word-count"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopology {
+    pub kind: Spanned<String>,
+    pub sentences: Option<Spanned<Int>>,
+    pub rate: Option<Spanned<Num>>,
+    pub reliable: Option<bool>,
+    pub workers: Option<Spanned<Int>>,
+    pub spouts: Option<Spanned<Int>>,
+    pub splitters: Option<Spanned<Int>>,
+    pub counters: Option<Spanned<Int>>,
+    pub ackers: Option<Spanned<Int>>,
+    pub message_timeout: Option<Spanned<Dur>>,
+    pub max_spout_pending: Option<Spanned<Int>>,
+    pub nimbus: Option<Spanned<Int>>,
+    pub supervisors: Option<Spanned<Int>>,
+    pub slots: Option<Spanned<Int>>,
+}
+
+/// A validated `[topology]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopologySpec {
+    pub kind: String,
+    /// Sentences in the input log.
+    pub sentences: usize,
+    /// New sentences per second each spout task offers.
+    pub rate: f64,
+    pub reliable: bool,
+    pub workers: u32,
+    pub spouts: u32,
+    pub splitters: u32,
+    pub counters: u32,
+    /// None: one per worker (Storm's default).
+    pub ackers: Option<u32>,
+    pub message_timeout: Duration,
+    pub max_spout_pending: Option<u32>,
+    pub nimbus: usize,
+    pub supervisors: usize,
+    pub slots: usize,
+}
+
+impl TopologySpec {
+    /// When the input has all been offered, at the configured rate.
+    pub fn input_time(&self) -> Duration {
+        let per_task = self.sentences.div_ceil(self.spouts as usize);
+        Duration::from_secs_f64(per_task as f64 / self.rate)
+    }
+
+    /// The cluster's Storm half.
+    pub fn storm_config(&self) -> StormConfig {
+        StormConfig {
+            nimbuses: self.nimbus,
+            supervisors: self.supervisors,
+            slots: self.slots,
+            ..StormConfig::default()
+        }
+    }
+
+    /// The topology to submit and what the storm checks hold it to. The
+    /// input is drawn from `seed` (the run's `topology` stream).
+    pub fn build(&self, seed: u64, zookeeper: &str) -> Result<(Topology, StormSpec), String> {
+        let log = sentences(self.sentences, seed);
+        let cfg = TopologyConfig {
+            workers: self.workers,
+            ackers: if self.reliable { self.ackers } else { Some(0) },
+            message_timeout: self.message_timeout,
+            max_spout_pending: self.max_spout_pending,
+            zookeeper: zookeeper.to_string(),
+            ..TopologyConfig::default()
+        };
+        let wc = WordCount {
+            rate: Some(self.rate),
+            spouts: self.spouts,
+            splitters: self.splitters,
+            counters: self.counters,
+            reliable: self.reliable,
+        };
+        let t = wc
+            .build(Arc::new(log.clone()), cfg)
+            .map_err(|e| e.to_string())?;
+        let mut spec = StormSpec::of(&t);
+        if self.reliable {
+            spec.inputs
+                .insert("sentences".into(), (0..self.sentences as u64).collect());
+            spec.counts = Some((expected_counts(&log), false));
+        }
+        Ok((t, spec))
+    }
+}
+
+type R<T> = Result<T, ScenarioError>;
+
+pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<TopologySpec> {
+    let kind = raw.kind.get_ref();
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(v.at(
+            &raw.kind,
+            "topology.kind",
+            ErrorKind::Invalid,
+            format!(
+                "unknown topology {kind:?}; the built-in ones are: {}",
+                KINDS.join(", ")
+            ),
+        ));
+    }
+    let int = |x: &Option<Spanned<Int>>, f: &str, lo: i64, hi: i64, dflt: i64| -> R<i64> {
+        match x {
+            Some(x) => v.int(x, &format!("topology.{f}"), lo, hi),
+            None => Ok(dflt),
+        }
+    };
+    let supervisors = int(&raw.supervisors, "supervisors", 1, 16, 2)? as usize;
+    let slots = int(&raw.slots, "slots", 1, 8, 2)? as usize;
+    let spouts = int(&raw.spouts, "spouts", 1, 64, 2)? as u32;
+    let rate = match &raw.rate {
+        Some(r) => {
+            let x = r.get_ref().0;
+            if !(x > 0.0 && x <= 100_000.0) {
+                return Err(v.at(r, "topology.rate", ErrorKind::OutOfRange, format!("{x} is out of range (expected more than 0, at most 100000 sentences a second per spout task)")));
+            }
+            x
+        }
+        None => 20.0,
+    };
+    let timeout = match &raw.message_timeout {
+        Some(t) => {
+            let x = v.whole_ms(t, "topology.message_timeout")?;
+            if x < Duration::from_secs(1) || x > Duration::from_secs(600) {
+                return Err(v.at(
+                    t,
+                    "topology.message_timeout",
+                    ErrorKind::OutOfRange,
+                    format!("{} is out of range (expected 1s..=10m)", t.get_ref()),
+                ));
+            }
+            x
+        }
+        None => Duration::from_secs(10),
+    };
+    let spec = TopologySpec {
+        kind: kind.clone(),
+        sentences: int(&raw.sentences, "sentences", 1, 100_000, 200)? as usize,
+        rate,
+        reliable: raw.reliable.unwrap_or(true),
+        workers: int(&raw.workers, "workers", 1, 64, 2)? as u32,
+        spouts,
+        splitters: int(&raw.splitters, "splitters", 1, 64, 3)? as u32,
+        counters: int(&raw.counters, "counters", 1, 64, 3)? as u32,
+        ackers: raw
+            .ackers
+            .as_ref()
+            .map(|a| v.int(a, "topology.ackers", 0, 64))
+            .transpose()?
+            .map(|a| a as u32),
+        message_timeout: timeout,
+        max_spout_pending: raw
+            .max_spout_pending
+            .as_ref()
+            .map(|m| v.int(m, "topology.max_spout_pending", 1, 1_000_000))
+            .transpose()?
+            .map(|m| m as u32),
+        nimbus: int(&raw.nimbus, "nimbus", 1, 5, 2)? as usize,
+        supervisors,
+        slots,
+    };
+    if spec.input_time() > duration {
+        let at = raw
+            .rate
+            .as_ref()
+            .map_or(raw.kind.span().start, |r| r.span().start);
+        return Err(v.err(
+            at,
+            "topology.rate",
+            ErrorKind::OutOfRange,
+            format!(
+                "{} sentences over {} spout task(s) at {} a second take {}, longer than the load runs (duration = {}): raise the rate or lengthen duration",
+                spec.sentences, spec.spouts, float(spec.rate), d(spec.input_time()), d(duration)
+            ),
+        ));
+    }
+    Ok(spec)
+}
+
+pub(crate) fn render(t: &TopologySpec, o: &mut String) {
+    let _ = writeln!(
+        o,
+        "\n[topology]\nkind = \"{}\"\nsentences = {}\nrate = {}\nreliable = {}\nworkers = {}\nspouts = {}\nsplitters = {}\ncounters = {}",
+        t.kind, t.sentences, float(t.rate), t.reliable, t.workers, t.spouts, t.splitters, t.counters
+    );
+    if let Some(a) = t.ackers {
+        let _ = writeln!(o, "ackers = {a}");
+    }
+    let _ = writeln!(o, "message_timeout = \"{}\"", d(t.message_timeout));
+    if let Some(m) = t.max_spout_pending {
+        let _ = writeln!(o, "max_spout_pending = {m}");
+    }
+    let _ = writeln!(
+        o,
+        "nimbus = {}\nsupervisors = {}\nslots = {}",
+        t.nimbus, t.supervisors, t.slots
+    );
+}
