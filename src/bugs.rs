@@ -59,6 +59,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "a message that times out is dropped from the spout's pending map without a fail callback (STORM-3300's shape): the spout never replays it",
     ),
     (
+        "storm-nimbus-keeps-leading",
+        "a Nimbus leader that loses its connection to the ensemble goes on acting as leader until it learns its session expired (the Curator SUSPENDED state ignored): a successor leads meanwhile",
+    ),
+    (
         "storm-late-ack-after-timeout",
         "an ack that arrives after its message timed out still runs the spout's ack callback: the message is failed and then acked",
     ),

@@ -475,7 +475,9 @@ fn ack_before_fsync_is_caught_when_acks_meet_a_power_loss() {
     let mut s =
         load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ack-then-power-loss.toml"));
     s.bugs = vec!["ack-before-fsync".to_string()];
-    let runs: Vec<RunReport> = (0..6).map(|seed| run_seed(&s, seed).unwrap()).collect();
+    // About one seed in four elects the new leader without the lost txns
+    // (9, 10 and 11 of these since the client notices silence on time).
+    let runs: Vec<RunReport> = (0..12).map(|seed| run_seed(&s, seed).unwrap()).collect();
     // Each time, the followers come back short of their ACKs.
     for r in &runs {
         assert!(r.checks["zab.ack_durable"].is_fail(), "{:?}", r.checks);
@@ -484,7 +486,7 @@ fn ack_before_fsync_is_caught_when_acks_meet_a_power_loss() {
     // leader acknowledged is gone.
     assert!(
         runs.iter().any(|r| r.checks["zab.durability"].is_fail()),
-        "no seed of 0..6 lost an acknowledged write"
+        "no seed of 0..12 lost an acknowledged write"
     );
 }
 

@@ -129,3 +129,26 @@ fn a_killed_worker_is_restarted_and_its_lost_trees_replayed() {
         );
     }
 }
+
+/// `storm.single_nimbus` bites on a real run: with the leader made to keep
+/// acting while cut off (a catalogue bug), the successor leads while it
+/// still acts. Without the bug the same scenario passes (tests/scenarios.rs).
+#[test]
+fn single_nimbus_catches_a_leader_that_keeps_acting_when_cut_off() {
+    use zkstorm_sim::scenario::{run_seed as run_scenario, Scenario};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/word-count-nimbus-isolated.toml");
+    let mut s = Scenario::load(&path).expect("loads");
+    s.bugs = vec!["storm-nimbus-keeps-leading".into()];
+    for seed in seeds_from_env(0..2) {
+        let r = run_scenario(&s, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let v = &r.checks["storm.single_nimbus"];
+        assert!(v.is_fail(), "seed {seed}: {v:?}");
+        assert!(
+            v.reason()
+                .unwrap_or("")
+                .contains("was still acting as leader"),
+            "{v:?}"
+        );
+    }
+}

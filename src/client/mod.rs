@@ -438,6 +438,12 @@ impl Conn {
         let silent_limit = Duration::from_millis(self.timeout_ms * 2 / 3);
         let mut ping = tokio::time::interval(ping_every);
         let mut last_heard = tokio::time::Instant::now();
+        // Silence is noticed the moment it reaches the limit (as ZooKeeper's
+        // client does), not at the next ping: a leader holding a lock must
+        // learn it may have lost it a third of the timeout before the
+        // ensemble can expire its session.
+        let silence = tokio::time::sleep(silent_limit);
+        tokio::pin!(silence);
         let mut closing = None;
         let outcome = loop {
             // `biased` keeps runs deterministic (see server::run).
@@ -446,6 +452,7 @@ impl Conn {
                 frame = frames.recv() => {
                     let Some(frame) = frame else { break Outcome::Lost };
                     last_heard = tokio::time::Instant::now();
+                    silence.as_mut().reset(last_heard + silent_limit);
                     match frame {
                         ServerMsg::Reply { xid, zxid, result } => {
                             self.last_zxid = self.last_zxid.max(zxid);
@@ -492,6 +499,7 @@ impl Conn {
                         break Outcome::Lost;
                     }
                 }
+                _ = &mut silence => break Outcome::Lost,
                 _ = ping.tick() => {
                     if last_heard.elapsed() > silent_limit {
                         break Outcome::Lost;

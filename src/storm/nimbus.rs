@@ -249,7 +249,9 @@ impl Nimbus<'_> {
                         acting = true;
                         obs.nimbus(&id, &NimbusEvent::Leading { latch: self.latch.clone() });
                     }
-                    Some(ClientEvent::State(ConnState::Disconnected | ConnState::Connecting)) if acting => {
+                    Some(ClientEvent::State(ConnState::Disconnected | ConnState::Connecting))
+                        if acting && !crate::bugs::on("storm-nimbus-keeps-leading") =>
+                    {
                         acting = false;
                         obs.nimbus(&id, &NimbusEvent::Stepped { why: "disconnected".into() });
                     }

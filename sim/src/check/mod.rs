@@ -277,6 +277,11 @@ pub const CHECKS: &[Check] = &[
         about: "a spout task never has more tracked messages in flight than its max pending",
     },
     Check {
+        name: "storm.single_nimbus",
+        family: Family::Storm,
+        about: "at most one Nimbus acts as leader at any instant; assignments are written only by the acting leader, and no deposed leader's write lands after a newer one's",
+    },
+    Check {
         name: "storm.word_count",
         family: Family::Storm,
         about: "the store holds the input's word counts: exactly (exactly-once) or at least (at-least-once), no other word",
@@ -332,7 +337,7 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
         }
         Family::Converged => converged(records),
         Family::Liveness => liveness(records, opts),
-        Family::Storm => storm::check(&storm_events(records), &opts.storm),
+        Family::Storm => storm::check(&storm_events(records), &nimbus_events(records), &opts.storm),
     }
 }
 
@@ -344,6 +349,17 @@ pub fn storm_events(records: &[Record]) -> Vec<storm::Ev<'_>> {
             crate::history::Event::Storm { worker, event } => {
                 Some((r.t_ms, worker.as_str(), event))
             }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the Nimbus daemons reported, in order, with times and ids.
+pub fn nimbus_events(records: &[Record]) -> Vec<storm::NimbusEv<'_>> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            crate::history::Event::Nimbus { id, event } => Some((r.t_ms, id.as_str(), event)),
             _ => None,
         })
         .collect()

@@ -10,11 +10,15 @@
 //! - `storm.max_pending`: a spout task never has more tracked messages in
 //!   flight than its limit;
 //! - `storm.word_count`: the store holds exactly the input's word counts
-//!   (exactly-once) or at least them (at-least-once), and no other word.
+//!   (exactly-once) or at least them (at-least-once), and no other word;
+//! - `storm.single_nimbus` (from `Event::Nimbus`): at most one Nimbus acts
+//!   as leader at any instant, it writes assignments only while acting,
+//!   and no write of an older leader lands after one of a newer.
 
 use super::{v, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 use zkstorm::storm::message::StormEvent;
+use zkstorm::storm::observe::NimbusEvent;
 use zkstorm::storm::topology::{Kind, Topology};
 use zkstorm::storm::{MsgId, TaskId};
 
@@ -52,9 +56,13 @@ impl StormSpec {
 /// runs, its tasks may already run elsewhere too.
 pub type Ev<'a> = (u64, &'a str, &'a StormEvent);
 
+/// A Nimbus event with its time (ms) and the Nimbus's id.
+pub type NimbusEv<'a> = (u64, &'a str, &'a NimbusEvent);
+
 /// Every storm check.
-pub fn check(events: &[Ev], spec: &StormSpec) -> Vec<Violation> {
+pub fn check(events: &[Ev], nimbus: &[NimbusEv], spec: &StormSpec) -> Vec<Violation> {
     let mut out = Vec::new();
+    single_nimbus(nimbus, &mut out);
     at_least_once(events, spec, &mut out);
     tree_complete(events, &mut out);
     single_callback(events, &mut out);
@@ -273,6 +281,59 @@ fn word_count(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
                 wrong[..wrong.len().min(5)].join(", ")
             ),
         ));
+    }
+}
+
+/// The sequence number of a leader-lock node (`.../latch-0000000007`).
+fn latch_seq(latch: &str) -> u64 {
+    latch
+        .rsplit('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn single_nimbus(events: &[NimbusEv], out: &mut Vec<Violation>) {
+    let name = "storm.single_nimbus";
+    // Who acts now, since when.
+    let mut acting: BTreeMap<&str, u64> = BTreeMap::new();
+    // Successful writes: (zxid, latch sequence, nimbus, time).
+    let mut writes: Vec<(u64, u64, &str, u64)> = Vec::new();
+    for (t, id, e) in events {
+        match e {
+            NimbusEvent::Leading { .. } => {
+                if let Some((other, since)) = acting.iter().find(|(o, _)| **o != *id) {
+                    out.push(v(name, format!("{id} began to lead at {t} ms while {other} was still acting as leader (since {since} ms)")));
+                }
+                acting.entry(id).or_insert(*t);
+            }
+            NimbusEvent::Stepped { .. } => {
+                acting.remove(id);
+            }
+            NimbusEvent::Assigned {
+                zxid,
+                latch,
+                error: None,
+                topology,
+            } => {
+                if !acting.contains_key(id) {
+                    out.push(v(name, format!("{id} wrote the assignment of {topology} at {t} ms (zxid {zxid:#x}) while not acting as leader")));
+                }
+                writes.push((*zxid, latch_seq(latch), id, *t));
+            }
+            _ => {}
+        }
+    }
+    writes.sort_unstable();
+    let mut newest: Option<(u64, &str, u64)> = None;
+    for (zxid, seq, id, t) in writes {
+        match newest {
+            Some((s0, id0, t0)) if seq < s0 => out.push(v(
+                name,
+                format!("{id} (leader-lock {seq}) wrote at zxid {zxid:#x} ({t} ms), after {id0} (leader-lock {s0}) had written ({t0} ms): a deposed leader's write landed"),
+            )),
+            _ => newest = Some((seq, id, t)),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use zkstorm::storm::builtin::{expected_counts, sentences, SentenceSpout, WordCount};
 use zkstorm::storm::local::LocalCluster;
 use zkstorm::storm::message::StormEvent;
+use zkstorm::storm::observe::NimbusEvent;
 use zkstorm::storm::topology::{Topology, TopologyBuilder, TopologyConfig};
 use zkstorm::storm::{Bolt, BoltCollector, OutputDeclarer, TaskError, Tuple};
 
@@ -15,7 +16,7 @@ fn names(found: &[Violation]) -> BTreeSet<&'static str> {
 
 fn judge(events: &[(u64, StormEvent)], spec: &StormSpec) -> Vec<Violation> {
     let refs: Vec<(u64, &str, &StormEvent)> = events.iter().map(|(t, e)| (*t, "w", e)).collect();
-    check(&refs, spec)
+    check(&refs, &[], spec)
 }
 
 fn spec_with_spout(task: u32, limit: Option<u32>) -> StormSpec {
@@ -358,5 +359,77 @@ fn single_callback_and_at_least_once_catch_broken_timeouts() {
     assert!(
         names(&dropped).contains("storm.at_least_once"),
         "{dropped:?}"
+    );
+}
+
+// --- Nimbus leadership ---
+
+fn nimbus(events: &[(u64, &str, NimbusEvent)]) -> Vec<Violation> {
+    let refs: Vec<(u64, &str, &NimbusEvent)> =
+        events.iter().map(|(t, id, e)| (*t, *id, e)).collect();
+    check(&[], &refs, &StormSpec::default())
+}
+
+fn leading(latch: u64) -> NimbusEvent {
+    NimbusEvent::Leading {
+        latch: format!("/storm/leader-lock/latch-{latch:010}"),
+    }
+}
+
+fn stepped() -> NimbusEvent {
+    NimbusEvent::Stepped {
+        why: "disconnected".into(),
+    }
+}
+
+fn wrote(latch: u64, zxid: u64) -> NimbusEvent {
+    NimbusEvent::Assigned {
+        topology: "t".into(),
+        latch: format!("/storm/leader-lock/latch-{latch:010}"),
+        zxid,
+        error: None,
+    }
+}
+
+#[test]
+fn single_nimbus_catches_overlapping_leaders_and_late_writes() {
+    let fine = vec![
+        (1, "n1", leading(0)),
+        (2, "n1", wrote(0, 10)),
+        (3, "n1", stepped()),
+        (4, "n2", leading(1)),
+        (5, "n2", wrote(1, 20)),
+    ];
+    assert!(nimbus(&fine).is_empty());
+    let overlap = vec![(1, "n1", leading(0)), (4, "n2", leading(1))];
+    let found = nimbus(&overlap);
+    assert_eq!(names(&found), BTreeSet::from(["storm.single_nimbus"]));
+    assert!(
+        found[0]
+            .detail
+            .contains("n2 began to lead at 4 ms while n1"),
+        "{found:?}"
+    );
+    let not_acting = vec![
+        (1, "n1", leading(0)),
+        (2, "n1", stepped()),
+        (3, "n1", wrote(0, 10)),
+    ];
+    assert!(nimbus(&not_acting)[0].detail.contains("while not acting"));
+    // n1's write reaches the ensemble after n2's (by zxid), though n1 had
+    // stepped down by its own clock.
+    let late = vec![
+        (1, "n1", leading(0)),
+        (2, "n1", wrote(0, 30)),
+        (3, "n1", stepped()),
+        (4, "n2", leading(1)),
+        (5, "n2", wrote(1, 20)),
+    ];
+    assert!(
+        nimbus(&late)[0]
+            .detail
+            .contains("a deposed leader's write landed"),
+        "{:?}",
+        nimbus(&late)
     );
 }

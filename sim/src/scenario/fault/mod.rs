@@ -19,7 +19,7 @@ pub(crate) use network::set_network;
 pub use network::{Heal, Isolate, Latency, OneWay, PacketLoss, Partition};
 pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
 pub use session::ExpireSession;
-pub use storm::{CrashNimbus, CrashSupervisor, IsolateSupervisor, KillWorker};
+pub use storm::{CrashNimbus, CrashSupervisor, IsolateNimbus, IsolateSupervisor, KillWorker};
 pub(crate) use targets::{float, quote, Cx};
 
 use super::duration::Dur;
@@ -269,6 +269,7 @@ registry!(
     CrashSupervisor,
     CrashNimbus,
     IsolateSupervisor,
+    IsolateNimbus,
 );
 
 impl Action {

@@ -326,3 +326,68 @@ impl Fault for IsolateSupervisor {
         })))
     }
 }
+
+/// Cut a Nimbus off from every other node (the ensemble included) until
+/// `heal_at`: its session expires and another Nimbus takes over.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IsolateNimbus(pub Pick);
+
+impl Kind for IsolateNimbus {
+    const KEY: &'static str = "isolate_nimbus";
+    const VALUE: &'static str = "leader | random | \"nimbus1\"";
+    const ABOUT: &'static str = "cut a Nimbus off from every other node, the ensemble included";
+    const LASTS: Lasts = Lasts::Cut;
+    type Raw = String;
+    fn validate(raw: &Spanned<String>, cx: &Cx) -> R<Self> {
+        pick(raw, cx, &["leader", "random"], &nimbuses).map(IsolateNimbus)
+    }
+}
+
+impl Fault for IsolateNimbus {
+    fn picks(&self) -> Picks {
+        Picks::Nothing
+    }
+    fn render(&self) -> String {
+        self.0.render()
+    }
+    fn with_nodes(&self, _: &[Vec<Sid>]) -> Action {
+        Action::IsolateNimbus(self.clone())
+    }
+    fn fire(&self, _: &[Vec<Sid>], cx: &mut Firing) -> Fired {
+        let Some(storm) = cx.cluster.storm.as_ref() else {
+            return Fired::Skipped("no topology runs");
+        };
+        let down = storm.nimbus_down();
+        let up: Vec<usize> = match self.0 {
+            Pick::Leader => storm.leader_nimbus().into_iter().collect(),
+            _ => (0..storm.cfg.nimbuses)
+                .filter(|n| !down.contains(n))
+                .collect(),
+        };
+        let Some(n) = choose(cx, &self.0, &up, |n| nimbus_id(*n)) else {
+            return Fired::Skipped("no such Nimbus is up");
+        };
+        let Some(storm) = cx.cluster.storm.as_ref() else {
+            return Fired::Skipped("no topology runs");
+        };
+        let me = storm.nimbuses[n].id();
+        let mut others: Vec<_> = storm.nodes().into_iter().filter(|x| *x != me).collect();
+        others.extend(
+            cx.cluster
+                .sids()
+                .into_iter()
+                .map(|sid| cx.cluster.node_id(sid)),
+        );
+        others.extend(cx.cluster.client_ids());
+        let links: Vec<_> = others.iter().flat_map(|o| [(me, *o), (*o, me)]).collect();
+        cx.desc = format!("nimbus={}", nimbus_id(n));
+        cx.record("");
+        cx.cluster.cut_links(&links);
+        Fired::Done(Some(Undo::new(true, move |cluster, _, head| {
+            cluster
+                .history
+                .fault(format!("{head}: reconnect {}", nimbus_id(n)));
+            cluster.restore_links(&links);
+        })))
+    }
+}
