@@ -63,6 +63,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "a Nimbus leader that loses its connection to the ensemble goes on acting as leader until it learns its session expired (the Curator SUSPENDED state ignored): a successor leads meanwhile",
     ),
     (
+        "storm-zombie-worker",
+        "a worker whose tasks were moved to another slot keeps running them, and its supervisor leaves it alone (STORM-3655's shape): the tasks run twice",
+    ),
+    (
         "storm-late-ack-after-timeout",
         "an ack that arrives after its message timed out still runs the spout's ack callback: the message is failed and then acked",
     ),

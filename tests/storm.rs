@@ -152,3 +152,24 @@ fn single_nimbus_catches_a_leader_that_keeps_acting_when_cut_off() {
         );
     }
 }
+
+/// `storm.assignment` bites on a real run: a worker whose tasks moved
+/// while its supervisor was down keeps running them (a catalogue bug), so
+/// the tasks end up on two workers. Without the bug the scenario passes.
+#[test]
+fn assignment_catches_a_zombie_worker() {
+    use zkstorm_sim::scenario::{run_seed as run_scenario, Scenario};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/word-count-supervisor-crash.toml");
+    let mut s = Scenario::load(&path).expect("loads");
+    s.bugs = vec!["storm-zombie-worker".into()];
+    for seed in seeds_from_env(0..2) {
+        let r = run_scenario(&s, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let v = &r.checks["storm.assignment"];
+        assert!(v.is_fail(), "seed {seed}: {v:?}");
+        assert!(
+            v.reason().unwrap_or("").contains(" and "),
+            "doubled, not missing: {v:?}"
+        );
+    }
+}

@@ -103,6 +103,24 @@ struct SlotNode {
 /// Starts and kills worker nodes for the supervisors.
 pub struct SimLauncher {
     slots: BTreeMap<Slot, SlotNode>,
+    history: History,
+}
+
+impl SimLauncher {
+    /// Kill the slot's process, recording that it stopped if it ran.
+    fn stop(&self, slot: &Slot, why: &str) {
+        let Some(s) = self.slots.get(slot) else {
+            return;
+        };
+        if s.running.swap(false, Ordering::SeqCst) {
+            let event = StormEvent::Stopped { why: why.into() };
+            self.history.record(Event::Storm {
+                worker: slot.to_string(),
+                event,
+            });
+        }
+        Handle::current().kill(s.node);
+    }
 }
 
 impl Launcher for SimLauncher {
@@ -110,19 +128,18 @@ impl Launcher for SimLauncher {
         let Some(s) = self.slots.get(&spec.slot) else {
             return;
         };
+        let slot = spec.slot.clone();
         *s.spec.lock().unwrap_or_else(|e| e.into_inner()) = Some(spec);
-        let h = Handle::current();
-        h.kill(s.node);
+        self.stop(&slot, "replaced by its supervisor");
         s.running.store(true, Ordering::SeqCst);
-        h.restart(s.node);
+        Handle::current().restart(s.node);
     }
     fn kill(&self, slot: &Slot) {
         let Some(s) = self.slots.get(slot) else {
             return;
         };
         *s.spec.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        s.running.store(false, Ordering::SeqCst);
-        Handle::current().kill(s.node);
+        self.stop(slot, "killed by its supervisor");
     }
     fn running(&self, slot: &Slot) -> bool {
         self.slots
@@ -163,7 +180,10 @@ impl StormCluster {
                 slots.insert(slot.clone(), slot_node(&handle, s, k, &history));
             }
         }
-        let launcher = Arc::new(SimLauncher { slots });
+        let launcher = Arc::new(SimLauncher {
+            slots,
+            history: history.clone(),
+        });
         let nimbuses = (0..cfg.nimbuses)
             .map(|n| nimbus_node(&handle, n, cfg, &zk, &blobs, &history))
             .collect();
@@ -227,10 +247,9 @@ impl StormCluster {
 
     /// Kill the worker process of `slot` (the supervisor restarts it).
     pub fn kill_worker(&self, slot: &Slot) {
-        if let Some(s) = self.launcher.slots.get(slot) {
-            s.running.store(false, Ordering::SeqCst);
-            Handle::current().kill(s.node);
+        if self.launcher.slots.contains_key(slot) {
             self.history.fault(format!("kill worker {slot}"));
+            self.launcher.stop(slot, "killed");
         }
     }
 
@@ -413,9 +432,11 @@ fn slot_node(handle: &Handle, s: usize, k: usize, history: &History) -> SlotNode
             async move {
                 let Some(spec) = spec else { return };
                 let slot = spec.slot.clone();
-                let r = run_worker(spec, obs).await;
+                let r = run_worker(spec, obs.clone()).await;
                 tracing::warn!(target: "zkstorm::storm", %slot, "worker stopped: {r:?}");
                 running.store(false, Ordering::SeqCst);
+                let why = r.err().unwrap_or_else(|| "returned".into());
+                obs.engine(&slot, &StormEvent::Stopped { why });
             }
         })
         .build();

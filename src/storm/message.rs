@@ -85,6 +85,8 @@ pub enum StormEvent {
     },
     /// A task's code returned an error: its worker dies.
     TaskError { task: TaskId, error: String },
+    /// The worker process ended (recorded by whoever saw it end).
+    Stopped { why: String },
     /// A sink added `delta` to `key` in the external store (which
     /// outlives workers: a replay adds again, a crash loses nothing added).
     StoreAdd {

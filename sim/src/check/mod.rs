@@ -277,6 +277,11 @@ pub const CHECKS: &[Check] = &[
         about: "a spout task never has more tracked messages in flight than its max pending",
     },
     Check {
+        name: "storm.assignment",
+        family: Family::Storm,
+        about: "when the run ends, every task runs in exactly one running worker: none missing, none doubled",
+    },
+    Check {
         name: "storm.single_nimbus",
         family: Family::Storm,
         about: "at most one Nimbus acts as leader at any instant; assignments are written only by the acting leader, and no deposed leader's write lands after a newer one's",

@@ -11,6 +11,8 @@
 //!   flight than its limit;
 //! - `storm.word_count`: the store holds exactly the input's word counts
 //!   (exactly-once) or at least them (at-least-once), and no other word;
+//! - `storm.assignment`: when the run ends (faults healed, settled), every
+//!   task runs in exactly one running worker: none missing, none doubled;
 //! - `storm.single_nimbus` (from `Event::Nimbus`): at most one Nimbus acts
 //!   as leader at any instant, it writes assignments only while acting,
 //!   and no write of an older leader lands after one of a newer.
@@ -33,6 +35,8 @@ pub struct StormSpec {
     pub inputs: BTreeMap<String, BTreeSet<MsgId>>,
     /// The store's expected contents, and whether exactly.
     pub counts: Option<(BTreeMap<String, i64>, bool)>,
+    /// Every task of the topology (`storm.assignment`).
+    pub tasks: Vec<TaskId>,
 }
 
 impl StormSpec {
@@ -40,6 +44,7 @@ impl StormSpec {
     pub fn of(topology: &Topology) -> StormSpec {
         let mut spec = StormSpec::default();
         for (task, c) in topology.tasks() {
+            spec.tasks.push(task);
             if let Kind::Spout(_) = c.kind {
                 spec.spouts.insert(task, c.id.clone());
                 if let Some(m) = c.max_spout_pending {
@@ -68,7 +73,52 @@ pub fn check(events: &[Ev], nimbus: &[NimbusEv], spec: &StormSpec) -> Vec<Violat
     single_callback(events, &mut out);
     max_pending(events, spec, &mut out);
     word_count(events, spec, &mut out);
+    assignment(events, spec, &mut out);
     out
+}
+
+fn assignment(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
+    if spec.tasks.is_empty() {
+        return;
+    }
+    let mut running: BTreeMap<&str, BTreeSet<TaskId>> = BTreeMap::new();
+    let mut end = 0;
+    for (t, w, e) in events {
+        end = *t;
+        match e {
+            StormEvent::Started { task } => {
+                running.entry(*w).or_default().insert(*task);
+            }
+            StormEvent::Stopped { .. } => {
+                running.remove(*w);
+            }
+            _ => {}
+        }
+    }
+    let mut wrong = Vec::new();
+    for task in &spec.tasks {
+        let on: Vec<&str> = running
+            .iter()
+            .filter(|(_, ts)| ts.contains(task))
+            .map(|(w, _)| *w)
+            .collect();
+        match on.len() {
+            1 => {}
+            0 => wrong.push(format!("task {task} runs nowhere")),
+            _ => wrong.push(format!("task {task} runs on {}", on.join(" and "))),
+        }
+    }
+    if !wrong.is_empty() {
+        out.push(v(
+            "storm.assignment",
+            format!(
+                "when the run ended ({end} ms), {} of {} tasks were not on exactly one worker: {}",
+                wrong.len(),
+                spec.tasks.len(),
+                wrong[..wrong.len().min(4)].join("; ")
+            ),
+        ));
+    }
 }
 
 fn at_least_once(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {

@@ -1258,7 +1258,7 @@ fn run_all_reports_every_named_check() {
         n.sort();
         n
     });
-    assert_eq!(names.len(), 23);
+    assert_eq!(names.len(), 24);
     // No client ops and no final states in that history: liveness and
     // converged fail, the client checks had nothing to judge, the rest pass.
     for (name, verdict) in verdicts {

@@ -433,3 +433,49 @@ fn single_nimbus_catches_overlapping_leaders_and_late_writes() {
         nimbus(&late)
     );
 }
+
+#[test]
+fn assignment_wants_every_task_on_exactly_one_running_worker() {
+    let spec = StormSpec {
+        tasks: vec![1, 2, 3],
+        ..Default::default()
+    };
+    let at = |w: &'static str, e: StormEvent| (w, e);
+    let h: Vec<(&str, StormEvent)> = vec![
+        at("a", StormEvent::Started { task: 1 }),
+        at("a", StormEvent::Started { task: 2 }),
+        at("b", StormEvent::Started { task: 3 }),
+        at(
+            "b",
+            StormEvent::Stopped {
+                why: "killed".into(),
+            },
+        ),
+        at("c", StormEvent::Started { task: 3 }),
+    ];
+    let run = |h: &[(&str, StormEvent)]| {
+        let refs: Vec<(u64, &str, &StormEvent)> = h
+            .iter()
+            .enumerate()
+            .map(|(i, (w, e))| (i as u64, *w, e))
+            .collect();
+        check(&refs, &[], &spec)
+    };
+    assert!(run(&h).is_empty(), "{:?}", run(&h));
+    let mut doubled = h.clone();
+    doubled.push(at("d", StormEvent::Started { task: 1 }));
+    let found = run(&doubled);
+    assert!(
+        found[0].detail.contains("task 1 runs on a and d"),
+        "{found:?}"
+    );
+    let mut missing = h.clone();
+    missing.push(at(
+        "c",
+        StormEvent::Stopped {
+            why: "session ended".into(),
+        },
+    ));
+    let found = run(&missing);
+    assert!(found[0].detail.contains("task 3 runs nowhere"), "{found:?}");
+}

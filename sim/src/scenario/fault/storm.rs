@@ -19,6 +19,8 @@ pub enum Pick {
     Leader,
     /// A worker hosting an acker task (kill_worker).
     Acker,
+    /// A supervisor running a worker (crash_supervisor, isolate_supervisor).
+    Busy,
     /// `sup1`, `sup1:6700`, `nimbus2`.
     Named(String),
 }
@@ -29,6 +31,7 @@ impl Pick {
             Pick::Random => "\"random\"".into(),
             Pick::Leader => "\"leader\"".into(),
             Pick::Acker => "\"acker\"".into(),
+            Pick::Busy => "\"busy\"".into(),
             Pick::Named(n) => format!("{n:?}"),
         }
     }
@@ -58,6 +61,7 @@ fn pick(
         "random" if roles.contains(&"random") => Ok(Pick::Random),
         "leader" if roles.contains(&"leader") => Ok(Pick::Leader),
         "acker" if roles.contains(&"acker") => Ok(Pick::Acker),
+        "busy" if roles.contains(&"busy") => Ok(Pick::Busy),
         _ if known.iter().any(|k| k == s) => Ok(Pick::Named(s.to_string())),
         _ => Err(cx.v.at(
             raw,
@@ -109,6 +113,18 @@ fn choose<T: Clone>(
     }
 }
 
+/// Supervisors with a running worker.
+fn busy_supervisors(storm: &crate::storm::StormCluster) -> Vec<usize> {
+    let hosts: Vec<String> = storm
+        .slots_hosting(None)
+        .into_iter()
+        .map(|s| s.supervisor)
+        .collect();
+    (0..storm.cfg.supervisors)
+        .filter(|s| hosts.contains(&supervisor_id(*s)))
+        .collect()
+}
+
 /// Kill a worker process (kill -9): its supervisor restarts it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KillWorker(pub Pick);
@@ -157,13 +173,13 @@ pub struct CrashSupervisor(pub Pick);
 
 impl Kind for CrashSupervisor {
     const KEY: &'static str = "crash_supervisor";
-    const VALUE: &'static str = "random | \"sup1\"";
+    const VALUE: &'static str = "random | busy | \"sup1\"";
     const ABOUT: &'static str =
-        "crash a supervisor process (its workers keep running); restart at until";
+        "crash a supervisor process (busy: one running a worker; its workers keep running); restart at until";
     const LASTS: Lasts = Lasts::Until;
     type Raw = String;
     fn validate(raw: &Spanned<String>, cx: &Cx) -> R<Self> {
-        pick(raw, cx, &["random"], &supervisors).map(CrashSupervisor)
+        pick(raw, cx, &["random", "busy"], &supervisors).map(CrashSupervisor)
     }
 }
 
@@ -182,8 +198,10 @@ impl Fault for CrashSupervisor {
             return Fired::Skipped("no topology runs");
         };
         let down = storm.supervisors_down();
+        let busy = busy_supervisors(storm);
         let up: Vec<usize> = (0..storm.cfg.supervisors)
             .filter(|s| !down.contains(s))
+            .filter(|s| self.0 != Pick::Busy || busy.contains(s))
             .collect();
         let Some(s) = choose(cx, &self.0, &up, |s| supervisor_id(*s)) else {
             return Fired::Skipped("no such supervisor is up");
@@ -267,13 +285,13 @@ pub struct IsolateSupervisor(pub Pick);
 
 impl Kind for IsolateSupervisor {
     const KEY: &'static str = "isolate_supervisor";
-    const VALUE: &'static str = "random | \"sup1\"";
+    const VALUE: &'static str = "random | busy | \"sup1\"";
     const ABOUT: &'static str =
         "cut a supervisor's machine (it and its workers) off from every other node";
     const LASTS: Lasts = Lasts::Cut;
     type Raw = String;
     fn validate(raw: &Spanned<String>, cx: &Cx) -> R<Self> {
-        pick(raw, cx, &["random"], &supervisors).map(IsolateSupervisor)
+        pick(raw, cx, &["random", "busy"], &supervisors).map(IsolateSupervisor)
     }
 }
 
@@ -291,7 +309,10 @@ impl Fault for IsolateSupervisor {
         let Some(storm) = cx.cluster.storm.as_ref() else {
             return Fired::Skipped("no topology runs");
         };
-        let all: Vec<usize> = (0..storm.cfg.supervisors).collect();
+        let busy = busy_supervisors(storm);
+        let all: Vec<usize> = (0..storm.cfg.supervisors)
+            .filter(|s| self.0 != Pick::Busy || busy.contains(s))
+            .collect();
         let Some(s) = choose(cx, &self.0, &all, |s| supervisor_id(*s)) else {
             return Fired::Skipped("no such supervisor");
         };
