@@ -173,3 +173,72 @@ fn assignment_catches_a_zombie_worker() {
         );
     }
 }
+
+fn scenario_run(file: &str, seed: u64) -> zkstorm_sim::scenario::RunReport {
+    use zkstorm_sim::scenario::{replay_command, run_seed as run_scenario, Scenario};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let mut s = Scenario::load(&path).expect("loads");
+    s.file = file.to_string();
+    let r = run_scenario(&s, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    assert!(
+        r.passed(),
+        "{:?}\n  replay: {}",
+        r.failures(),
+        replay_command(&s.file, seed)
+    );
+    r
+}
+
+fn engine_events(r: &zkstorm_sim::scenario::RunReport) -> Vec<zkstorm::storm::StormEvent> {
+    r.history
+        .records()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::Storm { event, .. } => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A counter slower than the input: its worker switches backpressure on,
+/// the spouts hold back, and nothing is dropped or failed.
+#[test]
+fn a_slow_bolt_switches_backpressure_on_and_nothing_fails() {
+    use zkstorm::storm::StormEvent;
+    for seed in seeds_from_env(0..2) {
+        let events = engine_events(&scenario_run("scenarios/word-count-slow-bolt.toml", seed));
+        let on = events
+            .iter()
+            .filter(|e| matches!(e, StormEvent::Backpressure { on: true }))
+            .count();
+        assert!(on > 0, "seed {seed}: backpressure never switched on");
+        let failed = events
+            .iter()
+            .filter(|e| matches!(e, StormEvent::SpoutFailed { .. }))
+            .count();
+        assert_eq!(failed, 0, "seed {seed}: messages failed under backpressure");
+    }
+}
+
+/// Trees that outlive the message timeout fail at their spouts, between
+/// one and two timeouts after they were emitted, and are replayed.
+#[test]
+fn trees_past_the_timeout_fail_and_are_replayed() {
+    use zkstorm::storm::StormEvent;
+    for seed in seeds_from_env(0..2) {
+        let events = engine_events(&scenario_run("scenarios/word-count-timeouts.toml", seed));
+        let timed_out = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    StormEvent::SpoutFailed {
+                        timed_out: true,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(timed_out > 0, "seed {seed}: nothing timed out");
+    }
+}

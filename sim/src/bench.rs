@@ -1,6 +1,7 @@
 //! `zkstorm bench`: how fast the simulation runs, against a bare madsim
 //! message loop measured in the same process (our ceiling).
 
+use crate::history::Event;
 use crate::runner::run_seed;
 use crate::scenario::{self, Scenario};
 use madsim::net::NetSim;
@@ -8,9 +9,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zkstorm::storm::StormEvent;
 
 /// The scenarios measured when none are named.
-pub const STANDARD: &[&str] = &["scenarios/leader-crash.toml", "scenarios/steady-state.toml"];
+pub const STANDARD: &[&str] = &[
+    "scenarios/leader-crash.toml",
+    "scenarios/steady-state.toml",
+    "scenarios/word-count-steady.toml",
+];
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Figures {
@@ -22,6 +28,10 @@ pub struct Figures {
     pub msgs_per_wall_sec: f64,
     /// Our messages per second over the bare loop's.
     pub ratio_to_bare: f64,
+    /// Topology runs: spout messages whose trees completed, per wall second.
+    pub acked_per_wall_sec: f64,
+    /// Topology runs: tuples sent between tasks, per wall second.
+    pub tuples_per_wall_sec: f64,
 }
 
 /// Network payloads delivered per wall second by 5 nodes passing tokens
@@ -84,6 +94,7 @@ pub fn peak_rss_mib() -> f64 {
 fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figures, String> {
     let started = Instant::now();
     let (mut seeds, mut sim_secs, mut msgs) = (0u64, 0.0, 0u64);
+    let (mut acked, mut tuples) = (0u64, 0u64);
     while seeds == 0 || started.elapsed().as_secs_f64() < secs {
         let sc = sc.clone();
         let (report, m) = run_seed(seeds, Duration::from_secs(3600), move || async move {
@@ -93,6 +104,19 @@ fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figures, 
         seeds += 1;
         sim_secs += report.sim_secs;
         msgs += m;
+        for r in report.history.records() {
+            match r.event {
+                Event::Storm {
+                    event: StormEvent::SpoutAcked { .. },
+                    ..
+                } => acked += 1,
+                Event::Storm {
+                    event: StormEvent::Sent { .. },
+                    ..
+                } => tuples += 1,
+                _ => {}
+            }
+        }
     }
     let wall = started.elapsed().as_secs_f64();
     let msgs_per_sec = msgs as f64 / wall;
@@ -104,6 +128,8 @@ fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figures, 
         sim_secs_per_wall_sec: sim_secs / wall,
         msgs_per_wall_sec: msgs_per_sec,
         ratio_to_bare: if bare > 0.0 { msgs_per_sec / bare } else { 0.0 },
+        acked_per_wall_sec: acked as f64 / wall,
+        tuples_per_wall_sec: tuples as f64 / wall,
     })
 }
 
@@ -175,6 +201,12 @@ pub fn run(scenarios: &[PathBuf], secs: f64, json: bool) -> u8 {
             println!(
                 "{:<36} {:>6} seeds  {:>7.2} seeds/s  {:>8.0}x real time  {:>10.0} msgs/s  {:.2} of bare",
                 f.name, f.seeds, f.seeds_per_sec, f.sim_secs_per_wall_sec, f.msgs_per_wall_sec, f.ratio_to_bare
+            );
+        }
+        for f in all.iter().filter(|f| f.acked_per_wall_sec > 0.0) {
+            println!(
+                "{:<36} topology: {:.0} acked sentences and {:.0} tuples per wall second",
+                f.name, f.acked_per_wall_sec, f.tuples_per_wall_sec
             );
         }
         for (j, r) in &fuzz {

@@ -224,15 +224,25 @@ impl StormCluster {
         within: Duration,
     ) -> madsim::task::JoinHandle<Result<(), String>> {
         self.blobs.put(t.clone());
+        self.request_task(NimbusRequest::Submit { name: t.name }, within)
+    }
+
+    /// Send `req` to whichever Nimbus leads (each in turn, until one
+    /// answers other than "not a leader", for `within`), as a task of its
+    /// own on the storm client's node.
+    pub fn request_task(
+        &self,
+        req: NimbusRequest,
+        within: Duration,
+    ) -> madsim::task::JoinHandle<Result<(), String>> {
         let n = self.cfg.nimbuses;
-        let name = t.name.clone();
         self.client.spawn(async move {
             let deadline = tokio::time::Instant::now() + within;
             let mut last = String::from("no nimbus answered");
             while tokio::time::Instant::now() < deadline {
                 for i in 0..n {
                     let addr = SocketAddr::new(nimbus_ip(i), NIMBUS_PORT);
-                    match call(addr, NimbusRequest::Submit { name: name.clone() }).await {
+                    match call(addr, req.clone()).await {
                         Ok(NimbusReply::Ok) => return Ok(()),
                         Ok(NimbusReply::Refused(e)) => return Err(e),
                         Ok(other) => last = format!("{other:?}"),
@@ -243,6 +253,11 @@ impl StormCluster {
             }
             Err(last)
         })
+    }
+
+    /// The topology whose code was put in the blobstore (one per run).
+    pub fn topology_name(&self) -> Option<String> {
+        self.blobs.names().into_iter().next()
     }
 
     /// Kill the worker process of `slot` (the supervisor restarts it).

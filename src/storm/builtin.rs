@@ -135,6 +135,8 @@ pub struct WordCount {
     pub splitters: u32,
     pub counters: u32,
     pub reliable: bool,
+    /// Simulated time per word at the count bolt (None: the default).
+    pub count_cost: Option<std::time::Duration>,
 }
 
 impl Default for WordCount {
@@ -145,6 +147,7 @@ impl Default for WordCount {
             splitters: 3,
             counters: 3,
             reliable: true,
+            count_cost: None,
         }
     }
 }
@@ -164,8 +167,12 @@ impl WordCount {
         b.set_spout("sentences", spout, self.spouts);
         b.set_bolt("split", SplitBolt, self.splitters)
             .shuffle_grouping("sentences");
-        b.set_bolt("count", CountBolt::default(), self.counters)
+        let count = b
+            .set_bolt("count", CountBolt::default(), self.counters)
             .fields_grouping("split", &["word"]);
+        if let Some(c) = self.count_cost {
+            count.cost(c);
+        }
         b.build("word-count", config)
     }
 }

@@ -133,4 +133,14 @@ impl Blobs {
             .get(name)
             .cloned()
     }
+
+    /// The topologies held, by name.
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
 }

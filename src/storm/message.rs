@@ -87,6 +87,9 @@ pub enum StormEvent {
     TaskError { task: TaskId, error: String },
     /// The worker process ended (recorded by whoever saw it end).
     Stopped { why: String },
+    /// The worker's queues filled up (on) or drained (off): it asks the
+    /// other workers' spouts to hold back.
+    Backpressure { on: bool },
     /// A sink added `delta` to `key` in the external store (which
     /// outlives workers: a replay adds again, a crash loses nothing added).
     StoreAdd {

@@ -281,24 +281,25 @@ impl Nimbus<'_> {
         beats: &mut Heartbeats,
         now: Duration,
     ) -> NimbusReply {
-        let (name, result) = match req {
+        let (request, name, result) = match req {
             NimbusRequest::Submit { name } => {
                 let r = self.submit(&name, beats, now).await;
-                (name, r)
+                ("submit", name, r)
             }
             NimbusRequest::Kill { name } => {
                 let r = self.kill(&name).await;
-                (name, r)
+                ("kill", name, r)
             }
             NimbusRequest::Rebalance { name, workers } => {
                 let r = self.rebalance(&name, workers, beats, now).await;
-                (name, r)
+                ("rebalance", name, r)
             }
         };
         let error = result.as_ref().err().cloned();
         self.obs.nimbus(
             &self.cfg.id,
-            &NimbusEvent::Submitted {
+            &NimbusEvent::Handled {
+                request: request.into(),
                 topology: name,
                 error,
             },

@@ -20,8 +20,10 @@ pub enum NimbusEvent {
         zxid: u64,
         error: Option<String>,
     },
-    /// A submission it accepted (or refused as a non-leader / invalid).
-    Submitted {
+    /// A request it handled as leader (submit, kill, rebalance): done, or
+    /// refused with the error.
+    Handled {
+        request: String,
         topology: String,
         error: Option<String>,
     },

@@ -4,7 +4,7 @@
 //! peers when its queues are full, and heartbeats into the ensemble.
 
 use super::layout::{self, Assignment, WorkerBeat};
-use super::message::Envelope;
+use super::message::{Envelope, StormEvent};
 use super::observe::StormObserver;
 use super::scheduler::Slot;
 use super::topology::Topology;
@@ -123,6 +123,7 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
         }
         if worker.congested() != congested {
             congested = !congested;
+            obs.engine(&spec.slot, &StormEvent::Backpressure { on: congested });
             let msg = WireMsg::Backpressure {
                 from: spec.slot.clone(),
                 congested,

@@ -38,6 +38,7 @@ pub(crate) struct RawTopology {
     pub nimbus: Option<Spanned<Int>>,
     pub supervisors: Option<Spanned<Int>>,
     pub slots: Option<Spanned<Int>>,
+    pub count_cost: Option<Spanned<Dur>>,
 }
 
 /// A validated `[topology]`.
@@ -60,6 +61,8 @@ pub struct TopologySpec {
     pub nimbus: usize,
     pub supervisors: usize,
     pub slots: usize,
+    /// Simulated CPU time per word at the count bolt (a slow bolt).
+    pub count_cost: Option<Duration>,
 }
 
 impl TopologySpec {
@@ -97,6 +100,7 @@ impl TopologySpec {
             splitters: self.splitters,
             counters: self.counters,
             reliable: self.reliable,
+            count_cost: self.count_cost,
         };
         let t = wc
             .build(Arc::new(log.clone()), cfg)
@@ -185,6 +189,24 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
         nimbus: int(&raw.nimbus, "nimbus", 1, 5, 2)? as usize,
         supervisors,
         slots,
+        count_cost: match &raw.count_cost {
+            Some(c) => {
+                let x = c.get_ref().0;
+                if x.is_zero() || x > Duration::from_secs(1) {
+                    return Err(v.at(
+                        c,
+                        "topology.count_cost",
+                        ErrorKind::OutOfRange,
+                        format!(
+                            "{} is out of range (expected more than 0s, at most 1s per word)",
+                            c.get_ref()
+                        ),
+                    ));
+                }
+                Some(x)
+            }
+            None => None,
+        },
     };
     if spec.input_time() > duration {
         let at = raw
@@ -222,4 +244,7 @@ pub(crate) fn render(t: &TopologySpec, o: &mut String) {
         "nimbus = {}\nsupervisors = {}\nslots = {}",
         t.nimbus, t.supervisors, t.slots
     );
+    if let Some(c) = t.count_cost {
+        let _ = writeln!(o, "count_cost = \"{}\"", d(c));
+    }
 }

@@ -19,7 +19,9 @@ pub(crate) use network::set_network;
 pub use network::{Heal, Isolate, Latency, OneWay, PacketLoss, Partition};
 pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
 pub use session::ExpireSession;
-pub use storm::{CrashNimbus, CrashSupervisor, IsolateNimbus, IsolateSupervisor, KillWorker};
+pub use storm::{
+    CrashNimbus, CrashSupervisor, IsolateNimbus, IsolateSupervisor, KillWorker, Rebalance,
+};
 pub(crate) use targets::{float, quote, Cx};
 
 use super::duration::Dur;
@@ -270,6 +272,7 @@ registry!(
     CrashNimbus,
     IsolateSupervisor,
     IsolateNimbus,
+    Rebalance,
 );
 
 impl Action {

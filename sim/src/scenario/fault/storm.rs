@@ -412,3 +412,66 @@ impl Fault for IsolateNimbus {
         })))
     }
 }
+
+/// Ask the Nimbus leader to spread the topology over this many workers
+/// (Storm's `rebalance -n`); every task is placed afresh.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rebalance(pub u32);
+
+impl Kind for Rebalance {
+    const KEY: &'static str = "rebalance";
+    const VALUE: &'static str = "workers";
+    const ABOUT: &'static str =
+        "ask the Nimbus leader to rebalance the topology over this many workers";
+    const LASTS: Lasts = Lasts::Instant("a rebalance is not undone");
+    type Raw = crate::scenario::schema::Int;
+    fn validate(raw: &Spanned<crate::scenario::schema::Int>, cx: &Cx) -> R<Self> {
+        if cx.topology.is_none() {
+            return Err(cx.v.at(
+                raw,
+                &cx.field,
+                ErrorKind::Invalid,
+                "rebalance acts on the Storm half, and the scenario has no [topology]",
+            ));
+        }
+        cx.v.int(raw, &cx.field, 1, 64).map(|n| Rebalance(n as u32))
+    }
+}
+
+impl Fault for Rebalance {
+    fn picks(&self) -> Picks {
+        Picks::Nothing
+    }
+    fn render(&self) -> String {
+        self.0.to_string()
+    }
+    fn with_nodes(&self, _: &[Vec<Sid>]) -> Action {
+        Action::Rebalance(self.clone())
+    }
+    fn fire(&self, _: &[Vec<Sid>], cx: &mut Firing) -> Fired {
+        let Some(storm) = cx.cluster.storm.as_ref() else {
+            return Fired::Skipped("no topology runs");
+        };
+        let Some(name) = storm.topology_name() else {
+            return Fired::Skipped("no topology was submitted");
+        };
+        cx.desc = format!("workers={}", self.0);
+        cx.record("");
+        let req = zkstorm::storm::nimbus::NimbusRequest::Rebalance {
+            name,
+            workers: self.0,
+        };
+        let answer = storm.request_task(req, std::time::Duration::from_secs(10));
+        let history = cx.cluster.history.clone();
+        let head = cx.head.clone();
+        madsim::task::spawn(async move {
+            let what = match answer.await {
+                Ok(Ok(())) => "done".to_string(),
+                Ok(Err(e)) => format!("refused: {e}"),
+                Err(e) => format!("lost: {e}"),
+            };
+            history.fault(format!("{head}: rebalance {what}"));
+        });
+        Fired::Done(None)
+    }
+}
