@@ -1552,3 +1552,26 @@ fn storm_faults_name_storm_processes_of_a_topology() {
         "no [topology]",
     );
 }
+
+#[test]
+fn rebalance_and_ensemble_cuts_are_validated() {
+    let with = |fault: &str| topo_edit("[[fault]]\nat = \"4s\"\nkill_worker = \"acker\"", fault);
+    let ok = parse(&with("[[fault]]\nat = \"4s\"\nrebalance = 3\n\n[[fault]]\nat = \"5s\"\ncut_from_ensemble = \"supervisors\"\nheal_at = \"9s\"")).unwrap();
+    assert_eq!(ok.faults[0].action.key(), "rebalance");
+    assert_eq!(ok.faults[1].until, Some(Duration::from_secs(9)));
+    assert_eq!(parse(&ok.to_toml()).unwrap().to_toml(), ok.to_toml());
+    expect(
+        &with("[[fault]]\nat = \"4s\"\nrebalance = 0"),
+        "rebalance = ^0",
+        "fault[0].rebalance",
+        ErrorKind::OutOfRange,
+        "expected 1..=64",
+    );
+    expect(
+        &with("[[fault]]\nat = \"4s\"\ncut_from_ensemble = \"sup9\""),
+        "cut_from_ensemble = ^\"sup9\"",
+        "fault[0].cut_from_ensemble",
+        ErrorKind::UnknownTarget,
+        "nor one of sup1, sup2, nimbus1, nimbus2",
+    );
+}

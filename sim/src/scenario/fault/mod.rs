@@ -20,7 +20,8 @@ pub use network::{Heal, Isolate, Latency, OneWay, PacketLoss, Partition};
 pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
 pub use session::ExpireSession;
 pub use storm::{
-    CrashNimbus, CrashSupervisor, IsolateNimbus, IsolateSupervisor, KillWorker, Rebalance,
+    CrashNimbus, CrashSupervisor, CutFromEnsemble, IsolateNimbus, IsolateSupervisor, KillWorker,
+    Rebalance,
 };
 pub(crate) use targets::{float, quote, Cx};
 
@@ -273,6 +274,7 @@ registry!(
     IsolateSupervisor,
     IsolateNimbus,
     Rebalance,
+    CutFromEnsemble,
 );
 
 impl Action {
