@@ -10,11 +10,13 @@ use super::Value;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Reads sentences from a log by offset; each task owns the offsets equal
 /// to its index modulo the task count. Failed offsets are emitted again.
+/// It commits the first of its offsets not yet acked, so a restarted task
+/// resumes there instead of at the start (as a Kafka spout does).
 #[derive(Clone)]
 pub struct SentenceSpout {
     log: Arc<Vec<String>>,
@@ -25,6 +27,10 @@ pub struct SentenceSpout {
     /// Sentences per second this task offers (None: as fast as it may).
     rate: Option<f64>,
     emitted: u64,
+    /// Every offset of ours below `low` is acked; `done`: acked ones above.
+    low: usize,
+    done: BTreeSet<usize>,
+    committed: usize,
 }
 
 impl SentenceSpout {
@@ -37,6 +43,9 @@ impl SentenceSpout {
             retry: VecDeque::new(),
             rate: None,
             emitted: 0,
+            low: 0,
+            done: BTreeSet::new(),
+            committed: 0,
         }
     }
 
@@ -54,11 +63,16 @@ impl Spout for SentenceSpout {
     }
 
     fn open(&mut self, ctx: &TaskContext) {
-        self.next = ctx.index();
         self.stride = ctx.component_tasks.len().max(1);
+        let start = ctx.committed.map_or(ctx.index(), |c| c as usize);
+        (self.next, self.low, self.committed) = (start, start, start);
     }
 
     fn next_tuple(&mut self, out: &mut SpoutCollector) -> Result<(), TaskError> {
+        if self.low != self.committed {
+            out.commit(self.low as u64);
+            self.committed = self.low;
+        }
         let due = |rate: f64| (out.now().as_secs_f64() * rate) as u64 + 1;
         let offset = match self.retry.pop_front() {
             Some(o) => o as usize,
@@ -77,6 +91,15 @@ impl Spout for SentenceSpout {
             out.emit(values)?;
         }
         Ok(())
+    }
+
+    fn ack(&mut self, msg: MsgId) {
+        if msg as usize >= self.low {
+            self.done.insert(msg as usize);
+        }
+        while self.done.remove(&self.low) {
+            self.low += self.stride;
+        }
     }
 
     fn fail(&mut self, msg: MsgId) {

@@ -156,6 +156,14 @@ impl SpoutCollector<'_> {
     pub fn now(&self) -> std::time::Duration {
         self.em.now
     }
+    /// Commit this task's position in its source: a later life of the
+    /// task gets it back in `TaskContext::committed` (the cluster keeps it
+    /// in the ensemble, as storm-kafka kept its offsets in ZooKeeper).
+    pub fn commit(&mut self, offset: u64) {
+        let task = self.em.task;
+        self.em.events.push(StormEvent::Committed { task, offset });
+    }
+
     /// Emit on the default stream, untracked.
     pub fn emit(&mut self, values: Vec<Value>) -> Result<Vec<TaskId>, EmitError> {
         self.emit_to(DEFAULT_STREAM, None, values, None)

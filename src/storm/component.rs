@@ -111,6 +111,9 @@ pub struct TaskContext {
     pub component_tasks: Vec<TaskId>,
     /// The tasks in this task's worker, ascending.
     pub worker_tasks: Vec<TaskId>,
+    /// A spout's position as it last committed it (`SpoutCollector::commit`)
+    /// in an earlier life of the task, kept durably by the cluster.
+    pub committed: Option<u64>,
 }
 
 impl TaskContext {

@@ -112,7 +112,9 @@ impl Executor {
                 root: None,
             });
         }
-        let emitted = self.em.events.len() > sent;
+        let emitted = self.em.events[sent..]
+            .iter()
+            .any(|e| matches!(e, StormEvent::SpoutEmitted { .. }));
         Ok(if emitted { self.cost } else { SPOUT_WAIT })
     }
 

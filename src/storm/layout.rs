@@ -28,6 +28,10 @@ pub const ASSIGNMENTS: &str = "/storm/assignments";
 /// `<topology>/<supervisor>-<port>`: `WorkerBeat`.
 pub const WORKERBEATS: &str = "/storm/workerbeats";
 
+/// `<topology>/<task>`: a spout task's committed position in its source
+/// (as storm-kafka kept its offsets in ZooKeeper).
+pub const OFFSETS: &str = "/storm/offsets";
+
 /// The persistent directories, parents first.
 pub const DIRS: &[&str] = &[
     ROOT,
@@ -37,6 +41,7 @@ pub const DIRS: &[&str] = &[
     STORMS,
     ASSIGNMENTS,
     WORKERBEATS,
+    OFFSETS,
 ];
 
 pub fn storm_path(topology: &str) -> String {
@@ -47,6 +52,12 @@ pub fn assignment_path(topology: &str) -> String {
 }
 pub fn beats_dir(topology: &str) -> String {
     format!("{WORKERBEATS}/{topology}")
+}
+pub fn offsets_dir(topology: &str) -> String {
+    format!("{OFFSETS}/{topology}")
+}
+pub fn offset_path(topology: &str, task: TaskId) -> String {
+    format!("{OFFSETS}/{topology}/{task}")
 }
 pub fn beat_path(topology: &str, slot: &Slot) -> String {
     format!("{WORKERBEATS}/{topology}/{}-{}", slot.supervisor, slot.port)

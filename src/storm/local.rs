@@ -26,6 +26,8 @@ pub struct LocalCluster {
     seq: u64,
     restarts: u64,
     events: Vec<(Duration, StormEvent)>,
+    /// Spout positions committed so far (the cluster's durable copy).
+    committed: BTreeMap<TaskId, u64>,
 }
 
 impl LocalCluster {
@@ -55,6 +57,7 @@ impl LocalCluster {
             seq: 0,
             restarts: 0,
             events: Vec::new(),
+            committed: BTreeMap::new(),
         })
     }
 
@@ -116,6 +119,11 @@ impl LocalCluster {
     fn step(&mut self, w: usize) {
         let now = self.now;
         let ready = self.workers[w].step(now);
+        for e in &ready.events {
+            if let StormEvent::Committed { task, offset } = e {
+                self.committed.insert(*task, *offset);
+            }
+        }
         self.events
             .extend(ready.events.into_iter().map(|e| (now, e)));
         for env in ready.sends {
@@ -136,7 +144,13 @@ impl LocalCluster {
     pub fn restart(&mut self, w: usize) {
         self.restarts += 1;
         let seed = self.seed ^ (self.restarts << 32) ^ w as u64;
-        match Worker::new(&self.topology, &self.slots[w], seed, self.now) {
+        match Worker::resume(
+            &self.topology,
+            &self.slots[w],
+            seed,
+            self.now,
+            &self.committed,
+        ) {
             Ok(worker) => {
                 self.workers[w] = worker;
                 self.wakes[w] = Some(self.now);

@@ -85,6 +85,9 @@ pub enum StormEvent {
     },
     /// A task's code returned an error: its worker dies.
     TaskError { task: TaskId, error: String },
+    /// A spout task committed its position in its source (everything
+    /// before it is done): a restarted task resumes there.
+    Committed { task: TaskId, offset: u64 },
     /// The worker process ended (recorded by whoever saw it end).
     Stopped { why: String },
     /// The worker's queues filled up (on) or drained (off): it asks the

@@ -76,6 +76,18 @@ impl Worker {
         seed: u64,
         now: Duration,
     ) -> Result<Worker, String> {
+        Worker::resume(topology, tasks, seed, now, &BTreeMap::new())
+    }
+
+    /// `new`, with the positions the spout tasks committed in an earlier
+    /// life (`SpoutCollector::commit`), handed to them in their context.
+    pub fn resume(
+        topology: &Topology,
+        tasks: &[TaskId],
+        seed: u64,
+        now: Duration,
+        committed: &BTreeMap<TaskId, u64>,
+    ) -> Result<Worker, String> {
         let mut tasks = tasks.to_vec();
         tasks.sort_unstable();
         tasks.dedup();
@@ -84,7 +96,8 @@ impl Worker {
             let c = topology
                 .component_of(task)
                 .ok_or_else(|| format!("task {task} is not in topology {:?}", topology.name))?;
-            let ex = executor(topology, c, task, &tasks, mix(seed, task), now)?;
+            let start = (mix(seed, task), now, committed.get(&task).copied());
+            let ex = executor(topology, c, task, &tasks, start)?;
             executors.insert(task, ex);
         }
         Ok(Worker {
@@ -245,8 +258,7 @@ fn executor(
     c: &Component,
     task: TaskId,
     worker_tasks: &[TaskId],
-    seed: u64,
-    now: Duration,
+    (seed, now, committed): (u64, Duration, Option<u64>),
 ) -> Result<Executor, String> {
     let ctx = TaskContext {
         topology: topology.name.clone(),
@@ -254,6 +266,7 @@ fn executor(
         task,
         component_tasks: c.tasks.clone(),
         worker_tasks: worker_tasks.to_vec(),
+        committed,
     };
     let timeout = topology.config.message_timeout;
     let (run, tick_every) = match &c.kind {

@@ -7,11 +7,12 @@ use super::layout::{self, Assignment, WorkerBeat};
 use super::message::{Envelope, StormEvent};
 use super::observe::StormObserver;
 use super::scheduler::Slot;
-use super::topology::Topology;
+use super::topology::{Kind, Topology};
 use super::worker::Worker;
 use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
 use crate::net::{read_frame, write_frame};
-use crate::proto::{CreateMode, ErrorCode};
+use crate::proto::{CreateMode, ErrorCode, WriteOp};
+use crate::server::wire::ClientOp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -61,8 +62,19 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
     if mine.is_empty() {
         return Err(format!("slot {} runs no task of {name}", spec.slot));
     }
+    let spouts: Vec<u32> = mine
+        .iter()
+        .copied()
+        .filter(|t| {
+            matches!(
+                spec.topology.component_of(*t).map(|c| &c.kind),
+                Some(Kind::Spout(_))
+            )
+        })
+        .collect();
+    let committed = read_offsets(&zk, &name, &spouts).await;
     let start = Instant::now();
-    let mut worker = Worker::new(&spec.topology, &mine, spec.seed, Duration::ZERO)?;
+    let mut worker = Worker::resume(&spec.topology, &mine, spec.seed, Duration::ZERO, &committed)?;
     let listener = TcpListener::bind(spec.listen)
         .await
         .map_err(|e| format!("listen {}: {e}", spec.listen))?;
@@ -115,6 +127,16 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
         let ready = worker.step(now);
         for e in &ready.events {
             obs.engine(&spec.slot, e);
+            if let StormEvent::Committed { task, offset } = e {
+                // Queued in this session's order: a later commit is never
+                // overtaken by an earlier one. The answer is not awaited.
+                let op = WriteOp::SetData {
+                    path: layout::offset_path(&name, *task),
+                    data: offset.to_string().into_bytes(),
+                    version: -1,
+                };
+                drop(zk.submit(ClientOp::Write(op)));
+            }
         }
         links.send(&assignment, ready.sends);
         wake = ready.next_wake;
@@ -158,6 +180,29 @@ async fn ensure_beats_dir(zk: &Client, topology: &str) {
     let _ = zk
         .create(&layout::beats_dir(topology), b"", CreateMode::Persistent)
         .await;
+}
+
+/// The committed positions of spout `tasks` (creating their nodes empty
+/// where there are none yet, so later commits are plain setData).
+async fn read_offsets(zk: &Client, topology: &str, tasks: &[u32]) -> BTreeMap<u32, u64> {
+    let _ = zk
+        .create(&layout::offsets_dir(topology), b"", CreateMode::Persistent)
+        .await;
+    let mut out = BTreeMap::new();
+    for &task in tasks {
+        let path = layout::offset_path(topology, task);
+        match zk.get_data(&path, false).await {
+            Ok((data, _)) => {
+                if let Some(o) = std::str::from_utf8(&data).ok().and_then(|s| s.parse().ok()) {
+                    out.insert(task, o);
+                }
+            }
+            Err(_) => {
+                let _ = zk.create(&path, b"", CreateMode::Persistent).await;
+            }
+        }
+    }
+    out
 }
 
 async fn write_beat(zk: Arc<Client>, path: String, beat: WorkerBeat) {
@@ -223,24 +268,52 @@ impl Links {
     }
 }
 
+/// How long a link keeps what it could not deliver while it tries to
+/// (re)connect: a peer that starts a moment later (or restarts) gets it
+/// all, in order; past this the peer is taken as gone and the queue is
+/// dropped (those trees time out and replay).
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+
+/// One peer's link: FIFO, buffering while it connects. What was written
+/// to a connection that then broke is lost, never sent twice (a tuple
+/// delivered twice would XOR its edge out of the tree twice).
 async fn writer(addr: SocketAddr, mut rx: mpsc::UnboundedReceiver<WireMsg>) {
     let mut stream: Option<TcpStream> = None;
-    // While the peer cannot be reached, drop at once rather than queue.
-    let mut retry_at = Instant::now();
-    while let Some(msg) = rx.recv().await {
-        if stream.is_none() && Instant::now() >= retry_at {
+    let mut queue: std::collections::VecDeque<WireMsg> = Default::default();
+    let mut unreachable_since: Option<Instant> = None;
+    loop {
+        if queue.is_empty() {
+            match rx.recv().await {
+                Some(m) => queue.push_back(m),
+                None => return,
+            }
+        }
+        while let Ok(m) = rx.try_recv() {
+            queue.push_back(m);
+        }
+        if stream.is_none() {
             let connect = TcpStream::connect(addr);
-            stream = tokio::time::timeout(Duration::from_millis(500), connect)
+            stream = tokio::time::timeout(RETRY_EVERY, connect)
                 .await
                 .ok()
                 .and_then(|r| r.ok());
-            if stream.is_none() {
-                retry_at = Instant::now() + Duration::from_millis(500);
-            }
         }
-        let Some(s) = stream.as_mut() else { continue };
-        let ok = write_frame(s, &msg).await.is_ok() && s.flush().await.is_ok();
-        if !ok {
+        let Some(s) = stream.as_mut() else {
+            let since = *unreachable_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= CONNECT_PATIENCE {
+                queue.clear();
+                unreachable_since = None;
+            }
+            tokio::time::sleep(RETRY_EVERY).await;
+            continue;
+        };
+        unreachable_since = None;
+        let mut ok = true;
+        for m in queue.drain(..) {
+            ok = ok && write_frame(s, &m).await.is_ok();
+        }
+        if !(ok && s.flush().await.is_ok()) {
             stream = None;
         }
     }

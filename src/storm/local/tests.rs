@@ -114,6 +114,28 @@ fn a_restarted_worker_loses_trees_that_time_out_and_are_replayed() {
     }
 }
 
+#[test]
+fn a_restarted_spout_resumes_at_its_committed_offset() {
+    let (t, _) = word_count(400, 1, true);
+    let mut c = LocalCluster::start(&t, 2).expect("starts");
+    c.run_until(secs(5));
+    let emitted = |c: &LocalCluster| {
+        c.events()
+            .iter()
+            .filter(|(_, e)| matches!(e, StormEvent::SpoutEmitted { .. }))
+            .count()
+    };
+    assert_eq!(emitted(&c), 400);
+    // Everything was acked and committed: the new life emits nothing again.
+    c.restart(0);
+    c.run_until(secs(10));
+    assert_eq!(
+        emitted(&c),
+        400,
+        "a restarted spout re-read committed input"
+    );
+}
+
 /// A bolt that never acks its first `drop` inputs (per task), then acks.
 #[derive(Clone)]
 struct Forgetful {
