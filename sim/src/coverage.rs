@@ -21,7 +21,7 @@
 //! a cell before any run reaches it.
 
 use crate::history::{ClientStatus, Event, NodeChange, Record};
-use crate::scenario::{Scenario, ACTION_KEYS};
+use crate::scenario::{Scenario, ACTION_KEYS, STORM_KEYS};
 use std::collections::{BTreeMap, BTreeSet};
 use zkstorm::zab::peer::STEP_DOWN_REASONS;
 use zkstorm::zab::ready::ZabEvent;
@@ -48,7 +48,7 @@ pub fn universe() -> BTreeSet<String> {
     for r in STEP_DOWN_REASONS {
         u.insert(format!("step_down:{r}"));
     }
-    for k in ACTION_KEYS {
+    for k in ACTION_KEYS.iter().filter(|k| !STORM_KEYS.contains(k)) {
         for p in PHASES {
             u.insert(format!("fault:{k}@{p}"));
         }

@@ -140,7 +140,7 @@ pub use error::{ErrorKind, ScenarioError};
 pub use fault::{
     Action, Crash, DiskFull, ExpireSession, FsyncError, Heal, Isolate, Kill, KindInfo, Lasts,
     Latency, NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart,
-    Resume, SlowFsync, ACTION_KEYS, KINDS,
+    Resume, SlowFsync, ACTION_KEYS, KINDS, STORM_KEYS,
 };
 pub use run::{
     check_determinism, check_options, judge, replay_command, run, run_seed, run_seed_for, settle,

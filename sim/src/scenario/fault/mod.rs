@@ -21,7 +21,7 @@ pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
 pub use session::ExpireSession;
 pub use storm::{
     CrashNimbus, CrashSupervisor, CutFromEnsemble, IsolateNimbus, IsolateSupervisor, KillWorker,
-    Rebalance,
+    Rebalance, STORM_KEYS,
 };
 pub(crate) use targets::{float, quote, Cx};
 

@@ -8,11 +8,23 @@ mod process;
 pub use cuts::{CutFromEnsemble, IsolateNimbus, IsolateSupervisor};
 pub use process::{CrashNimbus, CrashSupervisor, KillWorker, Rebalance};
 
-use super::{Cx, Firing, R};
+use super::{Cx, Firing, Kind, R};
 use crate::scenario::error::ErrorKind;
 use crate::scenario::TopologySpec;
 use crate::storm::{nimbus_id, supervisor_id, StormCluster, FIRST_SLOT_PORT};
 use toml::Spanned;
+
+/// The Storm fault keys: a campaign that draws no topology never reaches
+/// them, so coverage leaves them out of its universe.
+pub const STORM_KEYS: &[&str] = &[
+    KillWorker::KEY,
+    CrashSupervisor::KEY,
+    CrashNimbus::KEY,
+    Rebalance::KEY,
+    IsolateSupervisor::KEY,
+    IsolateNimbus::KEY,
+    CutFromEnsemble::KEY,
+];
 
 /// A Storm process as a fault names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
