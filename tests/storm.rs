@@ -130,48 +130,48 @@ fn a_killed_worker_is_restarted_and_its_lost_trees_replayed() {
     }
 }
 
-/// `storm.single_nimbus` bites on a real run: with the leader made to keep
-/// acting while cut off (a catalogue bug), the successor leads while it
-/// still acts. Without the bug the same scenario passes (tests/scenarios.rs).
-#[test]
-fn single_nimbus_catches_a_leader_that_keeps_acting_when_cut_off() {
+/// Run scenario `file` with catalogue bug `bug` switched on: on every seed
+/// `check` must fail, saying `says`. (Without the bug the same file passes:
+/// tests/scenarios.rs.)
+fn bug_caught(file: &str, bug: &str, check: &str, says: &str) {
     use zkstorm_sim::scenario::{run_seed as run_scenario, Scenario};
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/word-count-nimbus-isolated.toml");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let mut s = Scenario::load(&path).expect("loads");
-    s.bugs = vec!["storm-nimbus-keeps-leading".into()];
+    s.bugs = vec![bug.into()];
     for seed in seeds_from_env(0..2) {
         let r = run_scenario(&s, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        let v = &r.checks["storm.single_nimbus"];
+        let v = &r.checks[check];
         assert!(v.is_fail(), "seed {seed}: {v:?}");
         assert!(
-            v.reason()
-                .unwrap_or("")
-                .contains("was still acting as leader"),
-            "{v:?}"
+            v.reason().unwrap_or("").contains(says),
+            "seed {seed}: {v:?}"
         );
     }
 }
 
+/// `storm.single_nimbus` bites on a real run: with the leader made to keep
+/// acting while cut off, the successor leads while it still acts.
+#[test]
+fn single_nimbus_catches_a_leader_that_keeps_acting_when_cut_off() {
+    bug_caught(
+        "scenarios/word-count-nimbus-isolated.toml",
+        "storm-nimbus-keeps-leading",
+        "storm.single_nimbus",
+        "was still acting as leader",
+    );
+}
+
 /// `storm.assignment` bites on a real run: a worker whose tasks moved
-/// while its supervisor was down keeps running them (a catalogue bug), so
-/// the tasks end up on two workers. Without the bug the scenario passes.
+/// while its supervisor was down keeps running them, so the tasks end up
+/// on two workers (doubled, not missing).
 #[test]
 fn assignment_catches_a_zombie_worker() {
-    use zkstorm_sim::scenario::{run_seed as run_scenario, Scenario};
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/word-count-supervisor-crash.toml");
-    let mut s = Scenario::load(&path).expect("loads");
-    s.bugs = vec!["storm-zombie-worker".into()];
-    for seed in seeds_from_env(0..2) {
-        let r = run_scenario(&s, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        let v = &r.checks["storm.assignment"];
-        assert!(v.is_fail(), "seed {seed}: {v:?}");
-        assert!(
-            v.reason().unwrap_or("").contains(" and "),
-            "doubled, not missing: {v:?}"
-        );
-    }
+    bug_caught(
+        "scenarios/word-count-supervisor-crash.toml",
+        "storm-zombie-worker",
+        "storm.assignment",
+        " and ",
+    );
 }
 
 fn scenario_run(file: &str, seed: u64) -> zkstorm_sim::scenario::RunReport {

@@ -11,7 +11,7 @@
 
 use super::layout::{self, Assignment, Blobs, Status, StormBase, SupervisorInfo, WorkerBeat};
 use super::observe::{NimbusEvent, StormObserver};
-use super::scheduler::{self, Heartbeats, Placement, Slot};
+use super::scheduler::{self, Heartbeats, Slot};
 use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
 use crate::net::{read_frame, write_frame};
 use crate::proto::{CreateMode, ErrorCode, OpResult, WriteOp};
@@ -575,9 +575,4 @@ impl Nimbus<'_> {
             Err(e) => Err(format!("{e:?}")),
         }
     }
-}
-
-/// Placement helper for tests and reports.
-pub fn workers_of(p: &Placement) -> usize {
-    scheduler::by_slot(p).len()
 }

@@ -145,11 +145,6 @@ impl Worker {
         std::mem::replace(&mut self.throttled, throttled) != throttled
     }
 
-    /// Queued units of work, for reports.
-    pub fn queued(&self) -> usize {
-        self.executors.values().map(|e| e.queue.len()).sum()
-    }
-
     /// Run every executor up to `now`.
     pub fn step(&mut self, now: Duration) -> Ready {
         let mut ready = Ready {
