@@ -70,6 +70,14 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "storm-late-ack-after-timeout",
         "an ack that arrives after its message timed out still runs the spout's ack callback: the message is failed and then acked",
     ),
+    (
+        "storm-commit-ignores-txid",
+        "a committer applies a batch to state that already holds that batch's txid (the transactional rule skipped): a batch committed by some tasks and then replayed is counted twice",
+    ),
+    (
+        "storm-commit-out-of-order",
+        "the batch coordinator commits any batch whose tuples are all processed, not only the oldest (STORM-1557's shape): state sees txids out of order",
+    ),
 ];
 
 /// Bugs of the topology engine (named `storm-*`): `zkstorm mutants`

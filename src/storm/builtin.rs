@@ -2,6 +2,7 @@
 //! reads a replayable input (sentences by offset, as a durable log would
 //! hold them) and writes each word's count to its store.
 
+use super::batch::{Aggregate, LogBatches, StateKind};
 use super::collector::{BoltCollector, SpoutCollector};
 use super::component::{Bolt, OutputDeclarer, Spout, TaskContext, TaskError};
 use super::topology::{Topology, TopologyBuilder, TopologyConfig, TopologyError};
@@ -149,6 +150,26 @@ impl Bolt for CountBolt {
     }
 }
 
+/// Counts each word of a sentence tuple (`word` field): what an
+/// exactly-once count committer adds per tuple.
+#[derive(Clone, Default)]
+pub struct WordAgg;
+
+impl Aggregate for WordAgg {
+    fn update(&self, input: &Tuple) -> Option<(String, i64)> {
+        Some((input.get_str("word")?.to_string(), 1))
+    }
+}
+
+/// Exactly-once mode for a built-in topology: batches of `size` input
+/// records, at most `window` in flight, committed to `state`.
+#[derive(Clone, Copy, Debug)]
+pub struct Batches {
+    pub state: StateKind,
+    pub size: usize,
+    pub window: u32,
+}
+
 /// Sizes for the word-count topology.
 #[derive(Clone, Debug)]
 pub struct WordCount {
@@ -160,6 +181,8 @@ pub struct WordCount {
     pub reliable: bool,
     /// Simulated time per word at the count bolt (None: the default).
     pub count_cost: Option<std::time::Duration>,
+    /// Exactly-once batches instead of per-sentence tracking.
+    pub batches: Option<Batches>,
 }
 
 impl Default for WordCount {
@@ -171,6 +194,7 @@ impl Default for WordCount {
             counters: 3,
             reliable: true,
             count_cost: None,
+            batches: None,
         }
     }
 }
@@ -182,6 +206,9 @@ impl WordCount {
         log: Arc<Vec<String>>,
         config: TopologyConfig,
     ) -> Result<Topology, TopologyError> {
+        if let Some(batches) = self.batches {
+            return self.build_batched(log, config, batches);
+        }
         let mut b = TopologyBuilder::new();
         let mut spout = SentenceSpout::new(log, self.reliable);
         if let Some(r) = self.rate {
@@ -192,6 +219,35 @@ impl WordCount {
             .shuffle_grouping("sentences");
         let count = b
             .set_bolt("count", CountBolt::default(), self.counters)
+            .fields_grouping("split", &["word"]);
+        if let Some(c) = self.count_cost {
+            count.cost(c);
+        }
+        b.build("word-count", config)
+    }
+}
+
+impl WordCount {
+    /// sentences (batches) -> split (shuffle) -> count (fields "word",
+    /// committing each batch's counts to state).
+    fn build_batched(
+        &self,
+        log: Arc<Vec<String>>,
+        config: TopologyConfig,
+        batches: Batches,
+    ) -> Result<Topology, TopologyError> {
+        let source = LogBatches {
+            log,
+            size: batches.size,
+            rate: self.rate.map(|r| r * f64::from(self.spouts.max(1))),
+            field: "sentence",
+        };
+        let mut b = TopologyBuilder::new();
+        b.set_batch_spout("sentences", source, self.spouts, batches.window);
+        b.set_bolt("split", SplitBolt, self.splitters)
+            .shuffle_grouping("sentences");
+        let count = b
+            .set_committer("count", WordAgg, batches.state, self.counters)
             .fields_grouping("split", &["word"]);
         if let Some(c) = self.count_cost {
             count.cost(c);

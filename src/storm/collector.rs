@@ -53,6 +53,14 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
+    fn save(&mut self, key: &str, value: String) -> Result<(), EmitError> {
+        super::layout::check_saved_key(key)
+            .map_err(|e| EmitError(format!("task {}: {e}", self.task)))?;
+        let (task, key) = (self.task, key.to_string());
+        self.events.push(StormEvent::Saved { task, key, value });
+        Ok(())
+    }
+
     /// A fresh nonzero 64-bit id.
     fn id(&mut self) -> u64 {
         loop {
@@ -162,6 +170,14 @@ impl SpoutCollector<'_> {
     pub fn commit(&mut self, offset: u64) {
         let task = self.em.task;
         self.em.events.push(StormEvent::Committed { task, offset });
+    }
+
+    /// Save `value` under `key` (`dir/name`) in the topology's durable
+    /// storage: what this step sends leaves the worker only once it is
+    /// saved, and later lives of every task find it in
+    /// `TaskContext::saved`.
+    pub fn save(&mut self, key: &str, value: String) -> Result<(), EmitError> {
+        self.em.save(key, value)
     }
 
     /// Emit on the default stream, untracked.
@@ -355,6 +371,11 @@ impl BoltCollector<'_> {
         self.em
             .events
             .push(StormEvent::BoltFailed { task, uid, roots });
+    }
+
+    /// `SpoutCollector::save`, for a bolt.
+    pub fn save(&mut self, key: &str, value: String) -> Result<(), EmitError> {
+        self.em.save(key, value)
     }
 
     /// Add `delta` to `key` in the external store (a sink's result, which

@@ -6,6 +6,7 @@ use super::grouping::TaskId;
 use super::tuple::{MsgId, Tuple, DEFAULT_STREAM};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A source of tuples. `next_tuple` is called whenever the spout may emit
 /// (it is not called while `max_spout_pending` tuples are in flight, or
@@ -114,6 +115,9 @@ pub struct TaskContext {
     /// A spout's position as it last committed it (`SpoutCollector::commit`)
     /// in an earlier life of the task, kept durably by the cluster.
     pub committed: Option<u64>,
+    /// The topology's durable storage (`save` on a collector) as this
+    /// task's worker found it when it started: key -> value.
+    pub saved: Arc<BTreeMap<String, String>>,
 }
 
 impl TaskContext {

@@ -32,6 +32,11 @@ pub const WORKERBEATS: &str = "/storm/workerbeats";
 /// (as storm-kafka kept its offsets in ZooKeeper).
 pub const OFFSETS: &str = "/storm/offsets";
 
+/// `<topology>/<dir>/<name>`: what tasks saved (`save` on a collector):
+/// the batch coordinator's `coordinator/currtx` and
+/// `coordinator/currattempts`, committed state under `state/`.
+pub const TRANSACTIONAL: &str = "/transactional";
+
 /// The persistent directories, parents first.
 pub const DIRS: &[&str] = &[
     ROOT,
@@ -58,6 +63,23 @@ pub fn offsets_dir(topology: &str) -> String {
 }
 pub fn offset_path(topology: &str, task: TaskId) -> String {
     format!("{OFFSETS}/{topology}/{task}")
+}
+pub fn transactional_dir(topology: &str) -> String {
+    format!("{TRANSACTIONAL}/{topology}")
+}
+/// A saved key (`dir/name`) of `topology` as a znode path.
+pub fn saved_path(topology: &str, key: &str) -> String {
+    format!("{TRANSACTIONAL}/{topology}/{key}")
+}
+/// Whether `key` can be saved: `dir/name`, each a plain znode name.
+pub fn check_saved_key(key: &str) -> Result<(), String> {
+    let ok = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('\0');
+    match key.split_once('/') {
+        Some((d, n)) if ok(d) && ok(n) && !n.contains('/') => Ok(()),
+        _ => Err(format!(
+            "saved key {key:?} must be \"dir/name\" (two non-empty znode names)"
+        )),
+    }
 }
 pub fn beat_path(topology: &str, slot: &Slot) -> String {
     format!("{WORKERBEATS}/{topology}/{}-{}", slot.supervisor, slot.port)

@@ -5,7 +5,7 @@
 use super::grouping::TaskId;
 use super::message::{Envelope, StormEvent};
 use super::topology::Topology;
-use super::worker::Worker;
+use super::worker::{Durable, Worker};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ pub struct LocalCluster {
     seq: u64,
     restarts: u64,
     events: Vec<(Duration, StormEvent)>,
-    /// Spout positions committed so far (the cluster's durable copy).
-    committed: BTreeMap<TaskId, u64>,
+    /// What tasks committed and saved so far (the cluster's durable copy).
+    durable: Durable,
 }
 
 impl LocalCluster {
@@ -57,8 +57,13 @@ impl LocalCluster {
             seq: 0,
             restarts: 0,
             events: Vec::new(),
-            committed: BTreeMap::new(),
+            durable: Durable::default(),
         })
+    }
+
+    /// The topology's durable storage as it stands (`save`).
+    pub fn saved(&self) -> &BTreeMap<String, String> {
+        &self.durable.saved
     }
 
     pub fn now(&self) -> Duration {
@@ -119,11 +124,7 @@ impl LocalCluster {
     fn step(&mut self, w: usize) {
         let now = self.now;
         let ready = self.workers[w].step(now);
-        for e in &ready.events {
-            if let StormEvent::Committed { task, offset } = e {
-                self.committed.insert(*task, *offset);
-            }
-        }
+        self.durable.absorb(&ready.events);
         self.events
             .extend(ready.events.into_iter().map(|e| (now, e)));
         for env in ready.sends {
@@ -149,7 +150,7 @@ impl LocalCluster {
             &self.slots[w],
             seed,
             self.now,
-            &self.committed,
+            &self.durable,
         ) {
             Ok(worker) => {
                 self.workers[w] = worker;

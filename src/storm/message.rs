@@ -100,4 +100,12 @@ pub enum StormEvent {
         key: String,
         delta: i64,
     },
+    /// A task saved `value` under `key` in the topology's durable storage
+    /// (`/transactional/<topology>/<key>` in the ensemble). The worker's
+    /// messages of the same step leave only once it is durable.
+    Saved {
+        task: TaskId,
+        key: String,
+        value: String,
+    },
 }

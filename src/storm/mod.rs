@@ -10,6 +10,7 @@
 //!   fault-free reference run).
 
 pub mod acker;
+pub mod batch;
 pub mod builtin;
 pub mod collector;
 pub mod component;
@@ -21,6 +22,7 @@ pub mod message;
 pub mod nimbus;
 pub mod observe;
 pub mod pending;
+pub mod saved;
 pub mod scheduler;
 pub mod supervisor;
 pub mod topology;

@@ -65,6 +65,9 @@ pub struct Component {
     /// Task ids, ascending; fixed for the topology's life.
     pub tasks: Vec<TaskId>,
     declare_errors: Vec<String>,
+    /// Added by the engine (the batch coordinator), so its id may be
+    /// reserved.
+    pub(crate) system: bool,
 }
 
 /// Topology-wide settings (Storm's `topology.*` keys).
@@ -170,8 +173,19 @@ impl TopologyBuilder {
             cost: DEFAULT_COST,
             tasks: Vec::new(),
             declare_errors: out.errors,
+            system: false,
         });
         self.components.last_mut().expect("just pushed")
+    }
+
+    pub(crate) fn has_component(&self, id: &str) -> bool {
+        self.components.iter().any(|c| c.id == id)
+    }
+
+    /// A spout the engine adds, with one task.
+    pub(crate) fn set_system_spout<S: Spout + Clone + Sync>(&mut self, id: &str, spout: S) {
+        self.set_spout(id, spout, 1);
+        self.components.last_mut().expect("just added").system = true;
     }
 
     /// Check everything and number the tasks; nothing is half-built.
@@ -244,6 +258,11 @@ impl BoltDeclarer<'_> {
     }
     pub fn local_or_shuffle_grouping(self, source: &str) -> Self {
         self.grouping(source, DEFAULT_STREAM, Grouping::LocalOrShuffle)
+    }
+    /// A mistake found while declaring, reported by `build`.
+    pub(crate) fn problem(self, message: String) -> Self {
+        self.c.declare_errors.push(message);
+        self
     }
     /// Simulated CPU time per tuple: a slow bolt.
     pub fn cost(self, cost: Duration) -> Self {
@@ -340,6 +359,7 @@ fn acker_component(parallelism: u32) -> Component {
         cost: ACKER_COST,
         tasks: Vec::new(),
         declare_errors: Vec::new(),
+        system: true,
     }
 }
 

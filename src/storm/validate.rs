@@ -24,8 +24,15 @@ pub(crate) fn problems(name: &str, list: &[Component], config: &TopologyConfig) 
         if by_id.insert(&c.id, c).is_some() {
             say(&c.id, "the id is used by another component".into());
         }
-        if let Err(e) = check_name("component id", &c.id) {
-            say(&c.id, e);
+        match check_name("component id", &c.id) {
+            Err(e) if !c.system => say(&c.id, e),
+            _ => {}
+        }
+        if c.system && config.acker_count() == 0 {
+            say(
+                &c.id,
+                "exactly-once batches need ackers (ackers = 0 turns tracking off)".into(),
+            );
         }
         if c.parallelism == 0 {
             say(&c.id, "parallelism must be at least 1".into());

@@ -35,6 +35,32 @@ pub struct Ready {
     pub died: Option<(TaskId, TaskError)>,
 }
 
+/// What the cluster keeps durably for a topology's tasks across their
+/// lives: spout positions (`SpoutCollector::commit`) and saved entries
+/// (`save` on either collector).
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    pub offsets: BTreeMap<TaskId, u64>,
+    pub saved: Arc<BTreeMap<String, String>>,
+}
+
+impl Durable {
+    /// Take in what a step reported committing or saving.
+    pub fn absorb(&mut self, events: &[StormEvent]) {
+        for e in events {
+            match e {
+                StormEvent::Committed { task, offset } => {
+                    self.offsets.insert(*task, *offset);
+                }
+                StormEvent::Saved { key, value, .. } => {
+                    Arc::make_mut(&mut self.saved).insert(key.clone(), value.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 struct Names {
     component: BTreeMap<TaskId, Arc<str>>,
     fields: BTreeMap<(Arc<str>, String), Arc<[String]>>,
@@ -76,17 +102,17 @@ impl Worker {
         seed: u64,
         now: Duration,
     ) -> Result<Worker, String> {
-        Worker::resume(topology, tasks, seed, now, &BTreeMap::new())
+        Worker::resume(topology, tasks, seed, now, &Durable::default())
     }
 
-    /// `new`, with the positions the spout tasks committed in an earlier
-    /// life (`SpoutCollector::commit`), handed to them in their context.
+    /// `new`, with what earlier lives of the tasks left durably, handed to
+    /// them in their context.
     pub fn resume(
         topology: &Topology,
         tasks: &[TaskId],
         seed: u64,
         now: Duration,
-        committed: &BTreeMap<TaskId, u64>,
+        durable: &Durable,
     ) -> Result<Worker, String> {
         let mut tasks = tasks.to_vec();
         tasks.sort_unstable();
@@ -96,8 +122,8 @@ impl Worker {
             let c = topology
                 .component_of(task)
                 .ok_or_else(|| format!("task {task} is not in topology {:?}", topology.name))?;
-            let start = (mix(seed, task), now, committed.get(&task).copied());
-            let ex = executor(topology, c, task, &tasks, start)?;
+            let start = (mix(seed, task), now);
+            let ex = executor(topology, c, task, &tasks, start, durable)?;
             executors.insert(task, ex);
         }
         Ok(Worker {
@@ -253,7 +279,8 @@ fn executor(
     c: &Component,
     task: TaskId,
     worker_tasks: &[TaskId],
-    (seed, now, committed): (u64, Duration, Option<u64>),
+    (seed, now): (u64, Duration),
+    durable: &Durable,
 ) -> Result<Executor, String> {
     let ctx = TaskContext {
         topology: topology.name.clone(),
@@ -261,7 +288,8 @@ fn executor(
         task,
         component_tasks: c.tasks.clone(),
         worker_tasks: worker_tasks.to_vec(),
-        committed,
+        committed: durable.offsets.get(&task).copied(),
+        saved: durable.saved.clone(),
     };
     let timeout = topology.config.message_timeout;
     let (run, tick_every) = match &c.kind {

@@ -6,9 +6,10 @@
 use super::layout::{self, Assignment, WorkerBeat};
 use super::message::{Envelope, StormEvent};
 use super::observe::StormObserver;
+use super::saved::SavedStore;
 use super::scheduler::Slot;
 use super::topology::{Kind, Topology};
-use super::worker::Worker;
+use super::worker::{Durable, Worker};
 use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
 use crate::net::{read_frame, write_frame};
 use crate::proto::{CreateMode, ErrorCode, WriteOp};
@@ -72,9 +73,13 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
             )
         })
         .collect();
-    let committed = read_offsets(&zk, &name, &spouts).await;
+    let (mut store, saved) = SavedStore::open(&zk, &name).await?;
+    let durable = Durable {
+        offsets: read_offsets(&zk, &name, &spouts).await,
+        saved: Arc::new(saved),
+    };
     let start = Instant::now();
-    let mut worker = Worker::resume(&spec.topology, &mine, spec.seed, Duration::ZERO, &committed)?;
+    let mut worker = Worker::resume(&spec.topology, &mine, spec.seed, Duration::ZERO, &durable)?;
     let listener = TcpListener::bind(spec.listen)
         .await
         .map_err(|e| format!("listen {}: {e}", spec.listen))?;
@@ -125,8 +130,12 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
         }
         let now = start.elapsed();
         let ready = worker.step(now);
+        let mut saves = Vec::new();
         for e in &ready.events {
             obs.engine(&spec.slot, e);
+            if let StormEvent::Saved { key, value, .. } = e {
+                saves.push((key.clone(), value.clone()));
+            }
             if let StormEvent::Committed { task, offset } = e {
                 // Queued in this session's order: a later commit is never
                 // overtaken by an earlier one. The answer is not awaited.
@@ -137,6 +146,11 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
                 };
                 drop(zk.submit(ClientOp::Write(op)));
             }
+        }
+        // Persist before send: nothing of this step leaves the worker until
+        // what it saved is durable; if it cannot be saved, the worker dies.
+        if !saves.is_empty() {
+            store.write(&zk, &saves).await?;
         }
         links.send(&assignment, ready.sends);
         wake = ready.next_wake;

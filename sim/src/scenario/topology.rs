@@ -101,6 +101,7 @@ impl TopologySpec {
             counters: self.counters,
             reliable: self.reliable,
             count_cost: self.count_cost,
+            batches: None,
         };
         let t = wc
             .build(Arc::new(log.clone()), cfg)
