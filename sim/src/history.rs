@@ -153,6 +153,12 @@ pub enum Event {
         id: String,
         event: SupervisorEvent,
     },
+    /// The state a batch topology's committers left in the ensemble, read
+    /// when the run ended (or why it could not be read).
+    StoreRead {
+        entries: std::collections::BTreeMap<String, i64>,
+        error: Option<String>,
+    },
 }
 
 /// What happened to a server's process or machine.

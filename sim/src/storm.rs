@@ -11,8 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use zkstorm::client::{Client, ClientConfig};
 use zkstorm::net::{read_frame, write_frame};
-use zkstorm::storm::layout::Blobs;
+use zkstorm::proto::ErrorCode;
+use zkstorm::storm::batch::committed;
+use zkstorm::storm::batch::state::STATE_DIR;
+use zkstorm::storm::layout::{self, Blobs};
 use zkstorm::storm::message::StormEvent;
 use zkstorm::storm::nimbus::{run_nimbus, NimbusConfig, NimbusReply, NimbusRequest};
 use zkstorm::storm::observe::{NimbusEvent, StormObserver, SupervisorEvent};
@@ -409,6 +413,46 @@ impl StormCluster {
             .cloned()
             .collect()
     }
+}
+
+/// What a batch topology's committers saved (`/transactional/<topology>/
+/// state`), read through a fresh session when the run ends: the state
+/// `storm.exactly_once` and `storm.word_count` judge.
+pub async fn read_committed(servers: Vec<SocketAddr>, topology: String, seed: u64) -> Event {
+    let read = async {
+        let mut cfg = ClientConfig::new(servers);
+        cfg.seed = seed;
+        let (zk, _events) = Client::connect(cfg)
+            .await
+            .map_err(|e| format!("connecting: {e:?}"))?;
+        zk.sync().await.map_err(|e| format!("sync: {e:?}"))?;
+        let dir = format!("{}/{STATE_DIR}", layout::transactional_dir(&topology));
+        let names = match zk.get_children(&dir, false).await {
+            Ok(n) => n,
+            Err(ErrorCode::NoNode) => Vec::new(),
+            Err(e) => return Err(format!("listing {dir}: {e:?}")),
+        };
+        let mut saved = BTreeMap::new();
+        for n in names {
+            let path = format!("{dir}/{n}");
+            let (data, _) = zk
+                .get_data(&path, false)
+                .await
+                .map_err(|e| format!("reading {path}: {e:?}"))?;
+            saved.insert(
+                format!("{STATE_DIR}/{n}"),
+                String::from_utf8_lossy(&data).into_owned(),
+            );
+        }
+        let _ = zk.close().await;
+        Ok(committed(&saved))
+    };
+    let (entries, error) = match tokio::time::timeout(Duration::from_secs(30), read).await {
+        Ok(Ok(entries)) => (entries, None),
+        Ok(Err(e)) => (BTreeMap::new(), Some(e)),
+        Err(_) => (BTreeMap::new(), Some("no answer in 30 s".to_string())),
+    };
+    Event::StoreRead { entries, error }
 }
 
 async fn call(addr: SocketAddr, req: NimbusRequest) -> Result<NimbusReply, String> {

@@ -163,7 +163,7 @@ impl Aggregate for WordAgg {
 
 /// Exactly-once mode for a built-in topology: batches of `size` input
 /// records, at most `window` in flight, committed to `state`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Batches {
     pub state: StateKind,
     pub size: usize,

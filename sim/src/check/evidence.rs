@@ -22,6 +22,8 @@ struct Counts {
     session_ends: usize,
     spout_acks: usize,
     store_adds: usize,
+    /// The run read the state a batch topology ended with.
+    store_read: bool,
 }
 
 fn count(records: &[Record]) -> Counts {
@@ -53,6 +55,7 @@ fn count(records: &[Record]) -> Counts {
                     usize::from(outcome.is_ok() && ephemeral_ops.contains(&(*client, *op)));
             }
             Event::Watch { .. } => c.watch_events += 1,
+            Event::StoreRead { error: None, .. } => c.store_read = true,
             Event::Storm { event, .. } => match event {
                 StormEvent::SpoutAcked { .. } => c.spout_acks += 1,
                 StormEvent::StoreAdd { .. } => c.store_adds += 1,
@@ -100,10 +103,16 @@ pub fn too_little(records: &[Record]) -> BTreeMap<&'static str, String> {
             out.insert(check.name, "no spout message was acked".to_string());
         }
     }
-    if c.store_adds == 0 {
+    if c.store_adds == 0 && !c.store_read {
         out.insert(
             "storm.word_count",
             "nothing was added to the store".to_string(),
+        );
+    }
+    if !c.store_read {
+        out.insert(
+            "storm.exactly_once",
+            "the state the run ended with could not be read".to_string(),
         );
     }
     if c.ephemerals == 0 && c.session_ends == 0 {

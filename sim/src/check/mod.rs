@@ -291,6 +291,11 @@ pub const CHECKS: &[Check] = &[
         family: Family::Storm,
         about: "the store holds the input's word counts: exactly (exactly-once) or at least (at-least-once), no other word",
     },
+    Check {
+        name: "storm.exactly_once",
+        family: Family::Storm,
+        about: "a batch topology ends with the state the fault-free run of the same input commits, and each key's state is saved in txid order",
+    },
 ];
 
 /// Knobs of the checks that need more than the history.
@@ -342,7 +347,12 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
         }
         Family::Converged => converged(records),
         Family::Liveness => liveness(records, opts),
-        Family::Storm => storm::check(&storm_events(records), &nimbus_events(records), &opts.storm),
+        Family::Storm => storm::check(
+            &storm_events(records),
+            &nimbus_events(records),
+            store_read(records),
+            &opts.storm,
+        ),
     }
 }
 
@@ -357,6 +367,16 @@ pub fn storm_events(records: &[Record]) -> Vec<storm::Ev<'_>> {
             _ => None,
         })
         .collect()
+}
+
+/// The state a batch topology ended with, if the run read it.
+pub fn store_read(records: &[Record]) -> storm::Ended<'_> {
+    records.iter().rev().find_map(|r| match &r.event {
+        crate::history::Event::StoreRead { entries, error } => {
+            Some(error.as_deref().map_or(Ok(entries), Err))
+        }
+        _ => None,
+    })
 }
 
 /// What the Nimbus daemons reported, in order, with times and ids.
@@ -400,6 +420,10 @@ pub fn run(
         .collect();
     let mut out = verdicts(&found);
     out.retain(|name, _| CHECKS.iter().any(|c| c.name == *name && wanted(c.family)));
+    if opts.storm.exactly_once.is_none() {
+        // Only batch topologies promise it.
+        out.remove("storm.exactly_once");
+    }
     for (name, lacking) in evidence::too_little(records) {
         if let Some(slot) = out.get_mut(name).filter(|v| v.is_pass()) {
             *slot = Verdict::Inconclusive(lacking);

@@ -11,6 +11,9 @@
 //!   flight than its limit;
 //! - `storm.word_count`: the store holds exactly the input's word counts
 //!   (exactly-once) or at least them (at-least-once), and no other word;
+//! - `storm.exactly_once`: a batch topology ends with the state the
+//!   fault-free run of the same input commits, each key saved in txid
+//!   order;
 //! - `storm.assignment`: when the run ends (faults healed, settled), every
 //!   task runs in exactly one running worker: none missing, none doubled;
 //! - `storm.single_nimbus` (from `Event::Nimbus`): at most one Nimbus acts
@@ -19,6 +22,8 @@
 
 use super::{v, Violation};
 use std::collections::{BTreeMap, BTreeSet};
+use zkstorm::storm::batch::state::key_of;
+use zkstorm::storm::batch::{Stored, COORDINATOR};
 use zkstorm::storm::message::StormEvent;
 use zkstorm::storm::observe::NimbusEvent;
 use zkstorm::storm::topology::{Kind, Topology};
@@ -37,12 +42,19 @@ pub struct StormSpec {
     pub counts: Option<(BTreeMap<String, i64>, bool)>,
     /// Every task of the topology (`storm.assignment`).
     pub tasks: Vec<TaskId>,
+    pub topology: String,
+    /// A batch topology: the state the same input commits with no fault
+    /// (`storm.exactly_once`; the run reads the state it ended with).
+    pub exactly_once: Option<BTreeMap<String, i64>>,
 }
 
 impl StormSpec {
     /// The spouts and their limits; inputs and counts are the caller's.
     pub fn of(topology: &Topology) -> StormSpec {
-        let mut spec = StormSpec::default();
+        let mut spec = StormSpec {
+            topology: topology.name.clone(),
+            ..StormSpec::default()
+        };
         for (task, c) in topology.tasks() {
             spec.tasks.push(task);
             if let Kind::Spout(_) = c.kind {
@@ -64,15 +76,20 @@ pub type Ev<'a> = (u64, &'a str, &'a StormEvent);
 /// A Nimbus event with its time (ms) and the Nimbus's id.
 pub type NimbusEv<'a> = (u64, &'a str, &'a NimbusEvent);
 
+/// The state a batch topology ended with, as read from the ensemble
+/// (`Err`: why it could not be read; `None`: not read).
+pub type Ended<'a> = Option<Result<&'a BTreeMap<String, i64>, &'a str>>;
+
 /// Every storm check.
-pub fn check(events: &[Ev], nimbus: &[NimbusEv], spec: &StormSpec) -> Vec<Violation> {
+pub fn check(events: &[Ev], nimbus: &[NimbusEv], ended: Ended, spec: &StormSpec) -> Vec<Violation> {
     let mut out = Vec::new();
+    exactly_once(events, ended, spec, &mut out);
     single_nimbus(nimbus, &mut out);
     at_least_once(events, spec, &mut out);
     tree_complete(events, &mut out);
     single_callback(events, &mut out);
     max_pending(events, spec, &mut out);
-    word_count(events, spec, &mut out);
+    word_count(events, ended, spec, &mut out);
     assignment(events, spec, &mut out);
     out
 }
@@ -138,7 +155,14 @@ fn at_least_once(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
             into.entry(c.as_str()).or_default().insert(*msg);
         }
     }
-    let components: BTreeSet<&str> = spec.spouts.values().map(|s| s.as_str()).collect();
+    // A batch coordinator's messages are attempts: a failed one is never
+    // acked, its batch is (storm.exactly_once judges batches).
+    let components: BTreeSet<&str> = spec
+        .spouts
+        .values()
+        .map(|s| s.as_str())
+        .filter(|c| *c != COORDINATOR)
+        .collect();
     for c in components {
         // Without a declared input, what was emitted is what is owed.
         let owed = spec.inputs.get(c).or_else(|| emitted.get(c));
@@ -299,11 +323,16 @@ fn max_pending(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
     }
 }
 
-fn word_count(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
+fn word_count(events: &[Ev], ended: Ended, spec: &StormSpec, out: &mut Vec<Violation>) {
     let Some((expected, exact)) = &spec.counts else {
         return;
     };
     let mut store: BTreeMap<&str, i64> = BTreeMap::new();
+    if spec.exactly_once.is_some() {
+        // Batches commit state; what counts is what the run ended with.
+        let Some(Ok(ended)) = ended else { return };
+        store.extend(ended.iter().map(|(k, v)| (k.as_str(), *v)));
+    }
     for (_, _, e) in events {
         if let StormEvent::StoreAdd { key, delta, .. } = e {
             *store.entry(key.as_str()).or_default() += delta;
@@ -331,6 +360,52 @@ fn word_count(events: &[Ev], spec: &StormSpec, out: &mut Vec<Violation>) {
                 wrong[..wrong.len().min(5)].join(", ")
             ),
         ));
+    }
+}
+
+/// A batch topology: the state it ended with equals the fault-free
+/// reference, and each key's state was saved in txid order.
+fn exactly_once(events: &[Ev], ended: Ended, spec: &StormSpec, out: &mut Vec<Violation>) {
+    let Some(reference) = &spec.exactly_once else {
+        return;
+    };
+    let name = "storm.exactly_once";
+    let mut last: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (t, w, e) in events {
+        let StormEvent::Saved { task, key, value } = e else {
+            continue;
+        };
+        let Some(s) = key_of(key).and(serde_json::from_str::<Stored>(value).ok()) else {
+            continue;
+        };
+        match last.insert(key, (s.txid, *t)) {
+            Some((prev, t0)) if prev > s.txid => out.push(v(name, format!(
+                "task {task} on {w} saved {key:?} for batch {} at {t} ms, after batch {prev} had been saved (at {t0} ms): batches committed out of order",
+                s.txid
+            ))),
+            _ => {}
+        }
+    }
+    let Some(Ok(ended)) = ended else { return };
+    let keys: BTreeSet<&String> = reference.keys().chain(ended.keys()).collect();
+    let wrong: Vec<String> = keys
+        .into_iter()
+        .filter(|k| reference.get(*k) != ended.get(*k))
+        .map(|k| {
+            format!(
+                "{k:?}: {:?}, fault-free {:?}",
+                ended.get(k),
+                reference.get(k)
+            )
+        })
+        .collect();
+    if !wrong.is_empty() {
+        out.push(v(name, format!(
+            "{} of {} keys of the committed state differ from the fault-free run of the same input: {}",
+            wrong.len(),
+            reference.len().max(ended.len()),
+            wrong[..wrong.len().min(5)].join(", ")
+        )));
     }
 }
 

@@ -177,6 +177,14 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         }
     }
     settle(&cluster, &history, sc.settle).await;
+    if storm_spec.exactly_once.is_some() {
+        let node = cluster.client_node(sc.workload.clients);
+        let read =
+            crate::storm::read_committed(cluster.client_addrs(), storm_spec.topology.clone(), seed);
+        if let Ok(ev) = node.spawn(read).await {
+            history.record(ev);
+        }
+    }
     let records = history.records();
     let checks = judge(sc, &records, healed_at_ms, &storm_spec);
     let txns_committed = records

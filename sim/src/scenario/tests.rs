@@ -1484,6 +1484,53 @@ fn a_topology_section_parses_renders_and_turns_the_storm_checks_on() {
 }
 
 #[test]
+fn exactly_once_batches_parse_render_and_are_located_when_wrong() {
+    let text = topo_edit(
+        "nimbus = 2",
+        "nimbus = 2\nexactly_once = \"opaque\"\nbatch_size = 25",
+    );
+    let s = parse(&text).unwrap();
+    let b = s.topology.clone().and_then(|t| t.batches).expect("batches");
+    assert_eq!((b.state.name(), b.size, b.window), ("opaque", 25, 3));
+    let back = parse(&s.to_toml()).unwrap();
+    assert_eq!(back.topology, s.topology);
+    expect(
+        &topo_edit("nimbus = 2", "nimbus = 2\nexactly_once = \"eventually\""),
+        "\"eventually\"",
+        "topology.exactly_once",
+        ErrorKind::Invalid,
+        "expected \"transactional\" or \"opaque\"",
+    );
+    expect(
+        &topo_edit(
+            "nimbus = 2",
+            "nimbus = 2\nreliable = false\nexactly_once = \"opaque\"",
+        ),
+        "\"opaque\"",
+        "topology.exactly_once",
+        ErrorKind::Invalid,
+        "need ackers",
+    );
+    expect(
+        &topo_edit("nimbus = 2", "nimbus = 2\nbatch_window = 4"),
+        "window = ^4",
+        "topology.batch_window",
+        ErrorKind::Invalid,
+        "set exactly_once",
+    );
+    expect(
+        &topo_edit(
+            "nimbus = 2",
+            "nimbus = 2\nexactly_once = \"opaque\"\nbatch_size = 0",
+        ),
+        "size = ^0",
+        "topology.batch_size",
+        ErrorKind::OutOfRange,
+        "expected 1..=10000",
+    );
+}
+
+#[test]
 fn topology_mistakes_are_located() {
     expect(
         &topo_edit("kind = \"word-count\"", "kind = \"word-cnt\""),

@@ -15,7 +15,8 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
-use zkstorm::storm::builtin::{expected_counts, sentences, WordCount};
+use zkstorm::storm::batch::{reference_state, StateKind};
+use zkstorm::storm::builtin::{expected_counts, sentences, Batches, WordCount};
 use zkstorm::storm::{Topology, TopologyConfig};
 
 /// The built-in topologies a scenario can name.
@@ -39,6 +40,9 @@ pub(crate) struct RawTopology {
     pub supervisors: Option<Spanned<Int>>,
     pub slots: Option<Spanned<Int>>,
     pub count_cost: Option<Spanned<Dur>>,
+    pub exactly_once: Option<Spanned<String>>,
+    pub batch_size: Option<Spanned<Int>>,
+    pub batch_window: Option<Spanned<Int>>,
 }
 
 /// A validated `[topology]`.
@@ -63,6 +67,8 @@ pub struct TopologySpec {
     pub slots: usize,
     /// Simulated CPU time per word at the count bolt (a slow bolt).
     pub count_cost: Option<Duration>,
+    /// Exactly-once batches (None: each sentence tracked on its own).
+    pub batches: Option<Batches>,
 }
 
 impl TopologySpec {
@@ -101,13 +107,18 @@ impl TopologySpec {
             counters: self.counters,
             reliable: self.reliable,
             count_cost: self.count_cost,
-            batches: None,
+            batches: self.batches,
         };
         let t = wc
             .build(Arc::new(log.clone()), cfg)
             .map_err(|e| e.to_string())?;
         let mut spec = StormSpec::of(&t);
-        if self.reliable {
+        if self.batches.is_some() {
+            // What the same input commits with no fault, run in-process.
+            let reference = reference_state(&t, seed, self.input_time() * 2)?;
+            spec.exactly_once = Some(reference);
+            spec.counts = Some((expected_counts(&log), true));
+        } else if self.reliable {
             spec.inputs
                 .insert("sentences".into(), (0..self.sentences as u64).collect());
             spec.counts = Some((expected_counts(&log), false));
@@ -165,6 +176,7 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
         }
         None => Duration::from_secs(10),
     };
+    let batches = batches(raw, v)?;
     let spec = TopologySpec {
         kind: kind.clone(),
         sentences: int(&raw.sentences, "sentences", 1, 100_000, 200)? as usize,
@@ -208,6 +220,7 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
             }
             None => None,
         },
+        batches,
     };
     if spec.input_time() > duration {
         let at = raw
@@ -225,6 +238,46 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
         ));
     }
     Ok(spec)
+}
+
+/// `exactly_once`, `batch_size`, `batch_window`: batches need tracking,
+/// and the sizes mean nothing without batches.
+fn batches(raw: &RawTopology, v: &V) -> R<Option<Batches>> {
+    let Some(mode) = &raw.exactly_once else {
+        let stray = [
+            (&raw.batch_size, "batch_size"),
+            (&raw.batch_window, "batch_window"),
+        ];
+        if let Some((Some(x), f)) = stray.into_iter().find(|(x, _)| x.is_some()) {
+            let msg = format!("{f} sizes exactly-once batches; set exactly_once = \"transactional\" or \"opaque\"");
+            return Err(v.at(x, &format!("topology.{f}"), ErrorKind::Invalid, msg));
+        }
+        return Ok(None);
+    };
+    let state = match mode.get_ref().as_str() {
+        "transactional" => StateKind::Transactional,
+        "opaque" => StateKind::Opaque,
+        m => {
+            let msg = format!("unknown state {m:?}; expected \"transactional\" or \"opaque\"");
+            return Err(v.at(mode, "topology.exactly_once", ErrorKind::Invalid, msg));
+        }
+    };
+    let untracked =
+        raw.reliable == Some(false) || raw.ackers.as_ref().is_some_and(|a| a.get_ref().0 == 0);
+    if untracked {
+        let msg =
+            "exactly-once batches need ackers: drop reliable = false and ackers = 0".to_string();
+        return Err(v.at(mode, "topology.exactly_once", ErrorKind::Invalid, msg));
+    }
+    let int = |x: &Option<Spanned<Int>>, f: &str, hi: i64, dflt: i64| -> R<i64> {
+        x.as_ref()
+            .map_or(Ok(dflt), |x| v.int(x, &format!("topology.{f}"), 1, hi))
+    };
+    Ok(Some(Batches {
+        state,
+        size: int(&raw.batch_size, "batch_size", 10_000, 20)? as usize,
+        window: int(&raw.batch_window, "batch_window", 64, 3)? as u32,
+    }))
 }
 
 pub(crate) fn render(t: &TopologySpec, o: &mut String) {
@@ -247,5 +300,14 @@ pub(crate) fn render(t: &TopologySpec, o: &mut String) {
     );
     if let Some(c) = t.count_cost {
         let _ = writeln!(o, "count_cost = \"{}\"", d(c));
+    }
+    if let Some(b) = &t.batches {
+        let _ = writeln!(
+            o,
+            "exactly_once = \"{}\"\nbatch_size = {}\nbatch_window = {}",
+            b.state.name(),
+            b.size,
+            b.window
+        );
     }
 }

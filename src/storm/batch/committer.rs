@@ -6,15 +6,18 @@
 //! A batch is its tree: every tuple of a batch descends from the batch's
 //! `batch` tuple, which reaches every committer task too. So a task sums
 //! by root, and learns from that `batch` tuple which txid and attempt the
-//! root is. A commit for an attempt this life never saw (it restarted
-//! since) fails, and the batch is replayed.
+//! root is. A task acks a batch's data only once it holds the batch's
+//! `batch` tuple: data that comes first waits. So a batch completes only
+//! if one life of each task saw its `batch` tuple and all its data; a
+//! commit for an attempt this life never saw (it restarted since) fails,
+//! and the batch is replayed.
 
 use super::state::{apply, state_key, StateKind, Stored};
 use super::{BATCH_STREAM, COMMIT_STREAM, COORDINATOR};
 use crate::storm::collector::BoltCollector;
 use crate::storm::component::{Bolt, OutputDeclarer, TaskContext, TaskError};
 use crate::storm::Tuple;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What a tuple adds, and to which key.
@@ -34,6 +37,12 @@ pub struct Committer<A: Aggregate> {
     partials: BTreeMap<u64, BTreeMap<String, i64>>,
     /// (txid, attempt) -> the root of that attempt's tree.
     markers: BTreeMap<(u64, u32), u64>,
+    /// Roots whose `batch` tuple this life holds.
+    known: BTreeSet<u64>,
+    /// Data whose `batch` tuple has not come, with the commits seen when
+    /// it came.
+    waiting: BTreeMap<u64, (u64, Vec<Tuple>)>,
+    commits: u64,
 }
 
 impl<A: Aggregate> Committer<A> {
@@ -45,6 +54,46 @@ impl<A: Aggregate> Committer<A> {
             mine: BTreeMap::new(),
             partials: BTreeMap::new(),
             markers: BTreeMap::new(),
+            known: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+            commits: 0,
+        }
+    }
+
+    fn add(&mut self, root: u64, input: &Tuple, out: &mut BoltCollector) {
+        if let Some((key, delta)) = self.agg.update(input) {
+            *self
+                .partials
+                .entry(root)
+                .or_default()
+                .entry(key)
+                .or_default() += delta;
+        }
+        out.ack(input);
+    }
+
+    fn marker(&mut self, batch: (u64, u32), root: u64, input: &Tuple, out: &mut BoltCollector) {
+        self.markers.insert(batch, root);
+        self.known.insert(root);
+        out.ack(input);
+        for t in self.waiting.remove(&root).map(|w| w.1).unwrap_or_default() {
+            self.add(root, &t, out);
+        }
+    }
+
+    /// Data that waited past two commits for its `batch` tuple belongs to
+    /// an attempt that is over: fail it (the replay comes with a new root).
+    fn expire_waiting(&mut self, out: &mut BoltCollector) {
+        let old: Vec<u64> = self
+            .waiting
+            .iter()
+            .filter(|(_, (at, _))| at + 2 <= self.commits)
+            .map(|(r, _)| *r)
+            .collect();
+        for r in old {
+            for t in self.waiting.remove(&r).map(|w| w.1).unwrap_or_default() {
+                out.fail(&t);
+            }
         }
     }
 
@@ -88,8 +137,11 @@ impl<A: Aggregate> Committer<A> {
         for k in done {
             if let Some(r) = self.markers.remove(&k) {
                 self.partials.remove(&r);
+                self.known.remove(&r);
             }
         }
+        self.commits += 1;
+        self.expire_waiting(out);
         Ok(())
     }
 }
@@ -122,24 +174,19 @@ impl<A: Aggregate> Bolt for Committer<A> {
         if input.source_component() == COORDINATOR {
             let batch = batch_of(input)?;
             match input.stream() {
-                BATCH_STREAM => {
-                    self.markers.insert(batch, root);
-                    out.ack(input);
-                }
+                BATCH_STREAM => self.marker(batch, root, input, out),
                 COMMIT_STREAM => self.commit(batch, input, out)?,
                 s => return Err(format!("unexpected coordinator stream {s:?}").into()),
             }
             return Ok(());
         }
-        if let Some((key, delta)) = self.agg.update(input) {
-            *self
-                .partials
-                .entry(root)
-                .or_default()
-                .entry(key)
-                .or_default() += delta;
+        if self.known.contains(&root) {
+            self.add(root, input, out);
+        } else {
+            let commits = self.commits;
+            let w = self.waiting.entry(root).or_insert((commits, Vec::new()));
+            w.1.push(input.clone());
         }
-        out.ack(input);
         Ok(())
     }
 }

@@ -18,7 +18,20 @@ pub mod state;
 
 pub use committer::{Aggregate, Committer};
 pub use source::{BatchSource, LogBatches};
-pub use state::{StateKind, Stored};
+pub use state::{committed, StateKind, Stored};
+
+/// The state a batch topology commits when nothing goes wrong: `topology`
+/// run in-process (`LocalCluster`, no faults) for `time` of simulated
+/// time. What a faulty run must end with, too.
+pub fn reference_state(
+    topology: &super::Topology,
+    seed: u64,
+    time: std::time::Duration,
+) -> Result<std::collections::BTreeMap<String, i64>, String> {
+    let mut c = super::local::LocalCluster::start(topology, seed)?;
+    c.run_until(time);
+    Ok(committed(c.saved()))
+}
 
 use super::grouping::Grouping;
 use super::topology::{BoltDeclarer, TopologyBuilder};

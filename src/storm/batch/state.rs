@@ -85,6 +85,20 @@ pub fn key_of(saved: &str) -> Option<String> {
     })
 }
 
+/// Each key's committed value in a topology's saved entries (what
+/// committers saved under `state/`); unreadable entries are left out.
+pub fn committed(
+    saved: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, i64> {
+    saved
+        .iter()
+        .filter_map(|(k, v)| {
+            let s: Stored = serde_json::from_str(v).ok()?;
+            Some((key_of(k)?, s.value))
+        })
+        .collect()
+}
+
 /// Where committed state is saved.
 pub const STATE_DIR: &str = "state";
 

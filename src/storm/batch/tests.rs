@@ -2,7 +2,7 @@
 //! without worker crashes, in both state kinds, and the injectable commit
 //! bugs caught.
 
-use super::state::{key_of, StateKind, Stored};
+use super::state::{StateKind, Stored};
 use super::{ATTEMPTS_KEY, CURRTX_KEY};
 use crate::storm::builtin::{expected_counts, sentences, Batches, WordCount};
 use crate::storm::local::LocalCluster;
@@ -40,13 +40,7 @@ fn batched(n: usize, state: StateKind) -> (Topology, Vec<String>) {
 
 /// The committed state: each key's value.
 fn state(c: &LocalCluster) -> BTreeMap<String, i64> {
-    c.saved()
-        .iter()
-        .filter_map(|(k, v)| {
-            let s: Stored = serde_json::from_str(v).ok()?;
-            Some((key_of(k)?, s.value))
-        })
-        .collect()
+    super::committed(c.saved())
 }
 
 /// Run for `secs`, restarting worker `w` at each of `crashes` (ms).

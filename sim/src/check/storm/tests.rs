@@ -16,7 +16,7 @@ fn names(found: &[Violation]) -> BTreeSet<&'static str> {
 
 fn judge(events: &[(u64, StormEvent)], spec: &StormSpec) -> Vec<Violation> {
     let refs: Vec<(u64, &str, &StormEvent)> = events.iter().map(|(t, e)| (*t, "w", e)).collect();
-    check(&refs, &[], spec)
+    check(&refs, &[], None, spec)
 }
 
 fn spec_with_spout(task: u32, limit: Option<u32>) -> StormSpec {
@@ -367,7 +367,7 @@ fn single_callback_and_at_least_once_catch_broken_timeouts() {
 fn nimbus(events: &[(u64, &str, NimbusEvent)]) -> Vec<Violation> {
     let refs: Vec<(u64, &str, &NimbusEvent)> =
         events.iter().map(|(t, id, e)| (*t, *id, e)).collect();
-    check(&[], &refs, &StormSpec::default())
+    check(&[], &refs, None, &StormSpec::default())
 }
 
 fn leading(latch: u64) -> NimbusEvent {
@@ -459,7 +459,7 @@ fn assignment_wants_every_task_on_exactly_one_running_worker() {
             .enumerate()
             .map(|(i, (w, e))| (i as u64, *w, e))
             .collect();
-        check(&refs, &[], &spec)
+        check(&refs, &[], None, &spec)
     };
     assert!(run(&h).is_empty(), "{:?}", run(&h));
     let mut doubled = h.clone();
@@ -478,4 +478,48 @@ fn assignment_wants_every_task_on_exactly_one_running_worker() {
     ));
     let found = run(&missing);
     assert!(found[0].detail.contains("task 3 runs nowhere"), "{found:?}");
+}
+
+fn saved(task: u32, key: &str, value: i64, txid: u64) -> StormEvent {
+    StormEvent::Saved {
+        task,
+        key: key.into(),
+        value: format!(r#"{{"value":{value},"txid":{txid}}}"#),
+    }
+}
+
+/// `storm.exactly_once`: the state a run ends with must be the fault-free
+/// run's, and each key's saves must go up in txid.
+#[test]
+fn exactly_once_catches_a_wrong_end_state_and_saves_out_of_txid_order() {
+    let reference: BTreeMap<String, i64> = [("cow".to_string(), 3), ("moon".to_string(), 2)].into();
+    let spec = StormSpec {
+        exactly_once: Some(reference.clone()),
+        ..Default::default()
+    };
+    let h = timed(vec![
+        saved(5, "state/cow", 1, 1),
+        saved(6, "state/moon", 2, 1),
+        saved(5, "state/cow", 3, 2),
+    ]);
+    let refs: Vec<(u64, &str, &StormEvent)> = h.iter().map(|(t, e)| (*t, "w", e)).collect();
+    let run = |ended: &BTreeMap<String, i64>| check(&refs, &[], Some(Ok(ended)), &spec);
+    assert!(run(&reference).is_empty(), "{:?}", run(&reference));
+    let mut twice = reference.clone();
+    twice.insert("cow".into(), 4);
+    let found = run(&twice);
+    assert_eq!(names(&found), ["storm.exactly_once"].into());
+    assert!(
+        found[0]
+            .detail
+            .contains(r#""cow": Some(4), fault-free Some(3)"#),
+        "{found:?}"
+    );
+    // Unread state: nothing to compare (the evidence rule makes it inconclusive).
+    assert!(check(&refs, &[], Some(Err("no quorum")), &spec).is_empty());
+    let mut backwards = h.clone();
+    backwards.push((9, saved(5, "state/cow", 2, 1)));
+    let refs: Vec<(u64, &str, &StormEvent)> = backwards.iter().map(|(t, e)| (*t, "w", e)).collect();
+    let found = check(&refs, &[], Some(Ok(&reference)), &spec);
+    assert!(found[0].detail.contains("out of order"), "{found:?}");
 }
