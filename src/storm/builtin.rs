@@ -285,3 +285,89 @@ pub fn expected_counts(log: &[String]) -> BTreeMap<String, i64> {
     }
     m
 }
+
+/// Maps a number to its key (`k<n mod keys>`), anchored on the input.
+#[derive(Clone)]
+pub struct BucketBolt {
+    pub keys: u32,
+}
+
+impl Bolt for BucketBolt {
+    fn declare_outputs(&self, out: &mut OutputDeclarer) {
+        out.declare(&["key", "n"]);
+    }
+
+    fn execute(&mut self, input: &Tuple, out: &mut BoltCollector) -> Result<(), TaskError> {
+        let text = input.get_str("number").unwrap_or_default();
+        let n: i64 = text
+            .parse()
+            .map_err(|_| format!("not a number: {text:?}"))?;
+        let key = format!("k{}", n.rem_euclid(i64::from(self.keys.max(1))));
+        out.emit(&[input], vec![Value::from(key), Value::Int(n)])?;
+        out.ack(input);
+        Ok(())
+    }
+}
+
+/// Adds each tuple's `n` to its `key`: what a sum committer adds.
+#[derive(Clone, Default)]
+pub struct SumAgg;
+
+impl Aggregate for SumAgg {
+    fn update(&self, input: &Tuple) -> Option<(String, i64)> {
+        Some((input.get_str("key")?.to_string(), input.get_int("n")?))
+    }
+}
+
+/// The exactly-once counter: numbers (batches) -> bucket (shuffle) -> sum
+/// (fields "key", committing each batch's sums to state).
+#[derive(Clone, Debug)]
+pub struct Counter {
+    /// Numbers a second the source offers (None: all at once).
+    pub rate: Option<f64>,
+    pub keys: u32,
+    pub partitions: u32,
+    pub buckets: u32,
+    pub summers: u32,
+    pub batches: Batches,
+}
+
+impl Counter {
+    pub fn build(
+        &self,
+        log: Arc<Vec<String>>,
+        config: TopologyConfig,
+    ) -> Result<Topology, TopologyError> {
+        let source = LogBatches {
+            log,
+            size: self.batches.size,
+            rate: self.rate,
+            field: "number",
+        };
+        let mut b = TopologyBuilder::new();
+        b.set_batch_spout("numbers", source, self.partitions, self.batches.window);
+        b.set_bolt("bucket", BucketBolt { keys: self.keys }, self.buckets)
+            .shuffle_grouping("numbers");
+        b.set_committer("sum", SumAgg, self.batches.state, self.summers)
+            .fields_grouping("bucket", &["key"]);
+        b.build("counter", config)
+    }
+}
+
+/// `n` numbers from 1 to 1000.
+pub fn numbers(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| rng.gen_range(1..=1000).to_string())
+        .collect()
+}
+
+/// Each key's exact sum over `log` (see `BucketBolt`).
+pub fn expected_sums(log: &[String], keys: u32) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for n in log.iter().filter_map(|s| s.parse::<i64>().ok()) {
+        *m.entry(format!("k{}", n.rem_euclid(i64::from(keys.max(1)))))
+            .or_default() += n;
+    }
+    m
+}

@@ -1471,7 +1471,7 @@ fn a_topology_section_parses_renders_and_turns_the_storm_checks_on() {
     let s = parse(TOPOLOGY).unwrap();
     let t = s.topology.clone().expect("a topology");
     assert_eq!(
-        (t.sentences, t.workers, t.nimbus, t.supervisors, t.slots),
+        (t.records, t.workers, t.nimbus, t.supervisors, t.slots),
         (400, 2, 2, 2, 2)
     );
     assert_eq!(t.max_spout_pending, Some(50));
@@ -1531,13 +1531,48 @@ fn exactly_once_batches_parse_render_and_are_located_when_wrong() {
 }
 
 #[test]
+fn the_counter_reads_numbers_in_batches() {
+    let text = topo_edit("sentences = 400", "numbers = 300\nkeys = 5")
+        .replace("kind = \"word-count\"", "kind = \"counter\"");
+    let s = parse(&text).unwrap();
+    let t = s.topology.clone().expect("a topology");
+    assert_eq!((t.records, t.keys), (300, 5));
+    assert!(
+        t.batches.is_some(),
+        "the counter is exactly-once by default"
+    );
+    assert_eq!(parse(&s.to_toml()).unwrap().topology, s.topology);
+    expect(
+        &text.replace("numbers = 300", "sentences = 300"),
+        "sentences = ^300",
+        "topology.sentences",
+        ErrorKind::Invalid,
+        "use numbers",
+    );
+    expect(
+        &text.replace("numbers = 300", "numbers = 300\nreliable = false"),
+        "\"counter\"",
+        "topology.kind",
+        ErrorKind::Invalid,
+        "need ackers",
+    );
+    expect(
+        &topo_edit("sentences = 400", "sentences = 400\nkeys = 3"),
+        "keys = ^3",
+        "topology.keys",
+        ErrorKind::Invalid,
+        "only the counter",
+    );
+}
+
+#[test]
 fn topology_mistakes_are_located() {
     expect(
         &topo_edit("kind = \"word-count\"", "kind = \"word-cnt\""),
         "\"word-cnt\"",
         "topology.kind",
         ErrorKind::Invalid,
-        "the built-in ones are: word-count",
+        "the built-in ones are: word-count, counter",
     );
     expect(
         &topo_edit("workers = 2", "workers = 0"),

@@ -16,17 +16,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 use zkstorm::storm::batch::{reference_state, StateKind};
-use zkstorm::storm::builtin::{expected_counts, sentences, Batches, WordCount};
+use zkstorm::storm::builtin::{expected_counts, numbers, sentences, Batches, Counter, WordCount};
 use zkstorm::storm::{Topology, TopologyConfig};
 
 /// The built-in topologies a scenario can name.
-pub const KINDS: &[&str] = &["word-count"];
+pub const KINDS: &[&str] = &["word-count", "counter"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTopology {
     pub kind: Spanned<String>,
     pub sentences: Option<Spanned<Int>>,
+    pub numbers: Option<Spanned<Int>>,
+    pub keys: Option<Spanned<Int>>,
     pub rate: Option<Spanned<Num>>,
     pub reliable: Option<bool>,
     pub workers: Option<Spanned<Int>>,
@@ -49,9 +51,12 @@ pub(crate) struct RawTopology {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopologySpec {
     pub kind: String,
-    /// Sentences in the input log.
-    pub sentences: usize,
-    /// New sentences per second each spout task offers.
+    /// Records in the input log: sentences (word count) or numbers
+    /// (counter).
+    pub records: usize,
+    /// Counter: the keys numbers are summed under (`n mod keys`).
+    pub keys: u32,
+    /// New records per second each spout task (source partition) offers.
     pub rate: f64,
     pub reliable: bool,
     pub workers: u32,
@@ -74,7 +79,7 @@ pub struct TopologySpec {
 impl TopologySpec {
     /// When the input has all been offered, at the configured rate.
     pub fn input_time(&self) -> Duration {
-        let per_task = self.sentences.div_ceil(self.spouts as usize);
+        let per_task = self.records.div_ceil(self.spouts as usize);
         Duration::from_secs_f64(per_task as f64 / self.rate)
     }
 
@@ -91,7 +96,6 @@ impl TopologySpec {
     /// The topology to submit and what the storm checks hold it to. The
     /// input is drawn from `seed` (the run's `topology` stream).
     pub fn build(&self, seed: u64, zookeeper: &str) -> Result<(Topology, StormSpec), String> {
-        let log = sentences(self.sentences, seed);
         let cfg = TopologyConfig {
             workers: self.workers,
             ackers: if self.reliable { self.ackers } else { Some(0) },
@@ -100,6 +104,10 @@ impl TopologySpec {
             zookeeper: zookeeper.to_string(),
             ..TopologyConfig::default()
         };
+        if self.kind == "counter" {
+            return self.build_counter(seed, cfg);
+        }
+        let log = sentences(self.records, seed);
         let wc = WordCount {
             rate: Some(self.rate),
             spouts: self.spouts,
@@ -120,9 +128,34 @@ impl TopologySpec {
             spec.counts = Some((expected_counts(&log), true));
         } else if self.reliable {
             spec.inputs
-                .insert("sentences".into(), (0..self.sentences as u64).collect());
+                .insert("sentences".into(), (0..self.records as u64).collect());
             spec.counts = Some((expected_counts(&log), false));
         }
+        Ok((t, spec))
+    }
+}
+
+impl TopologySpec {
+    /// The exactly-once counter over `records` numbers.
+    fn build_counter(
+        &self,
+        seed: u64,
+        cfg: TopologyConfig,
+    ) -> Result<(Topology, StormSpec), String> {
+        let log = numbers(self.records, seed);
+        let counter = Counter {
+            rate: Some(self.rate * f64::from(self.spouts)),
+            keys: self.keys,
+            partitions: self.spouts,
+            buckets: self.splitters,
+            summers: self.counters,
+            batches: self.batches.ok_or("the counter runs in batches")?,
+        };
+        let t = counter
+            .build(Arc::new(log), cfg)
+            .map_err(|e| e.to_string())?;
+        let mut spec = StormSpec::of(&t);
+        spec.exactly_once = Some(reference_state(&t, seed, self.input_time() * 2)?);
         Ok((t, spec))
     }
 }
@@ -176,10 +209,35 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
         }
         None => Duration::from_secs(10),
     };
-    let batches = batches(raw, v)?;
+    let counter = kind == "counter";
+    kind_keys(raw, counter, v)?;
+    let batches = match batches(raw, v)? {
+        // The counter is the exactly-once one: batches by default.
+        None if counter => Some(Batches {
+            state: StateKind::Transactional,
+            size: 20,
+            window: 3,
+        }),
+        b => b,
+    };
+    let untracked =
+        raw.reliable == Some(false) || raw.ackers.as_ref().is_some_and(|a| a.get_ref().0 == 0);
+    if counter && untracked {
+        let msg = "the counter runs exactly-once batches, which need ackers: drop reliable = false and ackers = 0";
+        return Err(v.at(
+            &raw.kind,
+            "topology.kind",
+            ErrorKind::Invalid,
+            msg.to_string(),
+        ));
+    }
     let spec = TopologySpec {
         kind: kind.clone(),
-        sentences: int(&raw.sentences, "sentences", 1, 100_000, 200)? as usize,
+        records: match counter {
+            true => int(&raw.numbers, "numbers", 1, 100_000, 400)? as usize,
+            false => int(&raw.sentences, "sentences", 1, 100_000, 200)? as usize,
+        },
+        keys: int(&raw.keys, "keys", 1, 10_000, 7)? as u32,
         rate,
         reliable: raw.reliable.unwrap_or(true),
         workers: int(&raw.workers, "workers", 1, 64, 2)? as u32,
@@ -232,12 +290,35 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
             "topology.rate",
             ErrorKind::OutOfRange,
             format!(
-                "{} sentences over {} spout task(s) at {} a second take {}, longer than the load runs (duration = {}): raise the rate or lengthen duration",
-                spec.sentences, spec.spouts, float(spec.rate), d(spec.input_time()), d(duration)
+                "{} records over {} spout task(s) at {} a second take {}, longer than the load runs (duration = {}): raise the rate or lengthen duration",
+                spec.records, spec.spouts, float(spec.rate), d(spec.input_time()), d(duration)
             ),
         ));
     }
     Ok(spec)
+}
+
+/// Keys of one kind given to the other.
+fn kind_keys(raw: &RawTopology, counter: bool, v: &V) -> R<()> {
+    let (wrong, why) = match counter {
+        true => (
+            vec![(&raw.sentences, "sentences")],
+            "the counter reads numbers: use numbers",
+        ),
+        false => (
+            vec![(&raw.numbers, "numbers"), (&raw.keys, "keys")],
+            "only the counter reads numbers (kind = \"counter\")",
+        ),
+    };
+    match wrong.into_iter().find(|(x, _)| x.is_some()) {
+        Some((Some(x), f)) => Err(v.at(
+            x,
+            &format!("topology.{f}"),
+            ErrorKind::Invalid,
+            why.to_string(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `exactly_once`, `batch_size`, `batch_window`: batches need tracking,
@@ -281,10 +362,14 @@ fn batches(raw: &RawTopology, v: &V) -> R<Option<Batches>> {
 }
 
 pub(crate) fn render(t: &TopologySpec, o: &mut String) {
+    let input = match t.kind.as_str() {
+        "counter" => format!("numbers = {}\nkeys = {}", t.records, t.keys),
+        _ => format!("sentences = {}", t.records),
+    };
     let _ = writeln!(
         o,
-        "\n[topology]\nkind = \"{}\"\nsentences = {}\nrate = {}\nreliable = {}\nworkers = {}\nspouts = {}\nsplitters = {}\ncounters = {}",
-        t.kind, t.sentences, float(t.rate), t.reliable, t.workers, t.spouts, t.splitters, t.counters
+        "\n[topology]\nkind = \"{}\"\n{input}\nrate = {}\nreliable = {}\nworkers = {}\nspouts = {}\nsplitters = {}\ncounters = {}",
+        t.kind, float(t.rate), t.reliable, t.workers, t.spouts, t.splitters, t.counters
     );
     if let Some(a) = t.ackers {
         let _ = writeln!(o, "ackers = {a}");

@@ -154,3 +154,32 @@ fn batch_topologies_without_ackers_or_with_two_batch_spouts_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_counter_sums_every_number_once_through_crashes() {
+    use crate::storm::builtin::{expected_sums, numbers, Counter};
+    let log = numbers(300, 5);
+    let cfg = TopologyConfig {
+        workers: 3,
+        message_timeout: ms(2000),
+        ..Default::default()
+    };
+    let counter = Counter {
+        rate: None,
+        keys: 7,
+        partitions: 2,
+        buckets: 2,
+        summers: 3,
+        batches: Batches {
+            state: StateKind::Opaque,
+            size: 25,
+            window: 2,
+        },
+    };
+    let t = counter.build(Arc::new(log.clone()), cfg).expect("valid");
+    // All input at once: batches run back to back, and crashes land in them.
+    let crashes: Vec<(u64, usize)> = (0..6).map(|i| (2 + 5 * i, (i % 3) as usize)).collect();
+    let c = run(&t, 3, &crashes, 40);
+    assert!(replays(&c) > 0, "no batch failed");
+    assert_eq!(state(&c), expected_sums(&log, 7));
+}
