@@ -304,3 +304,38 @@ fn exactly_once_batches_replay_through_crashes_and_count_exactly() {
         assert!(words > 400, "seed {seed}: {words} words counted");
     }
 }
+
+/// The fan-out/fan-in DAG: every order reaches the sink through the join
+/// (one tuple per pair of halves, anchored on both), and a bolt that does
+/// not XOR its children's edges into its input is caught on that DAG.
+#[test]
+fn orders_fan_out_and_join_back_on_one_tree() {
+    use zkstorm::storm::StormEvent;
+    for seed in seeds_from_env(0..2) {
+        let r = scenario_run("scenarios/orders-fan-in.toml", seed);
+        let sink_tasks: Vec<u32> = {
+            let spec = zkstorm_sim::scenario::Scenario::load(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("scenarios/orders-fan-in.toml"),
+            )
+            .expect("loads");
+            let t = spec.topology.expect("a topology");
+            let (topology, _) = t.build(1, "10.0.0.1:2181").expect("builds");
+            topology.components["sink"].tasks.clone()
+        };
+        let joined = engine_events(&r)
+            .iter()
+            .filter(|e| matches!(e, StormEvent::Sent { to, .. } if sink_tasks.contains(to)))
+            .count();
+        assert!(
+            joined >= 400,
+            "seed {seed}: {joined} joined orders reached the sink"
+        );
+    }
+    bug_caught(
+        "scenarios/orders-fan-in.toml",
+        "storm-edge-not-xored",
+        "storm.tree_complete",
+        "was not acked",
+    );
+}

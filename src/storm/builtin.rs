@@ -2,6 +2,9 @@
 //! reads a replayable input (sentences by offset, as a durable log would
 //! hold them) and writes each word's count to its store.
 
+mod orders;
+pub use orders::{expected_orders, orders, Orders};
+
 use super::batch::{Aggregate, LogBatches, StateKind};
 use super::collector::{BoltCollector, SpoutCollector};
 use super::component::{Bolt, OutputDeclarer, Spout, TaskContext, TaskError};
@@ -32,6 +35,8 @@ pub struct SentenceSpout {
     low: usize,
     done: BTreeSet<usize>,
     committed: usize,
+    /// The field records are emitted as.
+    field: &'static str,
 }
 
 impl SentenceSpout {
@@ -47,7 +52,14 @@ impl SentenceSpout {
             low: 0,
             done: BTreeSet::new(),
             committed: 0,
+            field: "sentence",
         }
+    }
+
+    /// Emit records as `field` instead of `sentence`.
+    pub fn field(mut self, field: &'static str) -> Self {
+        self.field = field;
+        self
     }
 
     /// Offer at most `per_sec` new sentences a second (replays are not
@@ -60,7 +72,7 @@ impl SentenceSpout {
 
 impl Spout for SentenceSpout {
     fn declare_outputs(&self, out: &mut OutputDeclarer) {
-        out.declare(&["sentence"]);
+        out.declare(&[self.field]);
     }
 
     fn open(&mut self, ctx: &TaskContext) {

@@ -1547,7 +1547,7 @@ fn the_counter_reads_numbers_in_batches() {
         "sentences = ^300",
         "topology.sentences",
         ErrorKind::Invalid,
-        "use numbers",
+        "counter has no sentences",
     );
     expect(
         &text.replace("numbers = 300", "numbers = 300\nreliable = false"),
@@ -1561,7 +1561,31 @@ fn the_counter_reads_numbers_in_batches() {
         "keys = ^3",
         "topology.keys",
         ErrorKind::Invalid,
-        "only the counter",
+        "word-count has no keys; it is a key of counter",
+    );
+}
+
+#[test]
+fn the_orders_topology_reads_orders_at_least_once() {
+    let text = topo_edit("sentences = 400", "orders = 300\nparallelism = 3")
+        .replace("kind = \"word-count\"", "kind = \"orders\"");
+    let s = parse(&text).unwrap();
+    let t = s.topology.clone().expect("a topology");
+    assert_eq!((t.records, t.parallelism, t.batches), (300, 3, None));
+    assert_eq!(parse(&s.to_toml()).unwrap().topology, s.topology);
+    expect(
+        &text.replace("orders = 300", "orders = 300\nexactly_once = \"opaque\""),
+        "\"opaque\"",
+        "topology.exactly_once",
+        ErrorKind::Invalid,
+        "at-least-once",
+    );
+    expect(
+        &text.replace("orders = 300", "orders = 300\ncounters = 2"),
+        "counters = ^2",
+        "topology.counters",
+        ErrorKind::Invalid,
+        "orders has no counters",
     );
 }
 
@@ -1572,7 +1596,7 @@ fn topology_mistakes_are_located() {
         "\"word-cnt\"",
         "topology.kind",
         ErrorKind::Invalid,
-        "the built-in ones are: word-count, counter",
+        "the built-in ones are: word-count, counter, orders",
     );
     expect(
         &topo_edit("workers = 2", "workers = 0"),

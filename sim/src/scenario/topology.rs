@@ -16,11 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 use zkstorm::storm::batch::{reference_state, StateKind};
-use zkstorm::storm::builtin::{expected_counts, numbers, sentences, Batches, Counter, WordCount};
+use zkstorm::storm::builtin::{
+    expected_counts, expected_orders, numbers, orders, sentences, Batches, Counter, Orders,
+    WordCount,
+};
 use zkstorm::storm::{Topology, TopologyConfig};
 
 /// The built-in topologies a scenario can name.
-pub const KINDS: &[&str] = &["word-count", "counter"];
+pub const KINDS: &[&str] = &["word-count", "counter", "orders"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +32,8 @@ pub(crate) struct RawTopology {
     pub sentences: Option<Spanned<Int>>,
     pub numbers: Option<Spanned<Int>>,
     pub keys: Option<Spanned<Int>>,
+    pub orders: Option<Spanned<Int>>,
+    pub parallelism: Option<Spanned<Int>>,
     pub rate: Option<Spanned<Num>>,
     pub reliable: Option<bool>,
     pub workers: Option<Spanned<Int>>,
@@ -56,6 +61,8 @@ pub struct TopologySpec {
     pub records: usize,
     /// Counter: the keys numbers are summed under (`n mod keys`).
     pub keys: u32,
+    /// Orders: tasks of each bolt.
+    pub parallelism: u32,
     /// New records per second each spout task (source partition) offers.
     pub rate: f64,
     pub reliable: bool,
@@ -104,8 +111,10 @@ impl TopologySpec {
             zookeeper: zookeeper.to_string(),
             ..TopologyConfig::default()
         };
-        if self.kind == "counter" {
-            return self.build_counter(seed, cfg);
+        match self.kind.as_str() {
+            "counter" => return self.build_counter(seed, cfg),
+            "orders" => return self.build_orders(seed, cfg),
+            _ => {}
         }
         let log = sentences(self.records, seed);
         let wc = WordCount {
@@ -136,6 +145,31 @@ impl TopologySpec {
 }
 
 impl TopologySpec {
+    /// The orders DAG over `records` orders: every offset acked, every
+    /// order counted for its customer at least once.
+    fn build_orders(
+        &self,
+        seed: u64,
+        cfg: TopologyConfig,
+    ) -> Result<(Topology, StormSpec), String> {
+        let log = orders(self.records, seed);
+        let o = Orders {
+            rate: Some(self.rate),
+            spouts: self.spouts,
+            parallelism: self.parallelism,
+        };
+        let t = o
+            .build(Arc::new(log.clone()), cfg)
+            .map_err(|e| e.to_string())?;
+        let mut spec = StormSpec::of(&t);
+        if self.reliable {
+            spec.inputs
+                .insert("orders".into(), (0..self.records as u64).collect());
+            spec.counts = Some((expected_orders(&log), false));
+        }
+        Ok((t, spec))
+    }
+
     /// The exactly-once counter over `records` numbers.
     fn build_counter(
         &self,
@@ -210,7 +244,7 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
         None => Duration::from_secs(10),
     };
     let counter = kind == "counter";
-    kind_keys(raw, counter, v)?;
+    kind_keys(raw, kind, v)?;
     let batches = match batches(raw, v)? {
         // The counter is the exactly-once one: batches by default.
         None if counter => Some(Batches {
@@ -233,10 +267,12 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
     }
     let spec = TopologySpec {
         kind: kind.clone(),
-        records: match counter {
-            true => int(&raw.numbers, "numbers", 1, 100_000, 400)? as usize,
-            false => int(&raw.sentences, "sentences", 1, 100_000, 200)? as usize,
+        records: match kind.as_str() {
+            "counter" => int(&raw.numbers, "numbers", 1, 100_000, 400)? as usize,
+            "orders" => int(&raw.orders, "orders", 1, 100_000, 400)? as usize,
+            _ => int(&raw.sentences, "sentences", 1, 100_000, 200)? as usize,
         },
+        parallelism: int(&raw.parallelism, "parallelism", 1, 64, 2)? as u32,
         keys: int(&raw.keys, "keys", 1, 10_000, 7)? as u32,
         rate,
         reliable: raw.reliable.unwrap_or(true),
@@ -298,27 +334,42 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
     Ok(spec)
 }
 
-/// Keys of one kind given to the other.
-fn kind_keys(raw: &RawTopology, counter: bool, v: &V) -> R<()> {
-    let (wrong, why) = match counter {
-        true => (
-            vec![(&raw.sentences, "sentences")],
-            "the counter reads numbers: use numbers",
-        ),
-        false => (
-            vec![(&raw.numbers, "numbers"), (&raw.keys, "keys")],
-            "only the counter reads numbers (kind = \"counter\")",
-        ),
-    };
-    match wrong.into_iter().find(|(x, _)| x.is_some()) {
-        Some((Some(x), f)) => Err(v.at(
-            x,
-            &format!("topology.{f}"),
-            ErrorKind::Invalid,
-            why.to_string(),
-        )),
-        _ => Ok(()),
+/// A size key, its name, and the kinds that have it.
+type KindKey<'a> = (&'a Option<Spanned<Int>>, &'a str, &'a [&'a str]);
+
+/// A key of one kind given to another.
+fn kind_keys(raw: &RawTopology, kind: &str, v: &V) -> R<()> {
+    let only: [KindKey; 7] = [
+        (&raw.sentences, "sentences", &["word-count"]),
+        (&raw.splitters, "splitters", &["word-count", "counter"]),
+        (&raw.counters, "counters", &["word-count", "counter"]),
+        (&raw.numbers, "numbers", &["counter"]),
+        (&raw.keys, "keys", &["counter"]),
+        (&raw.orders, "orders", &["orders"]),
+        (&raw.parallelism, "parallelism", &["orders"]),
+    ];
+    for (x, f, kinds) in only {
+        if let Some(x) = x.as_ref().filter(|_| !kinds.contains(&kind)) {
+            let msg = format!("{kind} has no {f}; it is a key of {}", kinds.join(" and "));
+            return Err(v.at(x, &format!("topology.{f}"), ErrorKind::Invalid, msg));
+        }
     }
+    if let Some(c) = raw.count_cost.as_ref().filter(|_| kind != "word-count") {
+        let msg = format!("{kind} has no count_cost; it is a key of word-count");
+        return Err(v.at(c, "topology.count_cost", ErrorKind::Invalid, msg));
+    }
+    let batched = raw.exactly_once.as_ref().filter(|_| kind == "orders");
+    if let Some(x) = batched {
+        let msg =
+            "the orders topology is at-least-once; exactly_once is for word-count and counter";
+        return Err(v.at(
+            x,
+            "topology.exactly_once",
+            ErrorKind::Invalid,
+            msg.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// `exactly_once`, `batch_size`, `batch_window`: batches need tracking,
@@ -363,13 +414,21 @@ fn batches(raw: &RawTopology, v: &V) -> R<Option<Batches>> {
 
 pub(crate) fn render(t: &TopologySpec, o: &mut String) {
     let input = match t.kind.as_str() {
-        "counter" => format!("numbers = {}\nkeys = {}", t.records, t.keys),
-        _ => format!("sentences = {}", t.records),
+        "counter" => format!(
+            "numbers = {}\nkeys = {}\nsplitters = {}\ncounters = {}",
+            t.records, t.keys, t.splitters, t.counters
+        ),
+        "orders" => format!("orders = {}\nparallelism = {}", t.records, t.parallelism),
+        _ => format!(
+            "sentences = {}\nsplitters = {}\ncounters = {}",
+            t.records, t.splitters, t.counters
+        ),
     };
-    let _ = writeln!(
+    let _ =
+        writeln!(
         o,
-        "\n[topology]\nkind = \"{}\"\n{input}\nrate = {}\nreliable = {}\nworkers = {}\nspouts = {}\nsplitters = {}\ncounters = {}",
-        t.kind, float(t.rate), t.reliable, t.workers, t.spouts, t.splitters, t.counters
+        "\n[topology]\nkind = \"{}\"\n{input}\nrate = {}\nreliable = {}\nworkers = {}\nspouts = {}",
+        t.kind, float(t.rate), t.reliable, t.workers, t.spouts
     );
     if let Some(a) = t.ackers {
         let _ = writeln!(o, "ackers = {a}");
