@@ -339,3 +339,51 @@ fn orders_fan_out_and_join_back_on_one_tree() {
         "was not acked",
     );
 }
+
+/// A partition between arbitrary node sets: one machine and one Nimbus
+/// cut off from everything else lose their sessions, so the machine
+/// registers again under a new session once healed, and the tasks it ran
+/// moved (Nimbus wrote a new assignment) meanwhile.
+#[test]
+fn a_split_cluster_moves_work_and_the_cut_off_machine_comes_back() {
+    use zkstorm::storm::observe::{NimbusEvent, SupervisorEvent};
+    for seed in seeds_from_env(0..2) {
+        let r = scenario_run("scenarios/word-count-split-cluster.toml", seed);
+        let records = r.history.records();
+        let fired = records
+            .iter()
+            .filter(|r| matches!(&r.event, Event::Fault { what } if what.contains("storm_partition=") && !what.contains("reconnect")))
+            .count();
+        assert_eq!(fired, 2, "seed {seed}: both partitions fired");
+        let sup1_sessions = records
+            .iter()
+            .filter(|r| matches!(&r.event, Event::Supervisor { id, event: SupervisorEvent::Registered { .. } } if id == "sup1"))
+            .count();
+        assert!(
+            sup1_sessions >= 2,
+            "seed {seed}: sup1 registered {sup1_sessions} time(s)"
+        );
+        let assigned = records
+            .iter()
+            .filter(|r| {
+                matches!(
+                    &r.event,
+                    Event::Nimbus {
+                        event: NimbusEvent::Assigned { error: None, .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        // Work on the cut-off machine (a worker launched before the cut)
+        // moves: Nimbus writes a new assignment.
+        let busy = records.iter().any(|r| {
+            r.t_ms < 4000
+                && matches!(&r.event, Event::Supervisor { id, event: SupervisorEvent::Launched { .. } } if id == "sup1")
+        });
+        assert!(
+            !busy || assigned >= 2,
+            "seed {seed}: sup1 ran a worker, and {assigned} assignment(s) were written"
+        );
+    }
+}

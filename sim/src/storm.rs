@@ -389,6 +389,15 @@ impl StormCluster {
         out
     }
 
+    /// The node of slot `name` (`sup1:6700`).
+    pub fn slot_node(&self, name: &str) -> Option<NodeId> {
+        self.launcher
+            .slots
+            .iter()
+            .find(|(k, _)| k.to_string() == name)
+            .map(|(_, v)| v.node)
+    }
+
     /// Every storm node: Nimbus, supervisors, slots, the storm client.
     pub fn nodes(&self) -> Vec<NodeId> {
         let mut out: Vec<NodeId> = self.nimbuses.iter().map(|n| n.id()).collect();

@@ -1624,6 +1624,42 @@ fn topology_mistakes_are_located() {
 }
 
 #[test]
+fn storm_partitions_name_groups_of_known_nodes() {
+    let cut = |groups: &str| {
+        topo_edit(
+            "isolate_supervisor = \"sup2\"",
+            &format!("storm_partition = {groups}"),
+        )
+    };
+    let good = parse(&cut(r#"[["sup1:6700"], ["sup1", "nimbuses"], ["rest"]]"#)).unwrap();
+    assert_eq!(parse(&good.to_toml()).unwrap().to_toml(), good.to_toml());
+    assert!(good
+        .to_toml()
+        .contains(r#"storm_partition = [["sup1:6700"], ["sup1", "nimbuses"], ["rest"]]"#));
+    expect(
+        &cut(r#"[["sup3"], ["rest"]]"#),
+        "[[\"sup3\"]",
+        "fault[2].storm_partition",
+        ErrorKind::UnknownTarget,
+        "\"sup3\" is not one of ensemble, clients",
+    );
+    expect(
+        &cut(r#"[["sup1", "ensemble"], ["ensemble"]]"#),
+        "[[\"sup1\"",
+        "fault[2].storm_partition",
+        ErrorKind::Invalid,
+        "\"ensemble\" is in two groups",
+    );
+    expect(
+        &cut(r#"[["sup1"]]"#),
+        "[[\"sup1\"]]",
+        "fault[2].storm_partition",
+        ErrorKind::Invalid,
+        "at least two groups",
+    );
+}
+
+#[test]
 fn storm_faults_name_storm_processes_of_a_topology() {
     expect(
         &topo_edit("kill_worker = \"acker\"", "kill_worker = \"sup3:6700\""),

@@ -21,7 +21,7 @@ pub use node::{Crash, Kill, Pause, PowerLoss, Restart, Resume};
 pub use session::ExpireSession;
 pub use storm::{
     CrashNimbus, CrashSupervisor, CutFromEnsemble, IsolateNimbus, IsolateSupervisor, KillWorker,
-    Rebalance, STORM_KEYS,
+    Rebalance, StormPartition, STORM_KEYS,
 };
 pub(crate) use targets::{float, quote, Cx};
 
@@ -275,6 +275,7 @@ registry!(
     IsolateNimbus,
     Rebalance,
     CutFromEnsemble,
+    StormPartition,
 );
 
 impl Action {

@@ -1,10 +1,12 @@
 //! Network faults on the Storm half: cut a supervisor's machine or a
-//! Nimbus off from everything, or Storm nodes off from the ensemble only.
+//! Nimbus off from everything, Storm nodes off from the ensemble only, or
+//! any groups of nodes from each other.
 
 use super::{
-    pick, pick_nimbus, pick_supervisor, storm_fault, supervisors, supervisors_and_nimbuses, Pick,
-    StormFault,
+    pick, pick_nimbus, pick_supervisor, slots, storm_fault, supervisors, supervisors_and_nimbuses,
+    Pick, StormFault,
 };
+use crate::scenario::error::ErrorKind;
 use crate::scenario::fault::{Cx, Fired, Firing, Kind, Lasts, Undo, R};
 use crate::storm::{nimbus_id, supervisor_id, StormCluster};
 use madsim::task::NodeId;
@@ -162,4 +164,149 @@ impl StormFault for CutFromEnsemble {
     }
 }
 
-storm_fault!(IsolateSupervisor, IsolateNimbus, CutFromEnsemble);
+/// Cut every link between groups of nodes, Storm's and the ensemble's
+/// alike: `[["sup1:6700"], ["sup1", "nimbus1"], ["rest"]]` cuts one worker
+/// off from its own supervisor, its machine and everything else.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StormPartition(pub Vec<Vec<String>>);
+
+/// Names a group can hold besides a supervisor, a slot or a Nimbus.
+const GROUP_NAMES: &[&str] = &["ensemble", "clients", "supervisors", "nimbuses", "rest"];
+
+impl Kind for StormPartition {
+    const KEY: &'static str = "storm_partition";
+    const VALUE: &'static str = "[[names], [names], ...]";
+    const ABOUT: &'static str = "cut every link between groups of nodes: \"sup1\" (its machine), \"sup1:6700\" (one worker), \"nimbus1\", supervisors, nimbuses, ensemble, clients, rest";
+    const LASTS: Lasts = Lasts::Cut;
+    type Raw = Vec<Vec<String>>;
+    fn validate(raw: &Spanned<Vec<Vec<String>>>, cx: &Cx) -> R<Self> {
+        let bad = |msg: String| Err(cx.v.at(raw, &cx.field, ErrorKind::Invalid, msg));
+        let Some(t) = cx.topology else {
+            return bad(format!(
+                "{} acts on the Storm half, and the scenario has no [topology]",
+                cx.key
+            ));
+        };
+        let groups = raw.get_ref();
+        if groups.len() < 2 || groups.iter().any(|g| g.is_empty()) {
+            return bad("give at least two groups, none empty".into());
+        }
+        let mut known = supervisors_and_nimbuses(t);
+        known.extend(slots(t));
+        let mut seen = std::collections::BTreeSet::new();
+        for name in groups.iter().flatten() {
+            if !known.contains(name) && !GROUP_NAMES.contains(&name.as_str()) {
+                let msg = format!(
+                    "{name:?} is not one of {}, {}",
+                    GROUP_NAMES.join(", "),
+                    known.join(", ")
+                );
+                return Err(cx.v.at(raw, &cx.field, ErrorKind::UnknownTarget, msg));
+            }
+            if !seen.insert(name) {
+                return bad(format!("{name:?} is in two groups"));
+            }
+        }
+        Ok(StormPartition(groups.clone()))
+    }
+}
+
+impl StormFault for StormPartition {
+    fn value(&self) -> String {
+        let group = |g: &Vec<String>| {
+            format!(
+                "[{}]",
+                g.iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        format!(
+            "[{}]",
+            self.0.iter().map(group).collect::<Vec<_>>().join(", ")
+        )
+    }
+    fn act(&self, storm: &mut StormCluster, cx: &mut Firing) -> Fired {
+        let groups = resolve(&self.0, storm, cx);
+        let mut links = Vec::new();
+        for (i, a) in groups.iter().enumerate() {
+            for b in &groups[i + 1..] {
+                links.extend(
+                    a.iter()
+                        .flat_map(|x| b.iter().flat_map(move |y| [(*x, *y), (*y, *x)])),
+                );
+            }
+        }
+        let what = format!("storm_partition={}", self.value());
+        cx.desc = what.clone();
+        cx.record("");
+        cx.cluster.cut_links(&links);
+        Fired::Done(Some(Undo::new(true, move |cluster, _, head| {
+            cluster.history.fault(format!("{head}: reconnect {what}"));
+            cluster.restore_links(&links);
+        })))
+    }
+}
+
+/// The nodes of each group. A slot named on its own leaves its machine's
+/// group; `rest` is every node no other group holds.
+fn resolve(groups: &[Vec<String>], storm: &StormCluster, cx: &Firing) -> Vec<Vec<NodeId>> {
+    let named: Vec<&String> = groups.iter().flatten().collect();
+    let slot_node = |n: &str| storm.slot_node(n);
+    let alone: Vec<NodeId> = named.iter().filter_map(|n| slot_node(n)).collect();
+    let one = |name: &str| -> Vec<NodeId> {
+        let sups = 0..storm.cfg.supervisors;
+        match name {
+            "ensemble" => servers(cx),
+            "clients" => cx.cluster.client_ids(),
+            "supervisors" => sups
+                .flat_map(|s| storm.machine(s))
+                .filter(|n| !alone.contains(n))
+                .collect(),
+            "nimbuses" => storm.nimbuses.iter().map(|n| n.id()).collect(),
+            _ => match (
+                slot_node(name),
+                sups.clone().find(|s| supervisor_id(*s) == name),
+            ) {
+                (Some(n), _) => vec![n],
+                (None, Some(s)) => storm
+                    .machine(s)
+                    .into_iter()
+                    .filter(|n| !alone.contains(n))
+                    .collect(),
+                (None, None) => (0..storm.cfg.nimbuses)
+                    .filter(|i| nimbus_id(*i) == name)
+                    .map(|i| storm.nimbuses[i].id())
+                    .collect(),
+            },
+        }
+    };
+    let mut out: Vec<Vec<NodeId>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .filter(|n| *n != "rest")
+                .flat_map(|n| one(n))
+                .collect()
+        })
+        .collect();
+    let taken: Vec<NodeId> = out.iter().flatten().copied().collect();
+    for (g, nodes) in groups.iter().zip(out.iter_mut()) {
+        if g.iter().any(|n| n == "rest") {
+            nodes.extend(
+                everything(storm, cx)
+                    .into_iter()
+                    .filter(|n| !taken.contains(n)),
+            );
+        }
+    }
+    out
+}
+
+storm_fault!(
+    IsolateSupervisor,
+    IsolateNimbus,
+    CutFromEnsemble,
+    StormPartition
+);

@@ -5,7 +5,7 @@
 mod cuts;
 mod process;
 
-pub use cuts::{CutFromEnsemble, IsolateNimbus, IsolateSupervisor};
+pub use cuts::{CutFromEnsemble, IsolateNimbus, IsolateSupervisor, StormPartition};
 pub use process::{CrashNimbus, CrashSupervisor, KillWorker, Rebalance};
 
 use super::{Cx, Firing, Kind, R};
@@ -24,6 +24,7 @@ pub const STORM_KEYS: &[&str] = &[
     IsolateSupervisor::KEY,
     IsolateNimbus::KEY,
     CutFromEnsemble::KEY,
+    StormPartition::KEY,
 ];
 
 /// A Storm process as a fault names it.
