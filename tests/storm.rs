@@ -184,16 +184,22 @@ fn exactly_once_catches_replayed_and_out_of_order_commits() {
     use zkstorm_sim::scenario::{run_seed as run_scenario, Scenario};
     let file = "scenarios/word-count-exactly-once.toml";
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    for bug in ["storm-commit-ignores-txid", "storm-commit-out-of-order"] {
+    // A batch applied twice also over-counts words: storm.word_count,
+    // exact in exactly-once mode, fails with it.
+    let checks = [
+        ("storm-commit-ignores-txid", "storm.word_count"),
+        ("storm-commit-out-of-order", "storm.exactly_once"),
+    ];
+    for (bug, also) in checks {
         let mut s = Scenario::load(&path).expect("loads");
         s.bugs = vec![bug.into()];
         let caught = (0..4).find(|&seed| {
             let r = run_scenario(&s, seed).unwrap_or_else(|e| panic!("{bug} seed {seed}: {e}"));
-            r.checks["storm.exactly_once"].is_fail()
+            r.checks["storm.exactly_once"].is_fail() && r.checks[also].is_fail()
         });
         assert!(
             caught.is_some(),
-            "{bug}: storm.exactly_once passed on seeds 0..4"
+            "{bug}: storm.exactly_once and {also} did not both fail on seeds 0..4"
         );
     }
 }
