@@ -99,7 +99,7 @@ pub async fn run_supervisor(
                             slot: slot.clone(),
                             listen: cfg.slots[port],
                             zookeeper: cfg.zookeeper.clone(),
-                            seed: cfg.seed ^ (launches << 16) ^ u64::from(*port),
+                            seed: worker_seed(cfg.seed, zk.session_id(), launches, *port),
                             beat_every: cfg.beat_every,
                             session_timeout_ms: cfg.session_timeout_ms,
                         };
@@ -119,6 +119,17 @@ pub async fn run_supervisor(
             }
         }
     }
+}
+
+/// A worker's seed: new for every launch in every life of the supervisor
+/// (its session tells its lives apart), so no two lives of a worker draw
+/// the same tuple and tree ids (STORM-17's shape).
+fn worker_seed(seed: u64, session: u64, launch: u64, port: u16) -> u64 {
+    let mut z = seed ^ session.rotate_left(17) ^ launch.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z ^= u64::from(port) << 48;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 async fn connect(cfg: &SupervisorConfig) -> Option<(Client, mpsc::UnboundedReceiver<ClientEvent>)> {
