@@ -65,7 +65,7 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
 
 impl Conn {
     fn waiting(&self) -> bool {
-        !self.inflight.is_empty() || self.creating.is_some()
+        !self.inflight.is_empty() || self.creating.is_some() || self.revalidating.is_some()
     }
 
     /// A request goes into ZAB: an idle pipeline starts its clock now.
@@ -82,6 +82,9 @@ struct Conn {
     session: Option<SessionId>,
     /// A new session being created for this connection.
     creating: Option<SessionId>,
+    /// An existing session's timeout, while ZAB confirms the session is
+    /// live before this connection serves it.
+    revalidating: Option<u64>,
     timeout_ms: u64,
     /// Writes sent into ZAB, oldest first (their xids).
     inflight: VecDeque<u64>,
@@ -100,6 +103,8 @@ pub(super) struct Clients {
     sid: Sid,
     conns: BTreeMap<ConnId, Conn>,
     by_session: BTreeMap<SessionId, ConnId>,
+    /// Sessions reconnecting here, waiting for their confirmation.
+    revalidations: BTreeMap<SessionId, ConnId>,
     next_session: u64,
     out: Vec<(ConnId, ServerMsg)>,
     to_close: Vec<ConnId>,
@@ -114,6 +119,7 @@ impl Clients {
             sid,
             conns: BTreeMap::new(),
             by_session: BTreeMap::new(),
+            revalidations: BTreeMap::new(),
             next_session: 0,
             out: Vec::new(),
             to_close: Vec::new(),
@@ -356,17 +362,7 @@ impl Clients {
         }
         if session != 0 {
             match peer.session_timeout(session) {
-                Some(timeout_ms) => {
-                    self.attach(conn, session, timeout_ms);
-                    peer.touch(session);
-                    self.reply(
-                        conn,
-                        ServerMsg::Connected {
-                            session,
-                            timeout_ms,
-                        },
-                    );
-                }
+                Some(timeout_ms) => self.revalidate(peer, conn, session, timeout_ms),
                 None => {
                     self.reply(conn, ServerMsg::Expired);
                     self.close(peer, conn);
@@ -389,6 +385,63 @@ impl Clients {
         if peer.submit(req).is_err() {
             self.close(peer, conn);
         }
+    }
+
+    /// Serve a reconnecting session only once a quorum has ordered a sync
+    /// under it: applied before any close or expiry of it, the sync
+    /// succeeds; after one, it fails and the client hears its session
+    /// expired. This server's own view may be stale — cut off from the
+    /// leader, it has not seen the expiry yet (ZooKeeper's followers ask
+    /// the leader to revalidate). Without this, a client whose session had
+    /// expired reattached through a cut-off server and acted on its stale
+    /// state (a Nimbus led on a leader-lock node that no longer existed).
+    fn revalidate(&mut self, peer: &mut Peer, conn: ConnId, session: SessionId, timeout_ms: u64) {
+        let c = self.conns.get_mut(&conn).expect("open connection");
+        c.start_waiting(peer.now_ms());
+        c.revalidating = Some(timeout_ms);
+        if let Some(old) = self
+            .revalidations
+            .insert(session, conn)
+            .filter(|o| *o != conn)
+        {
+            self.to_close.push(old);
+        }
+        let req = Request {
+            session,
+            cxid: 0,
+            body: TxnBody::Sync,
+        };
+        if peer.submit(req).is_err() {
+            self.revalidations.remove(&session);
+            self.close(peer, conn);
+        }
+    }
+
+    /// The reconnecting session's sync was applied: serve it, or tell the
+    /// client it expired.
+    fn revalidated(&mut self, peer: &mut Peer, conn: ConnId, session: SessionId, live: bool) {
+        let Some(timeout_ms) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.revalidating.take())
+        else {
+            return;
+        };
+        if !live {
+            self.reply(conn, ServerMsg::Expired);
+            self.close(peer, conn);
+            return;
+        }
+        self.attach(conn, session, timeout_ms);
+        peer.touch(session);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.progress_ms = peer.now_ms();
+        }
+        let reply = ServerMsg::Connected {
+            session,
+            timeout_ms,
+        };
+        self.reply(conn, reply);
     }
 
     /// Session ids: server id in the top byte, then this server's clock and a
@@ -536,6 +589,18 @@ impl Clients {
 
     fn answer_txn(&mut self, peer: &mut Peer, a: Applied) {
         let session = a.txn.session;
+        // A reconnecting session's sync (or its close, which its sync would
+        // follow and fail on).
+        let ends = matches!(a.txn.body, TxnBody::CloseSession);
+        let sync = a.txn.cxid == 0 && matches!(a.txn.body, TxnBody::Sync);
+        if sync || ends {
+            if let Some(conn) = self.revalidations.remove(&session) {
+                self.revalidated(peer, conn, session, sync && a.result.is_ok());
+                if sync {
+                    return;
+                }
+            }
+        }
         let Some(&conn) = self.by_session.get(&session) else {
             return;
         };
@@ -668,6 +733,60 @@ mod tests {
             rx.try_recv(),
             Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
         )
+    }
+
+    fn reconnect(
+        c: &mut Clients,
+        p: &mut Peer,
+        conn: ConnId,
+        session: SessionId,
+    ) -> mpsc::UnboundedReceiver<ServerMsg> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        c.open(conn, tx);
+        let hello = ClientMsg::Connect {
+            session,
+            timeout_ms: 4_000,
+            last_zxid_seen: Zxid::ZERO,
+        };
+        c.on_message(p, conn, hello);
+        c.flush_output();
+        rx
+    }
+
+    /// A session reconnecting is served only once ZAB has ordered a sync
+    /// under it: this server's view of the session may be stale.
+    #[test]
+    fn a_reconnecting_session_is_served_once_a_quorum_confirms_it() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let _rx1 = connected(&mut p, &mut c);
+        let session = c.conns[&1].session.expect("attached");
+        let mut rx2 = reconnect(&mut c, &mut p, 2, session);
+        assert!(
+            rx2.try_recv().is_err(),
+            "answered before ZAB confirmed the session"
+        );
+        drive(&mut p, &mut c);
+        assert!(
+            matches!(rx2.try_recv(), Ok(ServerMsg::Connected { session: s, .. }) if s == session)
+        );
+    }
+
+    /// Closed in ZAB's order before the reconnect's sync: the client hears
+    /// its session expired, though this server still knew it when asked.
+    #[test]
+    fn a_session_closed_before_its_reconnect_is_confirmed_is_expired() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let _rx1 = connected(&mut p, &mut c);
+        let session = c.conns[&1].session.expect("attached");
+        c.on_message(&mut p, 1, ClientMsg::Close { xid: 1 });
+        let mut rx2 = reconnect(&mut c, &mut p, 2, session);
+        drive(&mut p, &mut c);
+        assert!(
+            matches!(rx2.try_recv(), Ok(ServerMsg::Expired)),
+            "a closed session was served"
+        );
     }
 
     #[test]
