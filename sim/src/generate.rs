@@ -20,6 +20,8 @@ use crate::scenario::{
     NodeOp, OnMessage, OnThen, OneWay, PacketLoss, Partition, Pause, PowerLoss, Restart, Resume,
     Scenario, SlowFsync, Target,
 };
+mod topology;
+
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::{BoxedStrategy, ValueTree};
@@ -571,6 +573,10 @@ pub struct Intensity {
     /// kinds off per seed (swarm testing, the default).
     #[arg(long)]
     pub no_swarm: bool,
+    /// Every seed also runs a built-in topology (kind, mode and sizes
+    /// drawn) on the Storm half, with up to 4 faults on Storm processes.
+    #[arg(long)]
+    pub topology: bool,
 }
 
 impl Default for Intensity {
@@ -579,6 +585,7 @@ impl Default for Intensity {
             max_faults: 12,
             only: Vec::new(),
             no_swarm: false,
+            topology: false,
         }
     }
 }
@@ -630,21 +637,44 @@ pub fn storm_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
     // (a seed with no crashes explores other states than one full of them).
     let mask = prop::collection::vec(prop::bool::weighted(0.7), KINDS);
     let max = knobs.max_faults as usize;
-    (
+    let drawn = (
         profile(),
         prop::collection::vec(storm_fault(), 0..=max),
         mask,
-    )
-        .prop_map(move |(p, faults, mask)| {
-            let allowed = |k: &Kind| {
-                (knobs.no_swarm || mask[k.slot()])
-                    && (knobs.only.is_empty()
-                        || knobs.only.iter().any(|o| o == STORM_KEYS[k.slot()]))
-            };
-            let on: Vec<StormFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
-            as_file(&build_storm(name.clone(), &p, &on, max))
+    );
+    let build = move |name: &str, p: &Profile, faults: Vec<StormFault>, mask: Vec<bool>| {
+        let allowed = |k: &Kind| {
+            (knobs.no_swarm || mask[k.slot()])
+                && (knobs.only.is_empty() || knobs.only.iter().any(|o| o == STORM_KEYS[k.slot()]))
+        };
+        let on: Vec<StormFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
+        build_storm(name.to_string(), p, &on, max)
+    };
+    if !knobs.topology {
+        return drawn
+            .prop_map(move |(p, faults, mask)| as_file(&build(&name, &p, faults, mask)))
+            .boxed();
+    }
+    (drawn, topology::topology())
+        .prop_map(move |((mut p, faults, mask), t)| {
+            // Sessions of a few seconds for the Storm daemons (the servers
+            // grant at most 20 ticks).
+            p.tick_ms = p.tick_ms.max(100);
+            let s = build(&name, &p, faults, mask);
+            with_topology(s, &t, p.storm_ms)
         })
         .boxed()
+}
+
+/// `s` with a topology and its Storm faults, on a network the topology can
+/// finish on (latency within 100 ms, no loss; faults still add more).
+fn with_topology(mut s: Scenario, t: &topology::TopologyDraw, storm_ms: u64) -> Scenario {
+    let (lo, hi) = s.network.latency;
+    s.network.latency = (lo.min(ms(50)), hi.min(ms(100)).max(lo.min(ms(50))));
+    s.network.packet_loss = 0.0;
+    let text = s.to_toml() + &t.toml(storm_ms);
+    Scenario::parse(&text, &s.file)
+        .unwrap_or_else(|e| panic!("a generated scenario is invalid: {e}\n{text}"))
 }
 
 /// The storm scenario of campaign seed `seed`.
@@ -950,6 +980,7 @@ mod tests {
             max_faults: 30,
             only: vec!["crash".into(), "partition".into()],
             no_swarm: true,
+            topology: false,
         };
         let mut drawn = 0;
         for seed in 0..60 {
@@ -989,6 +1020,7 @@ mod tests {
             max_faults: 30,
             only: vec!["laggard".into()],
             no_swarm: true,
+            topology: false,
         };
         let mut seen = 0;
         for seed in 0..40 {

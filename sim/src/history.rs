@@ -534,6 +534,8 @@ struct Inner {
     acked: BTreeMap<Sid, u64>,
     /// Per (leader, follower): the zxid of the last NEWLEADER it sent it.
     newleader: BTreeMap<(Sid, Sid), u64>,
+    /// When the topology engine last reported anything.
+    last_storm_ms: u64,
 }
 
 /// Shared by every node and client of one run.
@@ -613,7 +615,15 @@ impl History {
         rec.t_ms.hash(&mut h);
         rec.event.hash(&mut h);
         inner.hash = h.0;
+        if let Event::Storm { .. } = rec.event {
+            inner.last_storm_ms = t_ms;
+        }
         inner.records.push(rec);
+    }
+
+    /// When the topology engine last reported anything (0: never).
+    pub fn last_storm_ms(&self) -> u64 {
+        self.inner.lock().expect("history lock").last_storm_ms
     }
 
     pub fn records(&self) -> Vec<Record> {

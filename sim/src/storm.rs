@@ -231,9 +231,11 @@ impl StormCluster {
         self.request_task(NimbusRequest::Submit { name: t.name }, within)
     }
 
-    /// Send `req` to whichever Nimbus leads (each in turn, until one
-    /// answers other than "not a leader", for `within`), as a task of its
-    /// own on the storm client's node.
+    /// Send `req` to whichever Nimbus leads (each in turn, for `within`),
+    /// as a task of its own on the storm client's node. A refusal for a
+    /// passing reason (the leader lost the ensemble mid-request) is tried
+    /// again, as an operator would; a submit refused as "already running"
+    /// landed on an earlier try.
     pub fn request_task(
         &self,
         req: NimbusRequest,
@@ -243,12 +245,26 @@ impl StormCluster {
         self.client.spawn(async move {
             let deadline = tokio::time::Instant::now() + within;
             let mut last = String::from("no nimbus answered");
+            // A try refused midway may have landed.
+            let mut maybe_landed = false;
             while tokio::time::Instant::now() < deadline {
                 for i in 0..n {
                     let addr = SocketAddr::new(nimbus_ip(i), NIMBUS_PORT);
                     match call(addr, req.clone()).await {
                         Ok(NimbusReply::Ok) => return Ok(()),
-                        Ok(NimbusReply::Refused(e)) => return Err(e),
+                        Ok(NimbusReply::Refused(e)) if e.contains("already running") => {
+                            let submit = matches!(req, NimbusRequest::Submit { .. });
+                            return if submit && maybe_landed {
+                                Ok(())
+                            } else {
+                                Err(e)
+                            };
+                        }
+                        Ok(NimbusReply::Refused(e)) if !passing(&e) => return Err(e),
+                        Ok(NimbusReply::Refused(e)) => {
+                            maybe_landed = true;
+                            last = e;
+                        }
                         Ok(other) => last = format!("{other:?}"),
                         Err(e) => last = e,
                     }
@@ -462,6 +478,20 @@ pub async fn read_committed(servers: Vec<SocketAddr>, topology: String, seed: u6
         Err(_) => (BTreeMap::new(), Some("no answer in 30 s".to_string())),
     };
     Event::StoreRead { entries, error }
+}
+
+/// A refusal that another try may not meet: the ensemble was out of
+/// reach or the Nimbus lost its leadership while it worked.
+fn passing(error: &str) -> bool {
+    [
+        "ConnectionLoss",
+        "OperationTimeout",
+        "SessionExpired",
+        "NoNode",
+        "not a leader",
+    ]
+    .iter()
+    .any(|e| error.contains(e))
 }
 
 async fn call(addr: SocketAddr, req: NimbusRequest) -> Result<NimbusReply, String> {

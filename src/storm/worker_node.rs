@@ -130,27 +130,23 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
         }
         let now = start.elapsed();
         let ready = worker.step(now);
-        let mut saves = Vec::new();
-        for e in &ready.events {
-            obs.engine(&spec.slot, e);
-            if let StormEvent::Saved { key, value, .. } = e {
-                saves.push((key.clone(), value.clone()));
-            }
-            if let StormEvent::Committed { task, offset } = e {
-                // Queued in this session's order: a later commit is never
-                // overtaken by an earlier one. The answer is not awaited.
-                let op = WriteOp::SetData {
-                    path: layout::offset_path(&name, *task),
-                    data: offset.to_string().into_bytes(),
-                    version: -1,
-                };
-                drop(zk.submit(ClientOp::Write(op)));
-            }
-        }
+        let saved = report(&spec.slot, &ready.events, obs.as_ref(), &zk, &name);
         // Persist before send: nothing of this step leaves the worker until
         // what it saved is durable; if it cannot be saved, the worker dies.
-        if !saves.is_empty() {
-            store.write(&zk, &saves).await?;
+        // A save is reported once durable (one that never landed is not in
+        // the history).
+        if !saved.is_empty() {
+            let entries: Vec<(String, String)> = saved
+                .iter()
+                .filter_map(|e| match e {
+                    StormEvent::Saved { key, value, .. } => Some((key.clone(), value.clone())),
+                    _ => None,
+                })
+                .collect();
+            store.write(&zk, &entries).await?;
+            for e in &saved {
+                obs.engine(&spec.slot, e);
+            }
         }
         links.send(&assignment, ready.sends);
         wake = ready.next_wake;
@@ -180,6 +176,38 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
             ));
         }
     }
+}
+
+/// Report a step's events, and queue its spout commits (in this session's
+/// order, so a later commit is never overtaken by an earlier one; the
+/// answer is not awaited). Saves are handed back, to report once durable.
+fn report(
+    slot: &Slot,
+    events: &[StormEvent],
+    obs: &dyn StormObserver,
+    zk: &Client,
+    topology: &str,
+) -> Vec<StormEvent> {
+    let mut saved = Vec::new();
+    for e in events {
+        match e {
+            StormEvent::Saved { .. } => {
+                saved.push(e.clone());
+                continue;
+            }
+            StormEvent::Committed { task, offset } => {
+                let op = WriteOp::SetData {
+                    path: layout::offset_path(topology, *task),
+                    data: offset.to_string().into_bytes(),
+                    version: -1,
+                };
+                drop(zk.submit(ClientOp::Write(op)));
+            }
+            _ => {}
+        }
+        obs.engine(slot, e);
+    }
+    saved
 }
 
 async fn read_assignment(zk: &Client, topology: &str) -> Result<Assignment, String> {

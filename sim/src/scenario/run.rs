@@ -176,6 +176,9 @@ pub async fn run(scenario: &Scenario) -> RunReport {
             ops_failed += stats.failed;
         }
     }
+    if let Some(t) = &sc.topology {
+        quiesce(&history, 2 * t.message_timeout + Duration::from_secs(1)).await;
+    }
     settle(&cluster, &history, sc.settle).await;
     if storm_spec.exactly_once.is_some() {
         let node = cluster.client_node(sc.workload.clients);
@@ -290,6 +293,26 @@ pub fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u64, RunError
     };
     PENDING.lock().expect("pending scenarios").remove(&seed);
     r
+}
+
+/// The longest a topology gets, after the faults healed and the load
+/// stopped, to finish what they held up.
+pub const TOPOLOGY_SETTLE: Duration = Duration::from_secs(120);
+
+/// Let a topology finish: wait until its engine has reported nothing for
+/// `quiet` (every replay done; an idle spout reports nothing), at most
+/// `TOPOLOGY_SETTLE`. The storm checks then judge a topology that had its
+/// chance, not one cut short.
+async fn quiesce(history: &History, quiet: Duration) {
+    let deadline = Instant::now() + TOPOLOGY_SETTLE;
+    let quiet_ms = quiet.as_millis() as u64;
+    while Instant::now() < deadline {
+        let since = history.now_ms().saturating_sub(history.last_storm_ms());
+        if since >= quiet_ms {
+            return;
+        }
+        sleep(Duration::from_millis(quiet_ms - since)).await;
+    }
 }
 
 /// Wait until every server serves the same applied zxid with the same tree.
