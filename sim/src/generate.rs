@@ -970,6 +970,36 @@ mod tests {
         }
     }
 
+    /// `--topology` draws every built-in kind and mode, Storm faults with
+    /// them, and a timing the Storm daemons can hold sessions on.
+    #[test]
+    fn topology_campaigns_draw_every_kind_and_storm_faults() {
+        let knobs = Intensity {
+            topology: true,
+            ..Intensity::default()
+        };
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut storm_faults = 0;
+        for seed in 0..80 {
+            let s = storm_scenario_with(seed, &knobs);
+            let t = s.topology.clone().expect("a topology on every seed");
+            kinds.insert((t.kind.clone(), t.batches.map(|b| b.state.name())));
+            assert!(
+                s.ensemble.tick >= ms(100),
+                "seed {seed}: tick {:?}",
+                s.ensemble.tick
+            );
+            assert!(s.network.latency.1 <= ms(100), "seed {seed}");
+            storm_faults += s
+                .faults
+                .iter()
+                .filter(|f| crate::scenario::STORM_KEYS.contains(&f.action.key()))
+                .count();
+        }
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert!(storm_faults > 40, "{storm_faults} storm faults in 80 seeds");
+    }
+
     #[test]
     fn intensity_knobs_bound_and_filter_the_storm() {
         assert_eq!(

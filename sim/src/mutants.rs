@@ -53,7 +53,11 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         recheck: 0,
         bugs: vec![bug.to_string()],
         guided: false,
-        intensity: Default::default(),
+        // A bug of the topology engine is hunted by campaigns that run one.
+        intensity: crate::generate::Intensity {
+            topology: zkstorm::bugs::is_storm(bug),
+            ..Default::default()
+        },
         time_limit: crate::runner::WALL_LIMIT,
         report_only: true,
     };
@@ -104,7 +108,6 @@ pub fn mutants(opts: &MutantsOptions) -> u8 {
     let bugs: Vec<&'static str> = zkstorm::bugs::CATALOGUE
         .iter()
         .map(|(k, _)| *k)
-        .filter(|k| !zkstorm::bugs::is_storm(k))
         .filter(|k| opts.bugs.is_empty() || opts.bugs.iter().any(|b| b == k))
         .collect();
     println!(

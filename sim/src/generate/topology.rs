@@ -52,6 +52,9 @@ pub(crate) struct TopologyDraw {
     spouts: u32,
     nimbus: usize,
     timeout_s: u64,
+    /// Max spout pending, and (word count) a slow count bolt's ms per word.
+    pending: Option<u32>,
+    count_cost_ms: Option<u64>,
     faults: Vec<StormFault>,
 }
 
@@ -71,22 +74,34 @@ fn storm_kind() -> impl Strategy<Value = StormKind> {
 pub(crate) fn topology() -> impl Strategy<Value = TopologyDraw> {
     let fault = (any::<Index>(), 500u64..=8_000, storm_kind())
         .prop_map(|(at, len_ms, kind)| StormFault { at, len_ms, kind });
+    // A slow bolt only behind a pending limit small enough that a full
+    // pipeline drains well within the timeout (else every tree times out
+    // and the input never finishes: a misconfiguration, not a bug).
+    let pace = prop_oneof![
+        2 => Just((None, None)),
+        1 => (5u32..=100).prop_map(|p| (Some(p), None)),
+        1 => (5u32..=40, 1u64..=5).prop_map(|(p, c)| (Some(p), Some(c))),
+    ];
+    let sizes = (100usize..=400, (1u32..=3, 1u32..=2, 1usize..=2), 4u64..=10);
     (
         any::<Index>(),
-        100usize..=400,
-        (1u32..=3, 1u32..=2, 1usize..=2),
-        4u64..=10,
+        sizes,
+        pace,
         prop::collection::vec(fault, 0..=4),
     )
         .prop_map(
-            |(kind, records, (workers, spouts, nimbus), timeout_s, faults)| TopologyDraw {
-                kind,
-                records,
-                workers,
-                spouts,
-                nimbus,
-                timeout_s,
-                faults,
+            |(kind, (records, (workers, spouts, nimbus), timeout_s), (pending, cost), faults)| {
+                TopologyDraw {
+                    kind,
+                    records,
+                    workers,
+                    spouts,
+                    nimbus,
+                    timeout_s,
+                    pending,
+                    count_cost_ms: cost,
+                    faults,
+                }
             },
         )
 }
@@ -110,6 +125,12 @@ impl TopologyDraw {
         );
         if let Some(state) = exactly_once {
             let _ = writeln!(t, "exactly_once = {state:?}");
+        }
+        if let Some(p) = self.pending {
+            let _ = writeln!(t, "max_spout_pending = {p}");
+        }
+        if let Some(c) = self.count_cost_ms.filter(|_| kind == "word-count") {
+            let _ = writeln!(t, "count_cost = \"{c}ms\"");
         }
         for f in &self.faults {
             let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
