@@ -394,65 +394,113 @@ fn a_split_cluster_moves_work_and_the_cut_off_machine_comes_back() {
     }
 }
 
-/// A supervisor that restarts launches its workers afresh, and their next
+/// Word count on two supervisors; 2 s in, one running a worker crashes
+/// and comes back 0.5 s later (its worker killed meanwhile if `kill`).
+fn supervisor_restart_run(seed: u64, kill: bool) -> Vec<Record> {
+    run_seed(seed, LIMIT, move || async move {
+        let history = History::new();
+        let cluster = Cluster::start(&ClusterConfig::new(3), history.clone());
+        let mut storm = StormCluster::start(
+            &StormConfig::default(),
+            cluster.client_addrs(),
+            history.clone(),
+        );
+        let cfg = TopologyConfig {
+            workers: 2,
+            message_timeout: Duration::from_secs(5),
+            zookeeper: cluster.connect_string(),
+            ..Default::default()
+        };
+        // Paced: the spouts still emit when the supervisor comes back.
+        let wc = WordCount {
+            rate: Some(20.0),
+            ..Default::default()
+        };
+        let t = wc.build(Arc::new(sentences(200, 1)), cfg).expect("valid");
+        storm
+            .submit(t, Duration::from_secs(30))
+            .await
+            .expect("submitted");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let slot = storm.running_slots()[0].clone();
+        let s: usize = slot.supervisor[3..].parse::<usize>().expect("supN") - 1;
+        storm.crash_supervisor(s);
+        if kill {
+            storm.kill_worker(&slot);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        storm.restart_supervisor(s);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        history.records()
+    })
+    .unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+}
+
+fn launches(records: &[Record]) -> usize {
+    use zkstorm::storm::observe::SupervisorEvent;
+    records
+        .iter()
+        .filter(|r| {
+            matches!(
+                &r.event,
+                Event::Supervisor {
+                    event: SupervisorEvent::Launched { .. },
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// A restarted supervisor leaves the workers its earlier life started
+/// running, as Storm's do: no worker is started again.
+#[test]
+fn a_restarted_supervisor_adopts_its_running_workers() {
+    use zkstorm::storm::observe::SupervisorEvent;
+    for seed in seeds_from_env(0..2) {
+        let records = supervisor_restart_run(seed, false);
+        let adopted = records.iter().any(|r| {
+            matches!(
+                &r.event,
+                Event::Supervisor {
+                    event: SupervisorEvent::Adopted { .. },
+                    ..
+                }
+            )
+        });
+        assert!(adopted, "seed {seed}: nothing adopted");
+        assert_eq!(
+            launches(&records),
+            2,
+            "seed {seed}: a worker was started again"
+        );
+        let stopped = records.iter().any(|r| {
+            matches!(
+                &r.event,
+                Event::Storm {
+                    event: zkstorm::storm::StormEvent::Stopped { .. },
+                    ..
+                }
+            )
+        });
+        assert!(!stopped, "seed {seed}: a worker stopped");
+    }
+}
+
+/// A supervisor that restarts launches what died meanwhile, and the next
 /// lives draw new tuple and tree ids. Found by a `zkstorm fuzz --topology`
 /// campaign: a restarted supervisor reused the seeds of its first launches,
 /// so the new lives drew the old lives' 64-bit ids and an old tree's root
 /// was acked again (STORM-17's shape: id collisions).
 #[test]
 fn a_restarted_supervisors_workers_draw_new_ids() {
-    use zkstorm::storm::observe::SupervisorEvent;
     use zkstorm::storm::StormEvent;
     for seed in seeds_from_env(0..2) {
-        let records = run_seed(seed, LIMIT, move || async move {
-            let history = History::new();
-            let cluster = Cluster::start(&ClusterConfig::new(3), history.clone());
-            let mut storm = StormCluster::start(
-                &StormConfig::default(),
-                cluster.client_addrs(),
-                history.clone(),
-            );
-            let cfg = TopologyConfig {
-                workers: 2,
-                message_timeout: Duration::from_secs(5),
-                zookeeper: cluster.connect_string(),
-                ..Default::default()
-            };
-            // Paced: the spouts still emit when the supervisor comes back.
-            let wc = WordCount {
-                rate: Some(20.0),
-                ..Default::default()
-            };
-            let t = wc.build(Arc::new(sentences(200, 1)), cfg).expect("valid");
-            storm
-                .submit(t, Duration::from_secs(30))
-                .await
-                .expect("submitted");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let busy = storm.running_slots()[0].supervisor.clone();
-            let s: usize = busy[3..].parse::<usize>().expect("supN") - 1;
-            storm.crash_supervisor(s);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            storm.restart_supervisor(s);
-            tokio::time::sleep(Duration::from_secs(20)).await;
-            history.records()
-        })
-        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        let launches = records
-            .iter()
-            .filter(|r| {
-                matches!(
-                    &r.event,
-                    Event::Supervisor {
-                        event: SupervisorEvent::Launched { .. },
-                        ..
-                    }
-                )
-            })
-            .count();
+        let records = supervisor_restart_run(seed, true);
+        let launches = launches(&records);
         assert!(
             launches >= 3,
-            "seed {seed}: the restarted supervisor launched again ({launches})"
+            "seed {seed}: the restarted supervisor launched the killed worker ({launches})"
         );
         let mut roots = std::collections::BTreeSet::new();
         for r in &records {

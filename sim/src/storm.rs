@@ -150,6 +150,11 @@ impl Launcher for SimLauncher {
             .get(slot)
             .is_some_and(|s| s.running.load(Ordering::SeqCst))
     }
+    fn topology_in(&self, slot: &Slot) -> Option<String> {
+        let s = self.slots.get(slot).filter(|_| self.running(slot))?;
+        let spec = s.spec.lock().unwrap_or_else(|e| e.into_inner());
+        spec.as_ref().map(|w| w.topology.name.clone())
+    }
 }
 
 pub struct StormCluster {

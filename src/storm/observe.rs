@@ -45,6 +45,12 @@ pub enum SupervisorEvent {
         slot: Slot,
         why: String,
     },
+    /// A restarted supervisor found a worker of its assignment still
+    /// running (started by its earlier life) and left it running.
+    Adopted {
+        slot: Slot,
+        topology: String,
+    },
 }
 
 pub trait StormObserver: Send + Sync + 'static {

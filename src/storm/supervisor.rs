@@ -21,6 +21,11 @@ pub trait Launcher: Send + Sync + 'static {
     fn kill(&self, slot: &Slot);
     /// Its process is running.
     fn running(&self, slot: &Slot) -> bool;
+    /// The topology of the worker running in `slot`, if the launcher can
+    /// tell: a restarted supervisor adopts it instead of starting it again.
+    fn topology_in(&self, _slot: &Slot) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +92,20 @@ pub async fn run_supervisor(
                             },
                         );
                         running.remove(port);
+                    }
+                    // A worker an earlier life of this supervisor started goes
+                    // on (as Storm's workers outlive their supervisor); it
+                    // leaves by itself if its tasks moved meanwhile.
+                    if let (Some(w), None) = (w, running.get(port)) {
+                        if launcher.topology_in(&slot).as_ref() == Some(&w.0) {
+                            let ev = SupervisorEvent::Adopted {
+                                slot: slot.clone(),
+                                topology: w.0.clone(),
+                            };
+                            obs.supervisor(&cfg.id, &ev);
+                            running.insert(*port, w.clone());
+                            continue;
+                        }
                     }
                     if let (Some(w), None) = (w, running.get(port)) {
                         // (With the zombie bug a moved worker still holds its port.)
