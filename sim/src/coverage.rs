@@ -39,7 +39,24 @@ enum Phase {
 const PHASES: &[&str] = &["election", "discovery", "sync", "broadcast"];
 const CLIENT_STATES: &[&str] = &["connected", "disconnected", "expired", "connect_failed"];
 
-/// Every cell there is.
+mod storm;
+
+/// Every cell a campaign can reach: with topologies (`--topology`), the
+/// Storm faults' cells and the Storm half's own too.
+pub fn universe_for(topology: bool) -> BTreeSet<String> {
+    let mut u = universe();
+    if topology {
+        for k in STORM_KEYS {
+            for p in PHASES {
+                u.insert(format!("fault:{k}@{p}"));
+            }
+        }
+        u.extend(storm::CELLS.iter().map(|c| c.to_string()));
+    }
+    u
+}
+
+/// Every cell a campaign without topologies can reach.
 pub fn universe() -> BTreeSet<String> {
     let mut u = BTreeSet::new();
     for m in ["DIFF", "TRUNC", "SNAP"] {
@@ -146,6 +163,9 @@ pub fn reach(sc: &Scenario, records: &[Record]) -> Reach {
         if in_discovery >= 2 {
             reach.cells.insert("leaders_in_discovery:2+".into());
         }
+    }
+    if sc.topology.is_some() {
+        storm::reach(records, &mut reach.cells);
     }
     reach
 }
@@ -272,6 +292,30 @@ fn step(e: &Event, state: &mut State, reach: &mut Reach) {
 mod tests {
     use super::*;
     use crate::scenario::run_seed;
+
+    #[test]
+    fn a_topology_run_reaches_storm_cells_within_the_topology_universe() {
+        let sc = crate::scenario::Scenario::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/word-count-exactly-once.toml"
+        )))
+        .unwrap();
+        let r = run_seed(&sc, 1).unwrap();
+        let got = cells(&sc, &r.history.records());
+        let u = universe_for(true);
+        for c in &got {
+            assert!(u.contains(c), "{c} is not in the universe");
+        }
+        for c in [
+            "fault:kill_worker@broadcast",
+            "storm:worker_restarted",
+            "storm:batch_retried",
+        ] {
+            assert!(got.contains(c), "{c} missing from {got:?}");
+        }
+        assert!(!got.contains("storm:adopted"), "{got:?}");
+        assert!(universe().iter().all(|c| !c.starts_with("storm:")));
+    }
 
     #[test]
     fn a_leader_crash_reaches_its_cells_and_no_cell_outside_the_universe() {

@@ -378,7 +378,8 @@ pub fn fuzz(opts: &FuzzOptions) -> u8 {
         }
         let _ = out.flush();
     }
-    summary(&results, total, started.elapsed(), &opts.out);
+    let topology = opts.intensity.topology;
+    summary(&results, total, started.elapsed(), &opts.out, topology);
     if (results.len() as u128) < total {
         return crate::cli::EXIT_FAIL;
     }
@@ -402,7 +403,7 @@ fn progress(total: u128) -> indicatif::ProgressBar {
     bar
 }
 
-fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
+fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path, topology: bool) {
     let passed = results.iter().filter(|r| r.exit == Exit::Pass).count();
     let mut by_check: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in results {
@@ -427,12 +428,12 @@ fn summary(results: &[SeedResult], total: u128, took: Duration, out: &Path) {
     if !by_check.is_empty() {
         println!("shrunk failures are in {}", out.display());
     }
-    coverage_summary(results);
+    coverage_summary(results, topology);
 }
 
 /// Cells reached (by how many seeds), and the ones never reached.
-fn coverage_summary(results: &[SeedResult]) {
-    let universe = coverage::universe();
+fn coverage_summary(results: &[SeedResult], topology: bool) {
+    let universe = coverage::universe_for(topology);
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for r in results {
         for c in &r.cells {
