@@ -13,13 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zkstorm::client::{Client, ClientConfig};
 use zkstorm::net::{read_frame, write_frame};
-use zkstorm::proto::ErrorCode;
 use zkstorm::storm::batch::committed;
-use zkstorm::storm::batch::state::STATE_DIR;
-use zkstorm::storm::layout::{self, Blobs};
+use zkstorm::storm::layout::Blobs;
 use zkstorm::storm::message::StormEvent;
 use zkstorm::storm::nimbus::{run_nimbus, NimbusConfig, NimbusReply, NimbusRequest};
 use zkstorm::storm::observe::{NimbusEvent, StormObserver, SupervisorEvent};
+use zkstorm::storm::saved::SavedStore;
 use zkstorm::storm::scheduler::Slot;
 use zkstorm::storm::supervisor::{run_supervisor, Launcher, SupervisorConfig};
 use zkstorm::storm::worker_node::{run_worker, WorkerSpec};
@@ -456,24 +455,7 @@ pub async fn read_committed(servers: Vec<SocketAddr>, topology: String, seed: u6
             .await
             .map_err(|e| format!("connecting: {e:?}"))?;
         zk.sync().await.map_err(|e| format!("sync: {e:?}"))?;
-        let dir = format!("{}/{STATE_DIR}", layout::transactional_dir(&topology));
-        let names = match zk.get_children(&dir, false).await {
-            Ok(n) => n,
-            Err(ErrorCode::NoNode) => Vec::new(),
-            Err(e) => return Err(format!("listing {dir}: {e:?}")),
-        };
-        let mut saved = BTreeMap::new();
-        for n in names {
-            let path = format!("{dir}/{n}");
-            let (data, _) = zk
-                .get_data(&path, false)
-                .await
-                .map_err(|e| format!("reading {path}: {e:?}"))?;
-            saved.insert(
-                format!("{STATE_DIR}/{n}"),
-                String::from_utf8_lossy(&data).into_owned(),
-            );
-        }
+        let (_, saved) = SavedStore::open(&zk, &topology).await?;
         let _ = zk.close().await;
         Ok(committed(&saved))
     };

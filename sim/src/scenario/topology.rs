@@ -254,9 +254,7 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
         }),
         b => b,
     };
-    let untracked =
-        raw.reliable == Some(false) || raw.ackers.as_ref().is_some_and(|a| a.get_ref().0 == 0);
-    if counter && untracked {
+    if counter && untracked(raw) {
         let msg = "the counter runs exactly-once batches, which need ackers: drop reliable = false and ackers = 0";
         return Err(v.at(
             &raw.kind,
@@ -334,6 +332,11 @@ pub(crate) fn validate(raw: &RawTopology, duration: Duration, v: &V) -> R<Topolo
     Ok(spec)
 }
 
+/// Tracking is off (`reliable = false` or `ackers = 0`): no batches.
+fn untracked(raw: &RawTopology) -> bool {
+    raw.reliable == Some(false) || raw.ackers.as_ref().is_some_and(|a| a.get_ref().0 == 0)
+}
+
 /// A size key, its name, and the kinds that have it.
 type KindKey<'a> = (&'a Option<Spanned<Int>>, &'a str, &'a [&'a str]);
 
@@ -394,9 +397,7 @@ fn batches(raw: &RawTopology, v: &V) -> R<Option<Batches>> {
             return Err(v.at(mode, "topology.exactly_once", ErrorKind::Invalid, msg));
         }
     };
-    let untracked =
-        raw.reliable == Some(false) || raw.ackers.as_ref().is_some_and(|a| a.get_ref().0 == 0);
-    if untracked {
+    if untracked(raw) {
         let msg =
             "exactly-once batches need ackers: drop reliable = false and ackers = 0".to_string();
         return Err(v.at(mode, "topology.exactly_once", ErrorKind::Invalid, msg));

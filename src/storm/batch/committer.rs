@@ -17,7 +17,7 @@ use super::{BATCH_STREAM, COMMIT_STREAM, COORDINATOR};
 use crate::storm::collector::BoltCollector;
 use crate::storm::component::{Bolt, OutputDeclarer, TaskContext, TaskError};
 use crate::storm::Tuple;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a tuple adds, and to which key.
@@ -37,8 +37,6 @@ pub struct Committer<A: Aggregate> {
     partials: BTreeMap<u64, BTreeMap<String, i64>>,
     /// (txid, attempt) -> the root of that attempt's tree.
     markers: BTreeMap<(u64, u32), u64>,
-    /// Roots whose `batch` tuple this life holds.
-    known: BTreeSet<u64>,
     /// Data whose `batch` tuple has not come, with the commits seen when
     /// it came.
     waiting: BTreeMap<u64, (u64, Vec<Tuple>)>,
@@ -54,7 +52,6 @@ impl<A: Aggregate> Committer<A> {
             mine: BTreeMap::new(),
             partials: BTreeMap::new(),
             markers: BTreeMap::new(),
-            known: BTreeSet::new(),
             waiting: BTreeMap::new(),
             commits: 0,
         }
@@ -74,7 +71,6 @@ impl<A: Aggregate> Committer<A> {
 
     fn marker(&mut self, batch: (u64, u32), root: u64, input: &Tuple, out: &mut BoltCollector) {
         self.markers.insert(batch, root);
-        self.known.insert(root);
         out.ack(input);
         for t in self.waiting.remove(&root).map(|w| w.1).unwrap_or_default() {
             self.add(root, &t, out);
@@ -137,7 +133,6 @@ impl<A: Aggregate> Committer<A> {
         for k in done {
             if let Some(r) = self.markers.remove(&k) {
                 self.partials.remove(&r);
-                self.known.remove(&r);
             }
         }
         self.commits += 1;
@@ -180,7 +175,8 @@ impl<A: Aggregate> Bolt for Committer<A> {
             }
             return Ok(());
         }
-        if self.known.contains(&root) {
+        // Its `batch` tuple is here: one of the markers is its root.
+        if self.markers.values().any(|r| *r == root) {
             self.add(root, input, out);
         } else {
             let commits = self.commits;

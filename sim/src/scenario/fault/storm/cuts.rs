@@ -12,18 +12,26 @@ use crate::storm::{nimbus_id, supervisor_id, StormCluster};
 use madsim::task::NodeId;
 use toml::Spanned;
 
-/// Cut `nodes` off from `others` (both directions) until the fault's
-/// `heal_at`, recording `what`.
-fn cut_off(cx: &mut Firing, nodes: &[NodeId], others: &[NodeId], what: String) -> Fired {
-    let links: Vec<_> = nodes
-        .iter()
+/// Both directions of every link from `a` to `b` (a node in both stays
+/// connected).
+fn links_between(a: &[NodeId], b: &[NodeId]) -> Vec<(NodeId, NodeId)> {
+    a.iter()
         .flat_map(|m| {
-            others
-                .iter()
-                .filter(|o| !nodes.contains(o))
+            b.iter()
+                .filter(|o| !a.contains(o))
                 .flat_map(move |o| [(*m, *o), (*o, *m)])
         })
-        .collect();
+        .collect()
+}
+
+/// Cut `nodes` off from `others` until the fault's `heal_at`, recording
+/// `what`.
+fn cut_off(cx: &mut Firing, nodes: &[NodeId], others: &[NodeId], what: String) -> Fired {
+    cut(cx, links_between(nodes, others), what)
+}
+
+/// Cut `links` until the fault's `heal_at`, recording `what`.
+fn cut(cx: &mut Firing, links: Vec<(NodeId, NodeId)>, what: String) -> Fired {
     cx.desc = what.clone();
     cx.record("");
     cx.cluster.cut_links(&links);
@@ -229,23 +237,12 @@ impl StormFault for StormPartition {
     }
     fn act(&self, storm: &mut StormCluster, cx: &mut Firing) -> Fired {
         let groups = resolve(&self.0, storm, cx);
-        let mut links = Vec::new();
-        for (i, a) in groups.iter().enumerate() {
-            for b in &groups[i + 1..] {
-                links.extend(
-                    a.iter()
-                        .flat_map(|x| b.iter().flat_map(move |y| [(*x, *y), (*y, *x)])),
-                );
-            }
-        }
-        let what = format!("storm_partition={}", self.value());
-        cx.desc = what.clone();
-        cx.record("");
-        cx.cluster.cut_links(&links);
-        Fired::Done(Some(Undo::new(true, move |cluster, _, head| {
-            cluster.history.fault(format!("{head}: reconnect {what}"));
-            cluster.restore_links(&links);
-        })))
+        let links = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| groups[i + 1..].iter().flat_map(|b| links_between(a, b)))
+            .collect();
+        cut(cx, links, format!("storm_partition={}", self.value()))
     }
 }
 
