@@ -463,7 +463,11 @@ pub fn list(dir: &Path) -> u8 {
 }
 
 pub fn bench(scenarios: &[std::path::PathBuf], secs: f64, json: bool) -> u8 {
-    crate::bench::run(scenarios, secs, json)
+    crate::bench::run(&crate::bench::Options {
+        scenarios: scenarios.to_vec(),
+        secs,
+        json,
+    })
 }
 
 #[cfg(test)]
@@ -490,6 +494,8 @@ mod tests {
             faults_skipped: 0,
             resolved: Default::default(),
             history: History::new(),
+            healed_at_ms: 0,
+            storm_spec: Default::default(),
         }
     }
 

@@ -89,6 +89,10 @@ enum Command {
         secs: f64,
         /// Scenarios to measure (default: the standard ones).
         scenarios: Vec<PathBuf>,
+        /// Internal: measure fuzz seeds on this many threads and print
+        /// the figures as JSON (bench runs itself so for each --jobs).
+        #[arg(long, hide = true, value_parser = cli::parse_jobs)]
+        fuzz_child: Option<usize>,
     },
 }
 
@@ -136,7 +140,11 @@ fn main() -> ExitCode {
             json,
             secs,
             scenarios,
-        } => cli::bench(&scenarios, secs, json),
+            fuzz_child,
+        } => match fuzz_child {
+            Some(jobs) => zkstorm_sim::bench::fuzz_child(jobs, secs),
+            None => cli::bench(&scenarios, secs, json),
+        },
     };
     ExitCode::from(code)
 }

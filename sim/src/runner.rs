@@ -64,7 +64,11 @@ where
                 let mut rt =
                     madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
                 rt.set_time_limit(sim_limit);
-                rt.block_on(f())
+                rt.block_on(async move {
+                    let out = f().await;
+                    drop_every_node().await;
+                    out
+                })
             }));
             let _ = tx.send(run.map_err(|p| panic_message(&*p)));
         })
@@ -76,6 +80,21 @@ where
             Err(RunError::Panicked("the seed's thread died".into()))
         }
     }
+}
+
+/// Kill every node and let the runtime drop their tasks. A task that is
+/// still waiting when a runtime ends is never freed (its waker sits in a
+/// channel another waiting task owns), and with it the whole cluster it
+/// holds: about 15 MiB a seed on leader-crash, for as long as the process
+/// runs. Unnamed nodes cannot be named to `kill` and are left.
+async fn drop_every_node() {
+    let handle = madsim::runtime::Handle::current();
+    let names = handle.metrics().num_tasks_by_node();
+    for name in names.keys().filter(|n| !n.starts_with("node-")) {
+        handle.kill(name.as_str());
+    }
+    // Killed tasks are dropped when the executor next meets them.
+    tokio::task::yield_now().await;
 }
 
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -164,6 +183,43 @@ fn seed(s: &str, expected: &str) -> Result<u64, String> {
 mod tests {
     use super::{parse_seeds, run_seed_within, RunError};
     use std::time::Duration;
+
+    /// Two tasks on a node, each waiting on a channel whose sender the other
+    /// holds: a cycle no runtime drop breaks. Once the seed is over they are
+    /// gone, and so is what they held.
+    #[test]
+    fn a_seeds_waiting_tasks_are_freed_when_it_ends() {
+        let held = std::sync::Arc::new(());
+        let mine = held.clone();
+        let r = run_seed_within(
+            1,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            move || async move {
+                let node = madsim::runtime::Handle::current()
+                    .create_node()
+                    .name("waiter")
+                    .build();
+                let (tx_a, mut rx_a) = tokio::sync::mpsc::unbounded_channel::<()>();
+                let (tx_b, mut rx_b) = tokio::sync::mpsc::unbounded_channel::<()>();
+                node.spawn(async move {
+                    let _keep = (mine, tx_b);
+                    rx_a.recv().await
+                });
+                node.spawn(async move {
+                    let _keep = tx_a;
+                    rx_b.recv().await
+                });
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            },
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            std::sync::Arc::strong_count(&held),
+            1,
+            "a task outlived its seed"
+        );
+    }
 
     /// A livelock that never advances simulated time is stopped by the
     /// wall-clock watchdog; a panic comes back as one.

@@ -179,9 +179,9 @@ fn determinism_in_json_lines() {
 
 #[test]
 fn a_bad_scenario_file_is_located() {
-    let bad = scenario("bad", &TINY.replace("servers = 1", "servers = 10"));
+    let bad = scenario("bad", &TINY.replace("servers = 1", "servers = 16"));
     let shown = format!(
-        "{}:5:11: ensemble.servers: 10 is out of range",
+        "{}:5:11: ensemble.servers: 16 is out of range",
         bad.display()
     );
     bad_input(&["run", bad.to_str().unwrap()], &shown);

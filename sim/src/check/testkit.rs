@@ -338,3 +338,126 @@ pub fn assert_fails(r: Result<(), String>, needle: &str) {
         ),
     }
 }
+
+/// A tiny deterministic generator (splitmix64).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// A linearizable history of `n` ops by `clients` over `keys` znodes: each
+/// op takes effect at a random moment between its invocation and answer,
+/// other clients' steps interleaving; 1% of writes lose their answer (and
+/// half of those took effect); reads follow syncs.
+pub fn big_history(n: usize, clients: usize, keys: u64, seed: u64) -> H {
+    big_history_lossy(n, clients, keys, seed, 1)
+}
+
+pub fn big_history_lossy(n: usize, clients: usize, keys: u64, seed: u64, lost_percent: u64) -> H {
+    use std::collections::BTreeMap;
+    #[derive(Clone)]
+    enum Phase {
+        Idle,
+        Invoked(u64, Call),
+        Applied(u64, String, u64, Ret),
+    }
+    let mut rng = Rng(seed);
+    let mut h = H::new();
+    let mut tree: BTreeMap<String, (String, i32)> = BTreeMap::new();
+    let mut zxid = z(1, 0);
+    let mut phase = vec![Phase::Idle; clients];
+    let mut next_op = vec![0u64; clients];
+    let mut after_sync = vec![false; clients];
+    let mut done = 0;
+    while done < n {
+        let c = rng.below(clients as u64) as usize;
+        let session = 100 + c as u64;
+        match phase[c].clone() {
+            Phase::Idle => {
+                next_op[c] += 1;
+                let op = next_op[c];
+                let path = format!("/k{}", rng.below(keys));
+                let value = format!("c{c}-{op}");
+                let call = if after_sync[c] {
+                    get(&path, false)
+                } else {
+                    match rng.below(10) {
+                        0..=2 => create(&path, &value),
+                        3..=5 => set(&path, &value),
+                        6 => delete(&path),
+                        7 | 8 => get(&path, false),
+                        _ => Call::Sync,
+                    }
+                };
+                after_sync[c] = matches!(call, Call::Sync);
+                h.invoke(c, op, session, call.clone());
+                phase[c] = Phase::Invoked(op, call);
+            }
+            Phase::Invoked(op, call) => {
+                let lost = call.is_write() && rng.below(100) < lost_percent;
+                let applies = !lost || rng.below(2) == 0;
+                let path = call.path().unwrap_or("").to_string();
+                let mut outcome = "ok".to_string();
+                let mut ret = Ret::None;
+                if applies {
+                    match &call {
+                        Call::Create { value, .. } => {
+                            if tree.contains_key(&path) {
+                                outcome = "NodeExists".into();
+                            } else {
+                                tree.insert(path.clone(), (value.clone(), 0));
+                                ret = stat(0, 0);
+                            }
+                            zxid += 1;
+                        }
+                        Call::Set { value, .. } => {
+                            match tree.get_mut(&path) {
+                                Some(node) => {
+                                    node.0 = value.clone();
+                                    node.1 += 1;
+                                    ret = stat(node.1, 0);
+                                }
+                                None => outcome = "NoNode".into(),
+                            }
+                            zxid += 1;
+                        }
+                        Call::Delete { .. } => {
+                            if tree.remove(&path).is_none() {
+                                outcome = "NoNode".into();
+                            }
+                            zxid += 1;
+                        }
+                        Call::Get { .. } => match tree.get(&path) {
+                            Some((v, ver)) => ret = node(v, *ver, 0),
+                            None => outcome = "NoNode".into(),
+                        },
+                        _ => zxid += 1,
+                    }
+                }
+                if applies && call.is_write() {
+                    h.applied(zxid, session, op);
+                }
+                if lost {
+                    outcome = "ConnectionLoss".into();
+                    ret = Ret::None;
+                }
+                phase[c] = Phase::Applied(op, outcome, zxid, ret);
+            }
+            Phase::Applied(op, outcome, at, ret) => {
+                h.complete(c, op, session, &outcome, at, ret);
+                phase[c] = Phase::Idle;
+                done += 1;
+            }
+        }
+    }
+    h
+}

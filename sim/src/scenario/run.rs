@@ -41,9 +41,18 @@ pub struct RunReport {
     /// `Scenario::resolved`.
     pub resolved: BTreeMap<usize, Vec<Vec<Sid>>>,
     pub history: History,
+    /// History time of the heal, and what the topology promised: what the
+    /// checks were given (for judging the history again, as bench does).
+    pub healed_at_ms: u64,
+    pub storm_spec: check::StormSpec,
 }
 
 impl RunReport {
+    /// Run `sc`'s checks on this history again.
+    pub fn rejudge(&self, sc: &Scenario, records: &[Record]) -> BTreeMap<String, Verdict> {
+        judge(sc, records, self.healed_at_ms, &self.storm_spec)
+    }
+
     /// Did every check hold?
     pub fn passed(&self) -> bool {
         self.checks.values().all(|v| v.is_pass())
@@ -213,6 +222,8 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         faults_skipped: nem.skipped,
         resolved: nem.picked.clone(),
         history,
+        healed_at_ms,
+        storm_spec,
     }
 }
 

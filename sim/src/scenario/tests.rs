@@ -540,13 +540,13 @@ fn rest_and_partition_shape() {
 
 #[test]
 fn ranges_and_types() {
-    let t = edit("servers = 5", "servers = 11");
+    let t = edit("servers = 5", "servers = 16");
     expect(
         &t,
-        "11",
+        "16",
         "ensemble.servers",
         ErrorKind::OutOfRange,
-        "expected 1..=9",
+        "expected 1..=15",
     );
     let t = edit("servers = 5", "servers = \"five\"");
     expect(

@@ -11,7 +11,7 @@ use toml::Spanned;
 /// Limits (and defaults) of the format.
 pub mod limits {
     use std::time::Duration;
-    pub const MAX_SERVERS: i64 = 9;
+    pub const MAX_SERVERS: i64 = 15;
     pub const MAX_CLIENTS: i64 = 64;
     pub const MAX_DURATION: Duration = Duration::from_secs(3600);
     pub const MAX_LATENCY: Duration = Duration::from_secs(10);

@@ -1,0 +1,94 @@
+//! One scenario run seed after seed for a few wall seconds: seeds, simulated
+//! seconds and messages per wall second, and what the checkers cost.
+
+use crate::history::Event;
+use crate::runner::run_seed;
+use crate::scenario::{self, Scenario};
+use madsim::net::NetSim;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use zkstorm::storm::StormEvent;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figures {
+    pub name: String,
+    pub seeds: u64,
+    pub wall_secs: f64,
+    pub seeds_per_sec: f64,
+    pub sim_secs_per_wall_sec: f64,
+    pub msgs_per_wall_sec: f64,
+    /// Our messages per second over the bare loop's.
+    pub ratio_to_bare: f64,
+    /// Topology runs: spout messages whose trees completed, per wall second.
+    pub acked_per_wall_sec: f64,
+    /// Topology runs: tuples sent between tasks, per wall second.
+    pub tuples_per_wall_sec: f64,
+    /// Wall milliseconds the scenario's checkers take on one seed's
+    /// history (judged again outside the simulation), on average.
+    pub checker_ms_per_seed: f64,
+    /// History records per seed, on average.
+    pub events_per_seed: f64,
+}
+
+/// Run `sc` on seeds 0, 1, ... for about `secs` wall seconds (at least one
+/// seed). The checkers are timed apart: their time is in the seeds' wall
+/// time as well, since every run judges its own history.
+pub fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figures, String> {
+    let started = Instant::now();
+    let (mut seeds, mut sim_secs, mut msgs) = (0u64, 0.0, 0u64);
+    let (mut acked, mut tuples, mut events) = (0u64, 0u64, 0usize);
+    let mut checking = Duration::ZERO;
+    while seeds == 0 || started.elapsed().as_secs_f64() < secs {
+        let run = sc.clone();
+        let (report, m) = run_seed(seeds, Duration::from_secs(3600), move || async move {
+            let report = scenario::run(&run).await;
+            (report, NetSim::current().stat().msg_count)
+        })?;
+        seeds += 1;
+        sim_secs += report.sim_secs;
+        msgs += m;
+        let records = report.history.records();
+        events += records.len();
+        let (a, t) = storm_counts(&records);
+        acked += a;
+        tuples += t;
+        let judging = Instant::now();
+        std::hint::black_box(report.rejudge(sc, &records));
+        checking += judging.elapsed();
+    }
+    // The rejudging is ours, not the seeds'.
+    let wall = started.elapsed().as_secs_f64() - checking.as_secs_f64();
+    let msgs_per_sec = msgs as f64 / wall;
+    Ok(Figures {
+        name: path.display().to_string(),
+        seeds,
+        wall_secs: wall,
+        seeds_per_sec: seeds as f64 / wall,
+        sim_secs_per_wall_sec: sim_secs / wall,
+        msgs_per_wall_sec: msgs_per_sec,
+        ratio_to_bare: if bare > 0.0 { msgs_per_sec / bare } else { 0.0 },
+        acked_per_wall_sec: acked as f64 / wall,
+        tuples_per_wall_sec: tuples as f64 / wall,
+        checker_ms_per_seed: checking.as_secs_f64() * 1e3 / seeds as f64,
+        events_per_seed: events as f64 / seeds as f64,
+    })
+}
+
+/// (spout messages fully acked, tuples sent between tasks).
+fn storm_counts(records: &[crate::history::Record]) -> (u64, u64) {
+    let (mut acked, mut tuples) = (0, 0);
+    for r in records {
+        match r.event {
+            Event::Storm {
+                event: StormEvent::SpoutAcked { .. },
+                ..
+            } => acked += 1,
+            Event::Storm {
+                event: StormEvent::Sent { .. },
+                ..
+            } => tuples += 1,
+            _ => {}
+        }
+    }
+    (acked, tuples)
+}
