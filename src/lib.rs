@@ -8,6 +8,7 @@ pub mod proto;
 pub mod server;
 pub mod store;
 pub mod storm;
+pub mod timer;
 pub mod tree;
 pub mod types;
 pub mod zab;

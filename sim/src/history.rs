@@ -626,6 +626,11 @@ impl History {
         self.inner.lock().expect("history lock").last_storm_ms
     }
 
+    /// `f` on the records as they stand, without copying them.
+    pub fn with_records<R>(&self, f: impl FnOnce(&[Record]) -> R) -> R {
+        f(&self.inner.lock().expect("history lock").records)
+    }
+
     pub fn records(&self) -> Vec<Record> {
         self.inner.lock().expect("history lock").records.clone()
     }

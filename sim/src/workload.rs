@@ -17,6 +17,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use zkstorm::client::{Client, ClientConfig, ClientEvent, Traced};
 use zkstorm::proto::{CreateMode, ErrorCode, ReadOp, WriteOp};
 use zkstorm::server::wire::ClientOp;
+use zkstorm::timer::Deadline;
 use zkstorm::types::SessionId;
 
 /// The operations of a workload mix, in the order of `WorkloadConfig::mix`.
@@ -323,6 +324,8 @@ impl ClientRun {
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         let (mut after_sync, mut issued, mut ended) = (false, 0u64, false);
         let mut next = tokio::time::Instant::now();
+        // One timer per pacing instant, however often answers wake us.
+        let mut pace = Deadline::at(next);
         loop {
             // Answers already in go first, so events are placed right.
             while let Some(t) = inflight.front_mut().and_then(|f| ready_now(&mut f.answer)) {
@@ -346,8 +349,9 @@ impl ClientRun {
                 next = (next + period).max(now);
                 continue;
             }
+            pace.reset(next);
             match inflight.front_mut() {
-                None => tokio::time::sleep_until(next).await,
+                None => (&mut pace).await,
                 Some(f) if room => {
                     // `biased`: tokio's random pick would differ between
                     // runs of a seed in one process (see server::run).
@@ -357,7 +361,7 @@ impl ClientRun {
                             let f = inflight.pop_front().expect("front");
                             ended |= self.complete(&mut events, session, f, t);
                         }
-                        _ = tokio::time::sleep_until(next) => {}
+                        _ = &mut pace => {}
                     }
                 }
                 Some(f) => {

@@ -9,6 +9,7 @@ use crate::proto::{
     CreateMode, ErrorCode, EventType, OpResult, ReadOp, Stat, WatchedEvent, WriteOp,
 };
 use crate::server::wire::{ClientMsg, ClientOp, ServerMsg};
+use crate::timer::{Deadline, Ticker};
 use crate::types::{SessionId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -436,14 +437,13 @@ impl Conn {
         let mut pending: BTreeMap<u64, (oneshot::Sender<Traced>, Option<ReadOp>)> = BTreeMap::new();
         let ping_every = Duration::from_millis((self.timeout_ms / 3).max(1));
         let silent_limit = Duration::from_millis(self.timeout_ms * 2 / 3);
-        let mut ping = tokio::time::interval(ping_every);
+        let mut ping = Ticker::new(ping_every);
         let mut last_heard = tokio::time::Instant::now();
         // Silence is noticed the moment it reaches the limit (as ZooKeeper's
         // client does), not at the next ping: a leader holding a lock must
         // learn it may have lost it a third of the timeout before the
         // ensemble can expire its session.
-        let silence = tokio::time::sleep(silent_limit);
-        tokio::pin!(silence);
+        let mut silence = Deadline::after(silent_limit);
         let mut closing = None;
         let outcome = loop {
             // `biased` keeps runs deterministic (see server::run).
@@ -452,7 +452,7 @@ impl Conn {
                 frame = frames.recv() => {
                     let Some(frame) = frame else { break Outcome::Lost };
                     last_heard = tokio::time::Instant::now();
-                    silence.as_mut().reset(last_heard + silent_limit);
+                    silence.reset(last_heard + silent_limit);
                     match frame {
                         ServerMsg::Reply { xid, zxid, result } => {
                             self.last_zxid = self.last_zxid.max(zxid);

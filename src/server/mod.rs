@@ -8,6 +8,7 @@ mod persister;
 pub mod wire;
 
 use crate::store::{Disk, Store};
+use crate::timer::Ticker;
 use crate::types::{Sid, Zxid};
 use crate::zab::db::Db;
 use crate::zab::election::ElectionConfig;
@@ -259,7 +260,7 @@ pub async fn run(
     // Time reaches the core at least twice a tick, so a short tick's limits
     // are judged at the tick's resolution, not the poll's.
     let poll_ms = cfg.poll_ms.min(cfg.tick_ms / 2).max(1);
-    let mut ticker = tokio::time::interval(Duration::from_millis(poll_ms));
+    let mut ticker = Ticker::new(Duration::from_millis(poll_ms));
     loop {
         // `biased`: tokio's random branch choice is seeded from a process-wide
         // counter, which would make runs differ between seeds in one process.
@@ -340,6 +341,9 @@ struct Driver {
     /// Messages that wait for a batch to be durable (and, per peer, every
     /// message queued after one of them): (batch, to, message).
     held: VecDeque<(u64, Sid, PeerMsg)>,
+    /// How many of `held` go to each peer (a scan per message was quadratic
+    /// while a slow fsync held many).
+    held_to: BTreeMap<Sid, usize>,
     disk_error: Option<io::Error>,
     /// Txns applied (and answered) during the batch, for the observer once
     /// the batch's protocol events are reported.
@@ -373,6 +377,7 @@ impl Driver {
             issued_batch: 0,
             durable_batch: 0,
             held: VecDeque::new(),
+            held_to: BTreeMap::new(),
             disk_error: None,
             unreported: Vec::new(),
             outbound,
@@ -551,9 +556,10 @@ impl Driver {
     /// of a message that still waits (ZAB relies on per-peer FIFO).
     fn send(&mut self, msgs: Vec<(Sid, PeerMsg)>, after: u64) {
         for (to, msg) in msgs {
-            let waiting = self.held.iter().any(|(_, t, _)| *t == to);
+            let waiting = self.held_to.get(&to).is_some_and(|n| *n > 0);
             if waiting || after > self.durable_batch {
                 self.held.push_back((after, to, msg));
+                *self.held_to.entry(to).or_default() += 1;
             } else {
                 self.transmit(to, msg);
             }
@@ -588,6 +594,9 @@ impl Driver {
                 blocked.insert(to);
                 keep.push_back((after, to, msg));
             } else {
+                if let Some(n) = self.held_to.get_mut(&to) {
+                    *n -= 1;
+                }
                 self.transmit(to, msg);
             }
         }
@@ -598,6 +607,7 @@ impl Driver {
     /// the relationship being reset, and goes with it.
     fn reset(&mut self, sid: Sid, now: u64) {
         self.held.retain(|(_, to, _)| *to != sid);
+        self.held_to.remove(&sid);
         if self.peer.is_serving() && self.peer.leader() == Some(sid) && sid != self.sid {
             self.clients.forwards_lost(&mut self.peer);
         }

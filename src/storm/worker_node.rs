@@ -14,6 +14,7 @@ use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
 use crate::net::{read_frame, write_frame};
 use crate::proto::{CreateMode, ErrorCode, WriteOp};
 use crate::server::wire::ClientOp;
+use crate::timer::Deadline;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -92,9 +93,11 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
     let mut wake = Some(Duration::ZERO);
     let mut beat = 0u64;
     let mut next_beat = Duration::ZERO;
+    let mut timer = Deadline::at(start);
     loop {
         let now = start.elapsed();
         let until = wake.map_or(next_beat, |w| w.min(next_beat));
+        timer.reset(start + until.max(now));
         tokio::select! {
             // `biased`: deterministic runs (see server::run).
             biased;
@@ -126,7 +129,7 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
                 }
                 Some(ClientEvent::State(_)) => {}
             },
-            _ = tokio::time::sleep_until(start + until.max(now)) => {}
+            _ = &mut timer => {}
         }
         let now = start.elapsed();
         let ready = worker.step(now);

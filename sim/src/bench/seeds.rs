@@ -47,13 +47,14 @@ pub fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figur
         seeds += 1;
         sim_secs += report.sim_secs;
         msgs += m;
-        let records = report.history.records();
-        events += records.len();
-        let (a, t) = storm_counts(&records);
+        events += report.events;
+        let (a, t) = report.history.with_records(storm_counts);
         acked += a;
         tuples += t;
         let judging = Instant::now();
-        std::hint::black_box(report.rejudge(sc, &records));
+        report
+            .history
+            .with_records(|r| std::hint::black_box(report.rejudge(sc, r)));
         checking += judging.elapsed();
     }
     // The rejudging is ours, not the seeds'.

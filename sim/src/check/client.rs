@@ -10,7 +10,8 @@
 use super::linear::{check_key, KeyOp, KeyOpKind, KeyOutcome, Node};
 use super::{undecided, v, zx, CheckOptions, Violation};
 use crate::history::{body_digest, Call, ClientStatus, Event, Outcome, Record, Ret};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::SessionId;
 use zkstorm::zab::txn::TxnBody;
@@ -63,7 +64,7 @@ impl Op<'_> {
 
 pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
     let mut ops = Vec::new();
-    let mut open: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut open: HashMap<(usize, u64), usize> = HashMap::default();
     for (idx, r) in records.iter().enumerate() {
         match &r.event {
             Event::Invoke {
@@ -118,7 +119,7 @@ pub(crate) struct SessionEnd {
 
 pub(crate) fn session_ends(records: &[Record]) -> BTreeMap<SessionId, SessionEnd> {
     let close = body_digest(&TxnBody::CloseSession);
-    let mut proposed: HashMap<u64, usize> = HashMap::new();
+    let mut proposed: HashMap<u64, usize> = HashMap::default();
     let mut ends: BTreeMap<SessionId, SessionEnd> = BTreeMap::new();
     for (idx, r) in records.iter().enumerate() {
         match &r.event {
@@ -203,7 +204,7 @@ fn key_outcome(done: &Option<Done>) -> KeyOutcome {
 fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
     let mut out = vec![None; ops.len()];
     // Ops are in invocation order; walk back keeping each session's next commit.
-    let mut next: HashMap<SessionId, usize> = HashMap::new();
+    let mut next: HashMap<SessionId, usize> = HashMap::default();
     for (i, op) in ops.iter().enumerate().rev() {
         out[i] = next.get(&op.session).copied();
         if let Some(d) = &op.done {
@@ -223,7 +224,7 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
 /// client sent it under (ZooKeeper's TxnHeader clientId and cxid) — and the
 /// client recorded that xid with the answer, so the match is exact.
 fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
-    let mut first: HashMap<(SessionId, u64), usize> = HashMap::new();
+    let mut first: HashMap<(SessionId, u64), usize> = HashMap::default();
     for (idx, r) in records.iter().enumerate() {
         if let Event::Delivered { session, cxid, .. } = r.event {
             first.entry((session, cxid)).or_insert(idx);
@@ -497,7 +498,7 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
     let mut out = Vec::new();
     let ops = ops(records);
     // (path, value) → the op that wrote it.
-    let mut writers: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut writers: HashMap<(&str, &str), usize> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         match op.call {
             Call::Create { path, value, .. }
@@ -515,8 +516,8 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
         last_answered: Option<u64>,
         last_write: Option<(u64, u64)>,
     }
-    let mut sessions: HashMap<SessionId, Seen> = HashMap::new();
-    let mut by_id: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut sessions: HashMap<SessionId, Seen> = HashMap::default();
+    let mut by_id: HashMap<(usize, u64), usize> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         by_id.insert((op.client, op.id), i);
     }
@@ -678,7 +679,7 @@ fn parent(path: &str) -> &str {
 /// Every zxid at which a znode's data or its children were known to change
 /// (an ok create, set or delete), sorted, per (path, what).
 fn known_changes<'a>(ops: &[Op<'a>]) -> HashMap<WatchKey<'a>, Vec<u64>> {
-    let mut changes: HashMap<WatchKey<'a>, Vec<u64>> = HashMap::new();
+    let mut changes: HashMap<WatchKey<'a>, Vec<u64>> = HashMap::default();
     for op in ops {
         let Some(d) = op
             .done
@@ -738,13 +739,13 @@ pub fn watches(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     let mut out = Vec::new();
     let ops = ops(records);
     let changes = known_changes(&ops);
-    let mut by_done: HashMap<usize, usize> = HashMap::new();
+    let mut by_done: HashMap<usize, usize> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         if let Some(d) = &op.done {
             by_done.insert(d.idx, i);
         }
     }
-    let mut regs: HashMap<SessionId, BTreeMap<WatchKey, Reg>> = HashMap::new();
+    let mut regs: HashMap<SessionId, BTreeMap<WatchKey, Reg>> = HashMap::default();
     for (idx, r) in records.iter().enumerate() {
         match &r.event {
             Event::Complete { session, .. } => {
@@ -923,9 +924,9 @@ pub fn sessions(records: &[Record]) -> Vec<Violation> {
     let ops = ops(records);
     let ends = session_ends(records);
     // path → ephemeral creates (zxid, session, op), sorted by zxid.
-    let mut created: HashMap<&str, Vec<(u64, SessionId, usize)>> = HashMap::new();
+    let mut created: HashMap<&str, Vec<(u64, SessionId, usize)>> = HashMap::default();
     // path → ok deletes' zxids; paths with a delete of unknown effect.
-    let mut deleted: HashMap<&str, Vec<u64>> = HashMap::new();
+    let mut deleted: HashMap<&str, Vec<u64>> = HashMap::default();
     let mut uncertain: BTreeSet<&str> = BTreeSet::new();
     for (i, op) in ops.iter().enumerate() {
         match op.call {

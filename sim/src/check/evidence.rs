@@ -28,7 +28,7 @@ struct Counts {
 
 fn count(records: &[Record]) -> Counts {
     let mut c = Counts::default();
-    let mut ephemeral_ops = std::collections::HashSet::new();
+    let mut ephemeral_ops = rustc_hash::FxHashSet::default();
     for r in records {
         match &r.event {
             Event::Delivered { .. } => c.delivered += 1,

@@ -8,7 +8,7 @@
 //! settled (the caller knows; else the end of the history), and the model
 //! lets it either do nothing or do what a success would have done.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use zkstorm::types::SessionId;
 
 /// A znode's state in the model.
@@ -287,7 +287,7 @@ pub fn check_key(
 
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, State)> = HashSet::new();
+    let mut cache: HashSet<(Vec<u64>, State)> = HashSet::default();
     let mut stack: Vec<(usize, State, usize)> = Vec::new();
     let mut state = init;
     let mut entry = es[0].next;

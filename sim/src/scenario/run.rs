@@ -197,22 +197,24 @@ pub async fn run(scenario: &Scenario) -> RunReport {
             history.record(ev);
         }
     }
-    let records = history.records();
-    let checks = judge(sc, &records, healed_at_ms, &storm_spec);
-    let txns_committed = records
-        .iter()
-        .filter_map(|r| match r.event {
-            Event::Delivered { zxid, .. } => Some(zxid),
-            _ => None,
-        })
-        .collect::<BTreeSet<u64>>()
-        .len() as u64;
+    let (checks, txns_committed, events) = history.with_records(|records| {
+        let checks = judge(sc, records, healed_at_ms, &storm_spec);
+        let txns = records
+            .iter()
+            .filter_map(|r| match r.event {
+                Event::Delivered { zxid, .. } => Some(zxid),
+                _ => None,
+            })
+            .collect::<BTreeSet<u64>>()
+            .len() as u64;
+        (checks, txns, records.len())
+    });
     RunReport {
         name: sc.name.clone(),
         seed,
         checks,
         sim_secs: start.elapsed().as_secs_f64(),
-        events: records.len(),
+        events,
         ops_ok,
         ops_failed,
         txns_committed,
