@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
@@ -16,8 +16,8 @@ use tokio::time::{Instant, Sleep};
 /// before its deadline.
 pub struct Deadline {
     sleep: Pin<Box<Sleep>>,
-    /// When the timer we last registered falls due.
-    armed: Option<Instant>,
+    /// When the timer we last registered falls due, and whom it wakes.
+    armed: Option<(Instant, Waker)>,
 }
 
 impl Deadline {
@@ -52,15 +52,16 @@ impl Future for Deadline {
         // A timer due at or before the deadline (and still ahead) will wake
         // us: no need for another. One due at the deadline is ahead, as the
         // deadline is.
-        let armed = match self.armed {
-            Some(a) if a == deadline => true,
-            Some(a) => a < deadline && a > Instant::now(),
+        let armed = match &self.armed {
+            Some((_, w)) if !w.will_wake(cx.waker()) => false,
+            Some((a, _)) if *a == deadline => true,
+            Some((a, _)) => *a < deadline && *a > Instant::now(),
             None => false,
         };
         if armed {
             return Poll::Pending;
         }
-        self.armed = Some(deadline);
+        self.armed = Some((deadline, cx.waker().clone()));
         self.sleep.as_mut().poll(cx)
     }
 }
@@ -85,5 +86,93 @@ impl Ticker {
         (&mut self.next).await;
         let next = self.next.deadline() + self.period;
         self.next.reset(next);
+    }
+}
+
+#[cfg(all(test, madsim))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Poll `f` `n` times with a counting waker, let 1 s pass, and say how
+    /// many wakeups came.
+    async fn wakes_after_polls<F: Future + Unpin>(f: &mut F, n: usize) -> usize {
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..n {
+            assert!(Pin::new(&mut *f).poll(&mut cx).is_pending());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        wakes.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_deadline_polled_often_wakes_once_where_a_sleep_wakes_per_poll() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let mut sleep = Box::pin(tokio::time::sleep(Duration::from_millis(100)));
+            assert_eq!(wakes_after_polls(&mut sleep, 50).await, 50);
+            let mut d = Deadline::after(Duration::from_millis(100));
+            assert_eq!(wakes_after_polls(&mut d, 50).await, 1);
+            assert!(d.sleep.is_elapsed());
+        });
+    }
+
+    #[test]
+    fn a_reset_deadline_fires_at_its_new_time() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let start = Instant::now();
+            let mut d = Deadline::after(Duration::from_millis(100));
+            let wakes = Arc::new(Wakes::default());
+            let waker = Waker::from(wakes.clone());
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(&mut d).poll(&mut cx).is_pending());
+            // Later: the first timer wakes us early, and we ask for another.
+            d.reset(start + Duration::from_millis(300));
+            (&mut d).await;
+            let near = |ms: u64| {
+                start.elapsed().abs_diff(Duration::from_millis(ms)) < Duration::from_millis(5)
+            };
+            assert!(near(300), "{:?}", start.elapsed());
+            // Earlier than a timer already asked for: a new one.
+            d.reset(start + Duration::from_millis(900));
+            assert!(Pin::new(&mut d).poll(&mut cx).is_pending());
+            d.reset(start + Duration::from_millis(400));
+            (&mut d).await;
+            assert!(near(400), "{:?}", start.elapsed());
+        });
+    }
+
+    #[test]
+    fn a_ticker_ticks_at_once_then_every_period() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let start = Instant::now();
+            let mut t = Ticker::new(Duration::from_millis(50));
+            let mut at = Vec::new();
+            for _ in 0..4 {
+                t.tick().await;
+                at.push(start.elapsed());
+            }
+            // madsim lets a little time pass as tasks run; ticks are due
+            // on the period, whatever that.
+            assert!(at[0] < Duration::from_millis(5), "{at:?}");
+            for w in at.windows(2) {
+                let gap = w[1] - w[0];
+                assert!(
+                    gap.abs_diff(Duration::from_millis(50)) < Duration::from_millis(5),
+                    "{at:?}"
+                );
+            }
+        });
     }
 }
