@@ -4,7 +4,7 @@
 //! another server keeping its session and never accepting a server that is
 //! behind what it has already seen.
 
-use crate::net::{read_frame, write_frame};
+use crate::net::{read_frame, write_frame, FrameReader, MAX_FRAME};
 use crate::proto::{
     CreateMode, ErrorCode, EventType, OpResult, ReadOp, Stat, WatchedEvent, WriteOp,
 };
@@ -414,10 +414,11 @@ impl Conn {
         if let Some(outcome) = early {
             return outcome;
         }
-        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (rd, mut wr) = tokio::io::split(stream);
         let (frames_tx, mut frames) = mpsc::unbounded_channel();
         let reader = tokio::spawn(async move {
-            while let Ok(Some(msg)) = read_frame::<_, ServerMsg>(&mut rd).await {
+            let mut rd = FrameReader::new(rd, MAX_FRAME);
+            while let Ok(Some(msg)) = rd.next::<ServerMsg>().await {
                 if frames_tx.send(msg).is_err() {
                     return;
                 }

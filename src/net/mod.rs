@@ -57,6 +57,15 @@ pub async fn read_frame_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
     max: usize,
 ) -> io::Result<Option<T>> {
+    read_into(r, &mut Vec::new(), max).await
+}
+
+/// One frame read into `body` (cleared first), then decoded.
+async fn read_into<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    body: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -70,15 +79,53 @@ pub async fn read_frame_max<R: AsyncRead + Unpin, T: DeserializeOwned>(
             "frame too large",
         ));
     }
-    let mut body = Vec::new();
+    body.clear();
     while body.len() < len {
         let start = body.len();
         body.resize(start + (len - start).min(READ_CHUNK), 0);
         r.read_exact(&mut body[start..]).await?;
     }
-    bincode::deserialize(&body)
+    bincode::deserialize(body)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Reads frames of at most `max` bytes from one stream into a buffer kept
+/// across frames: one allocation per connection rather than per frame.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R, max: usize) -> Self {
+        FrameReader {
+            inner,
+            buf: Vec::new(),
+            max,
+        }
+    }
+
+    /// The next frame; `Ok(None)` on a clean end of stream.
+    pub async fn next<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
+        read_into(&mut self.inner, &mut self.buf, self.max).await
+    }
+}
+
+/// Write `msgs` as frames with one write and one flush, through `buf`
+/// (cleared first, kept by the caller across batches).
+pub async fn write_batch<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    buf: &mut Vec<u8>,
+    msgs: impl IntoIterator<Item = T>,
+) -> io::Result<()> {
+    buf.clear();
+    for m in msgs {
+        encode_into(buf, &m);
+    }
+    w.write_all(buf).await?;
+    w.flush().await
 }
 
 #[cfg(test)]
@@ -116,6 +163,24 @@ mod tests {
         );
         // A length prefix claiming 4 GiB is refused before any allocation.
         assert!(read::<Vec<u8>>(&u32::MAX.to_le_bytes(), MAX_CLIENT_FRAME).is_err());
+    }
+
+    #[test]
+    fn a_frame_reader_reuses_its_buffer_and_keeps_the_limit() {
+        let mut bytes = Vec::new();
+        encode_into(&mut bytes, &vec![7u8; 300]);
+        encode_into(&mut bytes, &5u64);
+        encode_into(&mut bytes, &vec![1u8; 100]);
+        let mut r = FrameReader::new(bytes.as_slice(), 200);
+        let big: io::Result<Option<Vec<u8>>> = block_on_ready(Box::pin(r.next()));
+        assert!(big.is_err(), "over the limit");
+        let mut r = FrameReader::new(bytes.as_slice(), 400);
+        let a: Option<Vec<u8>> = block_on_ready(Box::pin(r.next())).unwrap();
+        let b: Option<u64> = block_on_ready(Box::pin(r.next())).unwrap();
+        let c: Option<Vec<u8>> = block_on_ready(Box::pin(r.next())).unwrap();
+        let end: Option<u64> = block_on_ready(Box::pin(r.next())).unwrap();
+        assert_eq!(a, Some(vec![7u8; 300]));
+        assert_eq!((b, c, end), (Some(5), Some(vec![1u8; 100]), None));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use super::wire::{ClientMsg, ClientOp, ServerMsg};
 use super::{ConnId, Inbox};
-use crate::net::{read_frame_max, write_frame, MAX_CLIENT_FRAME};
+use crate::net::{write_batch, FrameReader, MAX_CLIENT_FRAME};
 use crate::proto::{ErrorCode, EventType, OpResult, ReadOp, WatchedEvent};
 use crate::tree::DataTree;
 use crate::types::{SessionId, Sid, Zxid};
@@ -30,12 +30,11 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
         if inbox.send(Inbox::ClientOpen { conn, tx }).is_err() {
             return;
         }
-        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (rd, mut wr) = tokio::io::split(stream);
         let inbox_rd = inbox.clone();
         let reader = tokio::spawn(async move {
-            while let Ok(Some(msg)) =
-                read_frame_max::<_, ClientMsg>(&mut rd, MAX_CLIENT_FRAME).await
-            {
+            let mut frames = FrameReader::new(rd, MAX_CLIENT_FRAME);
+            while let Ok(Some(msg)) = frames.next::<ClientMsg>().await {
                 if inbox_rd.send(Inbox::Client { conn, msg }).is_err() {
                     return;
                 }
@@ -45,12 +44,11 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
         tokio::spawn(async move {
             // Ends when the server drops the connection's sender: the stream
             // closes and the client sees the end.
+            let mut buf = Vec::new();
             while let Some(first) = rx.recv().await {
-                let mut ok = write_frame(&mut wr, &first).await.is_ok();
-                while let Ok(more) = rx.try_recv() {
-                    ok = ok && write_frame(&mut wr, &more).await.is_ok();
-                }
-                if !ok || wr.flush().await.is_err() {
+                let more = std::iter::from_fn(|| rx.try_recv().ok());
+                let batch = std::iter::once(first).chain(more);
+                if write_batch(&mut wr, &mut buf, batch).await.is_err() {
                     break;
                 }
             }

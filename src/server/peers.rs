@@ -4,7 +4,9 @@
 //! relationship (ZAB assumes FIFO channels that fail as a whole).
 
 use super::Inbox;
-use crate::net::{encode_into, read_frame, read_frame_max, write_frame, MAX_HELLO_FRAME};
+use crate::net::{
+    encode_into, read_frame_max, write_frame, FrameReader, MAX_FRAME, MAX_HELLO_FRAME,
+};
 use crate::types::Sid;
 use crate::zab::msg::PeerMsg;
 use std::net::SocketAddr;
@@ -33,8 +35,9 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
                 return;
             };
             let _ = inbox.send(Inbox::PeerUp { sid, conn });
+            let mut frames = FrameReader::new(stream, MAX_FRAME);
             loop {
-                match read_frame::<_, PeerMsg>(&mut stream).await {
+                match frames.next::<PeerMsg>().await {
                     Ok(Some(msg)) => {
                         if inbox.send(Inbox::Peer { sid, conn, msg }).is_err() {
                             return;
