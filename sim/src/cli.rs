@@ -462,14 +462,6 @@ pub fn list(dir: &Path) -> u8 {
     EXIT_PASS
 }
 
-pub fn bench(scenarios: &[std::path::PathBuf], secs: f64, json: bool) -> u8 {
-    crate::bench::run(&crate::bench::Options {
-        scenarios: scenarios.to_vec(),
-        secs,
-        json,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

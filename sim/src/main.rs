@@ -89,6 +89,10 @@ enum Command {
         secs: f64,
         /// Scenarios to measure (default: the standard ones).
         scenarios: Vec<PathBuf>,
+        /// Measure only these parts (comma-separated): scenarios, fuzz,
+        /// growth, checkers. Default: all.
+        #[arg(long, value_delimiter = ',', value_parser = ["scenarios", "fuzz", "growth", "checkers"])]
+        only: Vec<String>,
         /// Internal: measure fuzz seeds on this many threads and print
         /// the figures as JSON (bench runs itself so for each --jobs).
         #[arg(long, hide = true, value_parser = cli::parse_jobs)]
@@ -140,10 +144,16 @@ fn main() -> ExitCode {
             json,
             secs,
             scenarios,
+            only,
             fuzz_child,
         } => match fuzz_child {
             Some(jobs) => zkstorm_sim::bench::fuzz_child(jobs, secs),
-            None => cli::bench(&scenarios, secs, json),
+            None => zkstorm_sim::bench::run(&zkstorm_sim::bench::Options {
+                scenarios,
+                secs,
+                json,
+                only,
+            }),
         },
     };
     ExitCode::from(code)

@@ -40,6 +40,15 @@ pub struct Options {
     /// Wall seconds per scenario and per fuzz measurement.
     pub secs: f64,
     pub json: bool,
+    /// Parts to measure (`scenarios`, `fuzz`, `growth`, `checkers`); all
+    /// when empty.
+    pub only: Vec<String>,
+}
+
+impl Options {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
 }
 
 pub fn run(opts: &Options) -> u8 {
@@ -58,7 +67,7 @@ pub fn run(opts: &Options) -> u8 {
             }
         }
     }
-    match measure_all(&loaded, opts.secs) {
+    match measure_all(&loaded, opts) {
         Ok(m) => {
             if opts.json {
                 let goals = report::goals(&m);
@@ -76,23 +85,37 @@ pub fn run(opts: &Options) -> u8 {
     }
 }
 
-fn measure_all(loaded: &[(PathBuf, Scenario)], secs: f64) -> Result<Measured, String> {
-    let bare = bare_loop(200_000);
+fn measure_all(loaded: &[(PathBuf, Scenario)], opts: &Options) -> Result<Measured, String> {
+    let secs = opts.secs;
+    let bare = if opts.wants("scenarios") {
+        bare_loop(200_000)
+    } else {
+        0.0
+    };
     let mut scenarios = Vec::new();
-    for (p, sc) in loaded {
+    for (p, sc) in loaded.iter().filter(|_| opts.wants("scenarios")) {
         let f = seeds::measure(p, sc, secs, bare)
             .map_err(|e| format!("{}: the simulation panicked: {e}", p.display()))?;
         scenarios.push(f);
     }
-    let fuzz = [1, 2]
-        .iter()
-        .map(|&j| fuzz::measure(j, secs))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (growth_servers, growth_clients) = growth::measure()?;
-    let linearizable = checkers::SIZES
-        .iter()
-        .map(|&n| checkers::measure(n))
-        .collect();
+    let mut fuzz = Vec::new();
+    if opts.wants("fuzz") {
+        for jobs in [1, 2] {
+            fuzz.push(fuzz::measure(jobs, secs)?);
+        }
+    }
+    let (growth_servers, growth_clients) = if opts.wants("growth") {
+        growth::measure()?
+    } else {
+        Default::default()
+    };
+    let mut linearizable = Vec::new();
+    if opts.wants("checkers") {
+        linearizable = checkers::SIZES
+            .iter()
+            .map(|&n| checkers::measure(n))
+            .collect();
+    }
     Ok(Measured {
         bare_loop_msgs_per_sec: bare,
         scenarios,

@@ -111,6 +111,9 @@ pub fn goals(m: &Measured) -> Vec<Goal> {
         (&m.growth_servers, "servers 3 to 15"),
         (&m.growth_clients, "clients 1 to 64"),
     ] {
+        if sweep.is_empty() {
+            continue;
+        }
         let r = growth_ratio(sweep);
         let target = format!("cost per txn over messages per txn, {what}");
         let goal = format!("<= {:.2}", growth::SLACK);
@@ -135,10 +138,12 @@ pub fn goals(m: &Measured) -> Vec<Goal> {
 }
 
 pub fn print(m: &Measured) {
-    println!(
-        "bare madsim loop: {:.0} messages per wall second",
-        m.bare_loop_msgs_per_sec
-    );
+    if m.bare_loop_msgs_per_sec > 0.0 {
+        println!(
+            "bare madsim loop: {:.0} messages per wall second",
+            m.bare_loop_msgs_per_sec
+        );
+    }
     for f in &m.scenarios {
         println!(
             "{:<36} {:>5} seeds {:>7.2} seeds/s {:>6.0}x real time {:>8.0} msgs/s  {:.2} of bare  checkers {:.1} ms/seed ({:.0} records)",
@@ -158,13 +163,8 @@ pub fn print(m: &Measured) {
             f.jobs, f.seeds_per_sec, f.sim_secs_per_wall_sec, f.peak_rss_mib
         );
     }
-    println!("growth (steady load, 50 ops/s per client, 10 simulated seconds):");
-    println!("  servers clients   txns  msgs/txn  wall ms/sim s  wall us/txn");
-    for p in m.growth_servers.iter().chain(&m.growth_clients) {
-        println!(
-            "  {:>7} {:>7} {:>6} {:>9.1} {:>14.2} {:>12.1}",
-            p.servers, p.clients, p.txns, p.msgs_per_txn, p.wall_ms_per_sim_sec, p.wall_us_per_txn
-        );
+    if !m.growth_servers.is_empty() {
+        print_growth(m);
     }
     for t in &m.linearizable {
         println!(
@@ -181,5 +181,16 @@ pub fn print(m: &Measured) {
     for g in goals(m) {
         let met = if g.met { "yes" } else { "no" };
         println!("{:<56} {:>12}  {:<12} {met}", g.target, g.shown, g.goal);
+    }
+}
+
+fn print_growth(m: &Measured) {
+    println!("growth (steady load, 50 ops/s per client, 10 simulated seconds):");
+    println!("  servers clients   txns  msgs/txn  wall ms/sim s  wall us/txn");
+    for p in m.growth_servers.iter().chain(&m.growth_clients) {
+        println!(
+            "  {:>7} {:>7} {:>6} {:>9.1} {:>14.2} {:>12.1}",
+            p.servers, p.clients, p.txns, p.msgs_per_txn, p.wall_ms_per_sim_sec, p.wall_us_per_txn
+        );
     }
 }

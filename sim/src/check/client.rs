@@ -196,6 +196,16 @@ fn key_outcome(done: &Option<Done>) -> KeyOutcome {
     }
 }
 
+/// For each op, the client's op invoked just before it (ops are in
+/// invocation order, so one pass with the few clients' last ops finds it).
+fn previous_of_client(ops: &[Op]) -> Vec<Option<usize>> {
+    let mut last: HashMap<usize, usize> = HashMap::default();
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| last.insert(op.client, i))
+        .collect()
+}
+
 /// For each op, the answer by which it has surely happened or never will:
 /// the next op of the same session that was committed (an answered write, an
 /// ok sync) — a session's updates apply in the order it sent them
@@ -224,7 +234,8 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
 /// client sent it under (ZooKeeper's TxnHeader clientId and cxid) — and the
 /// client recorded that xid with the answer, so the match is exact.
 fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
-    let mut first: HashMap<(SessionId, u64), usize> = HashMap::default();
+    let mut first: HashMap<(SessionId, u64), usize> =
+        HashMap::with_capacity_and_hasher(ops.len(), Default::default());
     for (idx, r) in records.iter().enumerate() {
         if let Event::Delivered { session, cxid, .. } = r.event {
             first.entry((session, cxid)).or_insert(idx);
@@ -247,11 +258,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     const CHECK: &str = "client.linearizable";
     let mut out = Vec::new();
     let ops = ops(records);
-    let by_id: HashMap<(usize, u64), usize> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, o)| ((o.client, o.id), i))
-        .collect();
+    let before = previous_of_client(&ops);
     let settled_by = settled_by(&ops);
     // What became of each lost answer (see `fates`): a write whose answer
     // was lost and whose txn no server applied did nothing, and is left out
@@ -261,18 +268,34 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
     // so a wrong fate can make a correct history fail but never make a wrong
     // one pass: the pruning adds failures, it cannot hide one.
     let fate = fates(records, &ops);
-    let applied_at_zxid: BTreeSet<(SessionId, u64, u64)> = records
+    // Only the txns of requests answered SessionMoved or SessionExpired
+    // matter here: few, where a full set of every delivery was a large
+    // part of judging a big history.
+    let asked: rustc_hash::FxHashSet<(SessionId, u64)> = ops
         .iter()
-        .filter_map(|r| match r.event {
-            Event::Delivered {
-                session,
-                cxid,
-                zxid,
-                ..
-            } => Some((session, cxid, zxid)),
-            _ => None,
+        .filter_map(|op| {
+            let d = op.done.as_ref()?;
+            let moved =
+                d.outcome.is(ErrorCode::SessionMoved) || d.outcome.is(ErrorCode::SessionExpired);
+            Some((op.session, d.xid?)).filter(|_| moved)
         })
         .collect();
+    let applied_at_zxid: rustc_hash::FxHashSet<(SessionId, u64, u64)> = match asked.is_empty() {
+        true => Default::default(),
+        false => records
+            .iter()
+            .filter_map(|r| match r.event {
+                Event::Delivered {
+                    session,
+                    cxid,
+                    zxid,
+                    ..
+                } => Some((session, cxid, zxid)),
+                _ => None,
+            })
+            .filter(|(s, c, _)| asked.contains(&(*s, *c)))
+            .collect(),
+    };
     // SessionMoved / SessionExpired decided by applying this very txn (the
     // answer's zxid is where it was applied) are definite no-ops; the same
     // code from the client library (its session ended with the request in
@@ -289,7 +312,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         (o, _) => o,
     };
     // Znodes that ever had a child: only there can a delete answer NotEmpty.
-    let parents: BTreeSet<&str> = ops
+    let parents: rustc_hash::FxHashSet<&str> = ops
         .iter()
         .filter_map(|o| o.call.path()?.rsplit_once('/').map(|(p, _)| p))
         .collect();
@@ -299,7 +322,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         let op = &ops[i];
         op.call.is_write() && op.done.as_ref().is_some_and(|d| !d.answered()) && fate[i].is_none()
     };
-    let mut keys: BTreeMap<&str, KeyHistory> = BTreeMap::new();
+    let mut keys: HashMap<&str, KeyHistory> = HashMap::default();
     for (i, op) in ops.iter().enumerate() {
         let ret_if_known = |o: &KeyOutcome| match o {
             KeyOutcome::Unknown => settled_by[i],
@@ -385,8 +408,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
             Call::Get { path, .. } | Call::Exists { path, .. } => {
                 let Some(done) = &op.done else { continue };
                 // Only right after an ok sync of this session.
-                let Some(&prev) = op.id.checked_sub(1).and_then(|p| by_id.get(&(op.client, p)))
-                else {
+                let Some(prev) = before[i].filter(|p| ops[*p].id + 1 == op.id) else {
                     continue;
                 };
                 let sync = &ops[prev];
@@ -445,6 +467,9 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
         }
     }
     let ends = session_ends(records);
+    // In path order, so findings come out the same way every time.
+    let mut keys: Vec<(&str, KeyHistory)> = keys.into_iter().collect();
+    keys.sort_unstable_by_key(|(path, _)| *path);
     for (path, mut k) in keys {
         for s in std::mem::take(&mut k.ephemeral_sessions) {
             if let Some(end) = ends.get(&s) {

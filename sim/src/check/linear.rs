@@ -285,9 +285,14 @@ pub fn check_key(
         es[ret_of[i]].other = call_of[i];
     }
 
-    let words = ops.len().div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, State)> = HashSet::default();
+    // The set of ops linearized so far, as a 128-bit Zobrist fingerprint
+    // (the XOR of a fixed random key per op), updated in O(1) per step: the
+    // cache used to hold a copy of the whole bitset per entry, O(ops) per
+    // step. Two different sets share a fingerprint with probability about
+    // 2^-128 per pair; that would prune a branch (a spurious failure, which
+    // is reported), never pass a history that does not linearize.
+    let mut linearized: u128 = 0;
+    let mut cache: HashSet<(u128, State)> = HashSet::default();
     let mut stack: Vec<(usize, State, usize)> = Vec::new();
     let mut state = init;
     let mut entry = es[0].next;
@@ -309,10 +314,10 @@ pub fn check_key(
         if e.call {
             step(state, &ops[e.op], &mut succ);
             let mut moved = false;
-            let (w, bit) = (e.op / 64, 1u64 << (e.op % 64));
+            let key = zobrist(e.op);
             for (b, ns) in succ.iter().enumerate().skip(from_branch) {
-                linearized[w] |= bit;
-                if cache.insert((linearized.clone(), *ns)) {
+                if cache.insert((linearized ^ key, *ns)) {
+                    linearized ^= key;
                     stack.push((entry, state, b));
                     state = *ns;
                     lift(&mut es, entry);
@@ -320,7 +325,6 @@ pub fn check_key(
                     moved = true;
                     break;
                 }
-                linearized[w] &= !bit;
             }
             from_branch = 0;
             if !moved {
@@ -334,7 +338,7 @@ pub fn check_key(
                 break;
             };
             let op = es[call].op;
-            linearized[op / 64] &= !(1u64 << (op % 64));
+            linearized ^= zobrist(op);
             state = prev;
             unlift(&mut es, call);
             entry = call;
@@ -355,6 +359,18 @@ pub fn check_key(
         op: (op != NIL).then_some(op),
         state: show(st, values),
     })
+}
+
+/// Op `i`'s fixed random key for the fingerprint (two splitmix64 draws).
+fn zobrist(i: usize) -> u128 {
+    let mix = |mut x: u64| {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^ (x >> 31)
+    };
+    let i = i as u64;
+    (u128::from(mix(2 * i)) << 64) | u128::from(mix(2 * i + 1))
 }
 
 pub fn show(s: State, values: &[String]) -> String {
