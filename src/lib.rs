@@ -3,6 +3,7 @@
 
 pub mod bugs;
 pub mod client;
+pub mod jute;
 pub mod net;
 pub mod proto;
 pub mod server;
