@@ -6,6 +6,7 @@ mod clients;
 mod peers;
 mod persister;
 pub mod wire;
+pub mod zoo_cfg;
 
 use crate::store::{Disk, Store};
 use crate::timer::Ticker;
