@@ -1,6 +1,7 @@
 //! zkstorm: a ZooKeeper-style ensemble (ZAB + znodes) built to run both under
 //! deterministic simulation (`--cfg madsim`) and for real.
 
+pub mod acl;
 pub mod bugs;
 pub mod client;
 pub mod jute;
