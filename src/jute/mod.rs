@@ -4,6 +4,7 @@
 //! mode's client port speaks it (issue 10); nothing here touches a socket.
 
 pub mod codec;
+pub mod convert;
 pub mod frame;
 pub mod records;
 pub mod reply;
