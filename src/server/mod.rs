@@ -3,6 +3,7 @@
 //! made in `zab::Peer` (protocol) or `session` (per-connection request order).
 
 mod clients;
+pub mod four_letter;
 mod peers;
 mod persister;
 pub mod wire;

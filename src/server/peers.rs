@@ -118,7 +118,7 @@ pub(super) async fn send_loop(
         for m in waiting.drain(..) {
             encode_into(&mut buf, &m);
         }
-        if !write_batch(&mut stream, &buf).await {
+        if !flush_buf(&mut stream, &buf).await {
             let _ = inbox.send(Inbox::PeerDown { sid: peer });
             continue;
         }
@@ -143,7 +143,7 @@ async fn connect(me: Sid, addr: SocketAddr) -> Option<TcpStream> {
     Some(stream)
 }
 
-async fn write_batch(stream: &mut TcpStream, buf: &[u8]) -> bool {
+async fn flush_buf(stream: &mut TcpStream, buf: &[u8]) -> bool {
     buf.is_empty() || (stream.write_all(buf).await.is_ok() && stream.flush().await.is_ok())
 }
 
@@ -170,7 +170,7 @@ async fn serve(stream: &mut TcpStream, rx: &mut mpsc::UnboundedReceiver<Outbound
                 Outbound::Reset => end = Some(Served::Reset),
                 Outbound::Break => end = Some(Served::Broken),
                 Outbound::Pause(d) => {
-                    if !write_batch(stream, &buf).await {
+                    if !flush_buf(stream, &buf).await {
                         return Served::Broken;
                     }
                     buf.clear();
@@ -182,7 +182,7 @@ async fn serve(stream: &mut TcpStream, rx: &mut mpsc::UnboundedReceiver<Outbound
             }
             next = rx.try_recv().ok();
         }
-        if !write_batch(stream, &buf).await {
+        if !flush_buf(stream, &buf).await {
             return Served::Broken;
         }
         if let Some(end) = end {

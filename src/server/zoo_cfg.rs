@@ -82,9 +82,6 @@ const IGNORED: &[&str] = &[
     "jute.maxbuffer",
 ];
 
-/// The 4-letter words we answer.
-pub const FOUR_LETTER_WORDS: &[&str] = &["ruok", "srvr", "stat", "mntr"];
-
 impl ZooCfg {
     pub fn load(path: &Path) -> Result<ZooCfg, CfgError> {
         let file = path.display().to_string();
@@ -234,7 +231,7 @@ fn words(line: usize, v: &str, err: Err) -> Result<BTreeSet<String>, CfgError> {
     let mut out = BTreeSet::new();
     for w in v.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         if w == "*" {
-            out.extend(FOUR_LETTER_WORDS.iter().map(|s| s.to_string()));
+            out.extend(super::four_letter::WORDS.iter().map(|s| s.to_string()));
         } else if w.len() == 4 {
             // ZooKeeper's other words are accepted and answered as unknown.
             out.insert(w.to_string());
