@@ -214,7 +214,7 @@ fn run_scenario(
         Err(_) => Exit::Crashed,
     };
     let coverage::Reach { cells, measures } = match &r {
-        Ok(report) => coverage::reach(&sc, &report.history.records()),
+        Ok(report) => report.history.with_records(|r| coverage::reach(&sc, r)),
         Err(_) => coverage::Reach::default(),
     };
     let from = parent

@@ -373,3 +373,31 @@ server.3=zk3.example:2888:3888;0.0.0.0:2182
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: a config or an error naming a line of it, never a panic.
+        #[test]
+        fn any_text_parses_or_says_which_line(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    "[a-zA-Z.0-9]{1,12}=[ -~]{0,20}",
+                    Just("dataDir=/tmp/z".to_string()),
+                    Just("server.1=h:2888:3888".to_string()),
+                    "[ -~]{0,30}",
+                ],
+                0..8,
+            )
+        ) {
+            let text = lines.join("\n");
+            match ZooCfg::parse(&text, "zoo.cfg") {
+                Ok(c) => prop_assert!(!c.data_dir.as_os_str().is_empty()),
+                Err(e) => prop_assert!(e.line <= lines.len()),
+            }
+        }
+    }
+}
