@@ -153,6 +153,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A boolean at the end of a record that older peers leave out
+    /// (false when absent).
+    pub fn trailing_boolean(&mut self, field: &'static str) -> Result<bool> {
+        match self.left() {
+            0 => Ok(false),
+            _ => self.boolean(field),
+        }
+    }
+
     /// A string that must not be null.
     pub fn ustring(&mut self, field: &'static str) -> Result<String> {
         let at = self.pos;

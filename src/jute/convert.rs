@@ -10,9 +10,6 @@ use crate::proto::{
 };
 use crate::server::wire::ClientOp;
 
-/// ZooKeeper's Unimplemented, for what we do not serve (containers, TTLs).
-pub const UNIMPLEMENTED: i32 = -6;
-
 pub fn stat(s: &Stat) -> WireStat {
     WireStat {
         czxid: s.czxid.0 as i64,
@@ -44,23 +41,23 @@ pub fn watcher_event(e: &WatchedEvent) -> WatcherEvent {
     }
 }
 
-fn create_mode(flags: i32) -> Result<CreateMode, i32> {
+fn create_mode(flags: i32) -> Result<CreateMode, ErrorCode> {
     match flags {
         create_flags::PERSISTENT => Ok(CreateMode::Persistent),
         create_flags::EPHEMERAL => Ok(CreateMode::Ephemeral),
         create_flags::PERSISTENT_SEQUENTIAL => Ok(CreateMode::PersistentSequential),
         create_flags::EPHEMERAL_SEQUENTIAL => Ok(CreateMode::EphemeralSequential),
         // Containers and TTL nodes.
-        4..=6 => Err(UNIMPLEMENTED),
-        _ => Err(ErrorCode::BadArguments.code()),
+        4..=6 => Err(ErrorCode::Unimplemented),
+        _ => Err(ErrorCode::BadArguments),
     }
 }
 
-/// The operation a data request asks for; `Err(code)` answers it at once.
-/// Session-level requests (ping, auth, setWatches, closeSession, getACL,
-/// setACL) are the connection's business and come back as
-/// `Err(Unimplemented)` here.
-pub fn client_op(op: &Op) -> Result<ClientOp, i32> {
+/// The operation a data request asks for; `Err(code)` answers it at once
+/// (containers and TTL nodes are Unimplemented). Session-level requests
+/// (ping, auth, setWatches, closeSession, getACL, setACL) are the
+/// connection's business and come back as `Err(Unimplemented)` here.
+pub fn client_op(op: &Op) -> Result<ClientOp, ErrorCode> {
     Ok(match op {
         Op::Exists { path, watch } => ClientOp::Read(ReadOp::Exists {
             path: path.clone(),
@@ -79,7 +76,7 @@ pub fn client_op(op: &Op) -> Result<ClientOp, i32> {
     })
 }
 
-fn write_op(op: &Op) -> Result<WriteOp, i32> {
+fn write_op(op: &Op) -> Result<WriteOp, ErrorCode> {
     Ok(match op {
         Op::Create {
             path, data, flags, ..
@@ -106,7 +103,7 @@ fn write_op(op: &Op) -> Result<WriteOp, i32> {
             version: *version,
         },
         Op::Multi(ops) => WriteOp::Multi(ops.iter().map(write_op).collect::<Result<_, _>>()?),
-        _ => return Err(UNIMPLEMENTED),
+        _ => return Err(ErrorCode::Unimplemented),
     })
 }
 
@@ -222,13 +219,10 @@ mod tests {
         assert_eq!(got, ClientOp::Write(want));
         assert_eq!(
             client_op(&create(4, false)),
-            Err(UNIMPLEMENTED),
+            Err(ErrorCode::Unimplemented),
             "containers"
         );
-        assert_eq!(
-            client_op(&create(9, false)),
-            Err(ErrorCode::BadArguments.code())
-        );
+        assert_eq!(client_op(&create(9, false)), Err(ErrorCode::BadArguments));
         let multi = Op::Multi(vec![
             create(0, true),
             Op::Check {
@@ -239,7 +233,7 @@ mod tests {
         assert!(
             matches!(client_op(&multi), Ok(ClientOp::Write(WriteOp::Multi(v))) if v.len() == 2)
         );
-        assert_eq!(client_op(&Op::Ping), Err(UNIMPLEMENTED));
+        assert_eq!(client_op(&Op::Ping), Err(ErrorCode::Unimplemented));
         assert_eq!(
             client_op(&Op::Sync { path: "/".into() }),
             Ok(ClientOp::Sync)

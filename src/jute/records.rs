@@ -113,11 +113,7 @@ impl ConnectRequest {
         let timeout_ms = r.int("timeOut")?;
         let session_id = r.long("sessionId")?;
         let passwd = r.buffer("passwd")?;
-        let read_only = if r.left() > 0 {
-            r.boolean("readOnly")?
-        } else {
-            false
-        };
+        let read_only = r.trailing_boolean("readOnly")?;
         r.finish("ConnectRequest")?;
         Ok(ConnectRequest {
             protocol_version,
@@ -155,11 +151,7 @@ impl ConnectResponse {
         let timeout_ms = r.int("timeOut")?;
         let session_id = r.long("sessionId")?;
         let passwd = r.buffer("passwd")?;
-        let read_only = if r.left() > 0 {
-            r.boolean("readOnly")?
-        } else {
-            false
-        };
+        let read_only = r.trailing_boolean("readOnly")?;
         r.finish("ConnectResponse")?;
         Ok(ConnectResponse {
             protocol_version,
