@@ -142,6 +142,11 @@ pub enum OpResult {
         stat: Stat,
     },
     Synced,
+    /// A reconnect was confirmed: the session now belongs to the connection
+    /// of this generation (the server's own fence; never sent to a client).
+    Attached {
+        generation: u32,
+    },
     SessionCreated {
         timeout_ms: u64,
     },

@@ -1,9 +1,11 @@
 //! `zkstorm`: run, replay and benchmark simulated scenarios.
 
 #[cfg(not(madsim))]
-fn main() {
-    eprintln!("zkstorm is the simulator: build it with --cfg madsim (plain `cargo run` does, via .cargo/config.toml)");
-    std::process::exit(2);
+mod real_cli;
+
+#[cfg(not(madsim))]
+fn main() -> std::process::ExitCode {
+    real_cli::main()
 }
 
 #[cfg(madsim)]
@@ -98,6 +100,13 @@ enum Command {
         #[arg(long, hide = true, value_parser = cli::parse_jobs)]
         fuzz_child: Option<usize>,
     },
+    /// A real server speaking ZooKeeper's protocol: in the real build only.
+    Server {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        id: Option<u64>,
+    },
 }
 
 #[cfg(madsim)]
@@ -155,6 +164,15 @@ fn main() -> ExitCode {
                 only,
             }),
         },
+        Command::Server { .. } => {
+            eprintln!(
+                "error: this zkstorm is the simulation build; `zkstorm server` runs for real.\n\
+                 Build it without --cfg madsim and run that binary:\n  \
+                 RUSTFLAGS= cargo build --release -p zkstorm-sim --target-dir target/real\n  \
+                 target/real/release/zkstorm server --config zoo.cfg [--id N]"
+            );
+            cli::EXIT_BAD_INPUT
+        }
     };
     ExitCode::from(code)
 }

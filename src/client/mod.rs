@@ -455,7 +455,9 @@ impl Conn {
                     last_heard = tokio::time::Instant::now();
                     silence.reset(last_heard + silent_limit);
                     match frame {
-                        ServerMsg::Reply { xid, zxid, result } => {
+                        ServerMsg::Reply {
+                            xid, zxid, result, ..
+                        } => {
                             self.last_zxid = self.last_zxid.max(zxid);
                             if let Some((tx, watched)) = pending.remove(&xid) {
                                 if let Some(read) = watched {

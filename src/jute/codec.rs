@@ -153,12 +153,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A boolean at the end of a record that older peers leave out
-    /// (false when absent).
-    pub fn trailing_boolean(&mut self, field: &'static str) -> Result<bool> {
+    /// A boolean at the end of a record that older peers leave out.
+    pub fn trailing_boolean(&mut self, field: &'static str) -> Result<Option<bool>> {
         match self.left() {
-            0 => Ok(false),
-            _ => self.boolean(field),
+            0 => Ok(None),
+            _ => self.boolean(field).map(Some),
         }
     }
 

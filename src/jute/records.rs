@@ -95,7 +95,8 @@ impl Stat {
 }
 
 /// The first frame a client sends. `read_only` is a trailing boolean that
-/// old clients leave out.
+/// old clients leave out (`None`); the server writes it back only to a
+/// client that sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectRequest {
     pub protocol_version: i32,
@@ -103,7 +104,7 @@ pub struct ConnectRequest {
     pub timeout_ms: i32,
     pub session_id: i64,
     pub passwd: Vec<u8>,
-    pub read_only: bool,
+    pub read_only: Option<bool>,
 }
 
 impl ConnectRequest {
@@ -130,8 +131,10 @@ impl ConnectRequest {
             .long(self.last_zxid_seen)
             .int(self.timeout_ms)
             .long(self.session_id)
-            .buffer(&self.passwd)
-            .boolean(self.read_only);
+            .buffer(&self.passwd);
+        if let Some(read_only) = self.read_only {
+            w.boolean(read_only);
+        }
     }
 }
 
@@ -142,7 +145,7 @@ pub struct ConnectResponse {
     pub timeout_ms: i32,
     pub session_id: i64,
     pub passwd: Vec<u8>,
-    pub read_only: bool,
+    pub read_only: Option<bool>,
 }
 
 impl ConnectResponse {
@@ -166,8 +169,10 @@ impl ConnectResponse {
         w.int(self.protocol_version)
             .int(self.timeout_ms)
             .long(self.session_id)
-            .buffer(&self.passwd)
-            .boolean(self.read_only);
+            .buffer(&self.passwd);
+        if let Some(read_only) = self.read_only {
+            w.boolean(read_only);
+        }
     }
 }
 

@@ -76,6 +76,30 @@ pub struct Request {
     pub op: Op,
 }
 
+/// Opcodes the server answers (others get Unimplemented).
+pub fn served(opcode: i32) -> bool {
+    matches!(
+        opcode,
+        op::CREATE
+            | op::CREATE2
+            | op::DELETE
+            | op::EXISTS
+            | op::GET_DATA
+            | op::SET_DATA
+            | op::GET_ACL
+            | op::SET_ACL
+            | op::GET_CHILDREN
+            | op::GET_CHILDREN2
+            | op::SYNC
+            | op::CHECK
+            | op::MULTI
+            | op::PING
+            | op::AUTH
+            | op::SET_WATCHES
+            | op::CLOSE_SESSION
+    )
+}
+
 /// Decode one request frame's body. An opcode we do not serve is an error
 /// naming it (the server answers it with ZooKeeper's Unimplemented).
 pub fn decode(body: &[u8]) -> Result<Request> {

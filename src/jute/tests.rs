@@ -139,7 +139,7 @@ fn connect_records_round_trip_with_and_without_read_only() {
         timeout_ms: 10_000,
         session_id: 0,
         passwd: vec![0; 16],
-        read_only: true,
+        read_only: Some(true),
     };
     let mut w = Writer::new();
     c.write(&mut w);
@@ -147,13 +147,13 @@ fn connect_records_round_trip_with_and_without_read_only() {
     // An old client leaves readOnly out.
     let old = &w.buf[..w.buf.len() - 1];
     let got = ConnectRequest::read(&mut Reader::new(old)).unwrap();
-    assert!(!got.read_only);
+    assert_eq!(got.read_only, None);
     let resp = ConnectResponse {
         protocol_version: 0,
         timeout_ms: 0,
         session_id: 0,
         passwd: vec![0; 16],
-        read_only: false,
+        read_only: Some(false),
     };
     let mut w = Writer::new();
     resp.write(&mut w);
@@ -161,6 +161,14 @@ fn connect_records_round_trip_with_and_without_read_only() {
         ConnectResponse::read(&mut Reader::new(&w.buf)).unwrap(),
         resp
     );
+    // Not written back to a client that did not send it.
+    let quiet = ConnectResponse {
+        read_only: None,
+        ..resp
+    };
+    let mut w2 = Writer::new();
+    quiet.write(&mut w2);
+    assert_eq!(w2.buf.len() + 1, w.buf.len());
 }
 
 /// jute.maxbuffer: a length over the limit (or negative) is refused from

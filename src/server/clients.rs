@@ -5,31 +5,107 @@
 //! they belong to is durable.
 
 use super::wire::{ClientMsg, ClientOp, ServerMsg};
+use super::ClientProtocol;
 use super::{ConnId, Inbox};
 use crate::net::{write_batch, FrameReader, MAX_CLIENT_FRAME};
 use crate::proto::{ErrorCode, EventType, OpResult, ReadOp, WatchedEvent};
 use crate::tree::DataTree;
 use crate::types::{SessionId, Sid, Zxid};
 use crate::zab::ready::Applied;
-use crate::zab::txn::{Request, TxnBody};
+use crate::zab::txn::{client_cxid, xid_of, Request, TxnBody};
 use crate::zab::Peer;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<Inbox>) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    protocol: ClientProtocol,
+    max_per_ip: u32,
+    inbox: mpsc::UnboundedSender<Inbox>,
+) {
     let mut next: ConnId = 0;
+    let per_ip = PerIp::new(max_per_ip);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
+        let Some(slot) = per_ip.admit(from.ip()) else {
+            tracing::warn!(%from, max_per_ip, "too many connections from one address (maxClientCnxns): closed");
             continue;
         };
         next += 1;
         let conn = next;
-        let (tx, mut rx) = mpsc::unbounded_channel::<ServerMsg>();
-        if inbox.send(Inbox::ClientOpen { conn, tx }).is_err() {
+        let (tx, rx) = mpsc::unbounded_channel::<ServerMsg>();
+        let addr = from.to_string();
+        if inbox.send(Inbox::ClientOpen { conn, tx, addr }).is_err() {
             return;
         }
+        match protocol {
+            ClientProtocol::Native => serve_native(stream, conn, rx, inbox.clone(), slot),
+            ClientProtocol::Jute => super::jute_port::serve(stream, conn, rx, inbox.clone(), slot),
+        }
+    }
+}
+
+/// Connections per client address (maxClientCnxns; 0: no limit).
+#[derive(Clone)]
+pub(super) struct PerIp {
+    max: u32,
+    open: Arc<Mutex<BTreeMap<IpAddr, u32>>>,
+}
+
+/// One admitted connection; its address's count drops when it goes.
+pub(super) struct Slot {
+    ip: IpAddr,
+    open: Arc<Mutex<BTreeMap<IpAddr, u32>>>,
+}
+
+impl PerIp {
+    pub(super) fn new(max: u32) -> PerIp {
+        PerIp {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    pub(super) fn admit(&self, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().expect("per-ip lock");
+        let n = open.entry(ip).or_insert(0);
+        if self.max > 0 && *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        let open = self.open.clone();
+        Some(Slot { ip, open })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("per-ip lock");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// One connection of our own client: frames in to the server, its
+/// messages out as frames.
+fn serve_native(
+    stream: TcpStream,
+    conn: ConnId,
+    mut rx: mpsc::UnboundedReceiver<ServerMsg>,
+    inbox: mpsc::UnboundedSender<Inbox>,
+    slot: Slot,
+) {
+    {
         let (rd, mut wr) = tokio::io::split(stream);
         let inbox_rd = inbox.clone();
         let reader = tokio::spawn(async move {
@@ -57,6 +133,7 @@ pub(super) async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSen
             // simulator's shutdown sends no FIN; the client would only
             // notice through its own silence timer).
             reader.abort();
+            drop(slot);
         });
     }
 }
@@ -84,7 +161,10 @@ struct Conn {
     /// live before this connection serves it.
     revalidating: Option<u64>,
     timeout_ms: u64,
-    /// Writes sent into ZAB, oldest first (their xids).
+    /// The session's owner generation this connection holds (see
+    /// `Db::owners`): its requests carry it in their cxid.
+    generation: u32,
+    /// Writes sent into ZAB, oldest first (their cxids).
     inflight: VecDeque<u64>,
     /// When the requests this connection has in ZAB (writes, its session's
     /// creation) last made progress: submitted into an idle pipeline or one
@@ -95,6 +175,11 @@ struct Conn {
     closing: bool,
     /// A Close (its xid) waiting for the blocked requests ahead of it.
     close_after: Option<u64>,
+    /// The client's address, and what it sent and was sent (four-letter
+    /// words report them).
+    addr: String,
+    received: u64,
+    sent: u64,
 }
 
 pub(super) struct Clients {
@@ -125,12 +210,30 @@ impl Clients {
         }
     }
 
-    pub(super) fn open(&mut self, conn: ConnId, tx: mpsc::UnboundedSender<ServerMsg>) {
+    pub(super) fn open(
+        &mut self,
+        conn: ConnId,
+        tx: mpsc::UnboundedSender<ServerMsg>,
+        addr: String,
+    ) {
         let c = Conn {
             tx: Some(tx),
+            addr,
             ..Conn::default()
         };
         self.conns.insert(conn, c);
+    }
+
+    /// Connections and their counts, for the four-letter words.
+    pub(super) fn four_letter_counts(&self) -> super::four_letter::Snapshot {
+        let mut s = super::four_letter::Snapshot::default();
+        for c in self.conns.values() {
+            s.clients.push((c.addr.clone(), c.received, c.sent));
+            s.received += c.received;
+            s.sent += c.sent;
+            s.outstanding += (c.inflight.len() + c.blocked.len()) as u64;
+        }
+        s
     }
 
     pub(super) fn has_output(&self) -> bool {
@@ -140,8 +243,11 @@ impl Clients {
     /// Send what the last batch answered, then close what asked to be closed.
     pub(super) fn flush_output(&mut self) {
         for (conn, msg) in self.out.drain(..) {
-            if let Some(tx) = self.conns.get(&conn).and_then(|c| c.tx.as_ref()) {
-                let _ = tx.send(msg);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.sent += 1;
+                if let Some(tx) = &c.tx {
+                    let _ = tx.send(msg);
+                }
             }
         }
         for conn in std::mem::take(&mut self.to_close) {
@@ -157,6 +263,17 @@ impl Clients {
 
     fn reply(&mut self, conn: ConnId, msg: ServerMsg) {
         self.out.push((conn, msg));
+    }
+
+    fn answer(&mut self, conn: ConnId, xid: u64, zxid: Zxid, result: Result<OpResult, ErrorCode>) {
+        let failed_at = None;
+        let reply = ServerMsg::Reply {
+            xid,
+            zxid,
+            result,
+            failed_at,
+        };
+        self.reply(conn, reply);
     }
 
     fn close(&mut self, peer: &mut Peer, conn: ConnId) {
@@ -222,9 +339,10 @@ impl Clients {
     }
 
     pub(super) fn on_message(&mut self, peer: &mut Peer, conn: ConnId, msg: ClientMsg) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        c.received += 1;
         if c.closing {
             return;
         }
@@ -281,10 +399,11 @@ impl Clients {
         };
         let Some(session) = c.session else { return };
         c.start_waiting(peer.now_ms());
-        c.inflight.push_back(xid);
+        let cxid = client_cxid(c.generation, xid as u32);
+        c.inflight.push_back(cxid);
         let req = Request {
             session,
-            cxid: xid,
+            cxid,
             body: TxnBody::CloseSession,
         };
         if peer.submit(req).is_err() {
@@ -417,7 +536,13 @@ impl Clients {
 
     /// The reconnecting session's sync was applied: serve it, or tell the
     /// client it expired.
-    fn revalidated(&mut self, peer: &mut Peer, conn: ConnId, session: SessionId, live: bool) {
+    fn revalidated(
+        &mut self,
+        peer: &mut Peer,
+        conn: ConnId,
+        session: SessionId,
+        generation: Option<u32>,
+    ) {
         let Some(timeout_ms) = self
             .conns
             .get_mut(&conn)
@@ -425,12 +550,12 @@ impl Clients {
         else {
             return;
         };
-        if !live {
+        let Some(generation) = generation else {
             self.reply(conn, ServerMsg::Expired);
             self.close(peer, conn);
             return;
-        }
-        self.attach(conn, session, timeout_ms);
+        };
+        self.attach(conn, session, timeout_ms, generation);
         peer.touch(session);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.progress_ms = peer.now_ms();
@@ -450,7 +575,7 @@ impl Clients {
         (self.sid << 56) | (self.next_session & ((1 << 56) - 1))
     }
 
-    fn attach(&mut self, conn: ConnId, session: SessionId, timeout_ms: u64) {
+    fn attach(&mut self, conn: ConnId, session: SessionId, timeout_ms: u64, generation: u32) {
         if let Some(old) = self.by_session.insert(session, conn) {
             if old != conn {
                 // The client moved to a new connection here; the old one is dead.
@@ -460,6 +585,7 @@ impl Clients {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(session);
             c.timeout_ms = timeout_ms;
+            c.generation = generation;
         }
     }
 
@@ -480,21 +606,14 @@ impl Clients {
             ClientOp::Read(read) => {
                 let result = peer.read(&read, conn);
                 let zxid = peer.applied();
-                self.reply(conn, ServerMsg::Reply { xid, zxid, result });
+                self.answer(conn, xid, zxid, result);
                 return;
             }
             ClientOp::Write(w) => {
                 if let Err(e) = DataTree::validate_write(&w) {
                     if c.inflight.is_empty() {
                         let zxid = peer.applied();
-                        self.reply(
-                            conn,
-                            ServerMsg::Reply {
-                                xid,
-                                zxid,
-                                result: Err(e),
-                            },
-                        );
+                        self.answer(conn, xid, zxid, Err(e));
                     } else {
                         // Keep FIFO: answer after the writes ahead of it.
                         c.blocked.push_front((xid, ClientOp::Write(w)));
@@ -506,22 +625,16 @@ impl Clients {
             ClientOp::Sync => TxnBody::Sync,
         };
         c.start_waiting(peer.now_ms());
-        c.inflight.push_back(xid);
+        let cxid = client_cxid(c.generation, xid as u32);
+        c.inflight.push_back(cxid);
         let req = Request {
             session,
-            cxid: xid,
+            cxid,
             body,
         };
         if peer.submit(req).is_err() {
             let zxid = peer.applied();
-            self.reply(
-                conn,
-                ServerMsg::Reply {
-                    xid,
-                    zxid,
-                    result: Err(ErrorCode::ConnectionLoss),
-                },
-            );
+            self.answer(conn, xid, zxid, Err(ErrorCode::ConnectionLoss));
             self.close(peer, conn);
         }
     }
@@ -593,7 +706,11 @@ impl Clients {
         let sync = a.txn.cxid == 0 && matches!(a.txn.body, TxnBody::Sync);
         if sync || ends {
             if let Some(conn) = self.revalidations.remove(&session) {
-                self.revalidated(peer, conn, session, sync && a.result.is_ok());
+                let generation = match a.result {
+                    Ok(OpResult::Attached { generation }) if sync => Some(generation),
+                    _ => None,
+                };
+                self.revalidated(peer, conn, session, generation);
                 if sync {
                     return;
                 }
@@ -610,7 +727,7 @@ impl Clients {
                 };
                 if c.creating == Some(session) {
                     c.creating = None;
-                    self.attach(conn, session, timeout_ms);
+                    self.attach(conn, session, timeout_ms, 1);
                     self.reply(
                         conn,
                         ServerMsg::Connected {
@@ -626,15 +743,8 @@ impl Clients {
                     .get(&conn)
                     .is_some_and(|c| c.closing && c.inflight.front() == Some(&a.txn.cxid));
                 if closing_here {
-                    let xid = a.txn.cxid;
-                    self.reply(
-                        conn,
-                        ServerMsg::Reply {
-                            xid,
-                            zxid,
-                            result: a.result,
-                        },
-                    );
+                    let xid = xid_of(a.txn.cxid).into();
+                    self.answer(conn, xid, zxid, a.result);
                 } else {
                     self.reply(conn, ServerMsg::Expired);
                 }
@@ -649,15 +759,15 @@ impl Clients {
                 }
                 c.inflight.pop_front();
                 c.progress_ms = peer.now_ms();
-                let xid = a.txn.cxid;
-                self.reply(
-                    conn,
-                    ServerMsg::Reply {
-                        xid,
-                        zxid,
-                        result: a.result,
-                    },
-                );
+                let xid = xid_of(a.txn.cxid).into();
+                let failed_at = a.failed_at.map(|i| i as u32);
+                let reply = ServerMsg::Reply {
+                    xid,
+                    zxid,
+                    result: a.result,
+                    failed_at,
+                };
+                self.reply(conn, reply);
                 self.to_unblock.push(conn);
             }
         }
@@ -704,7 +814,7 @@ mod tests {
         conn: ConnId,
     ) -> mpsc::UnboundedReceiver<ServerMsg> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        c.open(conn, tx);
+        c.open(conn, tx, String::new());
         let hello = ClientMsg::Connect {
             session: 0,
             timeout_ms: 4_000,
@@ -740,7 +850,7 @@ mod tests {
         session: SessionId,
     ) -> mpsc::UnboundedReceiver<ServerMsg> {
         let (tx, rx) = mpsc::unbounded_channel();
-        c.open(conn, tx);
+        c.open(conn, tx, String::new());
         let hello = ClientMsg::Connect {
             session,
             timeout_ms: 4_000,
@@ -767,6 +877,47 @@ mod tests {
         drive(&mut p, &mut c);
         assert!(
             matches!(rx2.try_recv(), Ok(ServerMsg::Connected { session: s, .. }) if s == session)
+        );
+    }
+
+    /// kazoo and zkCli start their xids at 1 on every connection: after a
+    /// reconnect the same xids are new requests, served, not refused.
+    #[test]
+    fn a_reconnected_session_may_use_its_xids_again() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let mut rx1 = connected(&mut p, &mut c);
+        let session = c.conns[&1].session.expect("attached");
+        for xid in 1..=3 {
+            c.on_message(&mut p, 1, write(xid));
+        }
+        drive(&mut p, &mut c);
+        let ok = |m| matches!(m, Ok(ServerMsg::Reply { result: Ok(_), .. }));
+        assert!((0..3).all(|_| ok(rx1.try_recv())));
+        let mut rx2 = reconnect(&mut c, &mut p, 2, session);
+        drive(&mut p, &mut c);
+        assert!(matches!(rx2.try_recv(), Ok(ServerMsg::Connected { .. })));
+        let again = ClientMsg::Request {
+            xid: 1,
+            op: ClientOp::Write(WriteOp::Create {
+                path: "/again".into(),
+                data: vec![],
+                mode: CreateMode::Persistent,
+            }),
+        };
+        c.on_message(&mut p, 2, again);
+        drive(&mut p, &mut c);
+        let got = rx2.try_recv();
+        assert!(
+            matches!(
+                got,
+                Ok(ServerMsg::Reply {
+                    xid: 1,
+                    result: Ok(OpResult::Created { .. }),
+                    ..
+                })
+            ),
+            "{got:?}"
         );
     }
 

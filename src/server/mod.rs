@@ -4,8 +4,11 @@
 
 mod clients;
 pub mod four_letter;
+mod jute_port;
+pub mod jute_session;
 mod peers;
 mod persister;
+pub mod program;
 pub mod wire;
 pub mod zoo_cfg;
 
@@ -46,6 +49,24 @@ pub struct ServerConfig {
     pub poll_ms: u64,
     /// Most inputs folded into one batch (one fsync, one flush per peer).
     pub batch_max: usize,
+    /// Session timeout bounds; `None`: 2 and 20 ticks.
+    pub session_timeout_ms: Option<(u64, u64)>,
+    /// Connections one client address may hold (maxClientCnxns; 0: any).
+    pub max_client_cnxns: u32,
+    /// What the client port speaks.
+    pub client_protocol: ClientProtocol,
+    /// The four-letter words answered on a jute client port
+    /// (`4lw.commands.whitelist`; ZooKeeper's default is `srvr`).
+    pub four_letter_words: BTreeSet<String>,
+}
+
+/// The client port's protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientProtocol {
+    /// Our own client's frames (bincode), as the simulation uses.
+    Native,
+    /// ZooKeeper's own (jute): kazoo, zkCli and every ZooKeeper client.
+    Jute,
 }
 
 impl ServerConfig {
@@ -60,6 +81,10 @@ impl ServerConfig {
             snap_count: 2000,
             poll_ms: 50,
             batch_max: 512,
+            session_timeout_ms: None,
+            max_client_cnxns: 0,
+            client_protocol: ClientProtocol::Native,
+            four_letter_words: ["srvr".to_string()].into(),
         }
     }
 
@@ -77,6 +102,7 @@ impl ServerConfig {
         cfg.sync_limit = self.sync_limit;
         cfg.snap_count = self.snap_count;
         cfg.election = ElectionConfig::default();
+        cfg.session_timeout_ms = self.session_timeout_ms;
         cfg
     }
 }
@@ -180,6 +206,7 @@ pub(crate) enum Inbox {
     ClientOpen {
         conn: ConnId,
         tx: mpsc::UnboundedSender<wire::ServerMsg>,
+        addr: String,
     },
     Client {
         conn: ConnId,
@@ -187,6 +214,11 @@ pub(crate) enum Inbox {
     },
     ClientGone {
         conn: ConnId,
+    },
+    /// A four-letter word on the client port: the answer goes back on `reply`.
+    FourLetter {
+        word: &'static str,
+        reply: tokio::sync::oneshot::Sender<String>,
     },
     /// Every persist batch up to `batch` is durable; `mark` is the last one's.
     Persisted {
@@ -246,7 +278,12 @@ pub async fn run(
     let peer_listener = TcpListener::bind(cfg.peers[&cfg.sid]).await?;
     let client_listener = TcpListener::bind(cfg.client_addr).await?;
     tokio::spawn(peers::accept_loop(peer_listener, inbox_tx.clone()));
-    tokio::spawn(clients::accept_loop(client_listener, inbox_tx.clone()));
+    tokio::spawn(clients::accept_loop(
+        client_listener,
+        cfg.client_protocol,
+        cfg.max_client_cnxns,
+        inbox_tx.clone(),
+    ));
     let mut outbound = BTreeMap::new();
     for (&sid, &addr) in &cfg.peers {
         if sid != cfg.sid {
@@ -258,6 +295,7 @@ pub async fn run(
 
     let persist_tx = persister::spawn(store, inbox_tx.clone(), (cfg.sid, observer.clone()));
     let mut driver = Driver::new(peer, persist_tx, outbound, observer);
+    driver.four_letter_words = cfg.four_letter_words.clone();
     driver.flush_ready()?;
     // Time reaches the core at least twice a tick, so a short tick's limits
     // are judged at the tick's resolution, not the poll's.
@@ -357,6 +395,7 @@ struct Driver {
     peer_conns: BTreeMap<Sid, u64>,
     /// When we last reset our connection to each peer.
     reset_at: BTreeMap<Sid, u64>,
+    four_letter_words: BTreeSet<String>,
 }
 
 /// Don't answer a peer's reconnect with a reset of our own this soon after
@@ -388,6 +427,7 @@ impl Driver {
             peer_conns: BTreeMap::new(),
             storm: Storm::default(),
             reset_at: BTreeMap::new(),
+            four_letter_words: BTreeSet::new(),
         }
     }
 
@@ -436,7 +476,7 @@ impl Driver {
                 }
             }
             Inbox::PeerDown { sid } => self.peer.on_peer_down(sid),
-            Inbox::ClientOpen { conn, tx } => self.clients.open(conn, tx),
+            Inbox::ClientOpen { conn, tx, addr } => self.clients.open(conn, tx, addr),
             Inbox::Client { conn, msg } => self.clients.on_message(&mut self.peer, conn, msg),
             Inbox::ClientGone { conn } => self.clients.gone(&mut self.peer, conn),
             Inbox::Persisted { batch, mark } => {
@@ -445,7 +485,36 @@ impl Driver {
                 self.release_held();
             }
             Inbox::DiskFailed(e) => self.disk_error = Some(e),
+            Inbox::FourLetter { word, reply } => {
+                let snapshot = self.four_letter_snapshot();
+                let _ = reply.send(four_letter::answer(
+                    word,
+                    &self.four_letter_words,
+                    &snapshot,
+                ));
+            }
         }
+    }
+
+    /// What the four-letter words report of this server.
+    fn four_letter_snapshot(&self) -> four_letter::Snapshot {
+        use four_letter::Mode;
+        let p = &self.peer;
+        let mode = match (p.is_serving(), p.leader()) {
+            (false, _) => Mode::NotServing,
+            (true, _) if self.outbound.is_empty() => Mode::Standalone,
+            (true, Some(l)) if l == self.sid => Mode::Leader,
+            (true, _) => Mode::Follower,
+        };
+        let mut s = self.clients.four_letter_counts();
+        s.mode = Some(mode);
+        s.zxid = p.applied().0;
+        s.node_count = p.node_count() as u64;
+        s.followers = match mode {
+            Mode::Leader => self.outbound.len() as u64,
+            _ => 0,
+        };
+        s
     }
 
     fn report_status(&self) {
@@ -666,7 +735,11 @@ mod tests {
         conn: ConnId,
     ) -> mpsc::UnboundedReceiver<ServerMsg> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        d.input(Inbox::ClientOpen { conn, tx });
+        d.input(Inbox::ClientOpen {
+            conn,
+            tx,
+            addr: String::new(),
+        });
         let msg = ClientMsg::Connect {
             session: 0,
             timeout_ms: 4_000,

@@ -55,6 +55,9 @@ pub enum ServerMsg {
         xid: u64,
         zxid: Zxid,
         result: Result<OpResult, ErrorCode>,
+        /// Which sub-op of a failed multi failed (ZooKeeper's clients get
+        /// a result per sub-op).
+        failed_at: Option<u32>,
     },
     Watch(WatchedEvent),
     Pong {

@@ -67,6 +67,15 @@ enum Undo {
     Data(String, Vec<u8>, Stat),
 }
 
+/// What applying one write did (see [`DataTree::apply_write_at`]).
+#[derive(Debug)]
+pub struct WriteApplied {
+    pub result: Result<OpResult, ErrorCode>,
+    pub events: Vec<(WatcherId, WatchedEvent)>,
+    /// The sub-op of a multi that failed.
+    pub failed_at: Option<usize>,
+}
+
 #[derive(Clone, Debug)]
 pub struct DataTree {
     nodes: BTreeMap<String, Node>,
@@ -179,8 +188,17 @@ impl DataTree {
         hdr: &TxnHeader,
         op: &WriteOp,
     ) -> (Result<OpResult, ErrorCode>, Vec<(WatcherId, WatchedEvent)>) {
+        let applied = self.apply_write_at(hdr, op);
+        (applied.result, applied.events)
+    }
+
+    /// `apply_write`, also telling which sub-op of a failed multi failed
+    /// (ZooKeeper answers each sub-op of a failed multi: ok before it, its
+    /// error at it, RuntimeInconsistency after).
+    pub fn apply_write_at(&mut self, hdr: &TxnHeader, op: &WriteOp) -> WriteApplied {
         let mut undo = Vec::new();
         let mut triggers = Vec::new();
+        let mut failed_at = None;
         let result = match op {
             WriteOp::Multi(ops) => {
                 let mut results = Vec::with_capacity(ops.len());
@@ -190,6 +208,7 @@ impl DataTree {
                         Ok(r) => results.push(r),
                         Err(e) => {
                             failed = Some(e);
+                            failed_at = Some(results.len());
                             break;
                         }
                     }
@@ -203,10 +222,19 @@ impl DataTree {
         };
         if result.is_err() {
             self.rollback(undo);
-            return (result, Vec::new());
+            let events = Vec::new();
+            return WriteApplied {
+                result,
+                events,
+                failed_at,
+            };
         }
         let events = self.fire(hdr.zxid, triggers);
-        (result, events)
+        WriteApplied {
+            result,
+            events,
+            failed_at: None,
+        }
     }
 
     /// Applies one non-multi op. Every check happens before any mutation, so

@@ -383,6 +383,32 @@ fn ephemerals_removed_on_close_session() {
     assert_eq!(t.watch_count(), 1);
 }
 
+/// ZooKeeper answers every sub-op of a failed multi, so the tree names the
+/// one that failed; nothing of the multi stays applied.
+#[test]
+fn a_failed_multi_names_the_sub_op_that_failed() {
+    let mut t = DataTree::new();
+    let ops = WriteOp::Multi(vec![
+        create("/a", b"", Persistent),
+        check("/a", 0),
+        set("/a", b"x", 5),
+        delete("/a", -1),
+    ]);
+    let before = t.digest();
+    let w = t.apply_write_at(&hdr(1), &ops);
+    assert_eq!(
+        (w.result, w.failed_at),
+        (Err(ErrorCode::BadVersion), Some(2))
+    );
+    assert!(w.events.is_empty());
+    assert_eq!(t.digest(), before);
+    let ok = t.apply_write_at(
+        &hdr(2),
+        &WriteOp::Multi(vec![create("/b", b"", Persistent)]),
+    );
+    assert!(ok.result.is_ok() && ok.failed_at.is_none());
+}
+
 #[test]
 fn multi_applies_in_order() {
     let mut t = DataTree::new();

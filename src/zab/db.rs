@@ -3,7 +3,7 @@
 //! `applied` are not known to be committed yet.
 
 use super::ready::Applied;
-use super::txn::{Txn, TxnBody};
+use super::txn::{generation_of, Txn, TxnBody};
 use crate::proto::{ErrorCode, OpResult};
 use crate::tree::{DataTree, TxnHeader};
 use crate::types::SessionId;
@@ -13,10 +13,14 @@ use std::sync::Arc;
 
 pub struct Db {
     pub tree: DataTree,
-    /// Per session, the highest client request id applied. A request that
-    /// arrives after a later one of its session (delayed on a link the client
-    /// has since left) is refused: FIFO client order holds across failover.
-    last_cxid: BTreeMap<SessionId, u64>,
+    /// Per session, the generation of the connection that owns it: 1 at
+    /// creation, one more each time a reconnect is confirmed (the server's
+    /// fence, a `Sync` with cxid 0). A request of an older generation —
+    /// delayed on a link the client has since left — is refused
+    /// (SessionMoved): FIFO client order holds across failover without
+    /// relying on the client's xids, which ZooKeeper clients restart at 1
+    /// on every connection.
+    owners: BTreeMap<SessionId, u32>,
     /// Zxid and bytes of the snapshot the log starts after.
     pub base_zxid: Zxid,
     pub base_state: Arc<Vec<u8>>,
@@ -27,11 +31,11 @@ pub struct Db {
 impl Db {
     pub fn empty() -> Db {
         let tree = DataTree::new();
-        let last_cxid = BTreeMap::new();
-        let state = Arc::new(encode_state(&tree, &last_cxid));
+        let owners = BTreeMap::new();
+        let state = Arc::new(encode_state(&tree, &owners));
         Db {
             tree,
-            last_cxid,
+            owners,
             base_zxid: Zxid::ZERO,
             base_state: state,
             log: VecDeque::new(),
@@ -43,7 +47,7 @@ impl Db {
     pub fn recover(snapshot: Option<(Zxid, Vec<u8>)>, log: Vec<Txn>) -> Result<Db, String> {
         let mut db = Db::empty();
         if let Some((zxid, bytes)) = snapshot {
-            (db.tree, db.last_cxid) = decode_state(&bytes)?;
+            (db.tree, db.owners) = decode_state(&bytes)?;
             db.base_zxid = zxid;
             db.base_state = Arc::new(bytes);
             db.applied = zxid;
@@ -109,7 +113,7 @@ impl Db {
     }
 
     pub fn install_snapshot(&mut self, zxid: Zxid, state: Arc<Vec<u8>>) -> Result<(), String> {
-        (self.tree, self.last_cxid) = decode_state(&state)?;
+        (self.tree, self.owners) = decode_state(&state)?;
         self.base_zxid = zxid;
         self.base_state = state;
         self.log.clear();
@@ -137,9 +141,11 @@ impl Db {
             zxid: txn.zxid,
             time_ms: txn.time_ms,
         };
+        let mut failed_at = None;
         let (result, watches) = match &txn.body {
             TxnBody::CreateSession { timeout_ms } => {
                 self.tree.create_session(txn.session, *timeout_ms);
+                self.owners.insert(txn.session, 1);
                 (
                     Ok(OpResult::SessionCreated {
                         timeout_ms: *timeout_ms,
@@ -147,8 +153,11 @@ impl Db {
                     vec![],
                 )
             }
+            TxnBody::CloseSession if !self.owns(txn.session, txn.cxid) => {
+                (Err(ErrorCode::SessionMoved), vec![])
+            }
             TxnBody::CloseSession => {
-                self.last_cxid.remove(&txn.session);
+                self.owners.remove(&txn.session);
                 let w = self.tree.close_session(&hdr, txn.session);
                 (Ok(OpResult::SessionClosed), w)
             }
@@ -158,10 +167,18 @@ impl Db {
             TxnBody::Write(_) | TxnBody::Sync if !self.session_live(txn.session) => {
                 (Err(ErrorCode::SessionExpired), vec![])
             }
-            _ if !self.in_client_order(txn.session, txn.cxid) => {
-                (Err(ErrorCode::SessionMoved), vec![])
+            _ if !self.owns(txn.session, txn.cxid) => (Err(ErrorCode::SessionMoved), vec![]),
+            TxnBody::Write(op) => {
+                let w = self.tree.apply_write_at(&hdr, op);
+                failed_at = w.failed_at;
+                (w.result, w.events)
             }
-            TxnBody::Write(op) => self.tree.apply_write(&hdr, op),
+            TxnBody::Sync if txn.cxid == 0 && txn.session != 0 => {
+                let generation = self.owners.entry(txn.session).or_insert(1);
+                *generation += 1;
+                let generation = *generation;
+                (Ok(OpResult::Attached { generation }), vec![])
+            }
             TxnBody::Sync => (Ok(OpResult::Synced), vec![]),
         };
         self.applied = txn.zxid;
@@ -169,26 +186,22 @@ impl Db {
             txn,
             result,
             watches,
+            failed_at,
         }
     }
 
-    /// Requests of the server itself (cxid 0: session create, expiry) are
-    /// outside client order; a client's must come in increasing cxid.
-    fn in_client_order(&mut self, session: SessionId, cxid: u64) -> bool {
-        if cxid == 0 || session == 0 {
-            return true;
-        }
-        let last = self.last_cxid.entry(session).or_insert(0);
-        if cxid <= *last {
-            return false;
-        }
-        *last = cxid;
-        true
+    /// Requests of the server itself (cxid 0: session create, expiry, the
+    /// reconnect fence) belong to no connection; a client's must come from
+    /// the connection that owns its session now.
+    fn owns(&self, session: SessionId, cxid: u64) -> bool {
+        cxid == 0
+            || session == 0
+            || self.owners.get(&session).copied().unwrap_or(1) == generation_of(cxid)
     }
 
     /// The replicated state as snapshot bytes: the tree and the client order.
     pub fn state(&self) -> Vec<u8> {
-        encode_state(&self.tree, &self.last_cxid)
+        encode_state(&self.tree, &self.owners)
     }
 
     /// Session 0 is the ensemble itself (internal txns, tests); any other
@@ -209,13 +222,13 @@ impl Db {
     }
 }
 
-fn encode_state(tree: &DataTree, last_cxid: &BTreeMap<SessionId, u64>) -> Vec<u8> {
-    bincode::serialize(&(tree.snapshot(), last_cxid)).expect("state encodes")
+fn encode_state(tree: &DataTree, owners: &BTreeMap<SessionId, u32>) -> Vec<u8> {
+    bincode::serialize(&(tree.snapshot(), owners)).expect("state encodes")
 }
 
-fn decode_state(bytes: &[u8]) -> Result<(DataTree, BTreeMap<SessionId, u64>), String> {
-    let (tree, last_cxid): (Vec<u8>, BTreeMap<SessionId, u64>) =
+fn decode_state(bytes: &[u8]) -> Result<(DataTree, BTreeMap<SessionId, u32>), String> {
+    let (tree, owners): (Vec<u8>, BTreeMap<SessionId, u32>) =
         bincode::deserialize(bytes).map_err(|e| format!("snapshot: {e}"))?;
     let tree = DataTree::restore(&tree).map_err(|e| format!("snapshot: {e}"))?;
-    Ok((tree, last_cxid))
+    Ok((tree, owners))
 }

@@ -23,6 +23,9 @@ pub struct PeerConfig {
     /// Applied txns between snapshots.
     pub snap_count: u64,
     pub election: ElectionConfig,
+    /// Session timeout bounds (minSessionTimeout, maxSessionTimeout);
+    /// `None`: ZooKeeper's defaults, 2 and 20 ticks.
+    pub session_timeout_ms: Option<(u64, u64)>,
 }
 
 impl PeerConfig {
@@ -35,14 +38,19 @@ impl PeerConfig {
             sync_limit: 5,
             snap_count: 2000,
             election: ElectionConfig::default(),
+            session_timeout_ms: None,
         }
     }
     fn quorum(&self) -> usize {
         self.voters.len() / 2 + 1
     }
-    /// Session timeouts are clamped to 2..=20 ticks, as ZooKeeper does.
+    /// Session timeouts are clamped to 2..=20 ticks unless configured,
+    /// as ZooKeeper does.
     pub fn clamp_session_timeout(&self, ms: u64) -> u64 {
-        ms.clamp(2 * self.tick_ms, 20 * self.tick_ms)
+        let (lo, hi) = self
+            .session_timeout_ms
+            .unwrap_or((2 * self.tick_ms, 20 * self.tick_ms));
+        ms.clamp(lo, hi.max(lo))
     }
 }
 
@@ -254,6 +262,9 @@ impl Peer {
         watcher: crate::tree::WatcherId,
     ) -> Result<crate::proto::OpResult, crate::proto::ErrorCode> {
         self.db.tree.read(op, watcher)
+    }
+    pub fn node_count(&self) -> usize {
+        self.db.tree.node_count()
     }
     /// A client connection closed: its watches go.
     pub fn remove_watcher(&mut self, watcher: crate::tree::WatcherId) {

@@ -39,6 +39,8 @@ pub struct Applied {
     pub txn: Txn,
     pub result: Result<OpResult, ErrorCode>,
     pub watches: Vec<(WatcherId, WatchedEvent)>,
+    /// Which sub-op of a failed multi failed.
+    pub failed_at: Option<usize>,
 }
 
 /// Observable protocol events, for the history and the logs.

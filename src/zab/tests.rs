@@ -392,9 +392,13 @@ fn a_proposal_never_overtakes_the_sync_of_the_same_follower() {
     );
 }
 
+/// A request of a connection the session has left (delayed on its old
+/// link) is refused once a reconnect is fenced, whatever its xid: ZooKeeper
+/// clients restart their xids at 1 on every connection.
 #[test]
-fn a_request_delayed_behind_later_ones_of_its_session_is_refused() {
-    use crate::proto::ErrorCode;
+fn a_request_from_a_connection_the_session_left_is_refused() {
+    use crate::proto::{ErrorCode, OpResult};
+    use crate::zab::txn::client_cxid;
     let mut db = Db::empty();
     let txn = |zxid: u32, session: u64, cxid: u64, body: TxnBody| Txn {
         zxid: Zxid::new(1, zxid),
@@ -411,22 +415,34 @@ fn a_request_delayed_behind_later_ones_of_its_session_is_refused() {
         })
     };
     db.append(txn(1, 7, 0, TxnBody::CreateSession { timeout_ms: 1000 }));
-    db.append(txn(2, 7, 5, create("/late")));
-    db.append(txn(3, 7, 6, create("/next")));
-    // The cxid-5 request again, delayed on a link the client has left.
-    db.append(txn(4, 7, 5, create("/again")));
+    db.append(txn(2, 7, client_cxid(1, 5), create("/first")));
+    // The client reconnects: the server's fence moves the session on.
+    db.append(txn(3, 7, 0, TxnBody::Sync));
+    // Its xids start again at 1 on the new connection.
+    db.append(txn(4, 7, client_cxid(2, 1), create("/next")));
+    // The old connection's xid-6 request, delayed on a link it has left.
+    db.append(txn(5, 7, client_cxid(1, 6), create("/late")));
     let mut out = Vec::new();
-    db.apply_upto(Zxid::new(1, 4), &mut out);
-    assert!(out[1].result.is_ok() && out[2].result.is_ok());
-    assert_eq!(out[3].result, Err(ErrorCode::SessionMoved));
-    assert_eq!(db.tree.node_count(), 3, "/again was not created");
-    // The client order survives a snapshot (a SNAP-synced follower agrees).
-    let restored = Db::recover(Some((db.applied, db.state())), vec![]).unwrap();
-    let mut db2 = restored;
-    db2.append(txn(5, 7, 6, create("/dup")));
+    db.apply_upto(Zxid::new(1, 5), &mut out);
+    assert!(out[1].result.is_ok());
+    assert_eq!(out[2].result, Ok(OpResult::Attached { generation: 2 }));
+    assert!(out[3].result.is_ok(), "{:?}", out[3].result);
+    assert_eq!(out[4].result, Err(ErrorCode::SessionMoved));
+    assert_eq!(db.tree.node_count(), 3, "/late was not created");
+    // The owner survives a snapshot (a SNAP-synced follower agrees).
+    let mut db2 = Db::recover(Some((db.applied, db.state())), vec![]).unwrap();
+    db2.append(txn(6, 7, client_cxid(1, 7), create("/old")));
+    db2.append(txn(7, 7, client_cxid(2, 2), create("/new")));
+    db2.append(txn(8, 7, client_cxid(1, 8), TxnBody::CloseSession));
     let mut out = Vec::new();
-    db2.apply_upto(Zxid::new(1, 5), &mut out);
+    db2.apply_upto(Zxid::new(1, 8), &mut out);
     assert_eq!(out[0].result, Err(ErrorCode::SessionMoved));
+    assert!(out[1].result.is_ok());
+    assert_eq!(
+        out[2].result,
+        Err(ErrorCode::SessionMoved),
+        "an old connection's close must not end the moved session"
+    );
 }
 
 /// Coverage lists every step-down reason: none in the code is missing.

@@ -22,9 +22,26 @@ pub enum TxnBody {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub session: SessionId,
-    /// Client's request id, echoed so the originating server can answer.
+    /// The client's request id, echoed so the originating server can answer
+    /// ([`client_cxid`]: the owning connection's generation and the xid).
     pub cxid: u64,
     pub body: TxnBody,
+}
+
+/// A client request's cxid: the generation of the connection it came on
+/// (high 32 bits, at least 1, so never the server's own 0) and the client's
+/// xid (low 32 bits).
+pub fn client_cxid(generation: u32, xid: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(xid)
+}
+
+pub fn generation_of(cxid: u64) -> u32 {
+    (cxid >> 32) as u32
+}
+
+/// The client's own xid inside a cxid.
+pub fn xid_of(cxid: u64) -> u32 {
+    cxid as u32
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

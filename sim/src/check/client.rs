@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::SessionId;
-use zkstorm::zab::txn::TxnBody;
+use zkstorm::zab::txn::{xid_of, TxnBody};
 
 /// A client's answer.
 pub(crate) struct Done<'a> {
@@ -231,14 +231,15 @@ fn settled_by(ops: &[Op]) -> Vec<Option<usize>> {
 /// For each op, where its txn was first applied (`None`: no server applied
 /// it, or it was never sent, or its answer was not recorded). A txn carries
 /// the identity of the request it came from — the session and the xid the
-/// client sent it under (ZooKeeper's TxnHeader clientId and cxid) — and the
-/// client recorded that xid with the answer, so the match is exact.
+/// client sent it under (ZooKeeper's TxnHeader clientId and cxid; the cxid's
+/// low half, see `client_cxid`) — and the client recorded that xid with the
+/// answer, so the match is exact.
 fn fates(records: &[Record], ops: &[Op]) -> Vec<Option<usize>> {
     let mut first: HashMap<(SessionId, u64), usize> =
         HashMap::with_capacity_and_hasher(ops.len(), Default::default());
     for (idx, r) in records.iter().enumerate() {
         if let Event::Delivered { session, cxid, .. } = r.event {
-            first.entry((session, cxid)).or_insert(idx);
+            first.entry((session, xid_of(cxid).into())).or_insert(idx);
         }
     }
     ops.iter()
@@ -290,7 +291,7 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
                     cxid,
                     zxid,
                     ..
-                } => Some((session, cxid, zxid)),
+                } => Some((session, u64::from(xid_of(cxid)), zxid)),
                 _ => None,
             })
             .filter(|(s, c, _)| asked.contains(&(*s, *c)))

@@ -1,0 +1,284 @@
+"""kazoo, unchanged, against a 3-server zkstorm ensemble started by
+`zkstorm server` on loopback: every opcode kazoo uses, watches, multi,
+sequential nodes, auth, ACLs as they stand, and a failover where the
+session's server is killed mid-session.
+
+    python3 compat/test_kazoo.py        (needs python3-kazoo and the real build)
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    AuthFailedError,
+    BadVersionError,
+    NoNodeError,
+    NodeExistsError,
+    NotEmptyError,
+    NoChildrenForEphemeralsError,
+    RolledBackError,
+    RuntimeInconsistency,
+)
+from kazoo.protocol.states import EventType
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ensemble import Ensemble, four_letter  # noqa: E402
+
+ENSEMBLE = None
+
+
+def setUpModule():
+    global ENSEMBLE
+    ENSEMBLE = Ensemble("zkstorm", n=3, base=22180).start()
+
+
+def tearDownModule():
+    ENSEMBLE.stop()
+
+
+def client(hosts=None, **kw):
+    zk = KazooClient(hosts=hosts or ENSEMBLE.hosts, timeout=10, **kw)
+    zk.start(timeout=15)
+    return zk
+
+
+class Events:
+    """Collects watch events; `wait(n)` until n have come."""
+
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, n=1, timeout=10):
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
+            return list(self.events)
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.zk = client()
+        self.root = "/" + self.id().split(".")[-1]
+        self.zk.ensure_path(self.root)
+
+    def tearDown(self):
+        self.zk.stop()
+        self.zk.close()
+
+    def p(self, name):
+        return f"{self.root}/{name}"
+
+
+class TheSeedExample(unittest.TestCase):
+    def test_the_seed_documents_example_runs_unchanged(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(
+            [sys.executable, os.path.join(here, "seed_example.py"), ENSEMBLE.hosts],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.startswith("(b'data', ZnodeStat("), out.stdout)
+        # Its session closed: the ephemeral went with it.
+        zk = client()
+        try:
+            self.assertIsNone(zk.exists("/data"))
+        finally:
+            zk.stop()
+
+
+class Znodes(Base):
+    def test_create_get_set_delete_and_their_errors(self):
+        path = self.zk.create(self.p("a"), b"one")
+        self.assertEqual(path, self.p("a"))
+        data, stat = self.zk.get(path)
+        self.assertEqual((data, stat.version, stat.data_length), (b"one", 0, 3))
+        stat = self.zk.set(path, b"two", version=0)
+        self.assertEqual(stat.version, 1)
+        self.assertEqual(stat.mzxid > stat.czxid, True)
+        with self.assertRaises(BadVersionError):
+            self.zk.set(path, b"x", version=0)
+        with self.assertRaises(NodeExistsError):
+            self.zk.create(path)
+        with self.assertRaises(NoNodeError):
+            self.zk.create(self.p("missing/child"))
+        with self.assertRaises(NoNodeError):
+            self.zk.get(self.p("missing"))
+        self.zk.create(self.p("a/kid"))
+        with self.assertRaises(NotEmptyError):
+            self.zk.delete(path)
+        with self.assertRaises(BadVersionError):
+            self.zk.delete(self.p("a/kid"), version=3)
+        self.zk.delete(path, recursive=True)
+        self.assertIsNone(self.zk.exists(path))
+
+    def test_create2_and_get_children2_carry_a_stat(self):
+        path, stat = self.zk.create(self.p("s"), b"xy", include_data=True)
+        self.assertEqual((path, stat.data_length, stat.version), (self.p("s"), 2, 0))
+        for name in ("c1", "c2"):
+            self.zk.create(self.p(f"s/{name}"))
+        kids, stat = self.zk.get_children(self.p("s"), include_data=True)
+        self.assertEqual(sorted(kids), ["c1", "c2"])
+        self.assertEqual((stat.numChildren, stat.cversion), (2, 2))
+
+    def test_sequential_nodes_are_numbered_by_the_parents_cversion(self):
+        self.zk.create(self.p("q"))
+        names = [self.zk.create(self.p("q/n-"), sequence=True) for _ in range(3)]
+        self.assertEqual(names, [self.p(f"q/n-{i:010d}") for i in range(3)])
+        eph = self.zk.create(self.p("q/e-"), ephemeral=True, sequence=True)
+        self.assertEqual(eph, self.p("q/e-0000000003"))
+
+    def test_ephemerals_belong_to_the_session_and_have_no_children(self):
+        other = client()
+        try:
+            path = other.create(self.p("eph"), b"", ephemeral=True)
+            _, stat = self.zk.get(path)
+            self.assertEqual(stat.ephemeralOwner, other.client_id[0])
+            with self.assertRaises(NoChildrenForEphemeralsError):
+                other.create(self.p("eph/kid"))
+        finally:
+            other.stop()
+            other.close()
+        self.assertIsNone(self.zk.exists(self.p("eph")))
+
+    def test_sync_then_read(self):
+        self.zk.create(self.p("x"), b"v")
+        self.zk.sync(self.p("x"))
+        self.assertEqual(self.zk.get(self.p("x"))[0], b"v")
+
+
+class Multi(Base):
+    def test_a_transaction_applies_all_its_ops(self):
+        self.zk.create(self.p("m"), b"0")
+        tx = self.zk.transaction()
+        tx.create(self.p("m/a"), b"a")
+        tx.check(self.p("m"), 0)
+        tx.set_data(self.p("m"), b"1")
+        tx.delete(self.p("m/a"))
+        results = tx.commit()
+        self.assertEqual(results[0], self.p("m/a"))
+        self.assertEqual(results[1], True)
+        self.assertEqual(results[2].version, 1)
+        self.assertEqual(results[3], True)
+
+    def test_a_failed_transaction_reports_each_op_and_changes_nothing(self):
+        self.zk.create(self.p("f"), b"0")
+        tx = self.zk.transaction()
+        tx.create(self.p("f/new"))
+        tx.check(self.p("f"), 7)
+        tx.delete(self.p("f"))
+        results = tx.commit()
+        # ZooKeeper's answer: ok (rolled back) before the failing op, its
+        # error, RuntimeInconsistency after it.
+        self.assertIsInstance(results[0], RolledBackError)
+        self.assertIsInstance(results[1], BadVersionError)
+        self.assertIsInstance(results[2], RuntimeInconsistency)
+        self.assertIsNone(self.zk.exists(self.p("f/new")))
+
+
+class Watches(Base):
+    def test_data_exists_and_child_watches_fire_once(self):
+        data, exists, kids = Events(), Events(), Events()
+        self.zk.create(self.p("w"), b"0")
+        self.zk.get(self.p("w"), watch=data)
+        self.zk.exists(self.p("w/new"), watch=exists)
+        self.zk.get_children(self.p("w"), watch=kids)
+        other = client()
+        try:
+            other.set(self.p("w"), b"1")
+            other.create(self.p("w/new"))
+            other.set(self.p("w"), b"2")  # the data watch was one-shot
+        finally:
+            other.stop()
+        self.assertEqual([e.type for e in data.wait()], [EventType.CHANGED])
+        self.assertEqual([e.type for e in exists.wait()], [EventType.CREATED])
+        self.assertEqual([e.type for e in kids.wait()], [EventType.CHILD])
+        self.assertEqual(kids.events[0].path, self.p("w"))
+        self.assertEqual(len(data.wait(2, timeout=1)), 1)
+
+    def test_a_delete_fires_data_and_child_watches(self):
+        events = Events()
+        self.zk.create(self.p("d"))
+        self.zk.get(self.p("d"), watch=events)
+        self.zk.delete(self.p("d"))
+        self.assertEqual([e.type for e in events.wait()], [EventType.DELETED])
+
+
+class Auth(Base):
+    def test_digest_auth_is_accepted_and_an_unknown_scheme_fails(self):
+        self.zk.add_auth("digest", "user:secret")
+        self.assertEqual(self.zk.exists("/"), self.zk.exists("/"))
+        other = client()
+        try:
+            with self.assertRaises(AuthFailedError):
+                other.add_auth("nosuchscheme", "x")
+        finally:
+            other.stop()
+
+    def test_get_acls_reports_the_open_acl(self):
+        self.zk.create(self.p("acl"))
+        acls, stat = self.zk.get_acls(self.p("acl"))
+        self.assertEqual([(a.perms, a.id.scheme, a.id.id) for a in acls], [(31, "world", "anyone")])
+        self.assertEqual(stat.aversion, 0)
+
+
+class FourLetterWords(unittest.TestCase):
+    def test_ruok_srvr_stat_mntr(self):
+        port = ENSEMBLE.port(1)
+        self.assertEqual(four_letter(port, "ruok"), "imok")
+        self.assertIn("Mode: ", four_letter(port, "srvr"))
+        self.assertIn("Clients:", four_letter(port, "stat"))
+        self.assertIn("zk_server_state", four_letter(port, "mntr"))
+        modes = sorted(ENSEMBLE.mode(i) for i in (1, 2, 3))
+        self.assertEqual(modes, ["follower", "follower", "leader"])
+
+
+class Failover(unittest.TestCase):
+    """Kills the session's server mid-session, then starts it again."""
+
+    def test_a_session_survives_the_loss_of_its_server(self):
+        zk = client(randomize_hosts=False)
+        try:
+            session = zk.client_id
+            zk.create("/failover-eph", b"mine", ephemeral=True)
+            zk.create("/failover", b"0")
+            host, port = zk._connection._socket.getpeername()
+            victim = port - ENSEMBLE.base
+            lost = threading.Event()
+            zk.add_listener(lambda state: lost.set() if state == "SUSPENDED" else None)
+            ENSEMBLE.kill(victim)
+            self.assertTrue(lost.wait(15), "kazoo never noticed the server go")
+            # The next call waits for the reconnect to another server.
+            zk.set("/failover", b"1")
+            self.assertEqual(zk.client_id, session, "same session, same password")
+            self.assertNotEqual(zk._connection._socket.getpeername()[1], port)
+            self.assertEqual(zk.get("/failover-eph")[0], b"mine")
+            # Requests keep their order after the reconnect (kazoo's xids
+            # restarted at 1 on the new connection).
+            for i in range(20):
+                zk.set("/failover", str(i).encode())
+            self.assertEqual(zk.get("/failover")[0], b"19")
+        finally:
+            zk.stop()
+            zk.close()
+            ENSEMBLE.start_one(victim)
+            ENSEMBLE.wait_serving(only=[victim])
+        zk2 = client()
+        try:
+            self.assertIsNone(zk2.exists("/failover-eph"))
+        finally:
+            zk2.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
