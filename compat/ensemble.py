@@ -96,10 +96,10 @@ class Ensemble:
         return ["java", "-Xmx256m", "-cp", ZK_JAR, main, cfg]
 
     def start_one(self, i):
-        log = open(os.path.join(self.dir, f"server{i}.log"), "ab")
-        self.procs[i] = subprocess.Popen(
-            self.command(i), stdout=log, stderr=subprocess.STDOUT
-        )
+        with open(os.path.join(self.dir, f"server{i}.log"), "ab") as log:
+            self.procs[i] = subprocess.Popen(
+                self.command(i), stdout=log, stderr=subprocess.STDOUT
+            )
 
     def start(self, timeout=60):
         for i in range(1, self.n + 1):

@@ -16,6 +16,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (
     AuthFailedError,
     BadVersionError,
+    InvalidACLError,
+    NoAuthError,
     NoNodeError,
     NodeExistsError,
     NotEmptyError,
@@ -24,6 +26,7 @@ from kazoo.exceptions import (
     RuntimeInconsistency,
 )
 from kazoo.protocol.states import EventType
+from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ensemble import Ensemble, four_letter  # noqa: E402
@@ -230,6 +233,65 @@ class Auth(Base):
         acls, stat = self.zk.get_acls(self.p("acl"))
         self.assertEqual([(a.perms, a.id.scheme, a.id.id) for a in acls], [(31, "world", "anyone")])
         self.assertEqual(stat.aversion, 0)
+
+
+class Acls(Base):
+    def test_a_digest_acl_admits_only_its_user(self):
+        alice = make_digest_acl("alice", "pw", all=True)
+        self.zk.create(self.p("secret"), b"s", acl=[alice])
+        with self.assertRaises(NoAuthError):
+            self.zk.get(self.p("secret"))
+        with self.assertRaises(NoAuthError):
+            self.zk.set(self.p("secret"), b"x")
+        with self.assertRaises(NoAuthError):
+            self.zk.create(self.p("secret/kid"))
+        self.assertIsNotNone(self.zk.exists(self.p("secret")), "exists needs no permission")
+        other = client(auth_data=[("digest", "alice:pw")])
+        try:
+            self.assertEqual(other.get(self.p("secret"))[0], b"s")
+            other.create(self.p("secret/kid"))
+            acls, _ = other.get_acls(self.p("secret"))
+            self.assertEqual(acls, [alice])
+        finally:
+            other.stop()
+
+    def test_read_only_for_the_world_write_for_the_owner(self):
+        self.zk.add_auth("digest", "owner:pw")
+        acl = [make_acl("auth", "", all=True), make_acl("world", "anyone", read=True)]
+        self.zk.create(self.p("ro"), b"v", acl=acl)
+        acls, _ = self.zk.get_acls(self.p("ro"))
+        self.assertEqual(
+            sorted((a.id.scheme, a.perms) for a in acls), [("digest", 31), ("world", 1)]
+        )
+        stranger = client()
+        try:
+            self.assertEqual(stranger.get(self.p("ro"))[0], b"v")
+            with self.assertRaises(NoAuthError):
+                stranger.set(self.p("ro"), b"x")
+            with self.assertRaises(NoAuthError):
+                stranger.delete(self.p("ro/none"))
+            # Without ADMIN, getACL shows a digest id's user, not its hash.
+            acls, _ = stranger.get_acls(self.p("ro"))
+            self.assertIn("owner:x", [a.id.id for a in acls])
+        finally:
+            stranger.stop()
+        self.zk.set(self.p("ro"), b"w")
+
+    def test_set_acls_checks_the_acl_version_and_admin(self):
+        self.zk.create(self.p("v"))
+        stat = self.zk.set_acls(self.p("v"), [make_acl("world", "anyone", read=True, admin=True)], version=0)
+        self.assertEqual(stat.aversion, 1)
+        with self.assertRaises(BadVersionError):
+            self.zk.set_acls(self.p("v"), OPEN_ACL_UNSAFE, version=0)
+        self.zk.set_acls(self.p("v"), [make_acl("world", "anyone", read=True)], version=1)
+        with self.assertRaises(NoAuthError):
+            self.zk.set_acls(self.p("v"), OPEN_ACL_UNSAFE)
+
+    def test_an_auth_acl_without_an_identity_is_invalid(self):
+        with self.assertRaises(InvalidACLError):
+            self.zk.create(self.p("bad"), acl=[make_acl("auth", "", all=True)])
+        with self.assertRaises(InvalidACLError):
+            self.zk.create(self.p("bad"), acl=[make_acl("nosuchscheme", "x", all=True)])
 
 
 class FourLetterWords(unittest.TestCase):

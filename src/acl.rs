@@ -3,9 +3,46 @@
 //! setACL stores (the `auth` scheme stands for the session's own ids).
 
 use crate::jute::perms;
-use crate::jute::records::{Acl, Id};
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
+
+/// An identity: `world:anyone`, `digest:user:hash`, `ip:10.0.0.1`, ...
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Id {
+    pub scheme: String,
+    pub id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Acl {
+    /// `perms` bits (see `jute::perms`).
+    pub perms: i32,
+    pub id: Id,
+}
+
+/// A znode's ACL as the tree keeps it: `None` is the open ACL
+/// (world:anyone, every permission), which nearly every node has; one
+/// form for it, so replicas and snapshots agree byte for byte.
+pub type NodeAcl = Option<Vec<Acl>>;
+
+/// The stored form of `acl`: `None` when it is the open ACL.
+pub fn canonical(acl: Vec<Acl>) -> NodeAcl {
+    (acl != open()).then_some(acl)
+}
+
+/// The ACL a node reports.
+pub fn expand(acl: &NodeAcl) -> Vec<Acl> {
+    acl.clone().unwrap_or_else(open)
+}
+
+/// `allows` on a node's stored ACL.
+pub fn node_allows(acl: &NodeAcl, perm: i32, ids: &[Id]) -> bool {
+    match acl {
+        None => true,
+        Some(acl) => allows(acl, perm, ids),
+    }
+}
 
 /// `world:anyone` with every permission (ZooKeeper's OPEN_ACL_UNSAFE).
 pub fn open() -> Vec<Acl> {

@@ -1,6 +1,7 @@
 //! The client-facing data model: operations, results, Stat, error codes and
 //! watch events, shaped after ZooKeeper's wire protocol (jute) but serde-encoded.
 
+use crate::acl::{Acl, NodeAcl};
 use crate::types::{SessionId, Zxid};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,8 @@ pub enum ErrorCode {
     BadArguments = -8,
     #[error("no node")]
     NoNode = -101,
+    #[error("not authorized")]
+    NoAuth = -102,
     #[error("bad version")]
     BadVersion = -103,
     #[error("no children for ephemerals")]
@@ -34,6 +37,10 @@ pub enum ErrorCode {
     NotEmpty = -111,
     #[error("session expired")]
     SessionExpired = -112,
+    #[error("invalid ACL")]
+    InvalidAcl = -114,
+    #[error("authentication failed")]
+    AuthFailed = -115,
     #[error("session moved")]
     SessionMoved = -118,
 }
@@ -93,6 +100,8 @@ pub enum WriteOp {
         path: String,
         data: Vec<u8>,
         mode: CreateMode,
+        /// `None`: the open ACL (see `acl::NodeAcl`).
+        acl: NodeAcl,
     },
     /// `version = -1` matches any version.
     Delete { path: String, version: i32 },
@@ -103,6 +112,12 @@ pub enum WriteOp {
     },
     /// Passes when the node exists at `version` (-1: any); only meaningful inside multi.
     Check { path: String, version: i32 },
+    /// Replace a node's ACL if its aversion is `version` (-1: any).
+    SetAcl {
+        path: String,
+        acl: NodeAcl,
+        version: i32,
+    },
     /// All or nothing.
     Multi(Vec<WriteOp>),
 }
@@ -113,6 +128,7 @@ pub enum ReadOp {
     GetData { path: String, watch: bool },
     Exists { path: String, watch: bool },
     GetChildren { path: String, watch: bool },
+    GetAcl { path: String },
 }
 
 /// The result of a successful operation.
@@ -142,6 +158,13 @@ pub enum OpResult {
         stat: Stat,
     },
     Synced,
+    Acl {
+        acl: Vec<Acl>,
+        stat: Stat,
+    },
+    AclSet {
+        stat: Stat,
+    },
     /// A reconnect was confirmed: the session now belongs to the connection
     /// of this generation (the server's own fence; never sent to a client).
     Attached {

@@ -200,6 +200,7 @@ fn create_op(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
         path: path.into(),
         data: data.into(),
         mode,
+        acl: None,
     }
 }
 
@@ -1705,4 +1706,89 @@ fn pipelined_requests_keep_fifo_order() {
         .await
         .unwrap();
     });
+}
+
+// ------------------------------------------------------------ ACLs
+
+/// A digest ACL admits only its user, through every server; the identity
+/// is sent again when the client fails over, so it keeps its rights.
+#[test]
+fn acls_admit_only_their_identities_across_failover() {
+    use zkstorm::acl::{self, Acl};
+    use zkstorm::jute::perms;
+    sim(
+        "acls_admit_only_their_identities_across_failover",
+        0..2,
+        || async {
+            let (mut cluster, leader) = ensemble().await;
+            let follower = cluster.followers()[0];
+            let servers: Vec<SocketAddr> = [1, 2, 3].into_iter().map(addr).collect();
+            let node = cluster.client_node(0);
+            let (owner, stranger) = node
+                .spawn(async move {
+                    let (owner, _eo) = connect_via(servers, follower, 4000).await;
+                    let (stranger, _es) = connect_to(leader).await;
+                    assert_eq!(owner.add_auth("kerberos", b"x"), Err(ErrorCode::AuthFailed));
+                    owner.add_auth("digest", b"alice:pw").unwrap();
+                    let mine = [
+                        Acl {
+                            perms: perms::ALL,
+                            id: acl::id("auth", ""),
+                        },
+                        Acl {
+                            perms: perms::READ,
+                            id: acl::id("world", "anyone"),
+                        },
+                    ];
+                    owner
+                        .create_with_acl("/acl", b"v", Persistent, &mine)
+                        .await
+                        .unwrap();
+                    stranger.sync().await.unwrap();
+                    assert_eq!(stranger.get_data("/acl", false).await.unwrap().0, b"v");
+                    assert_eq!(
+                        stranger.set_data("/acl", b"x", -1).await,
+                        Err(ErrorCode::NoAuth)
+                    );
+                    let (got, stat) = owner.get_acl("/acl").await.unwrap();
+                    let alice = acl::id("digest", &acl::digest_id("alice:pw"));
+                    assert_eq!(got[0].id, alice, "auth became the owner's digest id");
+                    assert_eq!(stat.aversion, 0);
+                    let (shown, _) = stranger.get_acl("/acl").await.unwrap();
+                    assert_eq!(shown[0].id.id, "alice:x", "no ADMIN: no hash");
+                    assert_eq!(
+                        owner.create_with_acl("/bad", b"", Persistent, &[]).await,
+                        Err(ErrorCode::InvalidAcl)
+                    );
+                    (owner, stranger)
+                })
+                .await
+                .unwrap();
+            cluster.crash(follower);
+            node.spawn(async move {
+                // Failed over: the identity came along.
+                // (A lost answer may have applied too: retried, it applies again.)
+                let stat = retry(|| owner.set_data("/acl", b"y", -1)).await.unwrap();
+                assert!(stat.version >= 1);
+                let only_alice = [Acl {
+                    perms: perms::ALL,
+                    id: acl::id("auth", ""),
+                }];
+                assert_eq!(
+                    owner.set_acl("/acl", &only_alice, 5).await,
+                    Err(ErrorCode::BadVersion)
+                );
+                let stat = owner.set_acl("/acl", &only_alice, 0).await.unwrap();
+                assert_eq!(stat.aversion, 1);
+                stranger.sync().await.unwrap();
+                assert_eq!(
+                    stranger.get_data("/acl", false).await,
+                    Err(ErrorCode::NoAuth)
+                );
+                assert!(stranger.exists("/acl", false).await.unwrap().is_some());
+            })
+            .await
+            .unwrap();
+        },
+    );
 }

@@ -400,7 +400,9 @@ impl Call {
                 path: path.clone(),
                 watch: *watch,
             },
-            ClientOp::Write(WriteOp::Create { path, data, mode }) => Call::Create {
+            ClientOp::Write(WriteOp::Create {
+                path, data, mode, ..
+            }) => Call::Create {
                 path: path.clone(),
                 value: value_text(data),
                 ephemeral: mode.is_ephemeral(),
@@ -435,6 +437,9 @@ impl Call {
             },
             ClientOp::Write(w) => Call::Other {
                 desc: format!("{w:?}"),
+            },
+            ClientOp::Read(r @ ReadOp::GetAcl { .. }) => Call::Other {
+                desc: format!("{r:?}"),
             },
             ClientOp::Sync => Call::Sync,
         }

@@ -181,6 +181,7 @@ fn pick_op(
             path: key,
             data,
             mode: CreateMode::Persistent,
+            acl: None,
         }),
         1 => write(WriteOp::SetData {
             version: known.expect(rng, cfg, &key),
@@ -211,6 +212,7 @@ fn pick_op(
             path: QUEUE.into(),
             data,
             mode: CreateMode::Persistent,
+            acl: None,
         }),
         6 => write(WriteOp::Create {
             path: format!("{QUEUE}/s-"),
@@ -220,6 +222,7 @@ fn pick_op(
             } else {
                 CreateMode::PersistentSequential
             },
+            acl: None,
         }),
         7 => ClientOp::Read(ReadOp::GetChildren {
             path: QUEUE.into(),
@@ -232,6 +235,7 @@ fn pick_op(
                     path,
                     data,
                     mode: CreateMode::Ephemeral,
+                    acl: None,
                 })
             } else {
                 ClientOp::Read(ReadOp::GetData { path, watch })

@@ -13,6 +13,7 @@ use crate::timer::{Deadline, Ticker};
 use crate::types::{SessionId, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -76,11 +77,17 @@ pub struct Traced {
 enum Cmd {
     Op(ClientOp, oneshot::Sender<Traced>),
     Close(oneshot::Sender<Traced>),
+    /// Send this identity now (it is sent again on every reconnect).
+    Auth(String, Vec<u8>),
 }
+
+/// Identities added with `add_auth`: (scheme, credentials), in order.
+type AuthList = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 pub struct Client {
     cmds: mpsc::UnboundedSender<Cmd>,
     session: watch::Receiver<(SessionId, ConnState)>,
+    auth: AuthList,
 }
 
 impl Client {
@@ -94,7 +101,8 @@ impl Client {
         let (cmds, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (state_tx, mut session) = watch::channel((0, ConnState::Connecting));
-        tokio::spawn(Conn::new(cfg, rx, events_tx, state_tx).run());
+        let auth = AuthList::default();
+        tokio::spawn(Conn::new(cfg, rx, events_tx, state_tx, auth.clone()).run());
         loop {
             let (id, state) = *session.borrow_and_update();
             match state {
@@ -106,7 +114,88 @@ impl Client {
                 return Err(ErrorCode::ConnectionLoss);
             }
         }
-        Ok((Client { cmds, session }, events))
+        Ok((
+            Client {
+                cmds,
+                session,
+                auth,
+            },
+            events,
+        ))
+    }
+
+    /// Add an identity to this session's connections (ZooKeeper's
+    /// addAuth; `digest` with `user:password`). An unknown scheme is
+    /// AuthFailed.
+    pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Result<(), ErrorCode> {
+        crate::acl::authenticate(scheme, auth).ok_or(ErrorCode::AuthFailed)?;
+        let entry = (scheme.to_string(), auth.to_vec());
+        self.auth.lock().expect("auth lock").push(entry.clone());
+        self.cmds
+            .send(Cmd::Auth(entry.0, entry.1))
+            .map_err(|_| ErrorCode::ConnectionLoss)
+    }
+
+    /// The identities `add_auth` gave this client.
+    fn ids(&self) -> Vec<crate::acl::Id> {
+        let auth = self.auth.lock().expect("auth lock");
+        auth.iter()
+            .filter_map(|(scheme, a)| crate::acl::authenticate(scheme, a))
+            .collect()
+    }
+
+    /// The ACL a node will store for `acl` (`auth` stands for this
+    /// client's identities).
+    pub fn stored_acl(&self, acl: &[crate::acl::Acl]) -> Result<crate::acl::NodeAcl, ErrorCode> {
+        crate::acl::to_store(acl, &self.ids())
+            .map(crate::acl::canonical)
+            .map_err(|_| ErrorCode::InvalidAcl)
+    }
+
+    /// `create` with an ACL.
+    pub async fn create_with_acl(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+        acl: &[crate::acl::Acl],
+    ) -> Result<String, ErrorCode> {
+        let op = WriteOp::Create {
+            path: path.into(),
+            data: data.into(),
+            mode,
+            acl: self.stored_acl(acl)?,
+        };
+        match self.call(ClientOp::Write(op)).await.0? {
+            OpResult::Created { path, .. } => Ok(path),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<crate::acl::Acl>, Stat), ErrorCode> {
+        let op = ReadOp::GetAcl { path: path.into() };
+        match self.call(ClientOp::Read(op)).await.0? {
+            OpResult::Acl { acl, stat } => Ok((acl, stat)),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    /// Replace a node's ACL if its aversion is `version` (-1: any).
+    pub async fn set_acl(
+        &self,
+        path: &str,
+        acl: &[crate::acl::Acl],
+        version: i32,
+    ) -> Result<Stat, ErrorCode> {
+        let op = WriteOp::SetAcl {
+            path: path.into(),
+            acl: self.stored_acl(acl)?,
+            version,
+        };
+        match self.call(ClientOp::Write(op)).await.0? {
+            OpResult::AclSet { stat } => Ok(stat),
+            _ => Err(ErrorCode::MarshallingError),
+        }
     }
 
     pub fn session_id(&self) -> SessionId {
@@ -158,6 +247,7 @@ impl Client {
             path: path.into(),
             data: data.into(),
             mode,
+            acl: None,
         };
         match self.call(ClientOp::Write(op)).await.0? {
             OpResult::Created { path, .. } => Ok(path),
@@ -260,6 +350,7 @@ struct Conn {
     watches: Watches,
     /// Events put on `events` so far (see `Traced::events_before`).
     emitted: u64,
+    auth: AuthList,
 }
 
 enum Outcome {
@@ -275,6 +366,7 @@ impl Conn {
         cmds: mpsc::UnboundedReceiver<Cmd>,
         events: mpsc::UnboundedSender<ClientEvent>,
         state: watch::Sender<(SessionId, ConnState)>,
+        auth: AuthList,
     ) -> Conn {
         let mut order = cfg.servers.clone();
         shuffle(&mut order, cfg.seed);
@@ -292,6 +384,7 @@ impl Conn {
             next_xid: 1,
             watches: Watches::default(),
             emitted: 0,
+            auth,
         }
     }
 
@@ -357,8 +450,9 @@ impl Conn {
     /// ConnectionLoss): the caller decides whether to retry.
     fn fail_queued(&mut self, code: ErrorCode) {
         while let Ok(cmd) = self.cmds.try_recv() {
-            let tx = match cmd {
-                Cmd::Op(_, tx) | Cmd::Close(tx) => tx,
+            // Identities are sent again by the next handshake.
+            let (Cmd::Op(_, tx) | Cmd::Close(tx)) = cmd else {
+                continue;
             };
             let _ = tx.send(self.traced(Err(code), self.last_zxid, None));
         }
@@ -366,8 +460,9 @@ impl Conn {
 
     async fn drain_forever(&mut self, code: ErrorCode) {
         while let Some(cmd) = self.cmds.recv().await {
-            let tx = match cmd {
-                Cmd::Op(_, tx) | Cmd::Close(tx) => tx,
+            // Identities are sent again by the next handshake.
+            let (Cmd::Op(_, tx) | Cmd::Close(tx)) = cmd else {
+                continue;
             };
             let _ = tx.send(self.traced(Err(code), self.last_zxid, None));
         }
@@ -394,6 +489,12 @@ impl Conn {
             }))) => {
                 self.session = session;
                 self.timeout_ms = timeout_ms;
+                // Identities belong to a connection: add them again first.
+                let auth = self.auth.lock().expect("auth lock").clone();
+                for (scheme, auth) in auth {
+                    let msg = ClientMsg::Auth { scheme, auth };
+                    write_frame(&mut stream, &msg).await.ok()?;
+                }
                 if let Some(msg) = self.watches.set_watches(self.last_zxid) {
                     // Before any request: the server re-arms them in order.
                     write_frame(&mut stream, &msg).await.ok()?;
@@ -482,7 +583,6 @@ impl Conn {
                 cmd = self.cmds.recv(), if closing.is_none() => {
                     let Some(cmd) = cmd else { break Outcome::Closed };
                     let xid = self.next_xid;
-                    self.next_xid += 1;
                     let msg = match cmd {
                         Cmd::Op(op, tx) => {
                             let watched = match &op {
@@ -497,7 +597,11 @@ impl Conn {
                             closing = Some(xid);
                             ClientMsg::Close { xid }
                         }
+                        Cmd::Auth(scheme, auth) => ClientMsg::Auth { scheme, auth },
                     };
+                    if !matches!(msg, ClientMsg::Auth { .. }) {
+                        self.next_xid += 1;
+                    }
                     if write_frame(wr, &msg).await.is_err() || wr.flush().await.is_err() {
                         break Outcome::Lost;
                     }
@@ -539,6 +643,7 @@ impl Watches {
             ReadOp::GetData { watch, .. }
             | ReadOp::Exists { watch, .. }
             | ReadOp::GetChildren { watch, .. } => *watch,
+            ReadOp::GetAcl { .. } => false,
         }
     }
 
@@ -553,7 +658,8 @@ impl Watches {
         };
         let (ReadOp::GetData { path, .. }
         | ReadOp::Exists { path, .. }
-        | ReadOp::GetChildren { path, .. }) = read;
+        | ReadOp::GetChildren { path, .. }
+        | ReadOp::GetAcl { path }) = read;
         set.insert(path.clone());
     }
 

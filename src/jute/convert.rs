@@ -5,6 +5,7 @@ use super::records::{Stat as WireStat, WatcherEvent};
 use super::reply::{MultiResult, Reply};
 use super::request::Op;
 use super::{create_flags, event, state};
+use crate::acl::{Acl, Id, NodeAcl};
 use crate::proto::{
     CreateMode, ErrorCode, EventType, OpResult, ReadOp, Stat, WatchedEvent, WriteOp,
 };
@@ -53,11 +54,13 @@ fn create_mode(flags: i32) -> Result<CreateMode, ErrorCode> {
     }
 }
 
-/// The operation a data request asks for; `Err(code)` answers it at once
-/// (containers and TTL nodes are Unimplemented). Session-level requests
-/// (ping, auth, setWatches, closeSession, getACL, setACL) are the
-/// connection's business and come back as `Err(Unimplemented)` here.
-pub fn client_op(op: &Op) -> Result<ClientOp, ErrorCode> {
+/// The operation a data request asks for, from a connection holding `ids`
+/// (its ACLs become the stored form: `auth` stands for those ids);
+/// `Err(code)` answers it at once (an invalid ACL is InvalidACL,
+/// containers and TTL nodes are Unimplemented). Session-level requests
+/// (ping, auth, setWatches, closeSession) are the connection's business
+/// and come back as `Err(Unimplemented)` here.
+pub fn client_op(op: &Op, ids: &[Id]) -> Result<ClientOp, ErrorCode> {
     Ok(match op {
         Op::Exists { path, watch } => ClientOp::Read(ReadOp::Exists {
             path: path.clone(),
@@ -71,19 +74,37 @@ pub fn client_op(op: &Op) -> Result<ClientOp, ErrorCode> {
             path: path.clone(),
             watch: *watch,
         }),
+        Op::GetAcl { path } => ClientOp::Read(ReadOp::GetAcl { path: path.clone() }),
         Op::Sync { .. } => ClientOp::Sync,
-        _ => ClientOp::Write(write_op(op)?),
+        _ => ClientOp::Write(write_op(op, ids)?),
     })
 }
 
-fn write_op(op: &Op) -> Result<WriteOp, ErrorCode> {
+/// What a node will store for a request's ACL.
+fn stored_acl(acl: &[Acl], ids: &[Id]) -> Result<NodeAcl, ErrorCode> {
+    crate::acl::to_store(acl, ids)
+        .map(crate::acl::canonical)
+        .map_err(|_| ErrorCode::InvalidAcl)
+}
+
+fn write_op(op: &Op, ids: &[Id]) -> Result<WriteOp, ErrorCode> {
     Ok(match op {
         Op::Create {
-            path, data, flags, ..
+            path,
+            data,
+            flags,
+            acl,
+            ..
         } => WriteOp::Create {
             path: path.clone(),
             data: data.clone(),
             mode: create_mode(*flags)?,
+            acl: stored_acl(acl, ids)?,
+        },
+        Op::SetAcl { path, acl, version } => WriteOp::SetAcl {
+            path: path.clone(),
+            acl: stored_acl(acl, ids)?,
+            version: *version,
         },
         Op::Delete { path, version } => WriteOp::Delete {
             path: path.clone(),
@@ -102,7 +123,11 @@ fn write_op(op: &Op) -> Result<WriteOp, ErrorCode> {
             path: path.clone(),
             version: *version,
         },
-        Op::Multi(ops) => WriteOp::Multi(ops.iter().map(write_op).collect::<Result<_, _>>()?),
+        Op::Multi(ops) => WriteOp::Multi(
+            ops.iter()
+                .map(|o| write_op(o, ids))
+                .collect::<Result<_, _>>()?,
+        ),
         _ => return Err(ErrorCode::Unimplemented),
     })
 }
@@ -133,7 +158,16 @@ pub fn reply(op: &Op, answer: &Result<OpResult, ErrorCode>, failed_at: Option<us
             Reply::Created { path: path.clone() }
         }
         (Op::Exists { .. }, OpResult::Exists(None)) => Reply::Error(ErrorCode::NoNode.code()),
-        (_, OpResult::Exists(Some(s)) | OpResult::SetData { stat: s }) => Reply::Stat(stat(s)),
+        (
+            _,
+            OpResult::Exists(Some(s))
+            | OpResult::SetData { stat: s }
+            | OpResult::AclSet { stat: s },
+        ) => Reply::Stat(stat(s)),
+        (_, OpResult::Acl { acl, stat: s }) => Reply::Acl {
+            acl: acl.clone(),
+            stat: stat(s),
+        },
         (_, OpResult::Data { data, stat: s }) => Reply::Data {
             data: data.clone(),
             stat: stat(s),
@@ -210,19 +244,23 @@ mod tests {
 
     #[test]
     fn requests_become_our_ops() {
-        let got = client_op(&create(create_flags::EPHEMERAL_SEQUENTIAL, false)).unwrap();
+        let got = client_op(&create(create_flags::EPHEMERAL_SEQUENTIAL, false), &[]).unwrap();
         let want = WriteOp::Create {
             path: "/a".into(),
             data: b"x".to_vec(),
             mode: CreateMode::EphemeralSequential,
+            acl: None,
         };
         assert_eq!(got, ClientOp::Write(want));
         assert_eq!(
-            client_op(&create(4, false)),
+            client_op(&create(4, false), &[]),
             Err(ErrorCode::Unimplemented),
             "containers"
         );
-        assert_eq!(client_op(&create(9, false)), Err(ErrorCode::BadArguments));
+        assert_eq!(
+            client_op(&create(9, false), &[]),
+            Err(ErrorCode::BadArguments)
+        );
         let multi = Op::Multi(vec![
             create(0, true),
             Op::Check {
@@ -231,11 +269,11 @@ mod tests {
             },
         ]);
         assert!(
-            matches!(client_op(&multi), Ok(ClientOp::Write(WriteOp::Multi(v))) if v.len() == 2)
+            matches!(client_op(&multi, &[]), Ok(ClientOp::Write(WriteOp::Multi(v))) if v.len() == 2)
         );
-        assert_eq!(client_op(&Op::Ping), Err(ErrorCode::Unimplemented));
+        assert_eq!(client_op(&Op::Ping, &[]), Err(ErrorCode::Unimplemented));
         assert_eq!(
-            client_op(&Op::Sync { path: "/".into() }),
+            client_op(&Op::Sync { path: "/".into() }, &[]),
             Ok(ClientOp::Sync)
         );
     }

@@ -2,20 +2,7 @@
 //! with its reader and writer.
 
 use super::codec::{Reader, Result, Writer};
-
-/// An identity: `world:anyone`, `digest:user:hash`, `ip:10.0.0.1`, ...
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Id {
-    pub scheme: String,
-    pub id: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Acl {
-    /// `perms` bits (see `jute::perms`).
-    pub perms: i32,
-    pub id: Id,
-}
+pub use crate::acl::{Acl, Id};
 
 /// Smallest encoded ACL: perms and two empty strings.
 pub const ACL_MIN_BYTES: usize = 12;
@@ -23,8 +10,9 @@ pub const ACL_MIN_BYTES: usize = 12;
 impl Acl {
     pub fn read(r: &mut Reader) -> Result<Acl> {
         let perms = r.int("acl.perms")?;
-        let scheme = r.ustring("acl.id.scheme")?;
-        let id = r.ustring("acl.id.id")?;
+        // Clients send an empty id (the `auth` scheme's) as a null string.
+        let scheme = r.ustring_opt("acl.id.scheme")?.unwrap_or_default();
+        let id = r.ustring_opt("acl.id.id")?.unwrap_or_default();
         Ok(Acl {
             perms,
             id: Id { scheme, id },

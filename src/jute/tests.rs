@@ -55,6 +55,17 @@ fn a_create_request_decodes_as_zookeeper_lays_it_out() {
     );
 }
 
+/// kazoo writes the `auth` scheme's empty id as a null string; ZooKeeper
+/// reads it as empty, and so must we.
+#[test]
+fn an_acl_id_sent_as_null_reads_as_empty() {
+    let mut b = be32(perms::ALL);
+    b.extend(jstr("auth"));
+    b.extend(be32(-1));
+    let acl = Acl::read(&mut Reader::new(&b)).unwrap();
+    assert_eq!((acl.id.scheme.as_str(), acl.id.id.as_str()), ("auth", ""));
+}
+
 #[test]
 fn a_multi_decodes_its_ops_up_to_the_end_header() {
     let mut b = be32(7);

@@ -175,6 +175,8 @@ struct Conn {
     closing: bool,
     /// A Close (its xid) waiting for the blocked requests ahead of it.
     close_after: Option<u64>,
+    /// The ACL identities this connection authenticated as.
+    ids: Vec<crate::acl::Id>,
     /// The client's address, and what it sent and was sent (four-letter
     /// words report them).
     addr: String,
@@ -376,6 +378,14 @@ impl Clients {
                     self.set_watches(peer, conn, relative_zxid, [data, exist, child]);
                 }
             }
+            ClientMsg::Auth { scheme, auth } => {
+                if let Some(id) = crate::acl::authenticate(&scheme, &auth) {
+                    let c = self.conns.get_mut(&conn).expect("checked above");
+                    if !c.ids.contains(&id) {
+                        c.ids.push(id);
+                    }
+                }
+            }
             ClientMsg::Close { xid } => {
                 if c.session.is_none() {
                     return;
@@ -425,7 +435,7 @@ impl Clients {
             path: path.into(),
             watch,
         };
-        let mut stat_of = |path: &str| match peer.read(&exists(path, false), conn) {
+        let mut stat_of = |path: &str| match peer.read(&exists(path, false), conn, &[]) {
             Ok(OpResult::Exists(stat)) => stat,
             _ => None,
         };
@@ -452,7 +462,7 @@ impl Clients {
             }
         }
         for read in arm {
-            let _ = peer.read(&read, conn);
+            let _ = peer.read(&read, conn, &[]);
         }
         // Changes in between may have been collapsed: an event fired here
         // carries this server's applied zxid (never below what the client has
@@ -604,7 +614,7 @@ impl Clients {
         let session = c.session.expect("requests need a session");
         let body = match op {
             ClientOp::Read(read) => {
-                let result = peer.read(&read, conn);
+                let result = peer.read(&read, conn, &c.ids);
                 let zxid = peer.applied();
                 self.answer(conn, xid, zxid, result);
                 return;
@@ -620,7 +630,10 @@ impl Clients {
                     }
                     return;
                 }
-                TxnBody::Write(w)
+                TxnBody::Write {
+                    op: w,
+                    ids: c.ids.clone(),
+                }
             }
             ClientOp::Sync => TxnBody::Sync,
         };
@@ -750,7 +763,7 @@ impl Clients {
                 }
                 self.close(peer, conn);
             }
-            TxnBody::Write(_) | TxnBody::Sync => {
+            TxnBody::Write { .. } | TxnBody::Sync => {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return;
                 };
@@ -831,6 +844,7 @@ mod tests {
             path: format!("/n{xid}"),
             data: vec![],
             mode: CreateMode::Persistent,
+            acl: None,
         });
         ClientMsg::Request { xid, op }
     }
@@ -903,6 +917,7 @@ mod tests {
                 path: "/again".into(),
                 data: vec![],
                 mode: CreateMode::Persistent,
+                acl: None,
             }),
         };
         c.on_message(&mut p, 2, again);

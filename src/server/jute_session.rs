@@ -7,12 +7,12 @@
 
 use super::wire::{ClientMsg, ClientOp, ServerMsg};
 use crate::acl;
-use crate::jute::convert::{self, stat};
+use crate::jute::convert;
 use crate::jute::records::{ConnectRequest, ConnectResponse, Id, RequestHeader};
 use crate::jute::reply::{self, Reply};
 use crate::jute::request::{self, Op};
 use crate::jute::{frame, xid, Reader, Writer};
-use crate::proto::{ErrorCode, OpResult, ReadOp};
+use crate::proto::{ErrorCode, OpResult};
 use crate::types::{SessionId, Zxid};
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;
@@ -167,6 +167,7 @@ impl JuteSession {
                         if !self.ids.contains(&id) {
                             self.ids.push(id);
                         }
+                        out.push(Action::Core(ClientMsg::Auth { scheme, auth }));
                         (Reply::Empty, false)
                     }
                     None => (Reply::Error(AUTH_FAILED), true),
@@ -193,16 +194,7 @@ impl JuteSession {
                 self.queue.push_back((key, Slot::Waiting(op)));
                 out.push(Action::Core(ClientMsg::Close { xid: key.into() }));
             }
-            // ACLs are not stored yet: every node is world:anyone.
-            Op::GetAcl { ref path } => {
-                let read = ReadOp::Exists {
-                    path: path.clone(),
-                    watch: false,
-                };
-                out.push(Action::Core(core(ClientOp::Read(read))));
-                self.queue.push_back((key, Slot::Waiting(op)));
-            }
-            op => match convert::client_op(&op) {
+            op => match convert::client_op(&op, &self.ids) {
                 Ok(client_op) => {
                     out.push(Action::Core(core(client_op)));
                     self.queue.push_back((key, Slot::Waiting(op)));
@@ -280,16 +272,7 @@ impl JuteSession {
         let Slot::Waiting(op) = &slot.1 else {
             unreachable!("matched above")
         };
-        let reply = match (op, result) {
-            (Op::GetAcl { .. }, Ok(OpResult::Exists(Some(s)))) => Reply::Acl {
-                acl: acl::open(),
-                stat: stat(s),
-            },
-            (Op::GetAcl { .. }, Ok(OpResult::Exists(None))) => {
-                Reply::Error(ErrorCode::NoNode.code())
-            }
-            _ => convert::reply(op, result, failed_at.map(|i| i as usize)),
-        };
+        let reply = convert::reply(op, result, failed_at.map(|i| i as usize));
         let close = matches!(op, Op::CloseSession);
         slot.1 = Slot::Ready(reply_frame(key as i32, zxid.0 as i64, &reply), close);
     }
@@ -427,7 +410,10 @@ mod tests {
         assert!(matches!(out.last(), Some(Action::Close(_))));
         let mut ok = Vec::new();
         JuteSession::new().on_frame(&connect(42, password(42), None), &mut ok);
-        assert!(matches!(ok[..], [Action::Core(ClientMsg::Connect { session: 42, .. })]));
+        assert!(matches!(
+            ok[..],
+            [Action::Core(ClientMsg::Connect { session: 42, .. })]
+        ));
     }
 
     /// kazoo matches replies to requests by position: an auth answered at
@@ -528,7 +514,10 @@ mod tests {
         let mut s = started();
         let mut out = Vec::new();
         s.on_frame(&request(5, op::CLOSE_SESSION, |_| {}), &mut out);
-        assert!(matches!(out[..], [Action::Core(ClientMsg::Close { xid: 5 })]));
+        assert!(matches!(
+            out[..],
+            [Action::Core(ClientMsg::Close { xid: 5 })]
+        ));
         out.clear();
         let closed = ServerMsg::Reply {
             xid: 5,

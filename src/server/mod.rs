@@ -779,6 +779,7 @@ mod tests {
             path: "/w".into(),
             data: b"0".to_vec(),
             mode: CreateMode::Persistent,
+            acl: None,
         };
         d.input(request(2, 1, ClientOp::Write(create)));
         d.flush_ready().unwrap();

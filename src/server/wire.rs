@@ -25,6 +25,13 @@ pub enum ClientMsg {
         op: ClientOp,
     },
     Ping,
+    /// Add an identity to this connection (ZooKeeper's addAuth): digest
+    /// `user:password` gives `digest:user:hash`. An unknown scheme adds
+    /// nothing.
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+    },
     Close {
         xid: u64,
     },

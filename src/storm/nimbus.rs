@@ -563,6 +563,7 @@ impl Nimbus<'_> {
                 path: path.into(),
                 data: data.into(),
                 mode: CreateMode::Persistent,
+                acl: None,
             }
         };
         let (result, zxid) = self

@@ -79,7 +79,12 @@ impl SavedStore {
         let mut create = |path: String, data: Vec<u8>, ops: &mut Vec<WriteOp>| {
             if !self.known.contains(&path) && planned.insert(path.clone()) {
                 let mode = CreateMode::Persistent;
-                ops.push(WriteOp::Create { path, data, mode });
+                ops.push(WriteOp::Create {
+                    path,
+                    data,
+                    mode,
+                    acl: None,
+                });
                 true
             } else {
                 false

@@ -62,6 +62,22 @@ pub(crate) fn node_hash(path: &str, data_hash: u64, stat: &Stat) -> u64 {
     h.finish()
 }
 
+/// The open ACL (`None`) adds nothing, so trees without ACLs keep their
+/// digests.
+pub(crate) fn acl_hash(acl: &crate::acl::NodeAcl) -> u64 {
+    let Some(list) = acl else { return 0 };
+    let mut h = Fnv::new();
+    h.u64(list.len() as u64);
+    for a in list {
+        h.u64(a.perms as u32 as u64);
+        for s in [&a.id.scheme, &a.id.id] {
+            h.u64(s.len() as u64);
+            h.bytes(s.as_bytes());
+        }
+    }
+    h.finish()
+}
+
 pub(crate) fn session_hash(session: SessionId, timeout_ms: u64) -> u64 {
     let mut h = Fnv::new();
     h.u64(session);

@@ -15,6 +15,8 @@ mod model_tests;
 #[cfg(test)]
 mod tests;
 
+use crate::acl::{self, Id, NodeAcl};
+use crate::jute::perms;
 use crate::proto::{
     CreateMode, ErrorCode, EventType, OpResult, ReadOp, Stat, WatchedEvent, WriteOp, MAX_DATA_LEN,
 };
@@ -44,17 +46,38 @@ struct Node {
     data_hash: u64,
     /// This node's term in the digest sum.
     hash: u64,
+    acl: NodeAcl,
 }
 
 impl Node {
-    fn new(data: Vec<u8>, stat: Stat) -> Node {
+    fn new(data: Vec<u8>, stat: Stat, acl: NodeAcl) -> Node {
         Node {
             data_hash: digest::data_hash(&data),
             data,
             stat,
             children: BTreeSet::new(),
             hash: 0,
+            acl,
         }
+    }
+
+    fn digest_term(&self, path: &str) -> u64 {
+        digest::node_hash(path, self.data_hash, &self.stat) ^ digest::acl_hash(&self.acl)
+    }
+}
+
+/// What a create makes.
+struct NewNode<'a> {
+    data: &'a [u8],
+    mode: CreateMode,
+    acl: &'a NodeAcl,
+}
+
+/// Refuse unless `acl` grants `perm` to `ids` (ZooKeeper's NoAuth).
+fn check_acl(acl: &NodeAcl, perm: i32, ids: &[Id]) -> Result<(), ErrorCode> {
+    match acl::node_allows(acl, perm, ids) {
+        true => Ok(()),
+        false => Err(ErrorCode::NoAuth),
     }
 }
 
@@ -65,6 +88,7 @@ enum Undo {
     Deleted(String, Node),
     Stat(String, Stat),
     Data(String, Vec<u8>, Stat),
+    Acl(String, NodeAcl, Stat),
 }
 
 /// What applying one write did (see [`DataTree::apply_write_at`]).
@@ -113,6 +137,18 @@ fn check_data(data: &[u8]) -> Result<(), ErrorCode> {
     }
 }
 
+/// A write's ACL must already be in stored form (`acl::canonical` of what
+/// `acl::to_store` made of the request's ACL).
+fn check_stored_acl(acl: &NodeAcl) -> Result<(), ErrorCode> {
+    match acl {
+        None => Ok(()),
+        Some(list) => match acl::to_store(list, &[]) {
+            Ok(stored) if stored == *list && *list != acl::open() => Ok(()),
+            _ => Err(ErrorCode::InvalidAcl),
+        },
+    }
+}
+
 fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
     if expected != -1 && expected != actual {
         Err(ErrorCode::BadVersion)
@@ -132,7 +168,10 @@ impl DataTree {
             session_sum: 0,
             watches: WatchTable::default(),
         };
-        tree.insert_node("/".to_string(), Node::new(Vec::new(), Stat::default()));
+        tree.insert_node(
+            "/".to_string(),
+            Node::new(Vec::new(), Stat::default(), None),
+        );
         tree
     }
 
@@ -154,9 +193,19 @@ impl DataTree {
 
     fn validate_one(op: &WriteOp, in_multi: bool) -> Result<(), ErrorCode> {
         match op {
-            WriteOp::Create { path, data, mode } => {
+            WriteOp::Create {
+                path,
+                data,
+                mode,
+                acl,
+            } => {
                 path::validate(path, mode.is_sequential())?;
+                check_stored_acl(acl)?;
                 check_data(data)
+            }
+            WriteOp::SetAcl { path, acl, .. } => {
+                path::validate(path, false)?;
+                check_stored_acl(acl)
             }
             WriteOp::Delete { path, .. } => {
                 path::validate(path, false)?;
@@ -188,14 +237,15 @@ impl DataTree {
         hdr: &TxnHeader,
         op: &WriteOp,
     ) -> (Result<OpResult, ErrorCode>, Vec<(WatcherId, WatchedEvent)>) {
-        let applied = self.apply_write_at(hdr, op);
+        let applied = self.apply_write_at(hdr, op, &[]);
         (applied.result, applied.events)
     }
 
-    /// `apply_write`, also telling which sub-op of a failed multi failed
-    /// (ZooKeeper answers each sub-op of a failed multi: ok before it, its
-    /// error at it, RuntimeInconsistency after).
-    pub fn apply_write_at(&mut self, hdr: &TxnHeader, op: &WriteOp) -> WriteApplied {
+    /// `apply_write` for a session holding `ids` (its ACL identities),
+    /// also telling which sub-op of a failed multi failed (ZooKeeper
+    /// answers each sub-op of a failed multi: ok before it, its error at
+    /// it, RuntimeInconsistency after).
+    pub fn apply_write_at(&mut self, hdr: &TxnHeader, op: &WriteOp, ids: &[Id]) -> WriteApplied {
         let mut undo = Vec::new();
         let mut triggers = Vec::new();
         let mut failed_at = None;
@@ -204,7 +254,7 @@ impl DataTree {
                 let mut results = Vec::with_capacity(ops.len());
                 let mut failed = None;
                 for sub in ops {
-                    match self.apply_one(hdr, sub, &mut undo, &mut triggers) {
+                    match self.apply_one(hdr, sub, ids, &mut undo, &mut triggers) {
                         Ok(r) => results.push(r),
                         Err(e) => {
                             failed = Some(e);
@@ -218,7 +268,7 @@ impl DataTree {
                     Some(e) => Err(e),
                 }
             }
-            _ => self.apply_one(hdr, op, &mut undo, &mut triggers),
+            _ => self.apply_one(hdr, op, ids, &mut undo, &mut triggers),
         };
         if result.is_err() {
             self.rollback(undo);
@@ -244,18 +294,32 @@ impl DataTree {
         &mut self,
         hdr: &TxnHeader,
         op: &WriteOp,
+        ids: &[Id],
         undo: &mut Vec<Undo>,
         triggers: &mut Vec<(EventType, String)>,
     ) -> Result<OpResult, ErrorCode> {
         match op {
-            WriteOp::Create { path, data, mode } => {
-                self.create(hdr, path, data, *mode, undo, triggers)
+            WriteOp::Create {
+                path,
+                data,
+                mode,
+                acl,
+            } => {
+                let new = NewNode {
+                    data,
+                    mode: *mode,
+                    acl,
+                };
+                self.create(hdr, path, new, ids, undo, triggers)
             }
             WriteOp::Delete { path, version } => {
                 path::validate(path, false)?;
                 if path == "/" {
                     return Err(ErrorCode::BadArguments);
                 }
+                let (parent, _) = path::split(path);
+                let parent = self.nodes.get(parent).ok_or(ErrorCode::NoNode)?;
+                check_acl(&parent.acl, perms::DELETE, ids)?;
                 let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
                 check_version(*version, node.stat.version)?;
                 if !node.children.is_empty() {
@@ -277,6 +341,7 @@ impl DataTree {
                 path::validate(path, false)?;
                 check_data(data)?;
                 let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&node.acl, perms::WRITE, ids)?;
                 check_version(*version, node.stat.version)?;
                 let mut stat = node.stat;
                 stat.version = stat.version.wrapping_add(1);
@@ -291,8 +356,20 @@ impl DataTree {
             WriteOp::Check { path, version } => {
                 path::validate(path, false)?;
                 let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&node.acl, perms::READ, ids)?;
                 check_version(*version, node.stat.version)?;
                 Ok(OpResult::Checked)
+            }
+            WriteOp::SetAcl { path, acl, version } => {
+                path::validate(path, false)?;
+                let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&node.acl, perms::ADMIN, ids)?;
+                check_version(*version, node.stat.aversion)?;
+                let mut stat = node.stat;
+                stat.aversion = stat.aversion.wrapping_add(1);
+                let (old_acl, old_stat) = self.set_node_acl(path, acl.clone(), stat);
+                undo.push(Undo::Acl(path.clone(), old_acl, old_stat));
+                Ok(OpResult::AclSet { stat })
             }
             WriteOp::Multi(_) => Err(ErrorCode::BadArguments),
         }
@@ -302,11 +379,12 @@ impl DataTree {
         &mut self,
         hdr: &TxnHeader,
         path: &str,
-        data: &[u8],
-        mode: CreateMode,
+        new: NewNode,
+        ids: &[Id],
         undo: &mut Vec<Undo>,
         triggers: &mut Vec<(EventType, String)>,
     ) -> Result<OpResult, ErrorCode> {
+        let NewNode { data, mode, acl } = new;
         path::validate(path, mode.is_sequential())?;
         check_data(data)?;
         // Owner 0 means "not ephemeral" in Stat, so session 0 can't own one.
@@ -315,7 +393,9 @@ impl DataTree {
         }
         // The suffix has no '/', so the given path already names the parent.
         let (parent, _) = path::split(path);
-        let parent_stat = self.nodes.get(parent).ok_or(ErrorCode::NoNode)?.stat;
+        let parent_node = self.nodes.get(parent).ok_or(ErrorCode::NoNode)?;
+        check_acl(&parent_node.acl, perms::CREATE, ids)?;
+        let parent_stat = parent_node.stat;
         if parent_stat.ephemeral_owner != 0 {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
@@ -341,7 +421,7 @@ impl DataTree {
             data_length: data.len() as i32,
             num_children: 0,
         };
-        self.insert_node(path.clone(), Node::new(data.to_vec(), stat));
+        self.insert_node(path.clone(), Node::new(data.to_vec(), stat, acl.clone()));
         undo.push(Undo::Created(path.clone()));
         self.bump_parent(parent, hdr.zxid, undo);
         triggers.push((EventType::NodeCreated, path.clone()));
@@ -376,6 +456,9 @@ impl DataTree {
                 Undo::Data(path, data, stat) => {
                     self.set_node(&path, Some(data), stat);
                 }
+                Undo::Acl(path, acl, stat) => {
+                    self.set_node_acl(&path, acl, stat);
+                }
             }
         }
     }
@@ -384,7 +467,7 @@ impl DataTree {
     // keep the children sets, the ephemeral index and the digest in step.
 
     fn insert_node(&mut self, path: String, mut node: Node) {
-        node.hash = digest::node_hash(&path, node.data_hash, &node.stat);
+        node.hash = node.digest_term(&path);
         self.node_sum = self.node_sum.wrapping_add(node.hash);
         if node.stat.ephemeral_owner != 0 {
             self.ephemerals
@@ -405,7 +488,7 @@ impl DataTree {
     fn remove_node(&mut self, path: &str) -> Node {
         let Some(node) = self.nodes.remove(path) else {
             debug_assert!(false, "remove_node of missing {path}");
-            return Node::new(Vec::new(), Stat::default());
+            return Node::new(Vec::new(), Stat::default(), None);
         };
         self.node_sum = self.node_sum.wrapping_sub(node.hash);
         let owner = node.stat.ephemeral_owner;
@@ -436,9 +519,22 @@ impl DataTree {
             None => Vec::new(),
         };
         let old_stat = std::mem::replace(&mut node.stat, stat);
-        node.hash = digest::node_hash(path, node.data_hash, &node.stat);
+        node.hash = node.digest_term(path);
         self.node_sum = self.node_sum.wrapping_add(node.hash);
         (old_data, old_stat)
+    }
+
+    /// Replaces the ACL and the Stat; returns the old ones.
+    fn set_node_acl(&mut self, path: &str, acl: NodeAcl, stat: Stat) -> (NodeAcl, Stat) {
+        let Some(node) = self.nodes.get_mut(path) else {
+            return (None, Stat::default());
+        };
+        self.node_sum = self.node_sum.wrapping_sub(node.hash);
+        let old_acl = std::mem::replace(&mut node.acl, acl);
+        let old_stat = std::mem::replace(&mut node.stat, stat);
+        node.hash = node.digest_term(path);
+        self.node_sum = self.node_sum.wrapping_add(node.hash);
+        (old_acl, old_stat)
     }
 
     /// Turns the changes of a successful write into one-shot watch firings.
@@ -517,7 +613,7 @@ impl DataTree {
         for path in ephemerals {
             // Ephemerals have no children, so each delete succeeds.
             let op = WriteOp::Delete { path, version: -1 };
-            let _ = self.apply_one(hdr, &op, &mut undo, &mut triggers);
+            let _ = self.apply_one(hdr, &op, &[], &mut undo, &mut triggers);
         }
         self.fire(hdr.zxid, triggers)
     }
@@ -538,10 +634,21 @@ impl DataTree {
     /// Local read; registers a one-shot watch for `watcher` when the op asks
     /// for it. Malformed paths are BadArguments and set no watch.
     pub fn read(&mut self, op: &ReadOp, watcher: WatcherId) -> Result<OpResult, ErrorCode> {
+        self.read_as(op, watcher, &[])
+    }
+
+    /// A read by a connection holding `ids` (its ACL identities).
+    pub fn read_as(
+        &mut self,
+        op: &ReadOp,
+        watcher: WatcherId,
+        ids: &[Id],
+    ) -> Result<OpResult, ErrorCode> {
         match op {
             ReadOp::GetData { path, watch } => {
                 path::validate(path, false)?;
                 let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&node.acl, perms::READ, ids)?;
                 let result = OpResult::Data {
                     data: node.data.clone(),
                     stat: node.stat,
@@ -563,6 +670,7 @@ impl DataTree {
             ReadOp::GetChildren { path, watch } => {
                 path::validate(path, false)?;
                 let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&node.acl, perms::READ, ids)?;
                 let result = OpResult::Children {
                     children: node.children.iter().cloned().collect(),
                     stat: node.stat,
@@ -571,6 +679,21 @@ impl DataTree {
                     self.watches.add(WatchKind::Child, path, watcher);
                 }
                 Ok(result)
+            }
+            ReadOp::GetAcl { path } => {
+                path::validate(path, false)?;
+                let node = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+                check_acl(&node.acl, perms::READ | perms::ADMIN, ids)?;
+                let mut acl = acl::expand(&node.acl);
+                // Without ADMIN, digest ids show their user, not their hash.
+                if !acl::node_allows(&node.acl, perms::ADMIN, ids) {
+                    for a in acl.iter_mut().filter(|a| a.id.scheme == "digest") {
+                        let user = a.id.id.split(':').next().unwrap_or_default();
+                        a.id.id = format!("{user}:x");
+                    }
+                }
+                let stat = node.stat;
+                Ok(OpResult::Acl { acl, stat })
             }
         }
     }

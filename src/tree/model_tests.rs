@@ -85,7 +85,9 @@ impl Model {
     ) -> Result<OpResult, ErrorCode> {
         use ErrorCode::*;
         match op {
-            WriteOp::Create { path, data, mode } => {
+            WriteOp::Create {
+                path, data, mode, ..
+            } => {
                 if !m_valid(path, mode.is_sequential()) || data.len() > MAX_DATA_LEN {
                     return Err(BadArguments);
                 }
@@ -174,6 +176,7 @@ impl Model {
                 Ok(OpResult::Checked)
             }
             WriteOp::Multi(_) => Err(BadArguments),
+            WriteOp::SetAcl { .. } => unreachable!("the model has no ACLs (tree::tests has)"),
         }
     }
 
@@ -266,6 +269,7 @@ impl Model {
             ReadOp::GetData { path, watch }
             | ReadOp::Exists { path, watch }
             | ReadOp::GetChildren { path, watch } => (path, *watch),
+            ReadOp::GetAcl { .. } => unreachable!("the model has no ACLs (tree::tests has)"),
         };
         if !m_valid(path, false) {
             return Err(ErrorCode::BadArguments);
@@ -281,6 +285,7 @@ impl Model {
                 children: self.children(path),
                 stat: stat.ok_or(ErrorCode::NoNode)?,
             },
+            ReadOp::GetAcl { .. } => unreachable!("the model has no ACLs"),
         };
         if watch {
             let child = matches!(op, ReadOp::GetChildren { .. });
@@ -363,6 +368,7 @@ fn to_op(g: &GOp, created: &[String]) -> WriteOp {
             path: resolve(p, created),
             data: data(d),
             mode: *mode,
+            acl: None,
         },
         GOp::Delete(p, version) => WriteOp::Delete {
             path: resolve(p, created),
@@ -619,8 +625,8 @@ proptest! {
         t.create_session(3, 10);
         let hdr = TxnHeader { session: 3, zxid: Zxid(1), time_ms: 5 };
         for op in [
-            WriteOp::Create { path: "/a".into(), data: b"xy".to_vec(), mode: CreateMode::Persistent },
-            WriteOp::Create { path: "/a/".into(), data: vec![], mode: CreateMode::EphemeralSequential },
+            WriteOp::Create { path: "/a".into(), data: b"xy".to_vec(), mode: CreateMode::Persistent, acl: None },
+            WriteOp::Create { path: "/a/".into(), data: vec![], mode: CreateMode::EphemeralSequential, acl: None },
         ] {
             t.apply_write(&hdr, &op).0.unwrap();
         }

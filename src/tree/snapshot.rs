@@ -1,16 +1,17 @@
 //! Snapshot format: MAGIC, CRC32 of the body (u32 LE), then the body in
-//! bincode: every node (path, data, Stat) in path order, and the sessions.
+//! bincode: every node (path, data, Stat, ACL) in path order, and the sessions.
 //! The checksum makes truncated or corrupted input fail cleanly instead of
 //! decoding into some other, valid-looking tree.
 
 use super::{path, DataTree, Node};
+use crate::acl::NodeAcl;
 use crate::proto::{ErrorCode, Stat, MAX_DATA_LEN};
 use crate::types::SessionId;
 use bincode::Options;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-const MAGIC: &[u8; 8] = b"ZKTREE01";
+const MAGIC: &[u8; 8] = b"ZKTREE02";
 const HEADER_LEN: usize = MAGIC.len() + 4;
 
 #[derive(Serialize)]
@@ -18,6 +19,7 @@ struct NodeRef<'a> {
     path: &'a str,
     data: &'a [u8],
     stat: &'a Stat,
+    acl: &'a NodeAcl,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,7 @@ struct NodeOwned {
     path: String,
     data: Vec<u8>,
     stat: Stat,
+    acl: NodeAcl,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,7 @@ pub(crate) fn encode(tree: &DataTree) -> Vec<u8> {
                 path,
                 data: &n.data,
                 stat: &n.stat,
+                acl: &n.acl,
             })
             .collect(),
         sessions: &tree.sessions,
@@ -104,10 +108,11 @@ fn build(body: BodyOwned) -> Option<DataTree> {
         if !len_ok || n.stat.data_length < 0 || !seen.insert(n.path.clone()) {
             return None;
         }
+        super::check_stored_acl(&n.acl).ok()?;
         if n.path == "/" {
             root = Some(n);
         } else {
-            rest.insert(n.path, (n.data, n.stat));
+            rest.insert(n.path, (n.data, n.stat, n.acl));
         }
     }
     let root = root?;
@@ -115,15 +120,16 @@ fn build(body: BodyOwned) -> Option<DataTree> {
         return None;
     }
     tree.set_node("/", Some(root.data), root.stat);
+    tree.set_node_acl("/", root.acl, root.stat);
     // Path order puts every parent before its children.
-    for (path, (data, stat)) in rest {
+    for (path, (data, stat, acl)) in rest {
         let (parent, _) = path::split(&path);
         let parent_owner = tree.nodes.get(parent)?.stat.ephemeral_owner;
         let owner = stat.ephemeral_owner;
         if parent_owner != 0 || (owner != 0 && !tree.sessions.contains_key(&owner)) {
             return None;
         }
-        tree.insert_node(path, Node::new(data, stat));
+        tree.insert_node(path, Node::new(data, stat, acl));
     }
     let counts_ok = tree
         .nodes

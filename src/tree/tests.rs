@@ -26,6 +26,7 @@ fn create(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
         path: path.into(),
         data: data.to_vec(),
         mode,
+        acl: None,
     }
 }
 
@@ -395,7 +396,7 @@ fn a_failed_multi_names_the_sub_op_that_failed() {
         delete("/a", -1),
     ]);
     let before = t.digest();
-    let w = t.apply_write_at(&hdr(1), &ops);
+    let w = t.apply_write_at(&hdr(1), &ops, &[]);
     assert_eq!(
         (w.result, w.failed_at),
         (Err(ErrorCode::BadVersion), Some(2))
@@ -405,6 +406,7 @@ fn a_failed_multi_names_the_sub_op_that_failed() {
     let ok = t.apply_write_at(
         &hdr(2),
         &WriteOp::Multi(vec![create("/b", b"", Persistent)]),
+        &[],
     );
     assert!(ok.result.is_ok() && ok.failed_at.is_none());
 }
@@ -823,36 +825,46 @@ fn restore_rejects_garbage() {
 
     // Well-formed bodies with a valid checksum but impossible content.
     let seal = |body: Vec<u8>| {
-        let mut out = b"ZKTREE01".to_vec();
+        let mut out = b"ZKTREE02".to_vec();
         out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         out.extend_from_slice(&body);
         out
     };
-    type Body = (Vec<(String, Vec<u8>, Stat)>, BTreeMap<SessionId, u64>);
+    type Body = (
+        Vec<(String, Vec<u8>, Stat, crate::acl::NodeAcl)>,
+        BTreeMap<SessionId, u64>,
+    );
     let enc = |b: &Body| seal(bincode::serialize(b).unwrap());
-    let root = ("/".to_string(), vec![], Stat::default());
+    let root = ("/".to_string(), vec![], Stat::default(), None);
     let leaf = |path: &str, owner: SessionId| {
         let stat = Stat {
             ephemeral_owner: owner,
             ..Stat::default()
         };
-        (path.to_string(), vec![], stat)
+        (path.to_string(), vec![], stat, None)
     };
     let with_children = |n: i32| {
         let mut r = root.clone();
         r.2.num_children = n;
         r
     };
+    let with_acl = |acl: crate::acl::NodeAcl| {
+        let mut r = root.clone();
+        r.3 = acl;
+        r
+    };
     let sessions: BTreeMap<SessionId, u64> = [(S1, 5)].into();
     let ok: Body = (vec![with_children(1), leaf("/a", S1)], sessions.clone());
     assert!(DataTree::restore(&enc(&ok)).is_ok());
     let impossible: Vec<Body> = vec![
-        (vec![], sessions.clone()),                                 // no root
-        (vec![leaf("/a", 0)], sessions.clone()),                    // no root
-        (vec![root.clone(), leaf("/a/b", 0)], sessions.clone()),    // orphan
-        (vec![with_children(1), leaf("/a", 99)], sessions.clone()), // dead owner
-        (vec![root.clone(), leaf("/a", 0)], sessions.clone()),      // bad count
-        (vec![with_children(1), leaf("a", 0)], sessions.clone()),   // bad path
+        (vec![], sessions.clone()),                                   // no root
+        (vec![leaf("/a", 0)], sessions.clone()),                      // no root
+        (vec![root.clone(), leaf("/a/b", 0)], sessions.clone()),      // orphan
+        (vec![with_children(1), leaf("/a", 99)], sessions.clone()),   // dead owner
+        (vec![root.clone(), leaf("/a", 0)], sessions.clone()),        // bad count
+        (vec![with_acl(Some(vec![]))], sessions.clone()),             // empty ACL
+        (vec![with_acl(Some(crate::acl::open()))], sessions.clone()), // open ACL not as None
+        (vec![with_children(1), leaf("a", 0)], sessions.clone()),     // bad path
         (
             vec![with_children(1), leaf("/a", 0), leaf("/a", 0)],
             sessions.clone(),
@@ -862,11 +874,136 @@ fn restore_rejects_garbage() {
             sessions.clone(),
         ), // child of an ephemeral
         (
-            vec![(String::from("/"), vec![1], Stat::default())],
+            vec![(String::from("/"), vec![1], Stat::default(), None)],
             sessions.clone(),
         ), // data_length mismatch
     ];
     for (i, body) in impossible.iter().enumerate() {
         assert_eq!(DataTree::restore(&enc(body)), bad, "case {i}");
     }
+}
+
+/// ZooKeeper's permissions, checked as a write applies: CREATE and DELETE
+/// on the parent, WRITE and READ on the node, ADMIN to change the ACL.
+#[test]
+fn acls_are_enforced_on_every_operation() {
+    use crate::acl::{self, Acl, Id};
+    use crate::jute::perms;
+    let alice = acl::id("digest", &acl::digest_id("alice:pw"));
+    let bob = acl::id("digest", &acl::digest_id("bob:pw"));
+    let entry = |perms, id: &Id| Acl {
+        perms,
+        id: id.clone(),
+    };
+    let world = acl::id("world", "anyone");
+    let mine = Some(vec![entry(perms::ALL, &alice), entry(perms::READ, &world)]);
+    let mut t = DataTree::new();
+    let as_ = |t: &mut DataTree, zxid, op: WriteOp, who: &Id| {
+        t.apply_write_at(&hdr(zxid), &op, std::slice::from_ref(who))
+            .result
+    };
+    let create_acl = WriteOp::Create {
+        path: "/p".into(),
+        data: b"v".to_vec(),
+        mode: Persistent,
+        acl: mine.clone(),
+    };
+    assert!(as_(&mut t, 1, create_acl, &bob).is_ok(), "/ is open");
+    let noauth = Err(ErrorCode::NoAuth);
+    assert_eq!(as_(&mut t, 2, set("/p", b"x", -1), &bob), noauth);
+    assert_eq!(
+        as_(&mut t, 3, create("/p/c", b"", Persistent), &bob),
+        noauth
+    );
+    assert!(as_(&mut t, 4, create("/p/c", b"", Persistent), &alice).is_ok());
+    assert_eq!(as_(&mut t, 5, delete("/p/c", -1), &bob), noauth);
+    assert!(as_(&mut t, 6, set("/p", b"x", -1), &alice).is_ok());
+    // Reads: READ for data, nothing for exists.
+    let read =
+        |t: &mut DataTree, op: &ReadOp, who: &Id| t.read_as(op, 1, std::slice::from_ref(who));
+    assert!(read(&mut t, &get_data("/p", false), &bob).is_ok());
+    // Only ADMIN may change the ACL, and aversion guards it.
+    let close = |version| WriteOp::SetAcl {
+        path: "/p".into(),
+        acl: Some(vec![entry(perms::ALL, &alice)]),
+        version,
+    };
+    assert_eq!(as_(&mut t, 7, close(-1), &bob), noauth);
+    assert_eq!(as_(&mut t, 8, close(3), &alice), Err(ErrorCode::BadVersion));
+    let Ok(OpResult::AclSet { stat }) = as_(&mut t, 9, close(0), &alice) else {
+        panic!("setACL failed")
+    };
+    assert_eq!(stat.aversion, 1);
+    assert_eq!(
+        read(&mut t, &get_data("/p", false), &bob),
+        Err(ErrorCode::NoAuth)
+    );
+    assert!(read(&mut t, &exists("/p", false), &bob).is_ok());
+    // getACL: READ or ADMIN; without ADMIN a digest id shows only its user.
+    let get_acl = ReadOp::GetAcl { path: "/p".into() };
+    assert_eq!(read(&mut t, &get_acl, &bob), Err(ErrorCode::NoAuth));
+    let Ok(OpResult::Acl { acl, .. }) = read(&mut t, &get_acl, &alice) else {
+        panic!()
+    };
+    assert_eq!(acl, vec![entry(perms::ALL, &alice)]);
+    let peek = WriteOp::SetAcl {
+        path: "/p".into(),
+        acl: Some(vec![entry(perms::ALL, &alice), entry(perms::READ, &bob)]),
+        version: -1,
+    };
+    assert!(as_(&mut t, 10, peek, &alice).is_ok());
+    let Ok(OpResult::Acl { acl, .. }) = read(&mut t, &get_acl, &bob) else {
+        panic!()
+    };
+    assert_eq!(acl[0].id.id, "alice:x");
+}
+
+/// A node's ACL is replicated state: in the digest, in snapshots, and put
+/// back when a multi that changed it fails.
+#[test]
+fn acls_are_in_the_digest_snapshots_and_rollback() {
+    use crate::acl;
+    use crate::jute::perms;
+    let alice = acl::id("digest", &acl::digest_id("alice:pw"));
+    let only_alice = Some(vec![crate::acl::Acl {
+        perms: perms::ALL,
+        id: alice.clone(),
+    }]);
+    let mut open = DataTree::new();
+    let mut closed = DataTree::new();
+    w(&mut open, 1, create("/a", b"", Persistent)).unwrap();
+    let op = WriteOp::Create {
+        path: "/a".into(),
+        data: vec![],
+        mode: Persistent,
+        acl: only_alice.clone(),
+    };
+    w(&mut closed, 1, op).unwrap();
+    assert_ne!(open.digest(), closed.digest(), "the ACL is in the digest");
+    let restored = DataTree::restore(&closed.snapshot()).unwrap();
+    assert_eq!(restored.digest(), closed.digest());
+    let get_acl = ReadOp::GetAcl { path: "/a".into() };
+    assert!(matches!(
+        restored.clone().read_as(&get_acl, 1, std::slice::from_ref(&alice)),
+        Ok(OpResult::Acl { acl, .. }) if Some(acl.clone()) == only_alice
+    ));
+    let before = closed.digest();
+    let multi = WriteOp::Multi(vec![
+        WriteOp::SetAcl {
+            path: "/a".into(),
+            acl: None,
+            version: -1,
+        },
+        check("/a", 9),
+    ]);
+    let failed = closed.apply_write_at(&hdr(2), &multi, &[alice]);
+    assert_eq!(failed.result, Err(ErrorCode::BadVersion));
+    assert_eq!(closed.digest(), before, "the ACL came back");
+    // Only the stored form is accepted: no `auth` entries, no empty list.
+    let raw = WriteOp::SetAcl {
+        path: "/a".into(),
+        acl: Some(acl::open()),
+        version: -1,
+    };
+    assert_eq!(DataTree::validate_write(&raw), Err(ErrorCode::InvalidAcl));
 }

@@ -164,12 +164,12 @@ impl Db {
             // Nothing of a session may land after its close or expiry (what
             // makes expiry safe for locks); deciding it here, at apply time,
             // gives every replica the same answer.
-            TxnBody::Write(_) | TxnBody::Sync if !self.session_live(txn.session) => {
+            TxnBody::Write { .. } | TxnBody::Sync if !self.session_live(txn.session) => {
                 (Err(ErrorCode::SessionExpired), vec![])
             }
             _ if !self.owns(txn.session, txn.cxid) => (Err(ErrorCode::SessionMoved), vec![]),
-            TxnBody::Write(op) => {
-                let w = self.tree.apply_write_at(&hdr, op);
+            TxnBody::Write { op, ids } => {
+                let w = self.tree.apply_write_at(&hdr, op, ids);
                 failed_at = w.failed_at;
                 (w.result, w.events)
             }

@@ -254,14 +254,16 @@ impl Peer {
     pub fn tree_digest(&self) -> u64 {
         self.db.tree.digest()
     }
-    /// A read of the tree as applied here; a watching read leaves a watch
-    /// for `watcher` (a client connection).
+    /// A read of the tree as applied here by a connection holding `ids`
+    /// (its ACL identities); a watching read leaves a watch for `watcher`
+    /// (a client connection).
     pub fn read(
         &mut self,
         op: &crate::proto::ReadOp,
         watcher: crate::tree::WatcherId,
+        ids: &[crate::acl::Id],
     ) -> Result<crate::proto::OpResult, crate::proto::ErrorCode> {
-        self.db.tree.read(op, watcher)
+        self.db.tree.read_as(op, watcher, ids)
     }
     pub fn node_count(&self) -> usize {
         self.db.tree.node_count()

@@ -97,11 +97,15 @@ impl Pump {
         let req = Request {
             session: 0,
             cxid,
-            body: TxnBody::Write(WriteOp::Create {
-                path: path.into(),
-                data: vec![],
-                mode: CreateMode::Persistent,
-            }),
+            body: TxnBody::Write {
+                op: WriteOp::Create {
+                    path: path.into(),
+                    data: vec![],
+                    mode: CreateMode::Persistent,
+                    acl: None,
+                },
+                ids: vec![],
+            },
         };
         self.peers.get_mut(&sid).unwrap().submit(req).unwrap();
         self.collect();
@@ -407,12 +411,14 @@ fn a_request_from_a_connection_the_session_left_is_refused() {
         time_ms: 0,
         body,
     };
-    let create = |path: &str| {
-        TxnBody::Write(WriteOp::Create {
+    let create = |path: &str| TxnBody::Write {
+        op: WriteOp::Create {
             path: path.into(),
             data: vec![],
             mode: CreateMode::Persistent,
-        })
+            acl: None,
+        },
+        ids: vec![],
     };
     db.append(txn(1, 7, 0, TxnBody::CreateSession { timeout_ms: 1000 }));
     db.append(txn(2, 7, client_cxid(1, 5), create("/first")));

@@ -2,6 +2,7 @@
 //! leader with a zxid and a time; applying it is deterministic, so every
 //! server computes the same result (errors included) from the same log.
 
+use crate::acl::Id;
 use crate::proto::WriteOp;
 use crate::types::{SessionId, Zxid};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,13 @@ pub enum TxnBody {
         timeout_ms: u64,
     },
     CloseSession,
-    Write(WriteOp),
+    /// A write, with the ACL identities its connection held (the tree
+    /// checks permissions as it applies the write, so every replica
+    /// decides alike and an ACL change orders against it).
+    Write {
+        op: WriteOp,
+        ids: Vec<Id>,
+    },
     /// A no-op that orders a client's `sync`: once applied on a server, that
     /// server has seen every txn committed before the sync was issued.
     Sync,
