@@ -7,9 +7,11 @@ session's server is killed mid-session.
 """
 
 import os
+import struct
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 from kazoo.client import KazooClient
@@ -30,6 +32,7 @@ from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ensemble import Ensemble, four_letter  # noqa: E402
+from jute_raw import Raw  # noqa: E402
 
 ENSEMBLE = None
 
@@ -134,7 +137,7 @@ class Znodes(Base):
         self.assertEqual(sorted(kids), ["c1", "c2"])
         self.assertEqual((stat.numChildren, stat.cversion), (2, 2))
 
-    def test_sequential_nodes_are_numbered_by_the_parents_cversion(self):
+    def test_sequential_nodes_are_numbered_by_the_parents_creates(self):
         self.zk.create(self.p("q"))
         names = [self.zk.create(self.p("q/n-"), sequence=True) for _ in range(3)]
         self.assertEqual(names, [self.p(f"q/n-{i:010d}") for i in range(3)])
@@ -340,6 +343,95 @@ class Failover(unittest.TestCase):
             self.assertIsNone(zk2.exists("/failover-eph"))
         finally:
             zk2.stop()
+
+    def test_watches_survive_failover_through_set_watches(self):
+        """Kazoo 2.8 never sends SetWatches; ZooKeeper's Java client does.
+        A raw client does what it does: set watches on one server, lose
+        it, resume the session on another and send SetWatches."""
+        # A follower goes; the writer stays on the leader, so only the raw
+        # client loses its server.
+        modes = {i: ENSEMBLE.mode(i) for i in (1, 2, 3)}
+        leader = next(i for i, m in modes.items() if m == "leader")
+        victim = next(i for i, m in modes.items() if m == "follower")
+        survivor = next(i for i in (1, 2, 3) if i not in (leader, victim))
+        zk = client(hosts=f"127.0.0.1:{ENSEMBLE.port(leader)}")
+        zk.create("/sw-data", b"0")
+        raw = Raw(ENSEMBLE.port(victim))
+        try:
+            _, err, _ = raw.exists("/sw-created", watch=True)
+            self.assertEqual(err, -101, "exists on a missing node: NoNode, watch set")
+            seen, err, _ = raw.exists("/sw-data", watch=True)
+            self.assertEqual(err, 0)
+        finally:
+            raw.close()
+        ENSEMBLE.kill(victim)
+        try:
+            zk.set("/sw-data", b"changed while the client was away")
+            # A server behind the client's last zxid refuses it (it closes
+            # the connection): a client tries again, as this one does.
+            for _ in range(50):
+                try:
+                    moved = Raw(ENSEMBLE.port(survivor), raw.session, raw.passwd, last_zxid=seen)
+                    break
+                except ConnectionError:
+                    time.sleep(0.1)
+            try:
+                self.assertEqual(moved.session, raw.session, "the session resumed")
+                _, err, _ = moved.set_watches(seen, data=["/sw-data"], exist=["/sw-created"])
+                self.assertEqual(err, 0)
+                # The change it missed fires at once; the watch not yet
+                # triggered is armed again.
+                self.assertEqual(moved.next_event(), (3, "/sw-data"))
+                zk.create("/sw-created")
+                self.assertEqual(moved.next_event(), (1, "/sw-created"))
+            finally:
+                moved.close()
+        finally:
+            zk.stop()
+            zk.close()
+            ENSEMBLE.start_one(victim)
+            ENSEMBLE.wait_serving(only=[victim])
+
+
+class BadFrames(unittest.TestCase):
+    def test_a_frame_over_jute_maxbuffer_closes_the_connection(self):
+        raw = Raw(ENSEMBLE.port(2))
+        try:
+            raw.sock.sendall(struct.pack(">i", 0xFFFFF + 1))
+            self.assertEqual(raw.sock.recv(16), b"", "closed without a reply")
+        finally:
+            raw.close()
+        # Up to the limit a frame is read (this one is a valid setData).
+        zk = client()
+        try:
+            zk.create("/big", b"")
+            zk.set("/big", b"x" * (0xFFFFF - 200))
+            self.assertEqual(len(zk.get("/big")[0]), 0xFFFFF - 200)
+        finally:
+            zk.stop()
+
+    def test_a_malformed_request_closes_only_its_connection(self):
+        raw = Raw(ENSEMBLE.port(1))
+        try:
+            raw.send(struct.pack(">ii", 1, 4) + b"\x00\x00")  # getData, truncated path
+            self.assertEqual(raw.sock.recv(16), b"")
+        finally:
+            raw.close()
+        zk = client()
+        try:
+            self.assertIsNotNone(zk.exists("/"))
+        finally:
+            zk.stop()
+
+    def test_an_unknown_opcode_is_unimplemented(self):
+        raw = Raw(ENSEMBLE.port(1))
+        try:
+            _, err, _ = raw.request(999, b"")
+            self.assertEqual(err, -6)
+            _, err, _ = raw.exists("/", watch=False)
+            self.assertEqual(err, 0, "the connection goes on")
+        finally:
+            raw.close()
 
 
 if __name__ == "__main__":

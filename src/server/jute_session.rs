@@ -529,6 +529,62 @@ mod tests {
         assert_eq!(sent(&out), (vec![(5, 0)], true));
     }
 
+    fn valid_frames() -> Vec<Vec<u8>> {
+        let auth = request(xid::AUTH, op::AUTH, |w| {
+            w.int(0).ustring("digest").buffer(b"u:p");
+        });
+        let set_watches = request(xid::SET_WATCHES, op::SET_WATCHES, |w| {
+            w.long(0);
+            for _ in 0..3 {
+                w.vector(&["/a".to_string()], |w, p| {
+                    w.ustring(p);
+                });
+            }
+        });
+        vec![
+            create(1, "/a"),
+            auth,
+            set_watches,
+            request(2, op::GET_DATA, |w| {
+                w.ustring("/a").boolean(true);
+            }),
+            request(3, op::CLOSE_SESSION, |_| {}),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends — random bytes, or real requests with
+        /// bytes flipped, cut or added — the session answers or closes;
+        /// it never panics, and after a close it says nothing more.
+        #[test]
+        fn any_frames_are_answered_or_closed_never_a_panic(
+            picks in proptest::collection::vec((0usize..5, proptest::collection::vec((0usize..64, proptest::prelude::any::<u8>()), 0..4), 0usize..80), 0..12),
+            noise in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 0..4),
+        ) {
+            let frames = valid_frames();
+            let mut s = started();
+            let mut out = Vec::new();
+            for (which, flips, cut) in picks {
+                let mut f = frames[which].clone();
+                for (at, byte) in flips {
+                    if let Some(b) = f.get_mut(at) {
+                        *b = byte;
+                    }
+                }
+                f.truncate(cut.max(1));
+                s.on_frame(&f, &mut out);
+            }
+            for f in noise {
+                s.on_frame(&f, &mut out);
+            }
+            s.on_server(created(1), &mut out);
+            let closed_at = out.iter().position(|a| matches!(a, Action::Close(_)));
+            if let Some(i) = closed_at {
+                proptest::prop_assert_eq!(i, out.len() - 1, "nothing after a close");
+            }
+        }
+    }
+
     #[test]
     fn pings_and_watch_events_go_out_at_once() {
         let mut s = started();

@@ -66,6 +66,14 @@ impl Node {
     }
 }
 
+/// How many children were ever created under a node: its sequential
+/// suffix. Stat's cversion counts creates and deletes (ZooKeeper keeps the
+/// creates and reports 2 x creates - children), so the creates are
+/// (cversion + children) / 2.
+fn creates_under(stat: &Stat) -> i32 {
+    ((i64::from(stat.cversion) + i64::from(stat.num_children)) / 2) as i32
+}
+
 /// What a create makes.
 struct NewNode<'a> {
     data: &'a [u8],
@@ -400,7 +408,7 @@ impl DataTree {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let path = if mode.is_sequential() {
-            format!("{path}{:010}", parent_stat.cversion)
+            format!("{path}{:010}", creates_under(&parent_stat))
         } else {
             path.to_string()
         };

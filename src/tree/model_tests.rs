@@ -102,7 +102,10 @@ impl Model {
                     return Err(NoChildrenForEphemerals);
                 }
                 let name = if mode.is_sequential() {
-                    format!("{}{:010}", path, pstat.cversion)
+                    // Stat's cversion counts creates and deletes; the
+                    // suffix counts creates.
+                    let children = self.children(&parent).len() as i32;
+                    format!("{}{:010}", path, (pstat.cversion + children) / 2)
                 } else {
                     path.clone()
                 };
