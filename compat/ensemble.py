@@ -47,8 +47,9 @@ class Ensemble:
     """`n` servers of `kind` ("zkstorm" or "zookeeper") on ports from `base`:
     client ports base+i, peer ports base+100+i, election base+200+i."""
 
-    def __init__(self, kind, n=3, base=22180, tick_ms=200):
+    def __init__(self, kind, n=3, base=22180, tick_ms=200, extra=()):
         self.kind, self.n, self.base, self.tick_ms = kind, n, base, tick_ms
+        self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-")
         self.procs = {}
 
@@ -73,7 +74,7 @@ class Ensemble:
             "clientPortAddress=127.0.0.1",
             "4lw.commands.whitelist=ruok,srvr,stat,mntr",
             "admin.enableServer=false",
-        ]
+        ] + self.extra
         if self.n > 1:
             lines += [
                 f"server.{j}=127.0.0.1:{self.base + 100 + j}:{self.base + 200 + j}"

@@ -7,6 +7,7 @@ session's server is killed mid-session.
 """
 
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -391,6 +392,25 @@ class Failover(unittest.TestCase):
             zk.close()
             ENSEMBLE.start_one(victim)
             ENSEMBLE.wait_serving(only=[victim])
+
+
+class Limits(unittest.TestCase):
+    def test_max_client_cnxns_per_address(self):
+        with Ensemble("zkstorm", n=1, base=26180, extra=["maxClientCnxns=2"]) as one:
+            a, b = Raw(one.port(1)), Raw(one.port(1))
+            try:
+                third = socket.create_connection(("127.0.0.1", one.port(1)), timeout=5)
+                self.assertEqual(third.recv(16), b"", "the third is closed at once")
+                third.close()
+                a.close()
+                time.sleep(0.5)
+                c = Raw(one.port(1))  # a closed connection freed its place
+                _, err, _ = c.exists("/", watch=False)
+                self.assertEqual(err, 0)
+                c.close()
+            finally:
+                a.close()
+                b.close()
 
 
 class BadFrames(unittest.TestCase):

@@ -894,6 +894,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn connections_per_address_are_limited_and_freed() {
+        let per_ip = PerIp::new(2);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let first = per_ip.admit(a).expect("1 of 2");
+        let _second = per_ip.admit(a).expect("2 of 2");
+        assert!(per_ip.admit(a).is_none(), "a third from one address");
+        assert!(
+            per_ip.admit(b).is_some(),
+            "another address has its own count"
+        );
+        drop(first);
+        assert!(
+            per_ip.admit(a).is_some(),
+            "a closed connection frees its place"
+        );
+        let unlimited = PerIp::new(0);
+        let held: Vec<_> = (0..100).map(|_| unlimited.admit(a)).collect();
+        assert!(held.iter().all(Option::is_some), "0: no limit");
+    }
+
     /// kazoo and zkCli start their xids at 1 on every connection: after a
     /// reconnect the same xids are new requests, served, not refused.
     #[test]
