@@ -1,6 +1,8 @@
 //! `zkstorm`: run, replay and benchmark simulated scenarios.
 
 #[cfg(not(madsim))]
+mod real_bench;
+#[cfg(not(madsim))]
 mod real_cli;
 
 #[cfg(not(madsim))]
@@ -99,6 +101,9 @@ enum Command {
         /// the figures as JSON (bench runs itself so for each --jobs).
         #[arg(long, hide = true, value_parser = cli::parse_jobs)]
         fuzz_child: Option<usize>,
+        /// Real servers beside Apache ZooKeeper: in the real build only.
+        #[arg(long)]
+        real: bool,
     },
     /// A real server speaking ZooKeeper's protocol: in the real build only.
     Server {
@@ -149,12 +154,22 @@ fn main() -> ExitCode {
             html,
         } => cli::replay(&scenario, seed, trace.as_deref(), html.as_deref()),
         Command::List { dir } => cli::list(&dir),
+        Command::Bench { real: true, .. } => {
+            eprintln!(
+                "error: this zkstorm is the simulation build; `bench --real` runs real servers.\n\
+                 Build it without --cfg madsim and run that binary:\n  \
+                 RUSTFLAGS= cargo build --release -p zkstorm-sim --target-dir target/real\n  \
+                 target/real/release/zkstorm bench --real"
+            );
+            cli::EXIT_BAD_INPUT
+        }
         Command::Bench {
             json,
             secs,
             scenarios,
             only,
             fuzz_child,
+            real: false,
         } => match fuzz_child {
             Some(jobs) => zkstorm_sim::bench::fuzz_child(jobs, secs),
             None => zkstorm_sim::bench::run(&zkstorm_sim::bench::Options {

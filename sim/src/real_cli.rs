@@ -35,10 +35,61 @@ enum Command {
         #[arg(long)]
         id: Option<u64>,
     },
+    /// With --real: a 3-server zkstorm ensemble beside a 3-server Apache
+    /// ZooKeeper ensemble on loopback, the same load on both.
+    Bench {
+        /// Required: this build benchmarks real servers (the simulation
+        /// build's `bench` measures the simulator).
+        #[arg(long, required = true)]
+        real: bool,
+        /// Wall seconds per phase (writes, then reads), per system.
+        #[arg(long, default_value = "5", value_parser = parse_secs)]
+        secs: f64,
+        /// Concurrent sessions, spread over the three servers.
+        #[arg(long, default_value = "16", value_parser = clap::value_parser!(u16).range(1..=1000))]
+        sessions: u16,
+        #[arg(long)]
+        json: bool,
+        /// ZooKeeper's jar (Debian's `zookeeper` package puts it here).
+        #[arg(long, default_value = "/usr/share/java/zookeeper.jar")]
+        zookeeper_jar: PathBuf,
+    },
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?}: seconds must be a number above 0 and at most 600"
+        )),
+    }
 }
 
 pub fn main() -> ExitCode {
-    let Command::Server { config, id } = Cli::parse().command;
+    let (config, id) = match Cli::parse().command {
+        Command::Server { config, id } => (config, id),
+        Command::Bench {
+            real: _,
+            secs,
+            sessions,
+            json,
+            zookeeper_jar,
+        } => {
+            let opts = crate::real_bench::Options {
+                secs,
+                sessions: sessions.into(),
+                json,
+                zookeeper_jar,
+            };
+            return match crate::real_bench::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

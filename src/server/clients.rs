@@ -345,6 +345,11 @@ impl Clients {
             return;
         };
         c.received += 1;
+        // Anything a session sends shows it alive, as in ZooKeeper (whose
+        // clients ping only when idle).
+        if let Some(s) = c.session {
+            peer.touch(s);
+        }
         if c.closing {
             return;
         }
@@ -355,8 +360,7 @@ impl Clients {
                 last_zxid_seen,
             } => self.connect(peer, conn, session, timeout_ms, last_zxid_seen),
             ClientMsg::Ping => {
-                if let Some(s) = c.session {
-                    peer.touch(s);
+                if c.session.is_some() {
                     let zxid = peer.applied();
                     self.reply(conn, ServerMsg::Pong { zxid });
                 }
@@ -891,6 +895,35 @@ mod tests {
         drive(&mut p, &mut c);
         assert!(
             matches!(rx2.try_recv(), Ok(ServerMsg::Connected { session: s, .. }) if s == session)
+        );
+    }
+
+    /// ZooKeeper's clients ping only when idle: any request keeps a session
+    /// alive, or a client busy reading would see its session expire.
+    #[test]
+    fn requests_keep_a_session_alive_without_pings() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let _rx = connected(&mut p, &mut c);
+        let session = c.conns[&1].session.expect("attached");
+        let timeout = c.conns[&1].timeout_ms;
+        let read = |xid| ClientMsg::Request {
+            xid,
+            op: ClientOp::Read(ReadOp::Exists {
+                path: "/".into(),
+                watch: false,
+            }),
+        };
+        let start = p.now_ms();
+        for step in 1..=(4 * timeout / 200) {
+            let now = start + step * 200;
+            p.tick(now);
+            c.on_message(&mut p, 1, read(step));
+            drive(&mut p, &mut c);
+        }
+        assert!(
+            p.session_timeout(session).is_some(),
+            "a session busy reading expired"
         );
     }
 

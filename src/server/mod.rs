@@ -179,11 +179,17 @@ pub struct Status {
     pub digest: Option<u64>,
 }
 
-/// An observer that only logs.
+/// An observer that only logs: phase changes at info, each proposal at
+/// trace (one per write would swamp the log and slow the server).
 pub struct LogObserver;
 impl Observer for LogObserver {
     fn zab_event(&self, sid: Sid, event: &ZabEvent) {
-        tracing::info!(sid, ?event, "zab");
+        match event {
+            ZabEvent::Proposed { .. } | ZabEvent::EpochAcked { .. } => {
+                tracing::trace!(sid, ?event, "zab")
+            }
+            _ => tracing::info!(sid, ?event, "zab"),
+        }
     }
 }
 
