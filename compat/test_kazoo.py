@@ -7,6 +7,7 @@ session's server is killed mid-session.
 """
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -411,6 +412,50 @@ class Limits(unittest.TestCase):
             finally:
                 a.close()
                 b.close()
+
+
+class Sessions(unittest.TestCase):
+    def test_a_closed_session_or_a_wrong_password_is_answered_as_expired(self):
+        zk = client()
+        session, passwd = zk.client_id
+        zk.stop()  # closes the session
+        zk.close()
+        gone = Raw(ENSEMBLE.port(1), session, passwd)
+        self.assertEqual((gone.timeout_ms, gone.session), (0, 0), "ZooKeeper's expired answer")
+        self.assertEqual(gone.sock.recv(16), b"", "then the connection closes")
+        gone.close()
+        live = client()
+        try:
+            session, passwd = live.client_id
+            wrong = bytes(b ^ 0xFF for b in passwd)
+            refused = Raw(ENSEMBLE.port(2), session, wrong)
+            self.assertEqual((refused.timeout_ms, refused.session), (0, 0))
+            refused.close()
+            right = Raw(ENSEMBLE.port(2), session, passwd)
+            self.assertEqual(right.session, session, "the right password resumes it")
+            self.assertGreater(right.timeout_ms, 0)
+            right.close()
+        finally:
+            live.stop()
+
+    def test_sigterm_stops_a_server_and_nothing_acknowledged_is_lost(self):
+        with Ensemble("zkstorm", n=1, base=26280) as one:
+            zk = client(hosts=one.hosts)
+            for i in range(50):
+                zk.create(f"/kept-{i}", str(i).encode())
+            zk.stop()
+            proc = one.procs[1]
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=10), 0, "a clean exit")
+            self.assertIn("SIGTERM: stopping", one.logs())
+            one.start_one(1)
+            one.wait_serving(only=[1])
+            zk = client(hosts=one.hosts)
+            try:
+                self.assertEqual(zk.get("/kept-49")[0], b"49")
+                self.assertEqual(len([c for c in zk.get_children("/") if c.startswith("kept-")]), 50)
+            finally:
+                zk.stop()
 
 
 class BadFrames(unittest.TestCase):
