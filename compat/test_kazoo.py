@@ -313,14 +313,21 @@ class FourLetterWords(unittest.TestCase):
 class Failover(unittest.TestCase):
     """Kills the session's server mid-session, then starts it again."""
 
-    def test_a_session_survives_the_loss_of_its_server(self):
-        zk = client(randomize_hosts=False)
+    def test_a_session_survives_the_loss_of_its_server_and_leader(self):
+        # The session's server is the leader: killing it is a failover and
+        # a leader change at once.
+        modes = {i: ENSEMBLE.mode(i) for i in (1, 2, 3)}
+        leader = next(i for i, m in modes.items() if m == "leader")
+        order = [leader] + [i for i in (1, 2, 3) if i != leader]
+        hosts = ",".join(f"127.0.0.1:{ENSEMBLE.port(i)}" for i in order)
+        zk = client(hosts=hosts, randomize_hosts=False)
         try:
             session = zk.client_id
             zk.create("/failover-eph", b"mine", ephemeral=True)
             zk.create("/failover", b"0")
             host, port = zk._connection._socket.getpeername()
             victim = port - ENSEMBLE.base
+            self.assertEqual(victim, leader)
             lost = threading.Event()
             zk.add_listener(lambda state: lost.set() if state == "SUSPENDED" else None)
             ENSEMBLE.kill(victim)
@@ -329,6 +336,8 @@ class Failover(unittest.TestCase):
             zk.set("/failover", b"1")
             self.assertEqual(zk.client_id, session, "same session, same password")
             self.assertNotEqual(zk._connection._socket.getpeername()[1], port)
+            new_modes = [ENSEMBLE.mode(i) for i in order[1:]]
+            self.assertIn("leader", new_modes, "another server leads")
             self.assertEqual(zk.get("/failover-eph")[0], b"mine")
             # Requests keep their order after the reconnect (kazoo's xids
             # restarted at 1 on the new connection).
@@ -415,6 +424,16 @@ class Limits(unittest.TestCase):
 
 
 class Sessions(unittest.TestCase):
+    def test_a_ping_is_answered_with_the_servers_zxid(self):
+        raw = Raw(ENSEMBLE.port(2))
+        try:
+            raw.send(struct.pack(">ii", -2, 11))  # xid -2, opcode ping
+            zxid, err, _ = raw.reply(-2)
+            self.assertEqual(err, 0)
+            self.assertGreater(zxid, 0)
+        finally:
+            raw.close()
+
     def test_a_closed_session_or_a_wrong_password_is_answered_as_expired(self):
         zk = client()
         session, passwd = zk.client_id
