@@ -23,17 +23,19 @@ pub struct Acl {
 
 /// A znode's ACL as the tree keeps it: `None` is the open ACL
 /// (world:anyone, every permission), which nearly every node has; one
-/// form for it, so replicas and snapshots agree byte for byte.
-pub type NodeAcl = Option<Vec<Acl>>;
+/// form for it, so replicas and snapshots agree byte for byte. Boxed: it
+/// rides in every create, and a pointer keeps the messages that carry
+/// writes small (they are moved through channels by value).
+pub type NodeAcl = Option<Box<Vec<Acl>>>;
 
 /// The stored form of `acl`: `None` when it is the open ACL.
 pub fn canonical(acl: Vec<Acl>) -> NodeAcl {
-    (acl != open()).then_some(acl)
+    (acl != open()).then(|| Box::new(acl))
 }
 
 /// The ACL a node reports.
 pub fn expand(acl: &NodeAcl) -> Vec<Acl> {
-    acl.clone().unwrap_or_else(open)
+    acl.as_deref().cloned().unwrap_or_else(open)
 }
 
 /// `allows` on a node's stored ACL.

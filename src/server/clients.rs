@@ -636,7 +636,7 @@ impl Clients {
                 }
                 TxnBody::Write {
                     op: w,
-                    ids: c.ids.clone(),
+                    ids: (!c.ids.is_empty()).then(|| Box::new(c.ids.clone())),
                 }
             }
             ClientOp::Sync => TxnBody::Sync,

@@ -68,7 +68,7 @@ pub(crate) fn acl_hash(acl: &crate::acl::NodeAcl) -> u64 {
     let Some(list) = acl else { return 0 };
     let mut h = Fnv::new();
     h.u64(list.len() as u64);
-    for a in list {
+    for a in list.iter() {
         h.u64(a.perms as u32 as u64);
         for s in [&a.id.scheme, &a.id.id] {
             h.u64(s.len() as u64);

@@ -151,7 +151,7 @@ fn check_stored_acl(acl: &NodeAcl) -> Result<(), ErrorCode> {
     match acl {
         None => Ok(()),
         Some(list) => match acl::to_store(list, &[]) {
-            Ok(stored) if stored == *list && *list != acl::open() => Ok(()),
+            Ok(stored) if stored == **list && **list != acl::open() => Ok(()),
             _ => Err(ErrorCode::InvalidAcl),
         },
     }

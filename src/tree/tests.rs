@@ -859,14 +859,17 @@ fn restore_rejects_garbage() {
     let ok: Body = (vec![with_children(1), leaf("/a", S1)], sessions.clone());
     assert!(DataTree::restore(&enc(&ok)).is_ok());
     let impossible: Vec<Body> = vec![
-        (vec![], sessions.clone()),                                   // no root
-        (vec![leaf("/a", 0)], sessions.clone()),                      // no root
-        (vec![root.clone(), leaf("/a/b", 0)], sessions.clone()),      // orphan
-        (vec![with_children(1), leaf("/a", 99)], sessions.clone()),   // dead owner
-        (vec![root.clone(), leaf("/a", 0)], sessions.clone()),        // bad count
-        (vec![with_acl(Some(vec![]))], sessions.clone()),             // empty ACL
-        (vec![with_acl(Some(crate::acl::open()))], sessions.clone()), // open ACL not as None
-        (vec![with_children(1), leaf("a", 0)], sessions.clone()),     // bad path
+        (vec![], sessions.clone()),                                 // no root
+        (vec![leaf("/a", 0)], sessions.clone()),                    // no root
+        (vec![root.clone(), leaf("/a/b", 0)], sessions.clone()),    // orphan
+        (vec![with_children(1), leaf("/a", 99)], sessions.clone()), // dead owner
+        (vec![root.clone(), leaf("/a", 0)], sessions.clone()),      // bad count
+        (vec![with_acl(Some(Box::new(vec![])))], sessions.clone()), // empty ACL
+        (
+            vec![with_acl(Some(Box::new(crate::acl::open())))],
+            sessions.clone(),
+        ), // open ACL not as None
+        (vec![with_children(1), leaf("a", 0)], sessions.clone()),   // bad path
         (
             vec![with_children(1), leaf("/a", 0), leaf("/a", 0)],
             sessions.clone(),
@@ -898,7 +901,10 @@ fn acls_are_enforced_on_every_operation() {
         id: id.clone(),
     };
     let world = acl::id("world", "anyone");
-    let mine = Some(vec![entry(perms::ALL, &alice), entry(perms::READ, &world)]);
+    let mine = Some(Box::new(vec![
+        entry(perms::ALL, &alice),
+        entry(perms::READ, &world),
+    ]));
     let mut t = DataTree::new();
     let as_ = |t: &mut DataTree, zxid, op: WriteOp, who: &Id| {
         t.apply_write_at(&hdr(zxid), &op, std::slice::from_ref(who))
@@ -927,7 +933,7 @@ fn acls_are_enforced_on_every_operation() {
     // Only ADMIN may change the ACL, and aversion guards it.
     let close = |version| WriteOp::SetAcl {
         path: "/p".into(),
-        acl: Some(vec![entry(perms::ALL, &alice)]),
+        acl: Some(Box::new(vec![entry(perms::ALL, &alice)])),
         version,
     };
     assert_eq!(as_(&mut t, 7, close(-1), &bob), noauth);
@@ -950,7 +956,10 @@ fn acls_are_enforced_on_every_operation() {
     assert_eq!(acl, vec![entry(perms::ALL, &alice)]);
     let peek = WriteOp::SetAcl {
         path: "/p".into(),
-        acl: Some(vec![entry(perms::ALL, &alice), entry(perms::READ, &bob)]),
+        acl: Some(Box::new(vec![
+            entry(perms::ALL, &alice),
+            entry(perms::READ, &bob),
+        ])),
         version: -1,
     };
     assert!(as_(&mut t, 10, peek, &alice).is_ok());
@@ -967,10 +976,10 @@ fn acls_are_in_the_digest_snapshots_and_rollback() {
     use crate::acl;
     use crate::jute::perms;
     let alice = acl::id("digest", &acl::digest_id("alice:pw"));
-    let only_alice = Some(vec![crate::acl::Acl {
+    let only_alice = Some(Box::new(vec![crate::acl::Acl {
         perms: perms::ALL,
         id: alice.clone(),
-    }]);
+    }]));
     let mut open = DataTree::new();
     let mut closed = DataTree::new();
     w(&mut open, 1, create("/a", b"", Persistent)).unwrap();
@@ -987,7 +996,7 @@ fn acls_are_in_the_digest_snapshots_and_rollback() {
     let get_acl = ReadOp::GetAcl { path: "/a".into() };
     assert!(matches!(
         restored.clone().read_as(&get_acl, 1, std::slice::from_ref(&alice)),
-        Ok(OpResult::Acl { acl, .. }) if Some(acl.clone()) == only_alice
+        Ok(OpResult::Acl { acl, .. }) if only_alice.as_deref() == Some(&acl)
     ));
     let before = closed.digest();
     let multi = WriteOp::Multi(vec![
@@ -1004,7 +1013,7 @@ fn acls_are_in_the_digest_snapshots_and_rollback() {
     // Only the stored form is accepted: no `auth` entries, no empty list.
     let raw = WriteOp::SetAcl {
         path: "/a".into(),
-        acl: Some(acl::open()),
+        acl: Some(Box::new(acl::open())),
         version: -1,
     };
     assert_eq!(DataTree::validate_write(&raw), Err(ErrorCode::InvalidAcl));

@@ -169,6 +169,7 @@ impl Db {
             }
             _ if !self.owns(txn.session, txn.cxid) => (Err(ErrorCode::SessionMoved), vec![]),
             TxnBody::Write { op, ids } => {
+                let ids = ids.as_deref().map_or(&[][..], Vec::as_slice);
                 let w = self.tree.apply_write_at(&hdr, op, ids);
                 failed_at = w.failed_at;
                 (w.result, w.events)

@@ -879,9 +879,7 @@ impl Peer {
         }
         l.phase = Phase::Broadcast;
         let epoch = self.current_epoch;
-        let mut applied = Vec::new();
-        self.db.apply_upto(last, &mut applied);
-        self.after_apply(applied);
+        self.apply_upto(last);
         let l = self.leading();
         l.committed = last;
         l.last_proposed = if last.epoch() == epoch {
@@ -996,9 +994,7 @@ impl Peer {
         for sid in to {
             self.send(sid, PeerMsg::Commit { zxid: target });
         }
-        let mut applied = Vec::new();
-        self.db.apply_upto(target, &mut applied);
-        self.after_apply(applied);
+        self.apply_upto(target);
     }
 
     fn leader_tick(&mut self) {
@@ -1237,9 +1233,7 @@ impl Peer {
 
     fn apply_commits(&mut self) {
         let target = self.following().commit_target;
-        let mut applied = Vec::new();
-        self.db.apply_upto(target, &mut applied);
-        self.after_apply(applied);
+        self.apply_upto(target);
     }
 
     /// Send a handshake step (after persisting, if `durable`) and keep it for resends.
@@ -1288,11 +1282,22 @@ impl Peer {
 
     /// Bookkeeping after txns are applied: session tracking on the leader,
     /// periodic snapshots everywhere.
-    fn after_apply(&mut self, applied: Vec<super::ready::Applied>) {
+    /// Apply what is committed up to `upto`, straight into this batch's
+    /// output (a Vec per apply and a copy after it were a twentieth of a
+    /// seed's instructions).
+    fn apply_upto(&mut self, upto: Zxid) {
+        let from = self.ready.applied.len();
+        self.db.apply_upto(upto, &mut self.ready.applied);
+        self.after_apply(from);
+    }
+
+    /// Bookkeeping for the txns applied since `from` in `ready.applied`.
+    fn after_apply(&mut self, from: usize) {
         let now = self.now_ms;
+        let applied = &self.ready.applied[from..];
         self.applied_since_snap += applied.len() as u64;
         if let Role::Leading(l) = &mut self.role {
-            for a in &applied {
+            for a in applied {
                 match a.txn.body {
                     TxnBody::CreateSession { timeout_ms } => {
                         l.sessions.insert(
@@ -1311,7 +1316,6 @@ impl Peer {
                 }
             }
         }
-        self.ready.applied.extend(applied);
         if self.applied_since_snap >= self.cfg.snap_count {
             self.applied_since_snap = 0;
             self.ready.snapshot_due = true;

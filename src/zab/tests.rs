@@ -104,7 +104,7 @@ impl Pump {
                     mode: CreateMode::Persistent,
                     acl: None,
                 },
-                ids: vec![],
+                ids: None,
             },
         };
         self.peers.get_mut(&sid).unwrap().submit(req).unwrap();
@@ -418,7 +418,7 @@ fn a_request_from_a_connection_the_session_left_is_refused() {
             mode: CreateMode::Persistent,
             acl: None,
         },
-        ids: vec![],
+        ids: None,
     };
     db.append(txn(1, 7, 0, TxnBody::CreateSession { timeout_ms: 1000 }));
     db.append(txn(2, 7, client_cxid(1, 5), create("/first")));

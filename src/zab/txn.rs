@@ -18,7 +18,8 @@ pub enum TxnBody {
     /// decides alike and an ACL change orders against it).
     Write {
         op: WriteOp,
-        ids: Vec<Id>,
+        /// `None`: no identities (boxed, to keep the message small).
+        ids: Option<Box<Vec<Id>>>,
     },
     /// A no-op that orders a client's `sync`: once applied on a server, that
     /// server has seen every txn committed before the sync was issued.
