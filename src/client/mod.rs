@@ -474,6 +474,8 @@ impl Conn {
             .await
             .ok()?
             .ok()?;
+        // Requests are small writes: no waiting on Nagle for the server's ACK.
+        stream.set_nodelay(true).ok()?;
         let hello = ClientMsg::Connect {
             session: self.session,
             timeout_ms: self.timeout_ms,

@@ -33,6 +33,8 @@ pub(super) async fn accept_loop(
         let Ok((stream, from)) = listener.accept().await else {
             continue;
         };
+        // Replies go out as batches, one write each (see peers::connect).
+        let _ = stream.set_nodelay(true);
         let Some(slot) = per_ip.admit(from.ip()) else {
             tracing::warn!(%from, max_per_ip, "too many connections from one address (maxClientCnxns): closed");
             continue;
