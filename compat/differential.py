@@ -10,14 +10,13 @@ the two servers number their txns from different starts.
 
 import os
 import sys
-import threading
 import traceback
 
 from kazoo.client import KazooClient
 from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble import Ensemble  # noqa: E402
+from ensemble import Ensemble, Events  # noqa: E402
 
 ROOT = "/diff"
 
@@ -64,22 +63,6 @@ class Recorder:
             out = "raises " + type(e).__name__
         self.lines.append(f"{label}: {out!r}")
         return out
-
-
-class Watch:
-    def __init__(self):
-        self.events = []
-        self.cond = threading.Condition()
-
-    def __call__(self, ev):
-        with self.cond:
-            self.events.append((ev.type, ev.path))
-            self.cond.notify_all()
-
-    def wait(self, n, timeout=5):
-        with self.cond:
-            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
-            return list(self.events)
 
 
 def case_znodes(zk, other, r):
@@ -159,22 +142,27 @@ def case_multi(zk, other, r):
     r.do("parent after", zk.get, p)
 
 
+def seen(events):
+    """A watcher's first event(s) as (type, path)."""
+    return [(e.type, e.path) for e in events.wait(1, timeout=5)]
+
+
 def case_watches(zk, other, r):
     p = ROOT + "/w"
     r.do("create", zk.create, p, b"0")
-    data, exist, kids, gone = Watch(), Watch(), Watch(), Watch()
+    data, exist, kids, gone = Events(), Events(), Events(), Events()
     r.do("get+watch", zk.get, p, watch=data)
     r.do("exists+watch missing", zk.exists, p + "/new", watch=exist)
     r.do("children+watch", zk.get_children, p, watch=kids)
     r.do("set by other", other.set, p, b"1")
     r.do("create by other", other.create, p + "/new")
     r.do("set again", other.set, p, b"2")
-    r.lines.append(f"data events: {data.wait(1)}")
-    r.lines.append(f"exist events: {exist.wait(1)}")
-    r.lines.append(f"child events: {kids.wait(1)}")
+    r.lines.append(f"data events: {seen(data)}")
+    r.lines.append(f"exist events: {seen(exist)}")
+    r.lines.append(f"child events: {seen(kids)}")
     r.do("get+watch kid", zk.get, p + "/new", watch=gone)
     r.do("delete kid", other.delete, p + "/new")
-    r.lines.append(f"delete events: {gone.wait(1)}")
+    r.lines.append(f"delete events: {seen(gone)}")
 
 
 def case_acls(zk, other, r):

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,3 +162,21 @@ class Ensemble:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class Events:
+    """Collects watch events; `wait(n)` until n have come."""
+
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, n=1, timeout=10):
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
+            return list(self.events)

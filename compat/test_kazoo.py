@@ -33,7 +33,7 @@ from kazoo.protocol.states import EventType
 from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble import Ensemble, four_letter  # noqa: E402
+from ensemble import Ensemble, Events, four_letter  # noqa: E402
 from jute_raw import Raw  # noqa: E402
 
 ENSEMBLE = None
@@ -52,24 +52,6 @@ def client(hosts=None, **kw):
     zk = KazooClient(hosts=hosts or ENSEMBLE.hosts, timeout=10, **kw)
     zk.start(timeout=15)
     return zk
-
-
-class Events:
-    """Collects watch events; `wait(n)` until n have come."""
-
-    def __init__(self):
-        self.events = []
-        self.cond = threading.Condition()
-
-    def __call__(self, event):
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def wait(self, n=1, timeout=10):
-        with self.cond:
-            self.cond.wait_for(lambda: len(self.events) >= n, timeout)
-            return list(self.events)
 
 
 class Base(unittest.TestCase):

@@ -33,6 +33,14 @@ pub fn canonical(acl: Vec<Acl>) -> NodeAcl {
     (acl != open()).then(|| Box::new(acl))
 }
 
+/// What a node will store for a request's `acl`, from a connection
+/// holding `ids` (`auth` stands for them): InvalidACL if it cannot.
+pub fn stored(acl: &[Acl], ids: &[Id]) -> Result<NodeAcl, crate::proto::ErrorCode> {
+    to_store(acl, ids)
+        .map(canonical)
+        .map_err(|_| crate::proto::ErrorCode::InvalidAcl)
+}
+
 /// The ACL a node reports.
 pub fn expand(acl: &NodeAcl) -> Vec<Acl> {
     acl.as_deref().cloned().unwrap_or_else(open)

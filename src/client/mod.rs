@@ -147,9 +147,7 @@ impl Client {
     /// The ACL a node will store for `acl` (`auth` stands for this
     /// client's identities).
     pub fn stored_acl(&self, acl: &[crate::acl::Acl]) -> Result<crate::acl::NodeAcl, ErrorCode> {
-        crate::acl::to_store(acl, &self.ids())
-            .map(crate::acl::canonical)
-            .map_err(|_| ErrorCode::InvalidAcl)
+        crate::acl::stored(acl, &self.ids())
     }
 
     /// `create` with an ACL.

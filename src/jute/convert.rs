@@ -5,7 +5,7 @@ use super::records::{Stat as WireStat, WatcherEvent};
 use super::reply::{MultiResult, Reply};
 use super::request::Op;
 use super::{create_flags, event, state};
-use crate::acl::{Acl, Id, NodeAcl};
+use crate::acl::Id;
 use crate::proto::{
     CreateMode, ErrorCode, EventType, OpResult, ReadOp, Stat, WatchedEvent, WriteOp,
 };
@@ -80,13 +80,6 @@ pub fn client_op(op: &Op, ids: &[Id]) -> Result<ClientOp, ErrorCode> {
     })
 }
 
-/// What a node will store for a request's ACL.
-fn stored_acl(acl: &[Acl], ids: &[Id]) -> Result<NodeAcl, ErrorCode> {
-    crate::acl::to_store(acl, ids)
-        .map(crate::acl::canonical)
-        .map_err(|_| ErrorCode::InvalidAcl)
-}
-
 fn write_op(op: &Op, ids: &[Id]) -> Result<WriteOp, ErrorCode> {
     Ok(match op {
         Op::Create {
@@ -99,11 +92,11 @@ fn write_op(op: &Op, ids: &[Id]) -> Result<WriteOp, ErrorCode> {
             path: path.clone(),
             data: data.clone(),
             mode: create_mode(*flags)?,
-            acl: stored_acl(acl, ids)?,
+            acl: crate::acl::stored(acl, ids)?,
         },
         Op::SetAcl { path, acl, version } => WriteOp::SetAcl {
             path: path.clone(),
-            acl: stored_acl(acl, ids)?,
+            acl: crate::acl::stored(acl, ids)?,
             version: *version,
         },
         Op::Delete { path, version } => WriteOp::Delete {

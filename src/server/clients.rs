@@ -270,7 +270,19 @@ impl Clients {
     }
 
     fn answer(&mut self, conn: ConnId, xid: u64, zxid: Zxid, result: Result<OpResult, ErrorCode>) {
-        let failed_at = None;
+        self.answer_at(conn, xid, zxid, result, None);
+    }
+
+    /// `answer`, naming the sub-op of a failed multi.
+    fn answer_at(
+        &mut self,
+        conn: ConnId,
+        xid: u64,
+        zxid: Zxid,
+        result: Result<OpResult, ErrorCode>,
+        failed_at: Option<usize>,
+    ) {
+        let failed_at = failed_at.map(|i| i as u32);
         let reply = ServerMsg::Reply {
             xid,
             zxid,
@@ -779,14 +791,7 @@ impl Clients {
                 c.inflight.pop_front();
                 c.progress_ms = peer.now_ms();
                 let xid = xid_of(a.txn.cxid).into();
-                let failed_at = a.failed_at.map(|i| i as u32);
-                let reply = ServerMsg::Reply {
-                    xid,
-                    zxid,
-                    result: a.result,
-                    failed_at,
-                };
-                self.reply(conn, reply);
+                self.answer_at(conn, xid, zxid, a.result, a.failed_at);
                 self.to_unblock.push(conn);
             }
         }

@@ -40,20 +40,17 @@ pub(super) fn serve(
         inbox.clone(),
         out_tx.clone(),
     ));
-    let pump_out = out_tx;
+    let (pump_out, pump_inbox) = (out_tx, inbox.clone());
     tokio::spawn(async move {
         let mut actions = Vec::new();
         while let Some(msg) = rx.recv().await {
             let mut s = session.lock().expect("session lock");
             s.on_server(msg, &mut actions);
-            for a in actions.drain(..) {
-                let _ = pump_out.send(match a {
-                    Action::Send(f) => Out::Frame(f),
-                    Action::Close(_) | Action::Core(_) => Out::Close,
-                });
+            if dispatch(conn, &mut actions, &pump_inbox, &pump_out) {
+                break;
             }
         }
-        // The server dropped the connection.
+        // Closed by the session, or the server dropped the connection.
         let _ = pump_out.send(Out::Close);
     });
     tokio::spawn(async move {

@@ -28,9 +28,6 @@ pub enum Action {
     Close(&'static str),
 }
 
-/// ZooKeeper's AuthFailed.
-const AUTH_FAILED: i32 = -115;
-
 /// A request's place in the reply order.
 enum Slot {
     /// The ensemble will answer: the request, to shape its reply.
@@ -170,7 +167,7 @@ impl JuteSession {
                         out.push(Action::Core(ClientMsg::Auth { scheme, auth }));
                         (Reply::Empty, false)
                     }
-                    None => (Reply::Error(AUTH_FAILED), true),
+                    None => (Reply::Error(ErrorCode::AuthFailed.code()), true),
                 };
                 let frame = reply_frame(xid::AUTH, 0, &reply);
                 self.queue.push_back((key, Slot::Ready(frame, close)));
@@ -448,7 +445,8 @@ mod tests {
             w.int(0).ustring("kerberos").buffer(b"x");
         });
         s.on_frame(&auth, &mut out);
-        assert_eq!(sent(&out), (vec![(xid::AUTH, AUTH_FAILED)], true));
+        let failed = ErrorCode::AuthFailed.code();
+        assert_eq!(sent(&out), (vec![(xid::AUTH, failed)], true));
     }
 
     #[test]
