@@ -22,7 +22,7 @@ use crate::zab::ready::{Applied, LogMark, PersistOp, Ready, ZabEvent};
 use crate::zab::txn::Txn;
 use crate::zab::{Peer, PeerConfig};
 use clients::Clients;
-use peers::Outbound;
+use peers::{Link, Outbound};
 use persister::PersistJob;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
@@ -293,9 +293,7 @@ pub async fn run(
     let mut outbound = BTreeMap::new();
     for (&sid, &addr) in &cfg.peers {
         if sid != cfg.sid {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(peers::send_loop(cfg.sid, sid, addr, rx, inbox_tx.clone()));
-            outbound.insert(sid, tx);
+            outbound.insert(sid, Link::spawn(cfg.sid, sid, addr, inbox_tx.clone()));
         }
     }
 
@@ -394,7 +392,7 @@ struct Driver {
     /// Txns applied (and answered) during the batch, for the observer once
     /// the batch's protocol events are reported.
     unreported: Vec<Txn>,
-    outbound: BTreeMap<Sid, mpsc::UnboundedSender<Outbound>>,
+    outbound: BTreeMap<Sid, Link>,
     clients: Clients,
     observer: Arc<dyn Observer>,
     /// Latest inbound connection per peer, so a stale connection's end is ignored.
@@ -412,7 +410,7 @@ impl Driver {
     fn new(
         peer: Peer,
         persist_tx: mpsc::UnboundedSender<PersistJob>,
-        outbound: BTreeMap<Sid, mpsc::UnboundedSender<Outbound>>,
+        outbound: BTreeMap<Sid, Link>,
         observer: Arc<dyn Observer>,
     ) -> Driver {
         let sid = peer.sid();
@@ -541,6 +539,7 @@ impl Driver {
 
     /// Carry out what the core asked for, in the order `Ready` prescribes.
     /// Repeats while acting on one batch produces another.
+    /// Each peer's frames of the batch leave in one write at the end.
     fn flush_ready(&mut self) -> io::Result<()> {
         loop {
             if let Some(e) = self.disk_error.take() {
@@ -549,10 +548,14 @@ impl Driver {
             let ready = self.peer.take_ready();
             let waiting = self.clients.has_output() || !self.unreported.is_empty();
             if ready.is_empty() && !waiting {
-                return Ok(());
+                break;
             }
             self.execute(ready);
         }
+        for link in self.outbound.values_mut() {
+            link.flush();
+        }
+        Ok(())
     }
 
     fn execute(&mut self, ready: Ready) {
@@ -646,20 +649,16 @@ impl Driver {
     /// Hand `msg` to the link to `to`, as the observer's message faults say.
     fn transmit(&mut self, to: Sid, msg: PeerMsg) {
         self.storm.count(self.sid, self.now);
-        let Some(tx) = self.outbound.get(&to) else {
+        let Some(link) = self.outbound.get_mut(&to) else {
             return;
         };
         match self.observer.sending(self.sid, to, &msg) {
-            SendFate::Send => {
-                let _ = tx.send(Outbound::Msg(msg));
-            }
+            SendFate::Send => link.push(&msg),
             SendFate::Delay(d) => {
-                let _ = tx.send(Outbound::Pause(d));
-                let _ = tx.send(Outbound::Msg(msg));
+                link.queue(Outbound::Pause(d));
+                link.push(&msg);
             }
-            SendFate::Break => {
-                let _ = tx.send(Outbound::Break);
-            }
+            SendFate::Break => link.queue(Outbound::Break),
         }
     }
 
@@ -688,8 +687,8 @@ impl Driver {
         if self.peer.is_serving() && self.peer.leader() == Some(sid) && sid != self.sid {
             self.clients.forwards_lost(&mut self.peer);
         }
-        if let Some(tx) = self.outbound.get(&sid) {
-            let _ = tx.send(Outbound::Reset);
+        if let Some(link) = self.outbound.get_mut(&sid) {
+            link.queue(Outbound::Reset);
             self.reset_at.insert(sid, now);
         }
     }
