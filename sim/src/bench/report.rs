@@ -151,6 +151,16 @@ pub fn print(m: &Measured) {
             f.ratio_to_bare, f.checker_ms_per_seed, f.events_per_seed
         );
     }
+    for f in m
+        .scenarios
+        .iter()
+        .filter(|_| m.bare_loop_msgs_per_sec > 0.0)
+    {
+        println!(
+            "{:<36} needs {:.0} msgs per simulated second: at the bare loop's cost per message it would run {:.0}x real time",
+            f.name, f.msgs_per_sim_sec, f.ceiling_x_real_time
+        );
+    }
     for f in m.scenarios.iter().filter(|f| f.acked_per_wall_sec > 0.0) {
         println!(
             "{:<36} topology: {:.0} acked spout tuples and {:.0} tuples sent per wall second",

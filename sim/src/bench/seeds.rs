@@ -19,6 +19,12 @@ pub struct Figures {
     pub msgs_per_wall_sec: f64,
     /// Our messages per second over the bare loop's.
     pub ratio_to_bare: f64,
+    /// Network payloads the scenario needs per simulated second.
+    pub msgs_per_sim_sec: f64,
+    /// Times real time this scenario would run if each of its payloads
+    /// cost what one costs the bare loop: the most speed can reach while
+    /// the network stays madsim's simulated TCP.
+    pub ceiling_x_real_time: f64,
     /// Topology runs: spout messages whose trees completed, per wall second.
     pub acked_per_wall_sec: f64,
     /// Topology runs: tuples sent between tasks, per wall second.
@@ -60,6 +66,7 @@ pub fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figur
     // The rejudging is ours, not the seeds'.
     let wall = started.elapsed().as_secs_f64() - checking.as_secs_f64();
     let msgs_per_sec = msgs as f64 / wall;
+    let msgs_per_sim_sec = msgs as f64 / sim_secs.max(1e-9);
     Ok(Figures {
         name: path.display().to_string(),
         seeds,
@@ -68,6 +75,8 @@ pub fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figur
         sim_secs_per_wall_sec: sim_secs / wall,
         msgs_per_wall_sec: msgs_per_sec,
         ratio_to_bare: if bare > 0.0 { msgs_per_sec / bare } else { 0.0 },
+        msgs_per_sim_sec,
+        ceiling_x_real_time: bare / msgs_per_sim_sec.max(1e-9),
         acked_per_wall_sec: acked as f64 / wall,
         tuples_per_wall_sec: tuples as f64 / wall,
         checker_ms_per_seed: checking.as_secs_f64() * 1e3 / seeds as f64,
@@ -92,4 +101,24 @@ fn storm_counts(records: &[crate::history::Record]) -> (u64, u64) {
         }
     }
     (acked, tuples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ceiling and the share of the bare loop are one measurement seen
+    /// two ways: x real time = share of the bare loop × ceiling.
+    #[test]
+    fn the_ceiling_is_the_bare_loops_rate_over_the_messages_a_second_needs() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/steady-state.toml");
+        let sc = Scenario::load(&path).expect("loads");
+        let bare = 1_000_000.0;
+        let f = measure(&path, &sc, 0.0, bare).expect("one seed");
+        assert_eq!(f.seeds, 1);
+        assert!(f.msgs_per_sim_sec > 100.0, "{f:?}");
+        let x = f.ratio_to_bare * f.ceiling_x_real_time;
+        assert!((x / f.sim_secs_per_wall_sec - 1.0).abs() < 1e-9, "{f:?}");
+        assert!((f.ceiling_x_real_time * f.msgs_per_sim_sec - bare).abs() < 1e-3);
+    }
 }
