@@ -102,19 +102,20 @@ struct Known {
 }
 
 impl Known {
-    /// Learn from an answer to `call`.
-    fn learn(&mut self, call: &Call, result: &Result<zkstorm::proto::OpResult, ErrorCode>) {
+    /// Learn from an answer to `call`: as the history records it, and
+    /// whether it says the node is gone (NoNode, or deleted).
+    fn learn(&mut self, call: &Call, ret: &Ret, outcome: Outcome, gone: bool) {
         let Some(path) = call.path() else { return };
-        match (Ret::of(result), result) {
-            (Ret::Node { version, .. } | Ret::Stat { version, .. }, _) => {
-                self.versions.insert(path.to_string(), version);
+        match ret {
+            Ret::Node { version, .. } | Ret::Stat { version, .. } | Ret::Named { version, .. } => {
+                self.versions.insert(path.to_string(), *version);
             }
-            (_, Err(ErrorCode::NoNode)) | (_, Ok(zkstorm::proto::OpResult::Deleted)) => {
+            _ if gone => {
                 self.versions.remove(path);
             }
             _ => {}
         }
-        if path == QUEUE && matches!(result, Ok(_) | Err(ErrorCode::NodeExists)) {
+        if path == QUEUE && (outcome.is_ok() || outcome.is(ErrorCode::NodeExists)) {
             self.queue = true;
         }
     }
@@ -425,30 +426,37 @@ impl ClientRun {
         let (result, zxid) = traced.answer;
         // Events that arrived before the answer go before it.
         events.record(traced.events_before);
+        let outcome = Outcome::of(&result);
+        let gone = matches!(
+            result,
+            Err(ErrorCode::NoNode) | Ok(zkstorm::proto::OpResult::Deleted)
+        );
+        // The answer moves into the history (a children list is not copied).
+        let ret = Ret::answer(&f.call, result);
+        self.known.learn(&f.call, &ret, outcome, gone);
         self.history.record(Event::Complete {
             client: self.n,
             op: f.op,
             session,
-            outcome: Outcome::of(&result),
+            outcome,
             zxid: zxid.0,
             write: f.write,
-            ret: Ret::answer(&f.call, &result),
+            ret,
             xid: traced.xid,
         });
-        self.known.learn(&f.call, &result);
-        match result {
-            Ok(_) => self.stats.ok += 1,
-            Err(
+        match outcome {
+            Outcome::Ok => self.stats.ok += 1,
+            Outcome::Error(
                 ErrorCode::NoNode
                 | ErrorCode::NodeExists
                 | ErrorCode::BadVersion
                 | ErrorCode::NotEmpty,
             ) => self.stats.ok += 1,
-            Err(ErrorCode::SessionExpired) => {
+            Outcome::Error(ErrorCode::SessionExpired) => {
                 self.stats.failed += 1;
                 return true;
             }
-            Err(_) => self.stats.failed += 1,
+            Outcome::Error(_) => self.stats.failed += 1,
         }
         false
     }

@@ -12,7 +12,7 @@ use crate::proto::{ErrorCode, EventType, OpResult, ReadOp, WatchedEvent};
 use crate::tree::DataTree;
 use crate::types::{SessionId, Sid, Zxid};
 use crate::zab::ready::Applied;
-use crate::zab::txn::{client_cxid, xid_of, Request, TxnBody};
+use crate::zab::txn::{client_cxid, xid_of, Request, Txn, TxnBody};
 use crate::zab::Peer;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
@@ -697,9 +697,15 @@ impl Clients {
     /// Txns applied here together: each fires its watches and answers its
     /// client, and only then do reads waiting behind those answers run —
     /// they see the state after all of them, so all their events go first.
-    pub(super) fn on_applied_all(&mut self, peer: &mut Peer, applied: Vec<Applied>) {
+    /// Each txn goes to `done` once answered (the observer's, without a copy).
+    pub(super) fn on_applied_all(
+        &mut self,
+        peer: &mut Peer,
+        applied: Vec<Applied>,
+        mut done: impl FnMut(Txn),
+    ) {
         for a in applied {
-            self.on_applied(peer, a);
+            done(self.on_applied(peer, a));
         }
         for conn in std::mem::take(&mut self.to_unblock) {
             self.unblock(peer, conn);
@@ -709,16 +715,22 @@ impl Clients {
     /// A txn was applied here: fire watches, then answer its client if
     /// connected here (a watch event goes before any answer that shows the
     /// change, the writer's own included).
-    fn on_applied(&mut self, peer: &mut Peer, mut a: Applied) {
-        let watches = std::mem::take(&mut a.watches);
+    fn on_applied(&mut self, peer: &mut Peer, a: Applied) -> Txn {
+        let Applied {
+            txn,
+            result,
+            watches,
+            failed_at,
+        } = a;
         // Injected bug (sim only): the answer first.
         if crate::bugs::on("watch-after-reply") {
-            self.answer_txn(peer, a);
+            self.answer_txn(peer, &txn, result, failed_at);
             self.fire(watches);
         } else {
             self.fire(watches);
-            self.answer_txn(peer, a);
+            self.answer_txn(peer, &txn, result, failed_at);
         }
+        txn
     }
 
     fn fire(&mut self, watches: Vec<(ConnId, WatchedEvent)>) {
@@ -729,15 +741,21 @@ impl Clients {
         }
     }
 
-    fn answer_txn(&mut self, peer: &mut Peer, a: Applied) {
-        let session = a.txn.session;
+    fn answer_txn(
+        &mut self,
+        peer: &mut Peer,
+        txn: &Txn,
+        result: Result<OpResult, ErrorCode>,
+        failed_at: Option<usize>,
+    ) {
+        let session = txn.session;
         // A reconnecting session's sync (or its close, which its sync would
         // follow and fail on).
-        let ends = matches!(a.txn.body, TxnBody::CloseSession);
-        let sync = a.txn.cxid == 0 && matches!(a.txn.body, TxnBody::Sync);
+        let ends = matches!(txn.body, TxnBody::CloseSession);
+        let sync = txn.cxid == 0 && matches!(txn.body, TxnBody::Sync);
         if sync || ends {
             if let Some(conn) = self.revalidations.remove(&session) {
-                let generation = match a.result {
+                let generation = match result {
                     Ok(OpResult::Attached { generation }) if sync => Some(generation),
                     _ => None,
                 };
@@ -750,9 +768,9 @@ impl Clients {
         let Some(&conn) = self.by_session.get(&session) else {
             return;
         };
-        let zxid = a.txn.zxid;
-        match a.txn.body {
-            TxnBody::CreateSession { timeout_ms } => {
+        let zxid = txn.zxid;
+        match &txn.body {
+            &TxnBody::CreateSession { timeout_ms } => {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return;
                 };
@@ -772,10 +790,10 @@ impl Clients {
                 let closing_here = self
                     .conns
                     .get(&conn)
-                    .is_some_and(|c| c.closing && c.inflight.front() == Some(&a.txn.cxid));
+                    .is_some_and(|c| c.closing && c.inflight.front() == Some(&txn.cxid));
                 if closing_here {
-                    let xid = xid_of(a.txn.cxid).into();
-                    self.answer(conn, xid, zxid, a.result);
+                    let xid = xid_of(txn.cxid).into();
+                    self.answer(conn, xid, zxid, result);
                 } else {
                     self.reply(conn, ServerMsg::Expired);
                 }
@@ -785,13 +803,13 @@ impl Clients {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return;
                 };
-                if c.inflight.front() != Some(&a.txn.cxid) {
+                if c.inflight.front() != Some(&txn.cxid) {
                     return;
                 }
                 c.inflight.pop_front();
                 c.progress_ms = peer.now_ms();
-                let xid = xid_of(a.txn.cxid).into();
-                self.answer_at(conn, xid, zxid, a.result, a.failed_at);
+                let xid = xid_of(txn.cxid).into();
+                self.answer_at(conn, xid, zxid, result, failed_at);
                 self.to_unblock.push(conn);
             }
         }
@@ -822,7 +840,7 @@ mod tests {
         while p.has_ready() {
             let r = p.take_ready();
             p.persisted(r.log_mark);
-            c.on_applied_all(p, r.applied);
+            c.on_applied_all(p, r.applied, drop);
         }
         c.flush_output();
     }

@@ -449,9 +449,9 @@ impl Driver {
     /// watch event (ZooKeeper's guarantee).
     fn answer_applied(&mut self) {
         let applied = self.peer.take_applied();
-        self.unreported
-            .extend(applied.iter().map(|a| a.txn.clone()));
-        self.clients.on_applied_all(&mut self.peer, applied);
+        let unreported = &mut self.unreported;
+        self.clients
+            .on_applied_all(&mut self.peer, applied, |t| unreported.push(t));
     }
 
     fn handle(&mut self, ev: Inbox) {
@@ -697,7 +697,7 @@ impl Driver {
         for a in &applied {
             self.observer.delivered(self.sid, &a.txn);
         }
-        self.clients.on_applied_all(&mut self.peer, applied);
+        self.clients.on_applied_all(&mut self.peer, applied, drop);
     }
 }
 

@@ -9,7 +9,8 @@
 
 use super::{v, zx, Violation};
 use crate::history::{Event, Record};
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeMap;
 use zkstorm::types::{SessionId, Sid, Zxid};
 
 /// What identifies a txn's content: session, cxid and body digest.
@@ -19,6 +20,10 @@ struct Delivery {
     zxid: u64,
     idx: usize,
     id: TxnId,
+    /// The zxid's first proposal and its place in `G`, looked up once for
+    /// every pass (the lookups were most of the checker's time).
+    prop: Option<Prop>,
+    pos: Option<usize>,
 }
 
 struct Run {
@@ -27,6 +32,7 @@ struct Run {
     dels: Vec<Delivery>,
 }
 
+#[derive(Clone, Copy)]
 struct Prop {
     sid: Sid,
     epoch: u32,
@@ -43,7 +49,7 @@ struct Facts {
     /// First proposal of each zxid (a second one is a violation of its own).
     props: BTreeMap<u64, Prop>,
     /// zxid → (txn, server, index) of its first delivery.
-    first: BTreeMap<u64, (TxnId, Sid, usize)>,
+    first: FxHashMap<u64, (TxnId, Sid, usize)>,
     /// `G`: every delivered zxid, sorted.
     global: Vec<u64>,
     /// (epoch, sid, tip, index) per Established record.
@@ -59,7 +65,7 @@ impl Facts {
         let mut runs: Vec<Run> = Vec::new();
         let mut current: BTreeMap<Sid, usize> = BTreeMap::new();
         let mut props: BTreeMap<u64, Prop> = BTreeMap::new();
-        let mut first: BTreeMap<u64, (TxnId, Sid, usize)> = BTreeMap::new();
+        let mut first: FxHashMap<u64, (TxnId, Sid, usize)> = FxHashMap::default();
         let mut established = Vec::new();
         let mut acked = Vec::new();
         let mut truncated = Vec::new();
@@ -93,6 +99,8 @@ impl Facts {
                         zxid: *zxid,
                         idx,
                         id,
+                        prop: None,
+                        pos: None,
                     });
                     match first.get(zxid) {
                         None => {
@@ -161,7 +169,12 @@ impl Facts {
                 _ => {}
             }
         }
-        let global = first.keys().copied().collect();
+        let mut global: Vec<u64> = first.keys().copied().collect();
+        global.sort_unstable();
+        for d in runs.iter_mut().flat_map(|r| r.dels.iter_mut()) {
+            d.prop = props.get(&d.zxid).copied();
+            d.pos = global.binary_search(&d.zxid).ok();
+        }
         Facts {
             runs,
             props,
@@ -212,7 +225,7 @@ pub fn check(records: &[Record]) -> Vec<Violation> {
 fn integrity(f: &Facts, out: &mut Vec<Violation>) {
     for run in &f.runs {
         for d in &run.dels {
-            match f.props.get(&d.zxid) {
+            match d.prop {
                 None => out.push(v(
                     "zab.integrity",
                     format!(
@@ -269,7 +282,7 @@ fn total_order(f: &Facts, out: &mut Vec<Violation>) {
                 ));
                 continue;
             }
-            let (pa, pb) = (f.pos(a.zxid).unwrap_or(0), f.pos(b.zxid).unwrap_or(0));
+            let (pa, pb) = (a.pos.unwrap_or(0), b.pos.unwrap_or(0));
             if pb != pa + 1 {
                 let skipped = f.global[pa + 1];
                 out.push(v(
@@ -311,7 +324,7 @@ fn prefix_consistency(f: &Facts, out: &mut Vec<Violation>) {
         };
         let Some(d) = run.dels.first() else { continue };
         let expected = base_pos.map_or(0, |p| p + 1);
-        let got = f.pos(d.zxid).unwrap_or(0);
+        let got = d.pos.unwrap_or(0);
         if got != expected {
             let what = f
                 .global
@@ -342,7 +355,7 @@ fn local_primary_order(f: &Facts, out: &mut Vec<Violation>) {
             .or_default()
             .push((p.idx, *z));
     }
-    let mut prev_of: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut prev_of: FxHashMap<u64, u64> = FxHashMap::default();
     for ((sid, e), mut ps) in by_primary {
         ps.sort();
         for w in ps.windows(2) {
@@ -360,11 +373,11 @@ fn local_primary_order(f: &Facts, out: &mut Vec<Violation>) {
         }
     }
     for run in &f.runs {
-        let mut seen = BTreeSet::new();
+        let mut seen = FxHashSet::default();
         for d in &run.dels {
             if let Some(&p) = prev_of.get(&d.zxid) {
                 if p > run.base && !seen.contains(&p) {
-                    let leader = f.props.get(&d.zxid).map_or(0, |x| x.sid);
+                    let leader = d.prop.map_or(0, |x| x.sid);
                     out.push(v(
                         "zab.local_primary_order",
                         format!(
@@ -401,7 +414,7 @@ fn global_primary_order(f: &Facts, out: &mut Vec<Violation>) {
     for run in &f.runs {
         let mut last: Option<(u32, u64)> = None;
         for d in &run.dels {
-            let e = f.props.get(&d.zxid).map_or(epoch(d.zxid), |p| p.epoch);
+            let e = d.prop.map_or(epoch(d.zxid), |p| p.epoch);
             if let Some((le, lz)) = last {
                 if e < le {
                     out.push(v(
@@ -467,9 +480,8 @@ fn primary_integrity(f: &Facts, out: &mut Vec<Violation>) {
     for run in &f.runs {
         let mut last = run.base;
         for d in &run.dels {
-            let own = f
-                .props
-                .get(&d.zxid)
+            let own = d
+                .prop
                 .is_some_and(|p| p.sid == run.sid && p.epoch == epoch(d.zxid));
             if own {
                 if let Some(older) = f.max_below_epoch(epoch(d.zxid)) {
