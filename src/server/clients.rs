@@ -702,7 +702,7 @@ impl Clients {
         &mut self,
         peer: &mut Peer,
         applied: Vec<Applied>,
-        mut done: impl FnMut(Txn),
+        mut done: impl FnMut(Arc<Txn>),
     ) {
         for a in applied {
             done(self.on_applied(peer, a));
@@ -715,7 +715,7 @@ impl Clients {
     /// A txn was applied here: fire watches, then answer its client if
     /// connected here (a watch event goes before any answer that shows the
     /// change, the writer's own included).
-    fn on_applied(&mut self, peer: &mut Peer, a: Applied) -> Txn {
+    fn on_applied(&mut self, peer: &mut Peer, a: Applied) -> Arc<Txn> {
         let Applied {
             txn,
             result,

@@ -391,7 +391,7 @@ struct Driver {
     disk_error: Option<io::Error>,
     /// Txns applied (and answered) during the batch, for the observer once
     /// the batch's protocol events are reported.
-    unreported: Vec<Txn>,
+    unreported: Vec<Arc<Txn>>,
     outbound: BTreeMap<Sid, Link>,
     clients: Clients,
     observer: Arc<dyn Observer>,

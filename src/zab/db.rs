@@ -24,7 +24,7 @@ pub struct Db {
     /// Zxid and bytes of the snapshot the log starts after.
     pub base_zxid: Zxid,
     pub base_state: Arc<Vec<u8>>,
-    pub log: VecDeque<Txn>,
+    pub log: VecDeque<Arc<Txn>>,
     pub applied: Zxid,
 }
 
@@ -52,7 +52,11 @@ impl Db {
             db.base_state = Arc::new(bytes);
             db.applied = zxid;
         }
-        db.log = log.into_iter().filter(|t| t.zxid > db.base_zxid).collect();
+        db.log = log
+            .into_iter()
+            .filter(|t| t.zxid > db.base_zxid)
+            .map(Arc::new)
+            .collect();
         Ok(db)
     }
 
@@ -70,7 +74,7 @@ impl Db {
     }
 
     /// Logged txns strictly above `zxid`.
-    pub fn txns_after(&self, zxid: Zxid) -> Vec<Txn> {
+    pub fn txns_after(&self, zxid: Zxid) -> Vec<Arc<Txn>> {
         let start = match self.position(zxid) {
             Ok(i) => i + 1,
             Err(i) => i,
@@ -90,7 +94,7 @@ impl Db {
         }
     }
 
-    pub fn append(&mut self, txn: Txn) {
+    pub fn append(&mut self, txn: Arc<Txn>) {
         assert!(
             txn.zxid > self.last_logged(),
             "log order: {} after {}",
@@ -135,7 +139,7 @@ impl Db {
         }
     }
 
-    fn apply(&mut self, txn: Txn) -> Applied {
+    fn apply(&mut self, txn: Arc<Txn>) -> Applied {
         let hdr = TxnHeader {
             session: txn.session,
             zxid: txn.zxid,

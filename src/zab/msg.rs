@@ -49,7 +49,7 @@ pub enum PeerMsg {
     UpToDate {
         committed: Zxid,
     },
-    Proposal(Txn),
+    Proposal(Arc<Txn>),
     /// Follower → leader: everything up to `zxid` is durable in my log.
     Ack {
         zxid: Zxid,
@@ -135,7 +135,7 @@ pub struct SyncPlan {
     /// SNAP: replace state and log by this snapshot first.
     pub snap: Option<(Zxid, Arc<Vec<u8>>)>,
     /// DIFF: txns to log after that, in order.
-    pub txns: Vec<Txn>,
+    pub txns: Vec<Arc<Txn>>,
 }
 
 impl SyncPlan {

@@ -9,6 +9,7 @@ use super::ready::{LogMark, PersistOp, Ready, ZabEvent};
 use super::txn::{Request, Txn, TxnBody};
 use crate::types::{SessionId, Sid, Zxid};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
@@ -937,13 +938,14 @@ impl Peer {
             .filter(|(_, x)| matches!(x.state, LearnerState::Syncing | LearnerState::Active))
             .map(|(s, _)| *s)
             .collect();
-        let txn = Txn {
+        // One copy of the txn, shared by the log, the disk and every follower.
+        let txn = Arc::new(Txn {
             zxid,
             session: req.session,
             cxid: req.cxid,
             time_ms: now,
             body: req.body,
-        };
+        });
         self.db.append(txn.clone());
         self.ready.persist.push(PersistOp::Append(txn.clone()));
         self.ready.events.push(ZabEvent::Proposed { zxid, epoch });

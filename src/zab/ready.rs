@@ -18,7 +18,7 @@ pub enum PersistOp {
         accepted: u32,
         current: u32,
     },
-    Append(Txn),
+    Append(Arc<Txn>),
     /// Drop logged txns above this zxid.
     Truncate(Zxid),
     /// Replace state and log by a snapshot (SNAP sync).
@@ -36,7 +36,7 @@ pub enum PersistOp {
 /// A committed txn applied to this server's tree.
 #[derive(Clone, Debug)]
 pub struct Applied {
-    pub txn: Txn,
+    pub txn: Arc<Txn>,
     pub result: Result<OpResult, ErrorCode>,
     pub watches: Vec<(WatcherId, WatchedEvent)>,
     /// Which sub-op of a failed multi failed.

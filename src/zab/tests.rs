@@ -164,7 +164,7 @@ fn follower_acks_newleader_only_after_synced_txns_and_epoch_are_persisted() {
     p.write(3, 1, "/a");
     p.run(200);
     // Peer 1 restarts empty-handed except for its log: drive it through a sync.
-    let log: Vec<Txn> = p.peers[&1].db().log.iter().cloned().collect();
+    let log: Vec<Txn> = p.peers[&1].db().log.iter().map(|t| Txn::clone(t)).collect();
     let voters: BTreeSet<Sid> = (1..=3).collect();
     let db = Db::recover(None, log[..0].to_vec()).unwrap();
     // It had accepted epoch 1 but crashed before making it current.
@@ -420,14 +420,14 @@ fn a_request_from_a_connection_the_session_left_is_refused() {
         },
         ids: None,
     };
-    db.append(txn(1, 7, 0, TxnBody::CreateSession { timeout_ms: 1000 }));
-    db.append(txn(2, 7, client_cxid(1, 5), create("/first")));
+    db.append(txn(1, 7, 0, TxnBody::CreateSession { timeout_ms: 1000 }).into());
+    db.append(txn(2, 7, client_cxid(1, 5), create("/first")).into());
     // The client reconnects: the server's fence moves the session on.
-    db.append(txn(3, 7, 0, TxnBody::Sync));
+    db.append(txn(3, 7, 0, TxnBody::Sync).into());
     // Its xids start again at 1 on the new connection.
-    db.append(txn(4, 7, client_cxid(2, 1), create("/next")));
+    db.append(txn(4, 7, client_cxid(2, 1), create("/next")).into());
     // The old connection's xid-6 request, delayed on a link it has left.
-    db.append(txn(5, 7, client_cxid(1, 6), create("/late")));
+    db.append(txn(5, 7, client_cxid(1, 6), create("/late")).into());
     let mut out = Vec::new();
     db.apply_upto(Zxid::new(1, 5), &mut out);
     assert!(out[1].result.is_ok());
@@ -437,9 +437,9 @@ fn a_request_from_a_connection_the_session_left_is_refused() {
     assert_eq!(db.tree.node_count(), 3, "/late was not created");
     // The owner survives a snapshot (a SNAP-synced follower agrees).
     let mut db2 = Db::recover(Some((db.applied, db.state())), vec![]).unwrap();
-    db2.append(txn(6, 7, client_cxid(1, 7), create("/old")));
-    db2.append(txn(7, 7, client_cxid(2, 2), create("/new")));
-    db2.append(txn(8, 7, client_cxid(1, 8), TxnBody::CloseSession));
+    db2.append(txn(6, 7, client_cxid(1, 7), create("/old")).into());
+    db2.append(txn(7, 7, client_cxid(2, 2), create("/new")).into());
+    db2.append(txn(8, 7, client_cxid(1, 8), TxnBody::CloseSession).into());
     let mut out = Vec::new();
     db2.apply_upto(Zxid::new(1, 8), &mut out);
     assert_eq!(out[0].result, Err(ErrorCode::SessionMoved));
