@@ -549,6 +549,9 @@ pub struct History {
     pub messages: crate::messages::Messages,
     start_ms: u64,
     want_digest: Arc<std::sync::atomic::AtomicBool>,
+    /// Each worker slot's name, rendered once (formatting it per engine
+    /// event was a twentieth of a topology seed).
+    slot_names: Arc<Mutex<BTreeMap<zkstorm::storm::scheduler::Slot, String>>>,
 }
 
 /// The trace hash's starting state (any odd constant; it only has to stay).
@@ -618,6 +621,17 @@ impl History {
             start_ms: now_ms(),
             ..History::default()
         }
+    }
+
+    /// `slot` as `Event::Storm` names it.
+    pub fn slot_name(&self, slot: &zkstorm::storm::scheduler::Slot) -> String {
+        let mut names = self.slot_names.lock().expect("slot names lock");
+        if let Some(name) = names.get(slot) {
+            return name.clone();
+        }
+        let name = slot.to_string();
+        names.insert(slot.clone(), name.clone());
+        name
     }
 
     /// Now, in history time (ms since the history began).

@@ -76,7 +76,7 @@ impl Default for StormConfig {
 impl StormObserver for History {
     fn engine(&self, worker: &Slot, event: &StormEvent) {
         self.record(Event::Storm {
-            worker: worker.to_string(),
+            worker: self.slot_name(worker),
             event: event.clone(),
         });
     }

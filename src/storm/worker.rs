@@ -213,8 +213,11 @@ impl Worker {
         let tasks: Vec<TaskId> = self.executors.keys().copied().collect();
         loop {
             let mut progressed = false;
+            // Whether any queue is full, known until a unit of work changes
+            // the queues (a scan per task was most of a step's cost).
+            let mut full: Option<bool> = None;
             for &task in &tasks {
-                let throttled = self.throttled || self.congested();
+                let throttled = self.throttled || *full.get_or_insert_with(|| self.congested());
                 let ex = self.executors.get_mut(&task).expect("own task");
                 if !ex.has_work(throttled) {
                     continue;
@@ -227,6 +230,7 @@ impl Worker {
                 let took = ex.work(throttled, &self.names).map_err(|e| (task, e))?;
                 ex.clock += took.max(Duration::from_nanos(1));
                 progressed = true;
+                full = None;
                 ready.events.append(&mut ex.em.events);
                 let out = std::mem::take(&mut ex.em.out);
                 for env in out {

@@ -11,7 +11,7 @@ use super::scheduler::Slot;
 use super::topology::{Kind, Topology};
 use super::worker::{Durable, Worker};
 use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
-use crate::net::{read_frame, write_frame};
+use crate::net::{encode_into, FrameReader, MAX_FRAME};
 use crate::proto::{CreateMode, ErrorCode, WriteOp};
 use crate::server::wire::ClientOp;
 use crate::timer::Deadline;
@@ -261,8 +261,8 @@ async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<WireMsg
     while let Ok((stream, _)) = listener.accept().await {
         let inbox = inbox.clone();
         tokio::spawn(async move {
-            let mut stream = stream;
-            while let Ok(Some(m)) = read_frame::<_, WireMsg>(&mut stream).await {
+            let mut frames = FrameReader::new(stream, MAX_FRAME);
+            while let Ok(Some(m)) = frames.next::<WireMsg>().await {
                 if inbox.send(m).is_err() {
                     return;
                 }
@@ -327,6 +327,7 @@ async fn writer(addr: SocketAddr, mut rx: mpsc::UnboundedReceiver<WireMsg>) {
     let mut stream: Option<TcpStream> = None;
     let mut queue: std::collections::VecDeque<WireMsg> = Default::default();
     let mut unreachable_since: Option<Instant> = None;
+    let mut buf = Vec::new();
     loop {
         if queue.is_empty() {
             match rx.recv().await {
@@ -354,11 +355,12 @@ async fn writer(addr: SocketAddr, mut rx: mpsc::UnboundedReceiver<WireMsg>) {
             continue;
         };
         unreachable_since = None;
-        let mut ok = true;
+        // One write per batch, through a buffer kept across batches.
+        buf.clear();
         for m in queue.drain(..) {
-            ok = ok && write_frame(s, &m).await.is_ok();
+            encode_into(&mut buf, &m);
         }
-        if !(ok && s.flush().await.is_ok()) {
+        if !(s.write_all(&buf).await.is_ok() && s.flush().await.is_ok()) {
             stream = None;
         }
     }
