@@ -151,23 +151,25 @@ impl Link {
                         // break tells the driver, as a failed write does.
                         shared.idle = None;
                         self.pending.clear();
-                        shared.queued += 1;
-                        let _ = self.tx.send(Outbound::Break);
-                        return;
+                        return self.enqueue(&mut shared, Outbound::Break);
                     }
                 }
             }
         }
-        shared.queued += 1;
-        let _ = self
-            .tx
-            .send(Outbound::Frames(std::mem::take(&mut self.pending)));
+        let frames = Outbound::Frames(std::mem::take(&mut self.pending));
+        self.enqueue(&mut shared, frames);
     }
 
     /// Queue `item` behind this batch's frames.
     pub(super) fn queue(&mut self, item: Outbound) {
         self.flush();
-        lock(&self.shared).queued += 1;
+        self.enqueue(&mut lock(&self.shared), item);
+    }
+
+    /// Hand `item` to the task, counted so the driver writes nothing
+    /// directly until the task is done with it.
+    fn enqueue(&self, shared: &mut Shared, item: Outbound) {
+        shared.queued += 1;
         let _ = self.tx.send(item);
     }
 }
@@ -234,7 +236,7 @@ impl LinkTask {
                 continue;
             };
             failures = 0;
-            let sent = flush_buf(&mut stream, &waiting).await;
+            let sent = waiting.is_empty() || write_flush(Some(&mut stream), &waiting).await;
             waiting.clear();
             if !sent {
                 self.peer_down();
@@ -300,7 +302,7 @@ impl LinkTask {
                     Outbound::Reset => end = Some(Served::Reset),
                     Outbound::Break => end = Some(Served::Broken),
                     Outbound::Pause(d) => {
-                        if !write_opt(&mut stream, &buf).await {
+                        if !write_flush(stream.as_mut(), &buf).await {
                             return self.finish(handled, Served::Broken);
                         }
                         buf.clear();
@@ -312,7 +314,7 @@ impl LinkTask {
                 }
                 next = self.rx.try_recv().ok();
             }
-            if !write_opt(&mut stream, &buf).await {
+            if !write_flush(stream.as_mut(), &buf).await {
                 return self.finish(handled, Served::Broken);
             }
             if let Some(end) = end {
@@ -355,14 +357,10 @@ async fn connect(me: Sid, addr: SocketAddr) -> Option<TcpStream> {
     Some(stream)
 }
 
-async fn flush_buf(stream: &mut TcpStream, buf: &[u8]) -> bool {
-    buf.is_empty() || (stream.write_all(buf).await.is_ok() && stream.flush().await.is_ok())
-}
-
 /// Write and flush on a connection that may be gone (then: false). Even an
 /// empty batch is flushed: what `write_now` could not flush is behind it.
-async fn write_opt(stream: &mut Option<TcpStream>, buf: &[u8]) -> bool {
-    let Some(stream) = stream.as_mut() else {
+async fn write_flush(stream: Option<&mut TcpStream>, buf: &[u8]) -> bool {
+    let Some(stream) = stream else {
         return false;
     };
     stream.write_all(buf).await.is_ok() && stream.flush().await.is_ok()
