@@ -466,3 +466,21 @@ fn every_step_down_reason_is_listed() {
     }
     assert!(found >= super::peer::STEP_DOWN_REASONS.len());
 }
+
+#[test]
+fn the_leader_commits_once_a_quorum_has_a_txn_and_not_before() {
+    let mut p = Pump::new(5);
+    p.run(2000);
+    assert_eq!(p.leader(), Some(5));
+    // Messages to and from 1 and 2 are lost: the leader, 3 and 4 remain.
+    p.down.extend([1, 2]);
+    p.write(5, 1, "/a");
+    p.run(100);
+    assert_eq!(p.peers[&5].db().applied, Zxid::new(1, 1), "three of five");
+    p.down.insert(3);
+    p.write(5, 2, "/b");
+    p.run(100);
+    assert_eq!(p.peers[&5].db().applied, Zxid::new(1, 1), "two of five");
+    assert_eq!(p.peers[&4].db().log.len(), 2, "4 has /b but no commit");
+    assert_eq!(p.peers[&4].db().applied, Zxid::new(1, 1));
+}
