@@ -69,8 +69,25 @@ impl Db {
         zxid == self.base_zxid || self.position(zxid).is_ok()
     }
 
+    /// Where `zxid` sits in the log (`Err`: where it would go). Nearly every
+    /// lookup is for one of the last few txns (the next one to apply), so
+    /// the tail is scanned first: a search of the whole log touches a txn
+    /// behind a pointer per step.
     fn position(&self, zxid: Zxid) -> Result<usize, usize> {
-        self.log.binary_search_by(|t| t.zxid.cmp(&zxid))
+        const TAIL: usize = 16;
+        let from = self.log.len().saturating_sub(TAIL);
+        if self.log.get(from).is_none_or(|t| t.zxid > zxid) {
+            return self.log.binary_search_by(|t| t.zxid.cmp(&zxid));
+        }
+        let at = (from..self.log.len())
+            .rev()
+            .find(|&i| self.log[i].zxid <= zxid)
+            .unwrap_or(from);
+        if self.log[at].zxid == zxid {
+            Ok(at)
+        } else {
+            Err(at + 1)
+        }
     }
 
     /// Logged txns strictly above `zxid`.
@@ -236,4 +253,32 @@ fn decode_state(bytes: &[u8]) -> Result<(DataTree, BTreeMap<SessionId, u32>), St
         bincode::deserialize(bytes).map_err(|e| format!("snapshot: {e}"))?;
     let tree = DataTree::restore(&tree).map_err(|e| format!("snapshot: {e}"))?;
     Ok((tree, owners))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_in_the_log_is_what_a_binary_search_finds() {
+        for len in [0u32, 1, 5, 16, 17, 40] {
+            let mut db = Db::empty();
+            // Zxids 2, 4, 6, ...: every other one is missing.
+            for c in 1..=len {
+                let txn = Txn {
+                    zxid: Zxid::new(1, 2 * c),
+                    session: 0,
+                    cxid: 0,
+                    time_ms: 0,
+                    body: TxnBody::Sync,
+                };
+                db.append(Arc::new(txn));
+            }
+            for c in 0..=2 * len + 2 {
+                let z = Zxid::new(1, c);
+                let want = db.log.binary_search_by(|t| t.zxid.cmp(&z));
+                assert_eq!(db.position(z), want, "log of {len}, zxid {z}");
+            }
+        }
+    }
 }
