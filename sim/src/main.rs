@@ -1,6 +1,6 @@
 //! `zkstorm`: run, replay and benchmark simulated scenarios.
 
-// glibc malloc and free were a seventh of a run's instructions; mimalloc
+// glibc malloc and free were a sixth of a run's instructions; mimalloc
 // (its v2 line: v3 doubled a seed's peak memory) takes a tenth off the
 // whole. No allocator call reaches the simulation's random numbers, so traces
 // are unchanged.
