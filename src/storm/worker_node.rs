@@ -11,7 +11,7 @@ use super::scheduler::Slot;
 use super::topology::{Kind, Topology};
 use super::worker::{Durable, Worker};
 use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
-use crate::net::{encode_into, FrameReader, MAX_FRAME};
+use crate::net::{write_batch, FrameReader, MAX_FRAME};
 use crate::proto::{CreateMode, ErrorCode, WriteOp};
 use crate::server::wire::ClientOp;
 use crate::timer::Deadline;
@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -356,11 +355,7 @@ async fn writer(addr: SocketAddr, mut rx: mpsc::UnboundedReceiver<WireMsg>) {
         };
         unreachable_since = None;
         // One write per batch, through a buffer kept across batches.
-        buf.clear();
-        for m in queue.drain(..) {
-            encode_into(&mut buf, &m);
-        }
-        if !(s.write_all(&buf).await.is_ok() && s.flush().await.is_ok()) {
+        if write_batch(s, &mut buf, queue.drain(..)).await.is_err() {
             stream = None;
         }
     }
