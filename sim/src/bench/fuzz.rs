@@ -21,6 +21,24 @@ pub struct FuzzFigures {
     /// thread, at this simulated-time rate.
     pub short_seeds_per_sec_per_core: f64,
     pub peak_rss_mib: f64,
+    /// Network payloads per simulated second over all these seeds: with
+    /// the bare loop's rate, the most the fuzz goal can reach.
+    #[serde(default)]
+    pub msgs_per_sim_sec: f64,
+    /// × real time if each payload cost what one costs the bare loop (0
+    /// when the bare loop was not measured).
+    #[serde(default)]
+    pub ceiling_x_real_time: f64,
+}
+
+impl FuzzFigures {
+    /// Fill in the ceiling from the bare loop's messages per wall second.
+    pub fn with_ceiling(mut self, bare: f64) -> Self {
+        if bare > 0.0 {
+            self.ceiling_x_real_time = bare / self.msgs_per_sim_sec.max(1e-9);
+        }
+        self
+    }
 }
 
 /// Peak resident memory of this process, in MiB.
@@ -37,7 +55,7 @@ pub fn peak_rss_mib() -> f64 {
 pub fn run_here(jobs: usize, secs: f64) -> FuzzFigures {
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
-    let sim = Mutex::new(0.0f64);
+    let sim = Mutex::new((0.0f64, 0u64));
     let started = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..jobs {
@@ -45,16 +63,19 @@ pub fn run_here(jobs: usize, secs: f64) -> FuzzFigures {
                 while started.elapsed().as_secs_f64() < secs {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
                     let sc = crate::generate::storm_scenario(seed);
-                    if let Ok(r) = scenario::run_seed(&sc, seed) {
+                    if let Ok((r, msgs)) = scenario::run_seed_counted(&sc, seed) {
                         done.fetch_add(1, Ordering::Relaxed);
-                        *sim.lock().expect("sim secs") += r.sim_secs;
+                        let mut sim = sim.lock().expect("sim secs");
+                        sim.0 += r.sim_secs;
+                        sim.1 += msgs;
                     }
                 }
             });
         }
     });
     let wall = started.elapsed().as_secs_f64();
-    let rate = *sim.lock().expect("sim secs") / wall;
+    let (sim_secs, msgs) = *sim.lock().expect("sim secs");
+    let rate = sim_secs / wall;
     let seeds = done.load(Ordering::Relaxed);
     FuzzFigures {
         jobs,
@@ -63,6 +84,8 @@ pub fn run_here(jobs: usize, secs: f64) -> FuzzFigures {
         sim_secs_per_wall_sec: rate,
         short_seeds_per_sec_per_core: rate / SHORT_SEED_SECS / jobs as f64,
         peak_rss_mib: peak_rss_mib(),
+        msgs_per_sim_sec: msgs as f64 / sim_secs.max(1e-9),
+        ceiling_x_real_time: 0.0,
     }
 }
 
@@ -94,4 +117,25 @@ pub fn measure(jobs: usize, secs: f64) -> Result<FuzzFigures, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz ceiling rests on the payloads the storm seeds carried: a
+    /// seed that counted none would claim an endless ceiling.
+    #[test]
+    fn the_fuzz_ceiling_is_the_bare_rate_over_the_payloads_storm_seeds_need() {
+        let f = run_here(1, 1e-3);
+        assert!(f.seeds >= 1);
+        assert!(
+            (50.0..50_000.0).contains(&f.msgs_per_sim_sec),
+            "{} payloads per simulated second",
+            f.msgs_per_sim_sec
+        );
+        assert_eq!(f.clone().with_ceiling(0.0).ceiling_x_real_time, 0.0);
+        let c = f.clone().with_ceiling(1e6).ceiling_x_real_time;
+        assert!((c * f.msgs_per_sim_sec - 1e6).abs() < 1e-3);
+    }
 }

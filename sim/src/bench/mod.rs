@@ -101,7 +101,7 @@ fn measure_all(loaded: &[(PathBuf, Scenario)], opts: &Options) -> Result<Measure
     let mut fuzz = Vec::new();
     if opts.wants("fuzz") {
         for jobs in [1, 2] {
-            fuzz.push(fuzz::measure(jobs, secs)?);
+            fuzz.push(fuzz::measure(jobs, secs)?.with_ceiling(bare));
         }
     }
     let (growth_servers, growth_clients) = if opts.wants("growth") {

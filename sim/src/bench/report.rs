@@ -173,6 +173,14 @@ pub fn print(m: &Measured) {
             f.jobs, f.seeds_per_sec, f.sim_secs_per_wall_sec, f.peak_rss_mib
         );
     }
+    if let Some(f) = m.fuzz.first().filter(|f| f.ceiling_x_real_time > 0.0) {
+        let x = f.ceiling_x_real_time;
+        println!(
+            "fuzz seeds need {:.0} msgs per simulated second: at the bare loop's cost per message they would run {x:.0}x real time ({:.1} short seeds per second per core)",
+            f.msgs_per_sim_sec,
+            x / fuzz::SHORT_SEED_SECS
+        );
+    }
     if !m.growth_servers.is_empty() {
         print_growth(m);
     }

@@ -143,8 +143,8 @@ pub use fault::{
     Resume, SlowFsync, ACTION_KEYS, KINDS, STORM_KEYS,
 };
 pub use run::{
-    check_determinism, check_options, judge, replay_command, run, run_seed, run_seed_for, settle,
-    wanted, RunReport,
+    check_determinism, check_options, judge, replay_command, run, run_seed, run_seed_counted,
+    run_seed_for, settle, wanted, RunReport,
 };
 pub use schema::{
     CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target, WorkloadSpec,

@@ -238,8 +238,26 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> Result<RunReport, RunError> {
 /// `run_seed` with its own wall-clock limit (`zkstorm fuzz --time-limit`).
 pub fn run_seed_for(scenario: &Scenario, seed: u64, wall: Duration) -> Result<RunReport, RunError> {
     let sc = scenario.clone();
-    let limit = sc.duration + sc.settle + Duration::from_secs(300);
-    run_seed_within(seed, limit, wall, move || async move { run(&sc).await })
+    run_seed_within(
+        seed,
+        sim_limit(&sc),
+        wall,
+        move || async move { run(&sc).await },
+    )
+}
+
+/// `run_seed`, and the network payloads madsim carried (`bench`).
+pub fn run_seed_counted(scenario: &Scenario, seed: u64) -> Result<(RunReport, u64), RunError> {
+    let sc = scenario.clone();
+    run_seed_within(seed, sim_limit(&sc), WALL_LIMIT, move || async move {
+        let report = run(&sc).await;
+        (report, madsim::net::NetSim::current().stat().msg_count)
+    })
+}
+
+/// The simulated time a run may take before it counts as hung.
+fn sim_limit(sc: &Scenario) -> Duration {
+    sc.duration + sc.settle + Duration::from_secs(300)
 }
 
 /// Scenarios waiting for `check_determinism`, by seed: madsim's check takes
