@@ -34,9 +34,7 @@ pub struct FuzzFigures {
 impl FuzzFigures {
     /// Fill in the ceiling from the bare loop's messages per wall second.
     pub fn with_ceiling(mut self, bare: f64) -> Self {
-        if bare > 0.0 {
-            self.ceiling_x_real_time = bare / self.msgs_per_sim_sec.max(1e-9);
-        }
+        self.ceiling_x_real_time = super::ring::ceiling(bare, self.msgs_per_sim_sec);
         self
     }
 }

@@ -60,7 +60,7 @@ struct Run {
 /// CPU time this thread has used, in seconds. Read through rustix, which
 /// asks the kernel (vDSO or syscall) itself: madsim answers libc's
 /// `clock_gettime` with simulated time, and rejects this clock.
-pub fn thread_cpu_secs() -> f64 {
+fn thread_cpu_secs() -> f64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }

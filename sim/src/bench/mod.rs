@@ -94,8 +94,7 @@ fn measure_all(loaded: &[(PathBuf, Scenario)], opts: &Options) -> Result<Measure
     };
     let mut scenarios = Vec::new();
     for (p, sc) in loaded.iter().filter(|_| opts.wants("scenarios")) {
-        let f = seeds::measure(p, sc, secs, bare)
-            .map_err(|e| format!("{}: the simulation panicked: {e}", p.display()))?;
+        let f = seeds::measure(p, sc, secs, bare).map_err(|e| format!("{}: {e}", p.display()))?;
         scenarios.push(f);
     }
     let mut fuzz = Vec::new();

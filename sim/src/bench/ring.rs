@@ -6,6 +6,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// × real time for a run needing `msgs_per_sim_sec` payloads per simulated
+/// second, if each cost what one costs the bare loop (`bare` payloads per
+/// wall second; 0 when the bare loop was not measured).
+pub fn ceiling(bare: f64, msgs_per_sim_sec: f64) -> f64 {
+    if bare > 0.0 {
+        bare / msgs_per_sim_sec.max(1e-9)
+    } else {
+        0.0
+    }
+}
+
 /// Network payloads delivered per wall second by 5 nodes passing tokens
 /// around a ring over simulated TCP, one flush per message.
 pub fn bare_loop(msgs_per_node: u64) -> f64 {

@@ -2,9 +2,7 @@
 //! seconds and messages per wall second, and what the checkers cost.
 
 use crate::history::Event;
-use crate::runner::run_seed;
 use crate::scenario::{self, Scenario};
-use madsim::net::NetSim;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use zkstorm::storm::StormEvent;
@@ -45,11 +43,7 @@ pub fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figur
     let (mut acked, mut tuples, mut events) = (0u64, 0u64, 0usize);
     let mut checking = Duration::ZERO;
     while seeds == 0 || started.elapsed().as_secs_f64() < secs {
-        let run = sc.clone();
-        let (report, m) = run_seed(seeds, Duration::from_secs(3600), move || async move {
-            let report = scenario::run(&run).await;
-            (report, NetSim::current().stat().msg_count)
-        })?;
+        let (report, m) = scenario::run_seed_counted(sc, seeds).map_err(|e| e.to_string())?;
         seeds += 1;
         sim_secs += report.sim_secs;
         msgs += m;
@@ -76,7 +70,7 @@ pub fn measure(path: &Path, sc: &Scenario, secs: f64, bare: f64) -> Result<Figur
         msgs_per_wall_sec: msgs_per_sec,
         ratio_to_bare: if bare > 0.0 { msgs_per_sec / bare } else { 0.0 },
         msgs_per_sim_sec,
-        ceiling_x_real_time: bare / msgs_per_sim_sec.max(1e-9),
+        ceiling_x_real_time: super::ring::ceiling(bare, msgs_per_sim_sec),
         acked_per_wall_sec: acked as f64 / wall,
         tuples_per_wall_sec: tuples as f64 / wall,
         checker_ms_per_seed: checking.as_secs_f64() * 1e3 / seeds as f64,
