@@ -192,6 +192,20 @@ fn run_named(file: &str, seed: u64) -> RunReport {
     judge(&s, seed).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The seeds that found each shrunk repro (they failed before the fix):
+/// each still passes there, whatever `ZKSTORM_SEEDS` says.
+#[test]
+fn repros_pass_at_the_seeds_that_found_them() {
+    for (file, seed) in [
+        ("ack-newleader-resend-across-resync.toml", 520),
+        ("session-close-after-latency-spike.toml", 285),
+        ("session-moved-after-reconnect.toml", 1),
+        ("session-moved-liveness.toml", 2286),
+    ] {
+        run_named(file, seed);
+    }
+}
+
 #[test]
 fn lagging_follower_is_synced_by_snap() {
     for seed in seeds_from_env(0..2) {

@@ -71,6 +71,11 @@ pub enum Event {
         cxid: u64,
         /// A digest of the txn body, to check every server applied the same txn.
         body: u64,
+        /// Applying it refused it for its session (SessionMoved,
+        /// SessionExpired): it changed nothing (a refused close did not end
+        /// the session).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        refused: bool,
     },
     /// What the fault injector did, as a line to read (which fault, what
     /// its targets resolved to, network cuts, heals).
@@ -535,8 +540,6 @@ struct Inner {
     status: BTreeMap<Sid, Status>,
     /// Per server: the highest zxid it acknowledged in this life.
     acked: BTreeMap<Sid, u64>,
-    /// Per (leader, follower): the zxid of the last NEWLEADER it sent it.
-    newleader: BTreeMap<(Sid, Sid), u64>,
     /// When the topology engine last reported anything.
     last_storm_ms: u64,
 }
@@ -715,7 +718,6 @@ impl History {
             let a = inner.acked.get(&sid).copied().unwrap_or(0);
             if ends_life {
                 inner.acked.remove(&sid);
-                inner.newleader.retain(|(_, f), _| *f != sid);
             }
             a
         };
@@ -729,16 +731,11 @@ impl History {
     }
 
     /// Track what each server acknowledges (ACK, and ACKNEWLEADER of the
-    /// NEWLEADER it was sent).
-    fn note_ack(&self, from: Sid, to: Sid, msg: &PeerMsg) {
+    /// NEWLEADER it names).
+    fn note_ack(&self, from: Sid, msg: &PeerMsg) {
         let mut inner = self.inner.lock().expect("history lock");
         let through = match msg {
-            PeerMsg::Ack { zxid } => zxid.0,
-            PeerMsg::NewLeader { zxid, .. } => {
-                inner.newleader.insert((from, to), zxid.0);
-                return;
-            }
-            PeerMsg::AckNewLeader { .. } => inner.newleader.get(&(to, from)).copied().unwrap_or(0),
+            PeerMsg::Ack { zxid } | PeerMsg::AckNewLeader { zxid, .. } => zxid.0,
             _ => return,
         };
         let a = inner.acked.entry(from).or_default();
@@ -803,13 +800,14 @@ impl Observer for History {
         });
     }
 
-    fn delivered(&self, sid: Sid, txn: &Txn) {
+    fn delivered(&self, sid: Sid, txn: &Txn, refused: bool) {
         self.record(Event::Delivered {
             sid,
             zxid: txn.zxid.0,
             session: txn.session,
             cxid: txn.cxid,
             body: body_digest(&txn.body),
+            refused,
         });
     }
 
@@ -837,12 +835,9 @@ impl Observer for History {
         let fate = self.messages.sending(from, to, msg);
         // What a dropped message said was never heard.
         if fate != SendFate::Break
-            && matches!(
-                msg,
-                PeerMsg::Ack { .. } | PeerMsg::NewLeader { .. } | PeerMsg::AckNewLeader { .. }
-            )
+            && matches!(msg, PeerMsg::Ack { .. } | PeerMsg::AckNewLeader { .. })
         {
-            self.note_ack(from, to, msg);
+            self.note_ack(from, msg);
         }
         fate
     }
@@ -867,30 +862,29 @@ mod tests {
             .collect()
     }
 
-    /// An ACK of NEWLEADER vouches for the NEWLEADER of the leader it goes
-    /// to, not for another would-be leader's, and a dropped NEWLEADER
-    /// vouches for nothing.
+    /// An ACK of NEWLEADER vouches for the NEWLEADER it names: a resend
+    /// answering an earlier one does not vouch for a re-sync's newer
+    /// NEWLEADER still in flight (seed 520 of the ack-durable repro, where
+    /// a follower was credited with a txn it never received).
     #[test]
-    fn an_ack_of_newleader_counts_its_own_leaders_zxid() {
+    fn a_resent_ack_of_newleader_vouches_only_for_the_newleader_it_names() {
         let h = History::new();
-        h.sending(
-            2,
-            1,
-            &PeerMsg::NewLeader {
-                epoch: 2,
-                zxid: Zxid(20),
-            },
-        );
-        h.sending(
-            3,
-            1,
-            &PeerMsg::NewLeader {
-                epoch: 3,
-                zxid: Zxid(30),
-            },
-        );
-        h.sending(1, 2, &PeerMsg::AckNewLeader { epoch: 2 });
-        h.node(1, NodeChange::PowerLost);
-        assert_eq!(acked_at_crash(&h), vec![20]);
+        let z = |c| Zxid::new(1, c);
+        let newleader = |c| PeerMsg::NewLeader {
+            epoch: 1,
+            zxid: z(c),
+        };
+        let ack = |c| PeerMsg::AckNewLeader {
+            epoch: 1,
+            zxid: z(c),
+        };
+        h.sending(5, 4, &newleader(0x12c));
+        h.sending(4, 5, &ack(0x12c));
+        h.sending(4, 5, &PeerMsg::Ack { zxid: z(0x12f) });
+        // A stale ACKEPOCH makes 5 re-sync; this NEWLEADER never reaches 4.
+        h.sending(5, 4, &newleader(0x130));
+        h.sending(4, 5, &ack(0x12c));
+        h.node(4, NodeChange::Crashed);
+        assert_eq!(acked_at_crash(&h), vec![z(0x12f).0]);
     }
 }

@@ -12,7 +12,7 @@ use crate::proto::{ErrorCode, EventType, OpResult, ReadOp, WatchedEvent};
 use crate::tree::DataTree;
 use crate::types::{SessionId, Sid, Zxid};
 use crate::zab::ready::Applied;
-use crate::zab::txn::{client_cxid, xid_of, Request, Txn, TxnBody};
+use crate::zab::txn::{client_cxid, fence_cxid, is_server_cxid, xid_of, Request, Txn, TxnBody};
 use crate::zab::Peer;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
@@ -190,9 +190,11 @@ pub(super) struct Clients {
     sid: Sid,
     conns: BTreeMap<ConnId, Conn>,
     by_session: BTreeMap<SessionId, ConnId>,
-    /// Sessions reconnecting here, waiting for their confirmation.
-    revalidations: BTreeMap<SessionId, ConnId>,
+    /// Sessions reconnecting here, waiting for their confirmation: the
+    /// connection and the token its fence carries.
+    revalidations: BTreeMap<SessionId, (ConnId, u32)>,
     next_session: u64,
+    next_fence: u32,
     out: Vec<(ConnId, ServerMsg)>,
     to_close: Vec<ConnId>,
     /// Connections whose next requests may run once the txns being applied
@@ -208,6 +210,7 @@ impl Clients {
             by_session: BTreeMap::new(),
             revalidations: BTreeMap::new(),
             next_session: 0,
+            next_fence: 0,
             out: Vec::new(),
             to_close: Vec::new(),
             to_unblock: Vec::new(),
@@ -544,16 +547,17 @@ impl Clients {
         let c = self.conns.get_mut(&conn).expect("open connection");
         c.start_waiting(peer.now_ms());
         c.revalidating = Some(timeout_ms);
-        if let Some(old) = self
+        let token = self.fence_token(peer);
+        if let Some((old, _)) = self
             .revalidations
-            .insert(session, conn)
-            .filter(|o| *o != conn)
+            .insert(session, (conn, token))
+            .filter(|(o, _)| *o != conn)
         {
             self.to_close.push(old);
         }
         let req = Request {
             session,
-            cxid: 0,
+            cxid: fence_cxid(token),
             body: TxnBody::Sync,
         };
         if peer.submit(req).is_err() {
@@ -601,6 +605,15 @@ impl Clients {
         let base = (peer.now_ms() & 0xFF_FFFF_FFFF) << 16;
         self.next_session = self.next_session.max(base) + 1;
         (self.sid << 56) | (self.next_session & ((1 << 56) - 1))
+    }
+
+    /// A reconnect's fence token: this server's id in the top byte, so no
+    /// other server's fence answers a reconnect here, and a counter started
+    /// from the clock, so neither does one from before a restart.
+    fn fence_token(&mut self, peer: &Peer) -> u32 {
+        let clock = (peer.now_ms() & 0xFF_FFFF) as u32;
+        self.next_fence = (self.next_fence.max(clock) + 1) & 0xFF_FFFF;
+        ((self.sid as u32 & 0xFF) << 24) | self.next_fence
     }
 
     fn attach(&mut self, conn: ConnId, session: SessionId, timeout_ms: u64, generation: u32) {
@@ -702,10 +715,11 @@ impl Clients {
         &mut self,
         peer: &mut Peer,
         applied: Vec<Applied>,
-        mut done: impl FnMut(Arc<Txn>),
+        mut done: impl FnMut(Arc<Txn>, bool),
     ) {
         for a in applied {
-            done(self.on_applied(peer, a));
+            let refused = a.refused();
+            done(self.on_applied(peer, a), refused);
         }
         for conn in std::mem::take(&mut self.to_unblock) {
             self.unblock(peer, conn);
@@ -733,6 +747,34 @@ impl Clients {
         txn
     }
 
+    /// A reconnect's fence was applied: it answers the reconnect here that
+    /// asked for it, if any (matched by its token: a client that reconnects
+    /// again before its first fence lands must not be attached by that one,
+    /// with a generation the second fence then moves past).
+    fn fenced(
+        &mut self,
+        peer: &mut Peer,
+        session: SessionId,
+        cxid: u64,
+        result: Result<OpResult, ErrorCode>,
+    ) {
+        let asked = self
+            .revalidations
+            .get(&session)
+            .is_some_and(|(_, token)| fence_cxid(*token) == cxid);
+        if !asked {
+            return;
+        }
+        let Some((conn, _)) = self.revalidations.remove(&session) else {
+            return;
+        };
+        let generation = match result {
+            Ok(OpResult::Attached { generation }) => Some(generation),
+            _ => None,
+        };
+        self.revalidated(peer, conn, session, generation);
+    }
+
     fn fire(&mut self, watches: Vec<(ConnId, WatchedEvent)>) {
         for (watcher, event) in watches {
             if self.conns.contains_key(&watcher) {
@@ -749,20 +791,14 @@ impl Clients {
         failed_at: Option<usize>,
     ) {
         let session = txn.session;
-        // A reconnecting session's sync (or its close, which its sync would
-        // follow and fail on).
-        let ends = matches!(txn.body, TxnBody::CloseSession);
-        let sync = txn.cxid == 0 && matches!(txn.body, TxnBody::Sync);
-        if sync || ends {
-            if let Some(conn) = self.revalidations.remove(&session) {
-                let generation = match result {
-                    Ok(OpResult::Attached { generation }) if sync => Some(generation),
-                    _ => None,
-                };
-                self.revalidated(peer, conn, session, generation);
-                if sync {
-                    return;
-                }
+        if matches!(txn.body, TxnBody::Sync) && is_server_cxid(txn.cxid) {
+            self.fenced(peer, session, txn.cxid, result);
+            return;
+        }
+        if matches!(txn.body, TxnBody::CloseSession) {
+            // Closed before a reconnect's fence, which would fail on it.
+            if let Some((conn, _)) = self.revalidations.remove(&session) {
+                self.revalidated(peer, conn, session, None);
             }
         }
         let Some(&conn) = self.by_session.get(&session) else {
@@ -806,6 +842,14 @@ impl Clients {
                 if c.inflight.front() != Some(&txn.cxid) {
                     return;
                 }
+                if result == Err(ErrorCode::SessionMoved) {
+                    // A reconnect elsewhere owns the session now: end this
+                    // connection unanswered, as ZooKeeper does (its
+                    // ZOOKEEPER-710), so the client reconnects and owns its
+                    // session again instead of being refused forever.
+                    self.close(peer, conn);
+                    return;
+                }
                 c.inflight.pop_front();
                 c.progress_ms = peer.now_ms();
                 let xid = xid_of(txn.cxid).into();
@@ -840,7 +884,7 @@ mod tests {
         while p.has_ready() {
             let r = p.take_ready();
             p.persisted(r.log_mark);
-            c.on_applied_all(p, r.applied, drop);
+            c.on_applied_all(p, r.applied, |_, _| {});
         }
         c.flush_output();
     }
@@ -920,6 +964,64 @@ mod tests {
         drive(&mut p, &mut c);
         assert!(
             matches!(rx2.try_recv(), Ok(ServerMsg::Connected { session: s, .. }) if s == session)
+        );
+    }
+
+    /// The client reconnects twice while the first reconnect's fence is
+    /// still in flight: the connection it stays on owns the session (each
+    /// fence answers the connection that asked for it, not whichever one
+    /// reconnected last).
+    #[test]
+    fn the_last_of_two_reconnects_in_flight_owns_the_session() {
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let _rx1 = connected(&mut p, &mut c);
+        let session = c.conns[&1].session.expect("attached");
+        let _rx2 = reconnect(&mut c, &mut p, 2, session);
+        let mut rx3 = reconnect(&mut c, &mut p, 3, session);
+        drive(&mut p, &mut c);
+        assert!(
+            matches!(rx3.try_recv(), Ok(ServerMsg::Connected { session: s, .. }) if s == session)
+        );
+        c.on_message(&mut p, 3, write(1));
+        drive(&mut p, &mut c);
+        let got = rx3.try_recv();
+        assert!(
+            matches!(
+                got,
+                Ok(ServerMsg::Reply {
+                    xid: 1,
+                    result: Ok(_),
+                    ..
+                })
+            ),
+            "the session's own connection got {got:?}"
+        );
+    }
+
+    /// Another server's reconnect moved the session: this connection's
+    /// next write is refused (SessionMoved), and the connection ends with
+    /// it, as ZooKeeper's does (ZOOKEEPER-710) — the client reconnects and
+    /// owns its session again instead of being refused forever.
+    #[test]
+    fn a_connection_whose_session_moved_away_ends() {
+        use crate::zab::txn::fence_cxid;
+        let mut p = serving_peer();
+        let mut c = Clients::new(1);
+        let mut rx1 = connected(&mut p, &mut c);
+        let session = c.conns[&1].session.expect("attached");
+        let elsewhere = Request {
+            session,
+            cxid: fence_cxid(0x0200_0001),
+            body: TxnBody::Sync,
+        };
+        p.submit(elsewhere).expect("a leader takes it");
+        drive(&mut p, &mut c);
+        c.on_message(&mut p, 1, write(1));
+        drive(&mut p, &mut c);
+        assert!(
+            matches!(rx1.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)),
+            "the connection the session left must end, unanswered"
         );
     }
 

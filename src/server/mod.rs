@@ -113,8 +113,9 @@ pub trait Observer: Send + Sync + 'static {
     /// The txn behind a `ZabEvent::Proposed` (this server, leader of `epoch`,
     /// broadcast it); called after the batch's `zab_event`s.
     fn proposed(&self, _sid: Sid, _epoch: u32, _txn: &Txn) {}
-    /// A txn applied to this server's tree, in order.
-    fn delivered(&self, _sid: Sid, _txn: &Txn) {}
+    /// A txn applied to this server's tree, in order; `refused`: applying
+    /// it refused it for its session (moved or gone), so it changed nothing.
+    fn delivered(&self, _sid: Sid, _txn: &Txn, _refused: bool) {}
     /// The server recovered from disk.
     fn recovered(&self, _sid: Sid, _recovery: &Recovery) {}
     /// Asked on every poll: should the next status carry the tree digest?
@@ -391,7 +392,7 @@ struct Driver {
     disk_error: Option<io::Error>,
     /// Txns applied (and answered) during the batch, for the observer once
     /// the batch's protocol events are reported.
-    unreported: Vec<Arc<Txn>>,
+    unreported: Vec<(Arc<Txn>, bool)>,
     outbound: BTreeMap<Sid, Link>,
     clients: Clients,
     observer: Arc<dyn Observer>,
@@ -451,7 +452,9 @@ impl Driver {
         let applied = self.peer.take_applied();
         let unreported = &mut self.unreported;
         self.clients
-            .on_applied_all(&mut self.peer, applied, |t| unreported.push(t));
+            .on_applied_all(&mut self.peer, applied, |t, refused| {
+                unreported.push((t, refused))
+            });
     }
 
     fn handle(&mut self, ev: Inbox) {
@@ -575,8 +578,8 @@ impl Driver {
             self.observer.zab_event(self.sid, ev);
         }
         self.report_proposals(&events, &persist);
-        for txn in std::mem::take(&mut self.unreported) {
-            self.observer.delivered(self.sid, &txn);
+        for (txn, refused) in std::mem::take(&mut self.unreported) {
+            self.observer.delivered(self.sid, &txn, refused);
         }
         let new_phase = events.iter().any(|e| {
             matches!(
@@ -695,9 +698,10 @@ impl Driver {
 
     fn deliver(&mut self, applied: Vec<Applied>) {
         for a in &applied {
-            self.observer.delivered(self.sid, &a.txn);
+            self.observer.delivered(self.sid, &a.txn, a.refused());
         }
-        self.clients.on_applied_all(&mut self.peer, applied, drop);
+        self.clients
+            .on_applied_all(&mut self.peer, applied, |_, _| {});
     }
 }
 

@@ -3,7 +3,7 @@
 //! `applied` are not known to be committed yet.
 
 use super::ready::Applied;
-use super::txn::{generation_of, Txn, TxnBody};
+use super::txn::{generation_of, is_server_cxid, Txn, TxnBody};
 use crate::proto::{ErrorCode, OpResult};
 use crate::tree::{DataTree, TxnHeader};
 use crate::types::SessionId;
@@ -174,9 +174,8 @@ impl Db {
                     vec![],
                 )
             }
-            TxnBody::CloseSession if !self.owns(txn.session, txn.cxid) => {
-                (Err(ErrorCode::SessionMoved), vec![])
-            }
+            // No owner check: ZooKeeper closes a session from whichever
+            // connection asks (its PrepRequestProcessor skips the check).
             TxnBody::CloseSession => {
                 self.owners.remove(&txn.session);
                 let w = self.tree.close_session(&hdr, txn.session);
@@ -195,7 +194,7 @@ impl Db {
                 failed_at = w.failed_at;
                 (w.result, w.events)
             }
-            TxnBody::Sync if txn.cxid == 0 && txn.session != 0 => {
+            TxnBody::Sync if is_server_cxid(txn.cxid) && txn.session != 0 => {
                 let generation = self.owners.entry(txn.session).or_insert(1);
                 *generation += 1;
                 let generation = *generation;
@@ -212,11 +211,11 @@ impl Db {
         }
     }
 
-    /// Requests of the server itself (cxid 0: session create, expiry, the
-    /// reconnect fence) belong to no connection; a client's must come from
-    /// the connection that owns its session now.
+    /// Requests of the server itself (generation 0: session create, expiry,
+    /// the reconnect fence) belong to no connection; a client's must come
+    /// from the connection that owns its session now.
     fn owns(&self, session: SessionId, cxid: u64) -> bool {
-        cxid == 0
+        is_server_cxid(cxid)
             || session == 0
             || self.owners.get(&session).copied().unwrap_or(1) == generation_of(cxid)
     }

@@ -42,8 +42,12 @@ pub enum PeerMsg {
         epoch: u32,
         zxid: Zxid,
     },
+    /// Follower → leader: the synced txns and the epoch are durable;
+    /// `zxid` names the NEWLEADER it answers (a resend can cross a
+    /// re-sync's newer NEWLEADER, which it does not vouch for).
     AckNewLeader {
         epoch: u32,
+        zxid: Zxid,
     },
     /// Leader → follower: serve clients; everything up to `committed` is committed.
     UpToDate {

@@ -82,6 +82,9 @@ struct Learner {
     /// When we last sent it a sync (a resent ACKEPOCH re-syncs only if that
     /// sync may really have been lost).
     synced_at_ms: u64,
+    /// The zxid of the NEWLEADER we last sent it: only an ACK of that one
+    /// answers its sync.
+    newleader: Zxid,
 }
 
 struct LeaderState {
@@ -623,6 +626,7 @@ impl Peer {
                         acked: Zxid::ZERO,
                         last_heard_ms: now,
                         synced_at_ms: 0,
+                        newleader: Zxid::ZERO,
                     },
                 );
                 // (A resent FOLLOWERINFO lands here too: it starts the learner over.)
@@ -637,7 +641,9 @@ impl Peer {
                 last_zxid,
                 counts,
             } => self.leader_on_ackepoch(from, (current_epoch, last_zxid), counts),
-            PeerMsg::AckNewLeader { epoch } => self.leader_on_ack_newleader(from, epoch),
+            PeerMsg::AckNewLeader { epoch, zxid } => {
+                self.leader_on_ack_newleader(from, epoch, zxid)
+            }
             PeerMsg::Ack { zxid } => {
                 if let Some(l) = self.leading().learners.get_mut(&from) {
                     if matches!(l.state, LearnerState::Syncing | LearnerState::Active) {
@@ -793,6 +799,7 @@ impl Peer {
             l.state = LearnerState::Syncing;
             l.acked = Zxid::ZERO;
             l.synced_at_ms = now;
+            l.newleader = ours;
         }
     }
 
@@ -833,7 +840,7 @@ impl Peer {
         }
     }
 
-    fn leader_on_ack_newleader(&mut self, from: Sid, epoch: u32) {
+    fn leader_on_ack_newleader(&mut self, from: Sid, epoch: u32, zxid: Zxid) {
         if Some(epoch) != self.leading().epoch {
             return;
         }
@@ -841,6 +848,10 @@ impl Peer {
         let Some(learner) = l.learners.get_mut(&from) else {
             return;
         };
+        if zxid != learner.newleader {
+            // It answers an earlier NEWLEADER, sent before a re-sync.
+            return;
+        }
         if learner.state == LearnerState::Active && l.phase == Phase::Broadcast {
             // A resend: our UPTODATE was lost.
             let committed = l.committed;
@@ -1114,7 +1125,7 @@ impl Peer {
                 // ZOOKEEPER-3911 (sim only): the ACK goes before the synced
                 // txns are durable.
                 let durable = !crate::bugs::on("newleader-ack-before-sync");
-                self.handshake(PeerMsg::AckNewLeader { epoch }, durable);
+                self.handshake(PeerMsg::AckNewLeader { epoch, zxid }, durable);
                 self.follower_ack();
             }
             PeerMsg::UpToDate { committed } if phase == Phase::Sync => {

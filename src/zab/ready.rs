@@ -43,6 +43,17 @@ pub struct Applied {
     pub failed_at: Option<usize>,
 }
 
+impl Applied {
+    /// Applying it refused it for its session (moved or gone), so it
+    /// changed nothing: a refused close does not end its session.
+    pub fn refused(&self) -> bool {
+        matches!(
+            self.result,
+            Err(ErrorCode::SessionMoved | ErrorCode::SessionExpired)
+        )
+    }
+}
+
 /// Observable protocol events, for the history and the logs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ZabEvent {

@@ -444,11 +444,9 @@ fn a_request_from_a_connection_the_session_left_is_refused() {
     db2.apply_upto(Zxid::new(1, 8), &mut out);
     assert_eq!(out[0].result, Err(ErrorCode::SessionMoved));
     assert!(out[1].result.is_ok());
-    assert_eq!(
-        out[2].result,
-        Err(ErrorCode::SessionMoved),
-        "an old connection's close must not end the moved session"
-    );
+    // A close needs no owner, as in ZooKeeper: the session ends.
+    assert_eq!(out[2].result, Ok(OpResult::SessionClosed));
+    assert!(!db2.tree.sessions().contains_key(&7));
 }
 
 /// Coverage lists every step-down reason: none in the code is missing.

@@ -511,3 +511,46 @@ fn followers_leave_a_leader_that_is_looking_again() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Leader 3 re-syncs follower 1 on a stale ACKEPOCH resend while 1's ACK of
+/// the first NEWLEADER is on its way: that ACK answers the first NEWLEADER,
+/// not the second, which 1 has not seen. The leader must not take it as the
+/// answer to the re-sync (1 would be sent UPTODATE, and a history would
+/// credit it with txns it never logged — seed 520 of the ack-durable repro).
+#[test]
+fn an_ack_of_an_earlier_newleader_does_not_answer_a_re_sync() {
+    let mut net = Net::new(3);
+    net.decide(3, 3);
+    net.decide(2, 3);
+    net.exchange(3, &[2]);
+    net.decide(1, 3);
+    net.deliver(1, 3); // FOLLOWERINFO
+    net.deliver(3, 1); // LEADERINFO
+    net.deliver(1, 3); // ACKEPOCH: Sync + NEWLEADER(a)
+    net.tick(&[1], 500); // 1 resends its ACKEPOCH
+    net.deliver(3, 1); // 1 takes NEWLEADER(a) and answers it
+    let first = match net.queued(1, 3)[..] {
+        [PeerMsg::AckEpoch { .. }, PeerMsg::AckNewLeader { zxid, .. }] => *zxid,
+        ref other => panic!("expected ACKEPOCH then ACKNEWLEADER, got {other:?}"),
+    };
+    net.write(3, 1); // the leader's log grows past NEWLEADER(a)
+    net.tick(&[3], 200);
+    net.deliver(1, 3); // the stale ACKEPOCH re-syncs; then ACKNEWLEADER(a)
+    let second = net.queued(3, 1).iter().find_map(|m| match m {
+        PeerMsg::NewLeader { zxid, .. } => Some(*zxid),
+        _ => None,
+    });
+    assert!(second > Some(first), "a re-sync to a newer NEWLEADER");
+    assert!(
+        !net.queued(3, 1)
+            .iter()
+            .any(|m| matches!(m, PeerMsg::UpToDate { .. })),
+        "UPTODATE on an ACK of the earlier NEWLEADER"
+    );
+    net.deliver(3, 1);
+    net.deliver(1, 3);
+    assert!(net
+        .queued(3, 1)
+        .iter()
+        .any(|m| matches!(m, PeerMsg::UpToDate { .. })));
+}

@@ -47,6 +47,19 @@ pub fn generation_of(cxid: u64) -> u32 {
     (cxid >> 32) as u32
 }
 
+/// The cxid of a reconnect's fence (a `Sync` the server submits under the
+/// session): generation 0, the server's own, and a token naming the
+/// reconnect, so the server answers the connection that asked for it.
+pub fn fence_cxid(token: u32) -> u64 {
+    u64::from(token)
+}
+
+/// A request of the server itself (a session's creation, its close by
+/// expiry, a reconnect's fence), not of a client's connection.
+pub fn is_server_cxid(cxid: u64) -> bool {
+    generation_of(cxid) == 0
+}
+
 /// The client's own xid inside a cxid.
 pub fn xid_of(cxid: u64) -> u32 {
     cxid as u32

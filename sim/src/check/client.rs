@@ -126,10 +126,12 @@ pub(crate) fn session_ends(records: &[Record]) -> BTreeMap<SessionId, SessionEnd
             Event::Proposed { zxid, body, .. } if *body == close => {
                 proposed.entry(*zxid).or_insert(idx);
             }
+            // A refused close (the session had moved) ended nothing.
             Event::Delivered {
                 zxid,
                 session,
                 body,
+                refused: false,
                 ..
             } if *body == close => {
                 let from = proposed.get(zxid).copied().unwrap_or(idx);

@@ -65,6 +65,7 @@ impl H {
             session: 1,
             cxid: zxid,
             body,
+            refused: false,
         })
     }
 
@@ -77,6 +78,7 @@ impl H {
             session,
             cxid,
             body: cxid,
+            refused: false,
         })
     }
 
@@ -176,6 +178,16 @@ impl H {
 
     /// The session's CloseSession txn, proposed and delivered.
     pub fn session_closed(&mut self, leader: Sid, session: SessionId, zxid: u64) -> &mut H {
+        self.close_txn(leader, session, zxid, false)
+    }
+
+    /// A CloseSession txn applied but refused (the session moved): it
+    /// ends nothing.
+    pub fn close_refused(&mut self, leader: Sid, session: SessionId, zxid: u64) -> &mut H {
+        self.close_txn(leader, session, zxid, true)
+    }
+
+    fn close_txn(&mut self, leader: Sid, session: SessionId, zxid: u64, refused: bool) -> &mut H {
         let body = body_digest(&TxnBody::CloseSession);
         self.push(Event::Proposed {
             sid: leader,
@@ -191,6 +203,7 @@ impl H {
             session,
             cxid: 0,
             body,
+            refused,
         })
     }
 

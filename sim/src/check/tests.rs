@@ -967,6 +967,35 @@ fn sessions_reject_an_ephemeral_outliving_its_session() {
     assert_fails(h.verdict("client.sessions"), "which ended at 0x100000002");
 }
 
+/// A close refused when applied (SessionMoved) does not end the session:
+/// its ephemeral rightly stays, and an ephemeral seen after a real close
+/// still fails both checks.
+#[test]
+fn a_refused_close_does_not_end_its_session() {
+    let refused = || {
+        let mut h = H::new();
+        h.invoke(0, 1, 10, create_eph("/e", "x"))
+            .complete(0, 1, 10, "ok", z(1, 1), stat(0, 10))
+            .close_refused(1, 10, z(1, 2))
+            .invoke(1, 1, 11, Call::Sync)
+            .complete(1, 1, 11, "ok", z(1, 3), Ret::None)
+            .invoke(1, 2, 11, get("/e", false))
+            .complete(1, 2, 11, "ok", z(1, 3), node("x", 0, 10));
+        h
+    };
+    let h = refused();
+    assert_eq!(h.verdict("client.sessions"), Ok(()));
+    assert_eq!(h.verdict("client.linearizable"), Ok(()));
+    let mut h = refused();
+    h.session_closed(1, 10, z(1, 4))
+        .invoke(1, 3, 11, Call::Sync)
+        .complete(1, 3, 11, "ok", z(1, 5), Ret::None)
+        .invoke(1, 4, 11, get("/e", false))
+        .complete(1, 4, 11, "ok", z(1, 5), node("x", 0, 10));
+    assert_fails(h.verdict("client.sessions"), "which ended at 0x100000004");
+    assert_fails(h.verdict("client.linearizable"), "/e: not linearizable");
+}
+
 #[test]
 fn sessions_reject_an_ephemeral_gone_before_its_session() {
     let mut h = H::new();

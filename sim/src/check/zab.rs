@@ -85,6 +85,7 @@ impl Facts {
                     session,
                     cxid,
                     body,
+                    ..
                 } => {
                     let id = (*session, *cxid, *body);
                     let run = *current.entry(*sid).or_insert_with(|| {
