@@ -23,6 +23,14 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "a follower that synced a DIFF writes a snapshot labelled with the NEWLEADER zxid before it has applied the DIFF's txns (ZOOKEEPER-2355): after a restart those txns are never applied",
     ),
     (
+        "session-moved-keeps-connection",
+        "a reconnect's fence answers whichever connection of the session reconnected last, not the one that asked, and a connection refused as moved is kept: a client that reconnects twice while its first fence is in flight has every later request refused with SessionMoved",
+    ),
+    (
+        "ackepoch-before-durable",
+        "a follower sends its ACKEPOCH before the epoch it accepted is durable: a power loss takes the promise back, and the follower can vouch for that epoch to another would-be leader",
+    ),
+    (
         "ephemeral-outlives-session",
         "closing or expiring a session does not delete its ephemeral znodes: they outlive the session that owned them",
     ),

@@ -201,6 +201,7 @@ fn repros_pass_at_the_seeds_that_found_them() {
         ("session-close-after-latency-spike.toml", 285),
         ("session-moved-after-reconnect.toml", 1),
         ("session-moved-liveness.toml", 2286),
+        ("lost-resync-after-stale-ack.toml", 4108),
     ] {
         run_named(file, seed);
     }

@@ -250,6 +250,101 @@ enum Kind {
     SplitLeader(SplitLeader),
     /// Resume paused nodes early.
     Resume(Who),
+    DuelingLeaders(DuelingLeaders),
+}
+
+/// A compound for two would-be leaders in discovery for one epoch with a
+/// voter between them — where "a voter vouches for an epoch only once"
+/// (ZooKeeper's "we cannot ack again") is all that keeps one epoch to one
+/// leader. Voter `v` is cut off while the others write on (so its vote
+/// loses every election after); every server restarts into a partition
+/// where a quorum holding `v` elects, and LEADERINFO to `v` is dropped, so
+/// `v` does not accept the new epoch and that would-be leader waits in
+/// discovery; `v` then restarts into a second quorum, which elects and
+/// chooses that same epoch; then `v` restarts back into the first, which
+/// may still wait. Each phase is a share of the init limit, so the first
+/// would-be leader can outlast them.
+#[derive(Clone, Debug)]
+pub struct DuelingLeaders {
+    voter: Index,
+    lag_ms: u64,
+    /// Each phase, in percent of the init limit.
+    phase_pct: u64,
+}
+
+impl DuelingLeaders {
+    fn specs(&self, at: u64, servers: usize, end: u64, init_ms: u64) -> Vec<FaultSpec> {
+        let n = servers as u64;
+        let v = 1 + self.voter.index(servers) as u64;
+        let others: Vec<u64> = (1..=n).filter(|s| *s != v).collect();
+        // Each side is v and a quorum less one of the others: at their
+        // fewest, they share v alone.
+        let q = (n / 2 + 1) as usize;
+        let side = |ids: &[u64]| -> Vec<Vec<Target>> {
+            let inside: Vec<Target> = std::iter::once(v)
+                .chain(ids.iter().copied())
+                .map(Target::Node)
+                .collect();
+            let rest: Vec<Target> = (1..=n)
+                .filter(|s| *s != v && !ids.contains(s))
+                .map(Target::Node)
+                .collect();
+            if rest.is_empty() {
+                vec![inside]
+            } else {
+                vec![inside, rest]
+            }
+        };
+        let first = side(&others[..q - 1]);
+        let second = side(&others[others.len() - (q - 1)..]);
+        // Long enough to elect and choose an epoch (FLE waits to finalize).
+        let phase = (init_ms * self.phase_pct / 100).max(600);
+        let at = at
+            .min(end.saturating_sub(3 * phase + 400))
+            .max(1_000 + self.lag_ms);
+        let (t1, t2, t3) = (at + 100 + phase, at + 100 + 2 * phase, at + 100 + 3 * phase);
+        let all: Vec<Target> = (1..=n).map(Target::Node).collect();
+        let drop_info = Action::OnMessage(OnMessage {
+            kind: "LEADERINFO",
+            from: None,
+            to: Some(vec![Target::Node(v)]),
+            then: OnThen::Drop,
+            count: 1_000,
+            probability: 1.0,
+        });
+        let kill_v = || Action::Kill(Kill(vec![Target::Node(v)]));
+        let lag = Action::Isolate(Isolate(vec![Target::Node(v)]));
+        let mut out = vec![
+            fault(at - self.lag_ms, Some(at), lag),
+            fault(at, Some(at + 100), Action::Kill(Kill(all))),
+            fault(at, Some(t1), drop_info),
+        ];
+        // The second quorum restarts whole: its members have been looking
+        // without a quorum, and their notifications back off.
+        let second_ids: Vec<Target> = others[others.len() - (q - 1)..]
+            .iter()
+            .map(|s| Target::Node(*s))
+            .chain([Target::Node(v)])
+            .collect();
+        let phases = [
+            (at, t1, first.clone(), None),
+            (t1 + 1, t2, second, Some(Action::Kill(Kill(second_ids)))),
+            (t2 + 1, t3, first, Some(kill_v())),
+        ];
+        for (from, until, groups, restart) in phases {
+            if let Some(restart) = restart {
+                out.push(fault(from, Some(from + 100), restart));
+            }
+            if groups.len() > 1 {
+                out.push(fault(
+                    from,
+                    Some(until),
+                    Action::Partition(Partition(groups)),
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// A compound that aims at the sync window, where ZAB's subtle bugs live: a
@@ -259,6 +354,8 @@ enum Kind {
 #[derive(Clone, Debug)]
 struct Laggard {
     node: Index,
+    /// Killed (its page cache kept, read back on restart) or crashed.
+    killed: bool,
     away_ms: u64,
     /// What hits it, and how (`SYNC_POINTS`).
     point: Index,
@@ -338,9 +435,11 @@ fn laggard() -> impl Strategy<Value = Laggard> {
             1 => Just(NodeOp::Crash),
             1 => Just(NodeOp::Kill),
         ],
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(node, away_ms, point, op)| Laggard {
+        .prop_map(|(node, away_ms, point, op, killed)| Laggard {
             node,
+            killed,
             away_ms,
             point,
             op,
@@ -366,12 +465,13 @@ impl Laggard {
             count: 1,
             probability: 1.0,
         });
+        let down = if self.killed {
+            Action::Kill(Kill(vec![Target::Node(sid)]))
+        } else {
+            Action::Crash(Crash(vec![Target::Node(sid)]))
+        };
         vec![
-            fault(
-                at,
-                Some(back),
-                Action::Crash(Crash(vec![Target::Node(sid)])),
-            ),
+            fault(at, Some(back), down),
             fault(
                 at + self.away_ms / 3,
                 Some((back + 4_000).min(end)),
@@ -489,7 +589,7 @@ impl Message {
 }
 
 /// How many kinds of storm fault there are (for the swarm mask).
-const KINDS: usize = 19;
+const KINDS: usize = 20;
 
 impl Kind {
     /// Its place in the swarm mask.
@@ -514,6 +614,7 @@ impl Kind {
             Kind::Heal => 16,
             Kind::Resume(_) => 17,
             Kind::SplitLeader(_) => 18,
+            Kind::DuelingLeaders(_) => 19,
         }
     }
 }
@@ -547,6 +648,9 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => Just(Kind::Heal),
         1 => who().prop_map(Kind::Resume),
         1 => (2_000u64..=5_000).prop_map(|hold_ms| Kind::SplitLeader(SplitLeader { hold_ms })),
+        1 => (any::<Index>(), 300u64..=1_500, 20u64..=45).prop_map(|(voter, lag_ms, phase_pct)| {
+            Kind::DuelingLeaders(DuelingLeaders { voter, lag_ms, phase_pct })
+        }),
     ]
 }
 
@@ -623,6 +727,7 @@ const STORM_KEYS: &[&str] = &[
     "heal",
     "resume",
     "split_leader",
+    "dueling_leaders",
 ];
 
 /// Random timing profiles and fault storms (see the module docs); the name
@@ -753,7 +858,7 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> 
     let mut specs: Vec<FaultSpec> = faults
         .iter()
         .filter(|f| p.clients > 0 || !matches!(f.kind, Kind::ExpireSession(_)))
-        .flat_map(|f| storm_spec(f, p.servers, p.clients, p.storm_ms))
+        .flat_map(|f| storm_spec(f, p.servers, p.clients, p.storm_ms, init * tick))
         .take(max)
         .collect();
     specs.sort_by_key(|f| f.at);
@@ -778,11 +883,18 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> 
     s
 }
 
-fn storm_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> Vec<FaultSpec> {
+fn storm_spec(
+    f: &StormFault,
+    servers: usize,
+    clients: usize,
+    storm_ms: u64,
+    init_ms: u64,
+) -> Vec<FaultSpec> {
     let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
     match &f.kind {
         Kind::Laggard(l) => l.specs(at, servers, storm_ms),
         Kind::SplitLeader(c) => c.specs(at, servers, storm_ms),
+        Kind::DuelingLeaders(d) => d.specs(at, servers, storm_ms, init_ms),
         _ => vec![one_spec(f, servers, clients, storm_ms)],
     }
 }
@@ -838,7 +950,7 @@ fn one_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> Fa
             client: i.index(clients.max(1)),
         }),
         Kind::OnMessage(m) => m.action(servers),
-        Kind::Laggard(_) | Kind::SplitLeader(_) => {
+        Kind::Laggard(_) | Kind::SplitLeader(_) | Kind::DuelingLeaders(_) => {
             unreachable!("a compound: storm_spec expands it")
         }
         Kind::Heal => return fault(at, None, Action::Heal(Heal)),
@@ -1068,7 +1180,11 @@ mod tests {
                 // Its node went down before the rule was armed.
                 let down = s.faults.iter().any(|g| {
                     g.at < f.at
-                        && matches!(&g.action, Action::Crash(c) if c.0 == vec![Target::Node(*sid)])
+                        && match &g.action {
+                            Action::Crash(c) => c.0 == vec![Target::Node(*sid)],
+                            Action::Kill(k) => k.0 == vec![Target::Node(*sid)],
+                            _ => false,
+                        }
                 });
                 assert!(down, "seed {seed}: {}", s.to_toml());
             }

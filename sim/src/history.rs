@@ -143,6 +143,15 @@ pub enum Event {
         sid: Sid,
         through: u64,
     },
+    /// A server's counted ACKEPOCH left for `leader`: it vouches that it
+    /// accepted `epoch` (durably) and will vouch for it to no other
+    /// would-be leader until it takes the promise back
+    /// (`zab.epoch_promises`). Resends repeat it.
+    Promised {
+        sid: Sid,
+        leader: Sid,
+        epoch: u32,
+    },
     /// What the topology engine did, and on which worker.
     Storm {
         worker: String,
@@ -833,6 +842,19 @@ impl Observer for History {
 
     fn sending(&self, from: Sid, to: Sid, msg: &PeerMsg) -> SendFate {
         let fate = self.messages.sending(from, to, msg);
+        if let PeerMsg::AckEpoch {
+            epoch,
+            counts: true,
+            ..
+        } = msg
+        {
+            // Vouched for once durable, whether or not the leader hears it.
+            self.record(Event::Promised {
+                sid: from,
+                leader: to,
+                epoch: *epoch,
+            });
+        }
         // What a dropped message said was never heard.
         if fate != SendFate::Break
             && matches!(msg, PeerMsg::Ack { .. } | PeerMsg::AckNewLeader { .. })

@@ -758,10 +758,12 @@ impl Clients {
         cxid: u64,
         result: Result<OpResult, ErrorCode>,
     ) {
+        // Injected bug (sim only): any fence answers the newest reconnect.
+        let by_session = crate::bugs::on("session-moved-keeps-connection");
         let asked = self
             .revalidations
             .get(&session)
-            .is_some_and(|(_, token)| fence_cxid(*token) == cxid);
+            .is_some_and(|(_, token)| by_session || fence_cxid(*token) == cxid);
         if !asked {
             return;
         }
@@ -842,7 +844,9 @@ impl Clients {
                 if c.inflight.front() != Some(&txn.cxid) {
                     return;
                 }
-                if result == Err(ErrorCode::SessionMoved) {
+                if result == Err(ErrorCode::SessionMoved)
+                    && !crate::bugs::on("session-moved-keeps-connection")
+                {
                     // A reconnect elsewhere owns the session now: end this
                     // connection unanswered, as ZooKeeper does (its
                     // ZOOKEEPER-710), so the client reconnects and owns its

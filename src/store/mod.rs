@@ -151,6 +151,8 @@ impl Store {
             );
             disk.truncate(LOG, scan.valid_len as u64)?;
         }
+        // What a killed process left in the page cache is read back here as
+        // if durable: make it so before anything acknowledges it.
         disk.fsync(LOG).await?;
 
         // Snapshots: only this generation's, and none older than the base.

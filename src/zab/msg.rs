@@ -30,7 +30,9 @@ pub enum PeerMsg {
     /// `counts` is false when the epoch equals the one I had already accepted:
     /// I may have vouched for it to another leader, so this reply only asks
     /// for a sync (ZooKeeper sends -1 as the epoch for this).
+    /// `epoch`: the LEADERINFO's epoch it answers.
     AckEpoch {
+        epoch: u32,
         current_epoch: u32,
         last_zxid: Zxid,
         counts: bool,

@@ -409,6 +409,10 @@ impl Peer {
     /// epoch is current (we synced with that leader) it stays.
     fn release_promise(&mut self) {
         let Some(p) = self.promise.take() else { return };
+        self.ready.events.push(ZabEvent::PromiseReleased {
+            to: p.to,
+            epoch: p.epoch,
+        });
         if self.accepted_epoch == p.epoch && self.current_epoch < p.epoch {
             self.accepted_epoch = p.before.max(self.current_epoch);
             self.persist_epochs();
@@ -636,11 +640,15 @@ impl Peer {
                     None => self.maybe_choose_epoch(),
                 }
             }
+            // An answer to another leadership's LEADERINFO is not ours.
             PeerMsg::AckEpoch {
+                epoch,
                 current_epoch,
                 last_zxid,
                 counts,
-            } => self.leader_on_ackepoch(from, (current_epoch, last_zxid), counts),
+            } if Some(epoch) == self.leading().epoch => {
+                self.leader_on_ackepoch(from, (current_epoch, last_zxid), counts)
+            }
             PeerMsg::AckNewLeader { epoch, zxid } => {
                 self.leader_on_ack_newleader(from, epoch, zxid)
             }
@@ -844,12 +852,22 @@ impl Peer {
         if Some(epoch) != self.leading().epoch {
             return;
         }
+        let (now, resync_ms) = (self.now_ms, RESYNC_AFTER_TICKS * self.cfg.tick_ms);
         let l = self.leading();
         let Some(learner) = l.learners.get_mut(&from) else {
             return;
         };
         if zxid != learner.newleader {
-            // It answers an earlier NEWLEADER, sent before a re-sync.
+            // It answers an earlier NEWLEADER, sent before a re-sync. If
+            // that re-sync was lost with a replaced connection, these
+            // resends are all the learner will ever send: sync it again,
+            // from the tip it acknowledged (as a resent ACKEPOCH would).
+            let lost = learner.state == LearnerState::Syncing
+                && zxid < learner.newleader
+                && now.saturating_sub(learner.synced_at_ms) >= resync_ms;
+            if lost {
+                self.sync_learner(from, zxid);
+            }
             return;
         }
         if learner.state == LearnerState::Active && l.phase == Phase::Broadcast {
@@ -1097,7 +1115,10 @@ impl Peer {
                 self.following().epoch = Some(epoch);
                 self.following().phase = Phase::Sync;
                 let msg = self.ack_epoch(counts);
-                self.handshake(msg, true);
+                // Injected bug (sim only): the promise leaves before the
+                // accepted epoch is durable.
+                let durable = !crate::bugs::on("ackepoch-before-durable");
+                self.handshake(msg, durable);
             }
             PeerMsg::Sync(plan) if phase == Phase::Sync => self.follower_sync(plan),
             PeerMsg::NewLeader { epoch, zxid } if phase == Phase::Sync => {
@@ -1221,7 +1242,12 @@ impl Peer {
     }
 
     fn ack_epoch(&self, counts: bool) -> PeerMsg {
+        let epoch = match &self.role {
+            Role::Following(f) => f.epoch.unwrap_or(0),
+            _ => 0,
+        };
         PeerMsg::AckEpoch {
+            epoch,
             current_epoch: self.current_epoch,
             last_zxid: self.db.last_logged(),
             counts,

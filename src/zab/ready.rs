@@ -123,6 +123,13 @@ pub enum ZabEvent {
         epoch: u32,
         ours: Zxid,
     },
+    /// This server took back its promise of `epoch` to the would-be
+    /// leader `to`, which gave that leadership up in discovery (see
+    /// `Peer::release_promise`): it may vouch for that epoch again.
+    PromiseReleased {
+        to: Sid,
+        epoch: u32,
+    },
 }
 
 /// Where the log stood when a `Ready` was taken. Once that batch (and so every

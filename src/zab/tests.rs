@@ -362,6 +362,7 @@ fn a_proposal_never_overtakes_the_sync_of_the_same_follower() {
     l.on_message(
         1,
         PeerMsg::AckEpoch {
+            epoch: l.epochs().1,
             current_epoch: 1,
             last_zxid: Zxid::ZERO,
             counts: true,

@@ -554,3 +554,39 @@ fn an_ack_of_an_earlier_newleader_does_not_answer_a_re_sync() {
         .iter()
         .any(|m| matches!(m, PeerMsg::UpToDate { .. })));
 }
+
+/// Fuzz seed 4108 (`converged`): as above, a stale ACKEPOCH re-syncs
+/// follower 1 to NEWLEADER(b) while its ACK of NEWLEADER(a) is in flight —
+/// and the re-sync is lost with a replaced connection. 1 only ever resends
+/// ACK(a); a leader that ignored those forever left 1 out of the ensemble
+/// for good. Once the re-sync may have been lost, an ACK(a) gets a new one.
+#[test]
+fn a_lost_re_sync_is_repeated_for_a_resent_ack_of_the_earlier_newleader() {
+    let mut net = Net::new(3);
+    net.decide(3, 3);
+    net.decide(2, 3);
+    net.exchange(3, &[2]);
+    net.decide(1, 3);
+    net.deliver(1, 3); // FOLLOWERINFO
+    net.deliver(3, 1); // LEADERINFO
+    net.deliver(1, 3); // ACKEPOCH: Sync + NEWLEADER(a)
+    net.tick(&[1], 500); // 1 resends its ACKEPOCH
+    net.deliver(3, 1); // 1 takes NEWLEADER(a) and answers it
+    net.write(3, 1); // the leader's log grows past a
+    net.tick(&[3], 200);
+    net.deliver(1, 3); // the stale ACKEPOCH re-syncs to b; ACK(a) is ignored
+    net.queue.retain(|(f, t, m)| {
+        !(*f == 3 && *t == 1 && matches!(m, PeerMsg::Sync(_) | PeerMsg::NewLeader { .. }))
+    });
+    for _ in 0..80 {
+        net.tick(&[1, 2, 3], 50);
+        for f in [1, 2] {
+            net.deliver(f, 3);
+            net.deliver(3, f);
+        }
+    }
+    assert!(
+        net.peers[&1].is_serving(),
+        "1 stuck in sync: the leader ignores its resent ACK of the earlier NEWLEADER"
+    );
+}

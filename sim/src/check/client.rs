@@ -946,10 +946,51 @@ fn describe_key((path, on): WatchKey) -> String {
 /// owned by it; once the session's CloseSession txn is committed (expiry or
 /// close) no read shows the node owned by it; while the session lives, no
 /// read shows its node missing (unless a delete of that path may have run).
+/// A client is never answered SessionMoved: it hears answers only on its
+/// current connection, and a session's current connection is never refused
+/// as moved — a server ends a connection the session left instead of
+/// answering it (ZooKeeper's ZOOKEEPER-710), and a close needs no owner.
+fn never_answered_moved(records: &[Record], ops: &[Op], out: &mut Vec<Violation>) {
+    let moved = ops.iter().filter(|op| {
+        op.done
+            .as_ref()
+            .is_some_and(|d| d.outcome.is(ErrorCode::SessionMoved))
+    });
+    for op in moved {
+        out.push(v(
+            "client.sessions",
+            format!(
+                "{} was answered SessionMoved on its session's own connection",
+                op.describe()
+            ),
+        ));
+    }
+    for r in records {
+        if let Event::ClientState {
+            client,
+            session,
+            state: ClientStatus::CloseAnswered { error: Some(e) },
+        } = &r.event
+        {
+            if !e.contains("SessionMoved") {
+                continue;
+            }
+            out.push(v(
+                "client.sessions",
+                format!(
+                    "client {client}'s close of session {session:#x} was refused as moved at {} ms",
+                    r.t_ms
+                ),
+            ));
+        }
+    }
+}
+
 pub fn sessions(records: &[Record]) -> Vec<Violation> {
     const CHECK: &str = "client.sessions";
     let mut out = Vec::new();
     let ops = ops(records);
+    never_answered_moved(records, &ops, &mut out);
     let ends = session_ends(records);
     // path → ephemeral creates (zxid, session, op), sorted by zxid.
     let mut created: HashMap<&str, Vec<(u64, SessionId, usize)>> = HashMap::default();

@@ -35,6 +35,7 @@ mod converged;
 mod evidence;
 mod linear;
 mod liveness;
+mod promises;
 mod storm;
 mod zab;
 
@@ -226,6 +227,11 @@ pub const CHECKS: &[Check] = &[
         name: "zab.epoch_durable",
         family: Family::Zab,
         about: "a server that recovers with currentEpoch e has the log it had when it took e",
+    },
+    Check {
+        name: "zab.epoch_promises",
+        family: Family::Zab,
+        about: "no server vouches (counted ACKEPOCH) for one epoch to two would-be leaders without taking the first promise back, nor recovers with an acceptedEpoch below one it still promised",
     },
     Check {
         name: "client.linearizable",

@@ -61,6 +61,58 @@ fn integrity_rejects_a_txn_nobody_proposed_or_changed_on_the_way() {
     assert_fails(h.verdict("zab.integrity"), "but server 2 proposed");
 }
 
+/// Server 3 vouches for epoch 2 to would-be leader 4 and then to 5:
+/// fine only if it took the first promise back in between; and it must not
+/// recover with an acceptedEpoch below a promise it still holds.
+#[test]
+fn epoch_promises_reject_one_epoch_vouched_to_two_leaders() {
+    use crate::history::Event;
+    use zkstorm::zab::ready::ZabEvent;
+    let promise = |h: &mut H, leader: u64| {
+        h.push(Event::Promised {
+            sid: 3,
+            leader,
+            epoch: 2,
+        });
+    };
+    let recovered = |h: &mut H, accepted_epoch: u32| {
+        h.push(Event::Recovered {
+            sid: 3,
+            accepted_epoch,
+            current_epoch: 1,
+            base: 0,
+            last_zxid: 0,
+            torn_bytes: 0,
+        });
+    };
+    let mut h = zab_good();
+    promise(&mut h, 4);
+    promise(&mut h, 4); // a resend
+    recovered(&mut h, 2);
+    assert_eq!(h.verdict("zab.epoch_promises"), Ok(()));
+    promise(&mut h, 5);
+    assert_fails(
+        h.verdict("zab.epoch_promises"),
+        "vouched for epoch 2 to server 4",
+    );
+    // Taken back (4 gave up in discovery): 5 may have it, and a restart
+    // may come back below it.
+    let mut h = zab_good();
+    promise(&mut h, 4);
+    h.push(Event::Zab {
+        sid: 3,
+        event: ZabEvent::PromiseReleased { to: 4, epoch: 2 },
+    });
+    recovered(&mut h, 1);
+    promise(&mut h, 5);
+    assert_eq!(h.verdict("zab.epoch_promises"), Ok(()));
+    recovered(&mut h, 1);
+    assert_fails(
+        h.verdict("zab.epoch_promises"),
+        "vouched for epoch 2 to server 5 at 21 ms, but recovered at 22 ms with acceptedEpoch 1",
+    );
+}
+
 #[test]
 fn ack_durable_rejects_a_server_that_recovers_short_of_its_acks() {
     use crate::history::{Event, NodeChange};
@@ -996,6 +1048,20 @@ fn a_refused_close_does_not_end_its_session() {
     assert_fails(h.verdict("client.linearizable"), "/e: not linearizable");
 }
 
+/// A session's own connection is never refused as moved: the server ends
+/// the connection the session left instead of answering it.
+#[test]
+fn sessions_reject_a_session_moved_answer() {
+    let mut h = sessions_good();
+    assert_eq!(h.verdict("client.sessions"), Ok(()));
+    h.invoke(1, 3, 11, set("/k", "v"))
+        .complete(1, 3, 11, "SessionMoved", z(1, 3), Ret::None);
+    assert_fails(
+        h.verdict("client.sessions"),
+        "answered SessionMoved on its session's own connection",
+    );
+}
+
 #[test]
 fn sessions_reject_an_ephemeral_gone_before_its_session() {
     let mut h = H::new();
@@ -1158,7 +1224,7 @@ fn converged_rejects_a_different_tree_a_lagging_or_idle_server() {
 #[test]
 fn run_all_reports_every_named_check() {
     let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
-    assert_eq!(names.len(), 25);
+    assert_eq!(names.len(), 26);
     let mut sorted = names.clone();
     sorted.sort();
     // storm.exactly_once is promised only by batch topologies.

@@ -219,6 +219,7 @@ pub fn check(records: &[Record]) -> Vec<Violation> {
     durability(&f, &mut out);
     super::ack::check(records, &mut out);
     super::ack::check_epochs(records, &mut out);
+    super::promises::check(records, &mut out);
     out
 }
 
