@@ -1,7 +1,7 @@
 //! Hand-made histories for the checkers' tests.
 
 use super::{run_all, CheckOptions, Verdict, Violation};
-use crate::history::{body_digest, Call, Event, Outcome, Record, Ret};
+use crate::history::{body_digest, Call, ClientStatus, Event, Outcome, Record, Ret};
 use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::{SessionId, Sid, Zxid};
 use zkstorm::zab::txn::TxnBody;
@@ -145,6 +145,40 @@ impl H {
         ret: Ret,
         xid: Option<u64>,
     ) -> &mut H {
+        self.answer(client, op, session, outcome, zxid, ret, (xid, None))
+    }
+
+    /// An ok answer to op N, sent under xid N to server `server`.
+    pub fn complete_on(
+        &mut self,
+        server: Sid,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        zxid: u64,
+    ) -> &mut H {
+        self.answer(
+            client,
+            op,
+            session,
+            "ok",
+            zxid,
+            Ret::None,
+            (Some(op), Some(server)),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &mut self,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        outcome: &str,
+        zxid: u64,
+        ret: Ret,
+        (xid, server): (Option<u64>, Option<Sid>),
+    ) -> &mut H {
         // As the workload records it: everything but a read is a write.
         let write = !self.reads.contains(&(client, op));
         self.push(Event::Complete {
@@ -156,6 +190,37 @@ impl H {
             write,
             ret,
             xid,
+            server,
+        })
+    }
+
+    /// A client's new session, granted `timeout_ms`.
+    pub fn session_started(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        timeout_ms: u64,
+    ) -> &mut H {
+        self.push(Event::ClientState {
+            client,
+            session,
+            state: ClientStatus::SessionStarted,
+            timeout_ms: Some(timeout_ms),
+        })
+    }
+
+    /// A client's connection or session changed.
+    pub fn client_state(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        state: ClientStatus,
+    ) -> &mut H {
+        self.push(Event::ClientState {
+            client,
+            session,
+            state,
+            timeout_ms: None,
         })
     }
 
@@ -176,7 +241,8 @@ impl H {
         })
     }
 
-    /// The session's CloseSession txn, proposed and delivered.
+    /// The session's CloseSession txn, proposed and delivered, under the
+    /// server's cxid: an expiry.
     pub fn session_closed(&mut self, leader: Sid, session: SessionId, zxid: u64) -> &mut H {
         self.close_txn(leader, session, zxid, false)
     }

@@ -903,11 +903,7 @@ fn watches_can_be_scoped_to_a_connection() {
         .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
         .invoke(0, 1, 10, get("/a", true))
         .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
-        .push(Event::ClientState {
-            client: 0,
-            session: 10,
-            state: ClientStatus::Disconnected,
-        })
+        .client_state(0, 10, ClientStatus::Disconnected)
         .invoke(1, 2, 11, set("/a", "y"))
         .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
         .invoke(0, 2, 10, get("/a", false))
@@ -929,11 +925,7 @@ fn watches_can_be_scoped_to_a_connection() {
         .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
         .invoke(0, 2, 10, get("/a", false))
         .complete(0, 2, 10, "ok", z(1, 2), node("y", 1, 0))
-        .push(Event::ClientState {
-            client: 0,
-            session: 10,
-            state: ClientStatus::Disconnected,
-        });
+        .client_state(0, 10, ClientStatus::Disconnected);
     assert_fails(h.verdict_with("client.watches", &opts), "before the event");
     assert_fails(h.verdict("client.watches"), "before the event");
 }
