@@ -29,7 +29,7 @@ pub(crate) struct Done<'a> {
 impl Done<'_> {
     /// The server answered (ok, or an error of the data model): `zxid` is
     /// the server's, not the client library's.
-    fn answered(&self) -> bool {
+    pub(crate) fn answered(&self) -> bool {
         self.outcome.answered()
     }
 }
@@ -45,11 +45,11 @@ pub(crate) struct Op<'a> {
 }
 
 impl Op<'_> {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("client {} op {}", self.client, self.id)
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let outcome = match &self.done {
             None => "no answer".to_string(),
             Some(d) if d.outcome.is_ok() => match d.ret {
@@ -697,7 +697,7 @@ enum On {
 
 type WatchKey<'a> = (&'a str, On);
 
-fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     match path.rsplit_once('/') {
         Some(("", _)) | None => "/",
         Some((p, _)) => p,

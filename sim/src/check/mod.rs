@@ -20,6 +20,8 @@
 //! - `client.watches`: reads with `watch: true`, `Watch` events and
 //!   `ClientState` Disconnected, in the order the client received them.
 //! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
+//! - `client.sequential_names`: sequential creates' names (`Complete` with
+//!   `Ret::Named`) and zxids, NodeExists answers, deletes of their parents.
 //! - `converged`: the `ServerState` records written when the run settled.
 //! - `liveness`: the heal's time (from the runner, else the last `Fault` or
 //!   `Node` record), every client's `Invoke` / `ClientState` (who is at
@@ -35,6 +37,7 @@ mod converged;
 mod evidence;
 mod linear;
 mod liveness;
+mod sequential_names;
 mod storm;
 mod zab;
 
@@ -51,6 +54,7 @@ pub use client::{linearizable, sequential, sessions, watches};
 pub use converged::converged;
 pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node, STEP_LIMIT};
 pub use liveness::liveness;
+pub use sequential_names::sequential_names;
 pub use storm::StormSpec;
 
 /// What a checker found: a violation, or a history it could not decide.
@@ -248,6 +252,11 @@ pub const CHECKS: &[Check] = &[
         about: "an ephemeral lives exactly as long as its session: gone once it ends, never before",
     },
     Check {
+        name: "client.sequential_names",
+        family: Family::Client,
+        about: "a sequential create's name is its parent's create counter: one parent's names grow with the zxid, none repeats, no NodeExists",
+    },
+    Check {
         name: "converged",
         family: Family::Converged,
         about: "when the run ends, every server serves the same applied zxid and data tree",
@@ -344,6 +353,7 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
             let mut out = sequential(records);
             out.extend(watches(records, opts));
             out.extend(sessions(records));
+            out.extend(sequential_names(records));
             out
         }
         Family::Converged => converged(records),
@@ -424,6 +434,10 @@ pub fn run(
     if opts.storm.exactly_once.is_none() {
         // Only batch topologies promise it.
         out.remove("storm.exactly_once");
+    }
+    if !sequential_names::applies(records) {
+        // A load without sequential creates has no names to judge.
+        out.remove("client.sequential_names");
     }
     for (name, lacking) in evidence::too_little(records) {
         if let Some(slot) = out.get_mut(name).filter(|v| v.is_pass()) {

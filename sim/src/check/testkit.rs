@@ -388,6 +388,15 @@ pub fn create_seq(path: &str, value: &str) -> Call {
     }
 }
 
+/// The answer to a sequential create that got `name`.
+pub fn named(name: &str) -> Ret {
+    Ret::Named {
+        name: name.into(),
+        version: 0,
+        owner: 0,
+    }
+}
+
 pub fn get(path: &str, watch: bool) -> Call {
     Call::Get {
         path: path.into(),

@@ -1007,6 +1007,118 @@ fn sessions_reject_an_ephemeral_created_by_an_ended_session() {
     assert_fails(h.verdict("client.sessions"), "after its session 0xa ended");
 }
 
+// ------------------------------------------------------------------ client.sequential_names
+
+/// /q exists; three sequential creates get growing names, and one between
+/// them lost its answer (it may have used a number: a gap is fine).
+fn sequential_names_good() -> H {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/q", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 2, 10, create_seq("/q/s-", "a"))
+        .complete(0, 2, 10, "ok", z(1, 2), named("/q/s-0000000001"))
+        .invoke(1, 1, 11, create_seq("/q/s-", "b"))
+        .complete(1, 1, 11, "ConnectionLoss", 0, Ret::None)
+        .invoke(0, 3, 10, create_seq("/q/s-", "c"))
+        .complete(0, 3, 10, "ok", z(1, 4), named("/q/s-0000000003"));
+    h
+}
+
+#[test]
+fn sequential_names_accept_a_growing_counter_with_gaps() {
+    let h = sequential_names_good();
+    assert_eq!(h.verdict("client.sequential_names"), Ok(()));
+    let v = h.full_verdict("client.sequential_names", &CheckOptions::default());
+    assert_eq!(v, Verdict::Pass);
+}
+
+#[test]
+fn sequential_names_reject_a_name_handed_out_twice() {
+    // The next create is named from the child count (2), not the counter.
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        2,
+        11,
+        "ok",
+        z(1, 5),
+        named("/q/s-0000000003"),
+    );
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "both got the name /q/s-0000000003",
+    );
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        2,
+        11,
+        "ok",
+        z(1, 5),
+        named("/q/s-0000000002"),
+    );
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "the later got /q/s-0000000002 after /q/s-0000000003",
+    );
+    // Or the name is taken, and the create fails.
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        2,
+        11,
+        "NodeExists",
+        z(1, 5),
+        Ret::None,
+    );
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "a name handed out twice",
+    );
+}
+
+#[test]
+fn sequential_names_reject_a_name_not_of_the_counters_form() {
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d"))
+        .complete(1, 2, 11, "ok", z(1, 5), named("/q/s-5"));
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "not /q/s- followed by a 10-digit counter",
+    );
+}
+
+/// A plain create of a name of the counter's form excuses a NodeExists; a
+/// delete of the parent restarts its counter.
+#[test]
+fn sequential_names_excuse_what_another_road_explains() {
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create("/q/s-0000000004", "p"))
+        .complete(1, 2, 11, "ok", z(1, 5), stat(0, 0))
+        .invoke(1, 3, 11, create_seq("/q/s-", "d"))
+        .complete(1, 3, 11, "NodeExists", z(1, 6), Ret::None);
+    assert_eq!(h.verdict("client.sequential_names"), Ok(()));
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, delete("/q"))
+        .complete(1, 2, 11, "ok", z(1, 5), Ret::None)
+        .invoke(1, 3, 11, create("/q", "y"))
+        .complete(1, 3, 11, "ok", z(1, 6), stat(0, 0))
+        .invoke(1, 4, 11, create_seq("/q/s-", "d"))
+        .complete(1, 4, 11, "ok", z(1, 7), named("/q/s-0000000000"));
+    assert_eq!(h.verdict("client.sequential_names"), Ok(()));
+    // Without the delete, the same name is a violation.
+    let mut h = sequential_names_good();
+    h.invoke(1, 4, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        4,
+        11,
+        "ok",
+        z(1, 7),
+        named("/q/s-0000000000"),
+    );
+    assert_fails(h.verdict("client.sequential_names"), "under /q");
+}
+
 // ------------------------------------------------------------------ liveness
 
 fn liveness_good() -> H {
@@ -1150,9 +1262,11 @@ fn converged_rejects_a_different_tree_a_lagging_or_idle_server() {
 #[test]
 fn run_all_reports_every_named_check() {
     let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
-    assert_eq!(names.len(), 25);
+    assert_eq!(names.len(), 26);
     let mut sorted = names.clone();
     sorted.sort();
+    // No sequential create in that history: no names to judge.
+    sorted.retain(|n| *n != "client.sequential_names");
     // storm.exactly_once is promised only by batch topologies.
     let batch = CheckOptions {
         storm: crate::check::StormSpec {
@@ -1371,6 +1485,22 @@ fn too_little_evidence_is_inconclusive_not_a_pass() {
         let v = empty.full_verdict(check, &opts);
         assert!(matches!(v, Verdict::Inconclusive(_)), "{check}: {v:?}");
     }
+    // Sequential names: not judged without sequential creates, inconclusive
+    // with fewer than two named.
+    assert!(!run_all(&empty.records, &opts).contains_key("client.sequential_names"));
+    let mut seq = H::new();
+    seq.invoke(0, 1, 7, create_seq("/q/s-", "a")).complete(
+        0,
+        1,
+        7,
+        "ok",
+        z(1, 1),
+        named("/q/s-0000000000"),
+    );
+    assert!(matches!(
+        seq.full_verdict("client.sequential_names", &opts),
+        Verdict::Inconclusive(why) if why.contains("1 named sequential creates (needs 2)")
+    ));
     // Deliveries are what the ZAB checks judge.
     let zab = zab_good();
     assert_eq!(zab.full_verdict("zab.agreement", &opts), Verdict::Pass);
