@@ -24,6 +24,8 @@ pub(crate) struct Done<'a> {
     pub ret: &'a Ret,
     /// The xid the request went out under (`None`: it never left the client).
     pub xid: Option<u64>,
+    /// The server it went out to, if recorded.
+    pub server: Option<zkstorm::types::Sid>,
 }
 
 impl Done<'_> {
@@ -90,6 +92,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                 zxid,
                 ret,
                 xid,
+                server,
                 ..
             } => {
                 if let Some(i) = open.remove(&(*client, *op)) {
@@ -99,6 +102,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                         zxid: *zxid,
                         ret,
                         xid: *xid,
+                        server: *server,
                     });
                 }
             }

@@ -135,6 +135,12 @@ pub fn too_little(records: &[Record]) -> BTreeMap<&'static str, String> {
             format!("{} named sequential creates (needs {MIN_NAMED})", c.named),
         );
     }
+    if !super::session_expiry::judgeable(records) {
+        out.insert(
+            "client.session_expiry",
+            "no leader was established, or no session's timeout is known".to_string(),
+        );
+    }
     if c.ephemerals == 0 && c.session_ends == 0 {
         out.insert(
             "client.sessions",

@@ -22,6 +22,10 @@
 //! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
 //! - `client.sequential_names`: sequential creates' names (`Complete` with
 //!   `Ret::Named`) and zxids, NodeExists answers, deletes of their parents.
+//! - `client.session_expiry`: `ClientState` SessionStarted (the timeout),
+//!   `Established`, the leader's `Delivered` CreateSession, `Invoke` times
+//!   and `Complete` xids and servers, the `Proposed` records of requests and
+//!   of expiries (CloseSession under a server cxid).
 //! - `converged`: the `ServerState` records written when the run settled.
 //! - `liveness`: the heal's time (from the runner, else the last `Fault` or
 //!   `Node` record), every client's `Invoke` / `ClientState` (who is at
@@ -38,6 +42,7 @@ mod evidence;
 mod linear;
 mod liveness;
 mod sequential_names;
+mod session_expiry;
 mod storm;
 mod zab;
 
@@ -55,6 +60,7 @@ pub use converged::converged;
 pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node, STEP_LIMIT};
 pub use liveness::liveness;
 pub use sequential_names::sequential_names;
+pub use session_expiry::session_expiry;
 pub use storm::StormSpec;
 
 /// What a checker found: a violation, or a history it could not decide.
@@ -257,6 +263,11 @@ pub const CHECKS: &[Check] = &[
         about: "a sequential create's name is its parent's create counter: one parent's names grow with the zxid, none repeats, no NodeExists",
     },
     Check {
+        name: "client.session_expiry",
+        family: Family::Client,
+        about: "a leader expires no session it heard from, by a request sent to it, within the session timeout",
+    },
+    Check {
         name: "converged",
         family: Family::Converged,
         about: "when the run ends, every server serves the same applied zxid and data tree",
@@ -354,6 +365,7 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
             out.extend(watches(records, opts));
             out.extend(sessions(records));
             out.extend(sequential_names(records));
+            out.extend(session_expiry(records));
             out
         }
         Family::Converged => converged(records),

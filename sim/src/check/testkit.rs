@@ -4,7 +4,7 @@ use super::{run_all, CheckOptions, Verdict, Violation};
 use crate::history::{body_digest, Call, ClientStatus, Event, Outcome, Record, Ret};
 use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::{SessionId, Sid, Zxid};
-use zkstorm::zab::txn::TxnBody;
+use zkstorm::zab::txn::{client_cxid, TxnBody};
 
 pub fn z(epoch: u32, counter: u32) -> u64 {
     Zxid::new(epoch, counter).0
@@ -224,6 +224,54 @@ impl H {
         })
     }
 
+    /// `leader` proposed `session`'s request sent under `xid` (on the
+    /// session's first connection) as `zxid`.
+    pub fn proposed_request(
+        &mut self,
+        leader: Sid,
+        zxid: u64,
+        session: SessionId,
+        xid: u64,
+    ) -> &mut H {
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid: client_cxid(1, xid as u32),
+            body: xid,
+        })
+    }
+
+    /// The session closed itself: its CloseSession, under the client's
+    /// `xid` (not the server's cxid of an expiry), proposed and delivered.
+    pub fn client_closed(
+        &mut self,
+        leader: Sid,
+        session: SessionId,
+        zxid: u64,
+        xid: u64,
+    ) -> &mut H {
+        let body = body_digest(&TxnBody::CloseSession);
+        let cxid = client_cxid(1, xid as u32);
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid,
+            body,
+        });
+        self.push(Event::Delivered {
+            sid: leader,
+            zxid,
+            session,
+            cxid,
+            body,
+            refused: false,
+        })
+    }
+
     pub fn watch(
         &mut self,
         client: usize,
@@ -238,6 +286,34 @@ impl H {
             path: path.into(),
             event: event_named(event),
             zxid,
+        })
+    }
+
+    /// The session's CreateSession txn (granting `timeout_ms`), proposed
+    /// and delivered by `leader`.
+    pub fn session_created(
+        &mut self,
+        leader: Sid,
+        session: SessionId,
+        zxid: u64,
+        timeout_ms: u64,
+    ) -> &mut H {
+        let body = body_digest(&TxnBody::CreateSession { timeout_ms });
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid: 0,
+            body,
+        });
+        self.push(Event::Delivered {
+            sid: leader,
+            zxid,
+            session,
+            cxid: 0,
+            body,
+            refused: false,
         })
     }
 

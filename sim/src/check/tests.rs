@@ -1119,6 +1119,96 @@ fn sequential_names_excuse_what_another_road_explains() {
     assert_fails(h.verdict("client.sequential_names"), "under /q");
 }
 
+// ------------------------------------------------------------------ client.session_expiry
+
+/// Leader 1 of epoch 1 has led for a while. Session 10 (timeout 3 s) sends
+/// a set to server `sent_to`, and leader 1 proposes it; the client then
+/// falls silent, and `silent_ms` later the leader expires the session.
+fn expiry_after(silent_ms: u64, sent_to: u64) -> H {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .wait(10_000)
+        .session_started(0, 10, 3000)
+        .invoke(0, 1, 10, set("/a", "x"))
+        .proposed_request(1, z(1, 1), 10, 1)
+        .complete_on(sent_to, 0, 1, 10, z(1, 1))
+        .wait(silent_ms)
+        .session_closed(1, 10, z(1, 2));
+    h
+}
+
+#[test]
+fn session_expiry_accepts_expiring_a_silent_session() {
+    let h = expiry_after(3000, 1);
+    let v = h.full_verdict("client.session_expiry", &CheckOptions::default());
+    assert_eq!(v, Verdict::Pass);
+}
+
+#[test]
+fn session_expiry_rejects_a_leader_expiring_a_session_it_just_heard() {
+    assert_fails(
+        expiry_after(1000, 1).verdict("client.session_expiry"),
+        "leader 1 expired session 0xa (timeout 3000 ms)",
+    );
+    assert_fails(
+        expiry_after(1000, 1).verdict("client.session_expiry"),
+        "after client 0 op 1 invoked a request it sent to that leader",
+    );
+    // Within the clock's lag of the timeout: not judged a violation.
+    let lag = super::session_expiry::CLOCK_LAG_MS;
+    assert_eq!(
+        expiry_after(3000 - lag, 1).verdict("client.session_expiry"),
+        Ok(())
+    );
+}
+
+/// A leader sets every session's deadline a timeout ahead when it
+/// establishes its epoch, and a new session's when it applies its creation.
+#[test]
+fn session_expiry_rejects_an_expiry_within_a_timeout_of_establishing_or_creating() {
+    let mut h = H::new();
+    h.session_started(0, 10, 3000)
+        .established(2, 2, z(1, 1))
+        .wait(1000)
+        .session_closed(2, 10, z(2, 1));
+    assert_fails(
+        h.verdict("client.session_expiry"),
+        "after it established epoch 2",
+    );
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .wait(10_000)
+        .session_created(1, 10, z(1, 1), 3000)
+        .session_started(0, 10, 3000)
+        .wait(1000)
+        .session_closed(1, 10, z(1, 2));
+    assert_fails(
+        h.verdict("client.session_expiry"),
+        "after it applied the session's creation",
+    );
+}
+
+/// What the leader may not have heard proves nothing: a request forwarded
+/// by a follower (its touch rides a ping reply that can be lost); and a
+/// session's own close is no expiry.
+#[test]
+fn session_expiry_judges_only_what_the_leader_surely_heard() {
+    assert_eq!(
+        expiry_after(1000, 2).verdict("client.session_expiry"),
+        Ok(())
+    );
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .wait(10_000)
+        .session_started(0, 10, 3000)
+        .invoke(0, 1, 10, set("/a", "x"))
+        .proposed_request(1, z(1, 1), 10, 1)
+        .complete_on(1, 0, 1, 10, z(1, 1))
+        .wait(1000)
+        .client_closed(1, 10, z(1, 2), 2);
+    assert_eq!(h.verdict("client.session_expiry"), Ok(()));
+}
+
 // ------------------------------------------------------------------ liveness
 
 fn liveness_good() -> H {
@@ -1262,7 +1352,7 @@ fn converged_rejects_a_different_tree_a_lagging_or_idle_server() {
 #[test]
 fn run_all_reports_every_named_check() {
     let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
-    assert_eq!(names.len(), 26);
+    assert_eq!(names.len(), 27);
     let mut sorted = names.clone();
     sorted.sort();
     // No sequential create in that history: no names to judge.
@@ -1313,7 +1403,12 @@ fn run_reports_only_the_families_asked_for() {
     let names: Vec<&str> = only_client.keys().copied().collect();
     assert_eq!(
         names,
-        ["client.sequential", "client.sessions", "client.watches"]
+        [
+            "client.sequential",
+            "client.session_expiry",
+            "client.sessions",
+            "client.watches"
+        ]
     );
     let zab = run(&h.records, &CheckOptions::default(), |f| f == Family::Zab);
     assert!(zab["zab.agreement"].is_fail(), "{zab:?}");
@@ -1481,6 +1576,7 @@ fn too_little_evidence_is_inconclusive_not_a_pass() {
         "client.linearizable",
         "client.watches",
         "client.sessions",
+        "client.session_expiry",
     ] {
         let v = empty.full_verdict(check, &opts);
         assert!(matches!(v, Verdict::Inconclusive(_)), "{check}: {v:?}");
