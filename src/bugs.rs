@@ -55,6 +55,14 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "the leader commits a proposal on its own durable copy, without a quorum of ACKs: a leader cut off from the rest still acknowledges writes that a new leader never sees",
     ),
     (
+        "sequential-name-reused",
+        "a sequential create's suffix is its parent's child count, not its count of creates: once a child is gone the next name is one already handed out (NodeExists, or a name used twice)",
+    ),
+    (
+        "expire-live-session",
+        "a leader moves a session's deadline on the touches its followers report, not on its own clients' messages: a session that talks only to the leader expires one timeout after it began (or the epoch did)",
+    ),
+    (
         "storm-edge-not-xored",
         "a bolt's anchored emit does not XOR the child's edge into its input's ack value: the acker sees the tree complete while the child is still being processed",
     ),

@@ -46,6 +46,14 @@ pub fn server_ip(sid: Sid) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, sid as u8))
 }
 
+/// The server at `ip` (`server_ip` backwards).
+pub fn server_sid(ip: IpAddr) -> Option<Sid> {
+    match ip {
+        IpAddr::V4(v4) if v4.octets()[..3] == [10, 0, 0] => Some(Sid::from(v4.octets()[3])),
+        _ => None,
+    }
+}
+
 pub fn client_ip(n: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 1, (n + 1) as u8))
 }

@@ -109,6 +109,10 @@ pub enum Event {
         /// fate is read from the deliveries.
         #[serde(skip_serializing_if = "Option::is_none")]
         xid: Option<u64>,
+        /// The server the request went out to (with `xid`): the one that
+        /// heard from the session when it arrived (`client.session_expiry`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<Sid>,
     },
     /// A watch event the client received, recorded where it arrived among
     /// the client's answers.
@@ -133,6 +137,9 @@ pub enum Event {
         client: usize,
         session: SessionId,
         state: ClientStatus,
+        /// With `SessionStarted`: the session timeout the server granted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     // Last, so older variants keep their hash (trace hashes stay).
     /// What a server had acknowledged to a leader (its highest ACK, or the

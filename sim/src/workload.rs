@@ -279,6 +279,7 @@ pub async fn run_client(
                     client: n,
                     session: 0,
                     state: ClientStatus::ConnectFailed { why },
+                    timeout_ms: None,
                 });
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -317,6 +318,7 @@ impl ClientRun {
             client: self.n,
             session,
             state: ClientStatus::SessionStarted,
+            timeout_ms: Some(client.session_timeout_ms()),
         });
         let mut events = EventLog {
             rx: events,
@@ -387,6 +389,7 @@ impl ClientRun {
             client: self.n,
             session,
             state: ClientStatus::CloseAnswered { error },
+            timeout_ms: None,
         });
     }
 
@@ -443,6 +446,9 @@ impl ClientRun {
             write: f.write,
             ret,
             xid: traced.xid,
+            server: traced
+                .server
+                .and_then(|a| crate::cluster::server_sid(a.ip())),
         });
         match outcome {
             Outcome::Ok => self.stats.ok += 1,
@@ -504,6 +510,7 @@ impl EventLog {
                     client,
                     session,
                     state: ClientStatus::of(s),
+                    timeout_ms: None,
                 },
             });
         }

@@ -68,6 +68,9 @@ pub struct Traced {
     /// The request id the request went out under; `None`: it never reached
     /// the wire, so no server can have applied it.
     pub xid: Option<u64>,
+    /// The server it went out to (with `xid`): the one that heard from the
+    /// session when it arrived.
+    pub server: Option<SocketAddr>,
     /// How many events (`ClientEvent`s) this client had put on its events
     /// channel before this answer came in: those arrived first, any later
     /// ones after it.
@@ -86,9 +89,13 @@ type AuthList = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 pub struct Client {
     cmds: mpsc::UnboundedSender<Cmd>,
-    session: watch::Receiver<(SessionId, ConnState)>,
+    session: watch::Receiver<SessionView>,
     auth: AuthList,
 }
+
+/// What the background task tells the handle: the session, the
+/// connection's state and the session timeout the server granted.
+type SessionView = (SessionId, ConnState, u64);
 
 impl Client {
     /// Connect and establish a session; returns with the events channel.
@@ -100,11 +107,11 @@ impl Client {
         }
         let (cmds, rx) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
-        let (state_tx, mut session) = watch::channel((0, ConnState::Connecting));
+        let (state_tx, mut session) = watch::channel((0, ConnState::Connecting, 0));
         let auth = AuthList::default();
         tokio::spawn(Conn::new(cfg, rx, events_tx, state_tx, auth.clone()).run());
         loop {
-            let (id, state) = *session.borrow_and_update();
+            let (id, state, _) = *session.borrow_and_update();
             match state {
                 ConnState::Connected if id != 0 => break,
                 ConnState::Expired | ConnState::Closed => return Err(ErrorCode::SessionExpired),
@@ -202,6 +209,10 @@ impl Client {
     pub fn state(&self) -> ConnState {
         self.session.borrow().1
     }
+    /// The session timeout the server granted (it clamps what was asked).
+    pub fn session_timeout_ms(&self) -> u64 {
+        self.session.borrow().2
+    }
 
     /// Send any op and get its raw answer (result and zxid).
     pub async fn call(&self, op: ClientOp) -> Answer {
@@ -223,6 +234,7 @@ impl Client {
         let lost = Traced {
             answer: (Err(ErrorCode::ConnectionLoss), Zxid::ZERO),
             xid: None,
+            server: None,
             events_before: 0,
         };
         let (tx, rx) = oneshot::channel();
@@ -340,9 +352,11 @@ struct Conn {
     next_server: usize,
     cmds: mpsc::UnboundedReceiver<Cmd>,
     events: mpsc::UnboundedSender<ClientEvent>,
-    state: watch::Sender<(SessionId, ConnState)>,
+    state: watch::Sender<SessionView>,
     session: SessionId,
     timeout_ms: u64,
+    /// The server of the current (or last) connection.
+    server: Option<SocketAddr>,
     last_zxid: Zxid,
     next_xid: u64,
     watches: Watches,
@@ -363,7 +377,7 @@ impl Conn {
         cfg: ClientConfig,
         cmds: mpsc::UnboundedReceiver<Cmd>,
         events: mpsc::UnboundedSender<ClientEvent>,
-        state: watch::Sender<(SessionId, ConnState)>,
+        state: watch::Sender<SessionView>,
         auth: AuthList,
     ) -> Conn {
         let mut order = cfg.servers.clone();
@@ -378,6 +392,7 @@ impl Conn {
             state,
             session: 0,
             timeout_ms,
+            server: None,
             last_zxid: Zxid::ZERO,
             next_xid: 1,
             watches: Watches::default(),
@@ -395,6 +410,7 @@ impl Conn {
         Traced {
             answer: (result, zxid),
             xid,
+            server: xid.and(self.server),
             events_before: self.emitted,
         }
     }
@@ -403,13 +419,14 @@ impl Conn {
         if self.state.borrow().1 != s {
             self.emit(ClientEvent::State(s));
         }
-        let _ = self.state.send((self.session, s));
+        let _ = self.state.send((self.session, s, self.timeout_ms));
     }
 
     async fn run(mut self) {
         loop {
             let addr = self.order[self.next_server % self.order.len()];
             self.next_server += 1;
+            self.server = Some(addr);
             let outcome = match self.handshake(addr).await {
                 Some(stream) => self.serve(stream).await,
                 None => {

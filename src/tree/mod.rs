@@ -74,6 +74,17 @@ fn creates_under(stat: &Stat) -> i32 {
     ((i64::from(stat.cversion) + i64::from(stat.num_children)) / 2) as i32
 }
 
+/// A sequential child's suffix: the parent's creates. Injected bug (sim
+/// only): its children now, which names a child after one already made
+/// once any child is gone.
+fn sequential_suffix(stat: &Stat) -> i32 {
+    if crate::bugs::on("sequential-name-reused") {
+        stat.num_children
+    } else {
+        creates_under(stat)
+    }
+}
+
 /// What a create makes.
 struct NewNode<'a> {
     data: &'a [u8],
@@ -408,7 +419,7 @@ impl DataTree {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let path = if mode.is_sequential() {
-            format!("{path}{:010}", creates_under(&parent_stat))
+            format!("{path}{:010}", sequential_suffix(&parent_stat))
         } else {
             path.to_string()
         };

@@ -577,6 +577,16 @@ impl Peer {
 
     /// A local client showed it is alive.
     pub fn touch(&mut self, session: SessionId) {
+        // Injected bug (sim only): a leader counts the touches its
+        // followers report, not those of its own clients.
+        if matches!(self.role, Role::Leading(_)) && crate::bugs::on("expire-live-session") {
+            return;
+        }
+        self.touched_now(session);
+    }
+
+    /// `session` was heard from now: here, or at a follower that says so.
+    fn touched_now(&mut self, session: SessionId) {
         let now = self.now_ms;
         match &mut self.role {
             Role::Leading(l) => {
@@ -668,7 +678,7 @@ impl Peer {
                     }
                 }
                 for s in touched {
-                    self.touch(s);
+                    self.touched_now(s);
                 }
                 self.try_commit();
             }

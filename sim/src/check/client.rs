@@ -24,12 +24,14 @@ pub(crate) struct Done<'a> {
     pub ret: &'a Ret,
     /// The xid the request went out under (`None`: it never left the client).
     pub xid: Option<u64>,
+    /// The server it went out to, if recorded.
+    pub server: Option<zkstorm::types::Sid>,
 }
 
 impl Done<'_> {
     /// The server answered (ok, or an error of the data model): `zxid` is
     /// the server's, not the client library's.
-    fn answered(&self) -> bool {
+    pub(crate) fn answered(&self) -> bool {
         self.outcome.answered()
     }
 }
@@ -45,11 +47,11 @@ pub(crate) struct Op<'a> {
 }
 
 impl Op<'_> {
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("client {} op {}", self.client, self.id)
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let outcome = match &self.done {
             None => "no answer".to_string(),
             Some(d) if d.outcome.is_ok() => match d.ret {
@@ -90,6 +92,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                 zxid,
                 ret,
                 xid,
+                server,
                 ..
             } => {
                 if let Some(i) = open.remove(&(*client, *op)) {
@@ -99,6 +102,7 @@ pub(crate) fn ops(records: &[Record]) -> Vec<Op<'_>> {
                         zxid: *zxid,
                         ret,
                         xid: *xid,
+                        server: *server,
                     });
                 }
             }
@@ -697,7 +701,7 @@ enum On {
 
 type WatchKey<'a> = (&'a str, On);
 
-fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     match path.rsplit_once('/') {
         Some(("", _)) | None => "/",
         Some((p, _)) => p,
@@ -970,6 +974,7 @@ fn never_answered_moved(records: &[Record], ops: &[Op], out: &mut Vec<Violation>
             client,
             session,
             state: ClientStatus::CloseAnswered { error: Some(e) },
+            ..
         } = &r.event
         {
             if !e.contains("SessionMoved") {

@@ -2,7 +2,7 @@
 //! that gave it nothing to look at has not passed: its verdict is
 //! inconclusive. Each check names the least it needs.
 
-use crate::history::{Call, ClientStatus, Event, Record};
+use crate::history::{Call, ClientStatus, Event, Record, Ret};
 use std::collections::BTreeMap;
 use zkstorm::storm::StormEvent;
 
@@ -10,6 +10,9 @@ use zkstorm::storm::StormEvent;
 pub const MIN_WRITES: usize = 10;
 /// Answered requests `client.sequential` needs.
 pub const MIN_ANSWERS: usize = 10;
+/// Named sequential creates `client.sequential_names` needs (it compares
+/// names in pairs).
+pub const MIN_NAMED: usize = 2;
 
 /// What a history holds that the checks judge.
 #[derive(Default, Debug)]
@@ -20,6 +23,9 @@ struct Counts {
     watch_events: usize,
     ephemerals: usize,
     session_ends: usize,
+    /// Sequential creates invoked, and answered with their name.
+    sequential: usize,
+    named: usize,
     spout_acks: usize,
     store_adds: usize,
     /// The run read the state a batch topology ended with.
@@ -35,21 +41,29 @@ fn count(records: &[Record]) -> Counts {
             Event::Invoke {
                 client,
                 op,
-                call: Call::Create {
-                    ephemeral: true, ..
-                },
+                call:
+                    Call::Create {
+                        ephemeral,
+                        sequential,
+                        ..
+                    },
                 ..
             } => {
-                ephemeral_ops.insert((*client, *op));
+                c.sequential += usize::from(*sequential);
+                if *ephemeral {
+                    ephemeral_ops.insert((*client, *op));
+                }
             }
             Event::Complete {
                 client,
                 op,
                 outcome,
                 write,
+                ret,
                 ..
             } if outcome.answered() => {
                 c.answers += 1;
+                c.named += usize::from(matches!(ret, Ret::Named { .. }));
                 c.writes += usize::from(*write);
                 c.ephemerals +=
                     usize::from(outcome.is_ok() && ephemeral_ops.contains(&(*client, *op)));
@@ -113,6 +127,18 @@ pub fn too_little(records: &[Record]) -> BTreeMap<&'static str, String> {
         out.insert(
             "storm.exactly_once",
             "the state the run ended with could not be read".to_string(),
+        );
+    }
+    if c.sequential > 0 && c.named < MIN_NAMED {
+        out.insert(
+            "client.sequential_names",
+            format!("{} named sequential creates (needs {MIN_NAMED})", c.named),
+        );
+    }
+    if !super::session_expiry::judgeable(records) {
+        out.insert(
+            "client.session_expiry",
+            "no leader was established, or no session's timeout is known".to_string(),
         );
     }
     if c.ephemerals == 0 && c.session_ends == 0 {

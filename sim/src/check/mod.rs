@@ -20,6 +20,12 @@
 //! - `client.watches`: reads with `watch: true`, `Watch` events and
 //!   `ClientState` Disconnected, in the order the client received them.
 //! - `client.sessions`: ephemeral creates, reads' owners, CloseSession txns.
+//! - `client.sequential_names`: sequential creates' names (`Complete` with
+//!   `Ret::Named`) and zxids, NodeExists answers, deletes of their parents.
+//! - `client.session_expiry`: `ClientState` SessionStarted (the timeout),
+//!   `Established`, the leader's `Delivered` CreateSession, `Invoke` times
+//!   and `Complete` xids and servers, the `Proposed` records of requests and
+//!   of expiries (CloseSession under a server cxid).
 //! - `converged`: the `ServerState` records written when the run settled.
 //! - `liveness`: the heal's time (from the runner, else the last `Fault` or
 //!   `Node` record), every client's `Invoke` / `ClientState` (who is at
@@ -36,6 +42,8 @@ mod evidence;
 mod linear;
 mod liveness;
 mod promises;
+mod sequential_names;
+mod session_expiry;
 mod storm;
 mod zab;
 
@@ -52,6 +60,8 @@ pub use client::{linearizable, sequential, sessions, watches};
 pub use converged::converged;
 pub use linear::{check_key, Failure, KeyOp, KeyOpKind, KeyOutcome, Node, STEP_LIMIT};
 pub use liveness::liveness;
+pub use sequential_names::sequential_names;
+pub use session_expiry::session_expiry;
 pub use storm::StormSpec;
 
 /// What a checker found: a violation, or a history it could not decide.
@@ -254,6 +264,16 @@ pub const CHECKS: &[Check] = &[
         about: "an ephemeral lives exactly as long as its session: gone once it ends, never before",
     },
     Check {
+        name: "client.sequential_names",
+        family: Family::Client,
+        about: "a sequential create's name is its parent's create counter: one parent's names grow with the zxid, none repeats, no NodeExists",
+    },
+    Check {
+        name: "client.session_expiry",
+        family: Family::Client,
+        about: "a leader expires no session it heard from, by a request sent to it, within the session timeout",
+    },
+    Check {
         name: "converged",
         family: Family::Converged,
         about: "when the run ends, every server serves the same applied zxid and data tree",
@@ -350,6 +370,8 @@ pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Ve
             let mut out = sequential(records);
             out.extend(watches(records, opts));
             out.extend(sessions(records));
+            out.extend(sequential_names(records));
+            out.extend(session_expiry(records));
             out
         }
         Family::Converged => converged(records),
@@ -430,6 +452,10 @@ pub fn run(
     if opts.storm.exactly_once.is_none() {
         // Only batch topologies promise it.
         out.remove("storm.exactly_once");
+    }
+    if !sequential_names::applies(records) {
+        // A load without sequential creates has no names to judge.
+        out.remove("client.sequential_names");
     }
     for (name, lacking) in evidence::too_little(records) {
         if let Some(slot) = out.get_mut(name).filter(|v| v.is_pass()) {

@@ -1,10 +1,10 @@
 //! Hand-made histories for the checkers' tests.
 
 use super::{run_all, CheckOptions, Verdict, Violation};
-use crate::history::{body_digest, Call, Event, Outcome, Record, Ret};
+use crate::history::{body_digest, Call, ClientStatus, Event, Outcome, Record, Ret};
 use zkstorm::proto::{ErrorCode, EventType};
 use zkstorm::types::{SessionId, Sid, Zxid};
-use zkstorm::zab::txn::TxnBody;
+use zkstorm::zab::txn::{client_cxid, TxnBody};
 
 pub fn z(epoch: u32, counter: u32) -> u64 {
     Zxid::new(epoch, counter).0
@@ -145,6 +145,40 @@ impl H {
         ret: Ret,
         xid: Option<u64>,
     ) -> &mut H {
+        self.answer(client, op, session, outcome, zxid, ret, (xid, None))
+    }
+
+    /// An ok answer to op N, sent under xid N to server `server`.
+    pub fn complete_on(
+        &mut self,
+        server: Sid,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        zxid: u64,
+    ) -> &mut H {
+        self.answer(
+            client,
+            op,
+            session,
+            "ok",
+            zxid,
+            Ret::None,
+            (Some(op), Some(server)),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &mut self,
+        client: usize,
+        op: u64,
+        session: SessionId,
+        outcome: &str,
+        zxid: u64,
+        ret: Ret,
+        (xid, server): (Option<u64>, Option<Sid>),
+    ) -> &mut H {
         // As the workload records it: everything but a read is a write.
         let write = !self.reads.contains(&(client, op));
         self.push(Event::Complete {
@@ -156,6 +190,85 @@ impl H {
             write,
             ret,
             xid,
+            server,
+        })
+    }
+
+    /// A client's new session, granted `timeout_ms`.
+    pub fn session_started(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        timeout_ms: u64,
+    ) -> &mut H {
+        self.push(Event::ClientState {
+            client,
+            session,
+            state: ClientStatus::SessionStarted,
+            timeout_ms: Some(timeout_ms),
+        })
+    }
+
+    /// A client's connection or session changed.
+    pub fn client_state(
+        &mut self,
+        client: usize,
+        session: SessionId,
+        state: ClientStatus,
+    ) -> &mut H {
+        self.push(Event::ClientState {
+            client,
+            session,
+            state,
+            timeout_ms: None,
+        })
+    }
+
+    /// `leader` proposed `session`'s request sent under `xid` (on the
+    /// session's first connection) as `zxid`.
+    pub fn proposed_request(
+        &mut self,
+        leader: Sid,
+        zxid: u64,
+        session: SessionId,
+        xid: u64,
+    ) -> &mut H {
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid: client_cxid(1, xid as u32),
+            body: xid,
+        })
+    }
+
+    /// The session closed itself: its CloseSession, under the client's
+    /// `xid` (not the server's cxid of an expiry), proposed and delivered.
+    pub fn client_closed(
+        &mut self,
+        leader: Sid,
+        session: SessionId,
+        zxid: u64,
+        xid: u64,
+    ) -> &mut H {
+        let body = body_digest(&TxnBody::CloseSession);
+        let cxid = client_cxid(1, xid as u32);
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid,
+            body,
+        });
+        self.push(Event::Delivered {
+            sid: leader,
+            zxid,
+            session,
+            cxid,
+            body,
+            refused: false,
         })
     }
 
@@ -176,7 +289,36 @@ impl H {
         })
     }
 
-    /// The session's CloseSession txn, proposed and delivered.
+    /// The session's CreateSession txn (granting `timeout_ms`), proposed
+    /// and delivered by `leader`.
+    pub fn session_created(
+        &mut self,
+        leader: Sid,
+        session: SessionId,
+        zxid: u64,
+        timeout_ms: u64,
+    ) -> &mut H {
+        let body = body_digest(&TxnBody::CreateSession { timeout_ms });
+        self.push(Event::Proposed {
+            sid: leader,
+            zxid,
+            epoch: Zxid(zxid).epoch(),
+            session,
+            cxid: 0,
+            body,
+        });
+        self.push(Event::Delivered {
+            sid: leader,
+            zxid,
+            session,
+            cxid: 0,
+            body,
+            refused: false,
+        })
+    }
+
+    /// The session's CloseSession txn, proposed and delivered, under the
+    /// server's cxid: an expiry.
     pub fn session_closed(&mut self, leader: Sid, session: SessionId, zxid: u64) -> &mut H {
         self.close_txn(leader, session, zxid, false)
     }
@@ -319,6 +461,15 @@ pub fn create_seq(path: &str, value: &str) -> Call {
         value: value.into(),
         ephemeral: false,
         sequential: true,
+    }
+}
+
+/// The answer to a sequential create that got `name`.
+pub fn named(name: &str) -> Ret {
+    Ret::Named {
+        name: name.into(),
+        version: 0,
+        owner: 0,
     }
 }
 

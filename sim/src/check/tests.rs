@@ -955,11 +955,7 @@ fn watches_can_be_scoped_to_a_connection() {
         .complete(1, 1, 11, "ok", z(1, 1), stat(0, 0))
         .invoke(0, 1, 10, get("/a", true))
         .complete(0, 1, 10, "ok", z(1, 1), node("x", 0, 0))
-        .push(Event::ClientState {
-            client: 0,
-            session: 10,
-            state: ClientStatus::Disconnected,
-        })
+        .client_state(0, 10, ClientStatus::Disconnected)
         .invoke(1, 2, 11, set("/a", "y"))
         .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
         .invoke(0, 2, 10, get("/a", false))
@@ -981,11 +977,7 @@ fn watches_can_be_scoped_to_a_connection() {
         .complete(1, 2, 11, "ok", z(1, 2), stat(1, 0))
         .invoke(0, 2, 10, get("/a", false))
         .complete(0, 2, 10, "ok", z(1, 2), node("y", 1, 0))
-        .push(Event::ClientState {
-            client: 0,
-            session: 10,
-            state: ClientStatus::Disconnected,
-        });
+        .client_state(0, 10, ClientStatus::Disconnected);
     assert_fails(h.verdict_with("client.watches", &opts), "before the event");
     assert_fails(h.verdict("client.watches"), "before the event");
 }
@@ -1079,6 +1071,208 @@ fn sessions_reject_an_ephemeral_created_by_an_ended_session() {
         .invoke(0, 1, 10, create_eph("/e", "x"))
         .complete(0, 1, 10, "ok", z(1, 2), stat(0, 10));
     assert_fails(h.verdict("client.sessions"), "after its session 0xa ended");
+}
+
+// ------------------------------------------------------------------ client.sequential_names
+
+/// /q exists; three sequential creates get growing names, and one between
+/// them lost its answer (it may have used a number: a gap is fine).
+fn sequential_names_good() -> H {
+    let mut h = H::new();
+    h.invoke(0, 1, 10, create("/q", "x"))
+        .complete(0, 1, 10, "ok", z(1, 1), stat(0, 0))
+        .invoke(0, 2, 10, create_seq("/q/s-", "a"))
+        .complete(0, 2, 10, "ok", z(1, 2), named("/q/s-0000000001"))
+        .invoke(1, 1, 11, create_seq("/q/s-", "b"))
+        .complete(1, 1, 11, "ConnectionLoss", 0, Ret::None)
+        .invoke(0, 3, 10, create_seq("/q/s-", "c"))
+        .complete(0, 3, 10, "ok", z(1, 4), named("/q/s-0000000003"));
+    h
+}
+
+#[test]
+fn sequential_names_accept_a_growing_counter_with_gaps() {
+    let h = sequential_names_good();
+    assert_eq!(h.verdict("client.sequential_names"), Ok(()));
+    let v = h.full_verdict("client.sequential_names", &CheckOptions::default());
+    assert_eq!(v, Verdict::Pass);
+}
+
+#[test]
+fn sequential_names_reject_a_name_handed_out_twice() {
+    // The next create is named from the child count (2), not the counter.
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        2,
+        11,
+        "ok",
+        z(1, 5),
+        named("/q/s-0000000003"),
+    );
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "both got the name /q/s-0000000003",
+    );
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        2,
+        11,
+        "ok",
+        z(1, 5),
+        named("/q/s-0000000002"),
+    );
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "the later got /q/s-0000000002 after /q/s-0000000003",
+    );
+    // Or the name is taken, and the create fails.
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        2,
+        11,
+        "NodeExists",
+        z(1, 5),
+        Ret::None,
+    );
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "a name handed out twice",
+    );
+}
+
+#[test]
+fn sequential_names_reject_a_name_not_of_the_counters_form() {
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create_seq("/q/s-", "d"))
+        .complete(1, 2, 11, "ok", z(1, 5), named("/q/s-5"));
+    assert_fails(
+        h.verdict("client.sequential_names"),
+        "not /q/s- followed by a 10-digit counter",
+    );
+}
+
+/// A plain create of a name of the counter's form excuses a NodeExists; a
+/// delete of the parent restarts its counter.
+#[test]
+fn sequential_names_excuse_what_another_road_explains() {
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, create("/q/s-0000000004", "p"))
+        .complete(1, 2, 11, "ok", z(1, 5), stat(0, 0))
+        .invoke(1, 3, 11, create_seq("/q/s-", "d"))
+        .complete(1, 3, 11, "NodeExists", z(1, 6), Ret::None);
+    assert_eq!(h.verdict("client.sequential_names"), Ok(()));
+    let mut h = sequential_names_good();
+    h.invoke(1, 2, 11, delete("/q"))
+        .complete(1, 2, 11, "ok", z(1, 5), Ret::None)
+        .invoke(1, 3, 11, create("/q", "y"))
+        .complete(1, 3, 11, "ok", z(1, 6), stat(0, 0))
+        .invoke(1, 4, 11, create_seq("/q/s-", "d"))
+        .complete(1, 4, 11, "ok", z(1, 7), named("/q/s-0000000000"));
+    assert_eq!(h.verdict("client.sequential_names"), Ok(()));
+    // Without the delete, the same name is a violation.
+    let mut h = sequential_names_good();
+    h.invoke(1, 4, 11, create_seq("/q/s-", "d")).complete(
+        1,
+        4,
+        11,
+        "ok",
+        z(1, 7),
+        named("/q/s-0000000000"),
+    );
+    assert_fails(h.verdict("client.sequential_names"), "under /q");
+}
+
+// ------------------------------------------------------------------ client.session_expiry
+
+/// Leader 1 of epoch 1 has led for a while. Session 10 (timeout 3 s) sends
+/// a set to server `sent_to`, and leader 1 proposes it; the client then
+/// falls silent, and `silent_ms` later the leader expires the session.
+fn expiry_after(silent_ms: u64, sent_to: u64) -> H {
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .wait(10_000)
+        .session_started(0, 10, 3000)
+        .invoke(0, 1, 10, set("/a", "x"))
+        .proposed_request(1, z(1, 1), 10, 1)
+        .complete_on(sent_to, 0, 1, 10, z(1, 1))
+        .wait(silent_ms)
+        .session_closed(1, 10, z(1, 2));
+    h
+}
+
+#[test]
+fn session_expiry_accepts_expiring_a_silent_session() {
+    let h = expiry_after(3000, 1);
+    let v = h.full_verdict("client.session_expiry", &CheckOptions::default());
+    assert_eq!(v, Verdict::Pass);
+}
+
+#[test]
+fn session_expiry_rejects_a_leader_expiring_a_session_it_just_heard() {
+    assert_fails(
+        expiry_after(1000, 1).verdict("client.session_expiry"),
+        "leader 1 expired session 0xa (timeout 3000 ms)",
+    );
+    assert_fails(
+        expiry_after(1000, 1).verdict("client.session_expiry"),
+        "after client 0 op 1 invoked a request it sent to that leader",
+    );
+    // Within the clock's lag of the timeout: not judged a violation.
+    let lag = super::session_expiry::CLOCK_LAG_MS;
+    assert_eq!(
+        expiry_after(3000 - lag, 1).verdict("client.session_expiry"),
+        Ok(())
+    );
+}
+
+/// A leader sets every session's deadline a timeout ahead when it
+/// establishes its epoch, and a new session's when it applies its creation.
+#[test]
+fn session_expiry_rejects_an_expiry_within_a_timeout_of_establishing_or_creating() {
+    let mut h = H::new();
+    h.session_started(0, 10, 3000)
+        .established(2, 2, z(1, 1))
+        .wait(1000)
+        .session_closed(2, 10, z(2, 1));
+    assert_fails(
+        h.verdict("client.session_expiry"),
+        "after it established epoch 2",
+    );
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .wait(10_000)
+        .session_created(1, 10, z(1, 1), 3000)
+        .session_started(0, 10, 3000)
+        .wait(1000)
+        .session_closed(1, 10, z(1, 2));
+    assert_fails(
+        h.verdict("client.session_expiry"),
+        "after it applied the session's creation",
+    );
+}
+
+/// What the leader may not have heard proves nothing: a request forwarded
+/// by a follower (its touch rides a ping reply that can be lost); and a
+/// session's own close is no expiry.
+#[test]
+fn session_expiry_judges_only_what_the_leader_surely_heard() {
+    assert_eq!(
+        expiry_after(1000, 2).verdict("client.session_expiry"),
+        Ok(())
+    );
+    let mut h = H::new();
+    h.established(1, 1, 0)
+        .wait(10_000)
+        .session_started(0, 10, 3000)
+        .invoke(0, 1, 10, set("/a", "x"))
+        .proposed_request(1, z(1, 1), 10, 1)
+        .complete_on(1, 0, 1, 10, z(1, 1))
+        .wait(1000)
+        .client_closed(1, 10, z(1, 2), 2);
+    assert_eq!(h.verdict("client.session_expiry"), Ok(()));
 }
 
 // ------------------------------------------------------------------ liveness
@@ -1224,9 +1418,11 @@ fn converged_rejects_a_different_tree_a_lagging_or_idle_server() {
 #[test]
 fn run_all_reports_every_named_check() {
     let names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
-    assert_eq!(names.len(), 26);
+    assert_eq!(names.len(), 28);
     let mut sorted = names.clone();
     sorted.sort();
+    // No sequential create in that history: no names to judge.
+    sorted.retain(|n| *n != "client.sequential_names");
     // storm.exactly_once is promised only by batch topologies.
     let batch = CheckOptions {
         storm: crate::check::StormSpec {
@@ -1273,7 +1469,12 @@ fn run_reports_only_the_families_asked_for() {
     let names: Vec<&str> = only_client.keys().copied().collect();
     assert_eq!(
         names,
-        ["client.sequential", "client.sessions", "client.watches"]
+        [
+            "client.sequential",
+            "client.session_expiry",
+            "client.sessions",
+            "client.watches"
+        ]
     );
     let zab = run(&h.records, &CheckOptions::default(), |f| f == Family::Zab);
     assert!(zab["zab.agreement"].is_fail(), "{zab:?}");
@@ -1441,10 +1642,27 @@ fn too_little_evidence_is_inconclusive_not_a_pass() {
         "client.linearizable",
         "client.watches",
         "client.sessions",
+        "client.session_expiry",
     ] {
         let v = empty.full_verdict(check, &opts);
         assert!(matches!(v, Verdict::Inconclusive(_)), "{check}: {v:?}");
     }
+    // Sequential names: not judged without sequential creates, inconclusive
+    // with fewer than two named.
+    assert!(!run_all(&empty.records, &opts).contains_key("client.sequential_names"));
+    let mut seq = H::new();
+    seq.invoke(0, 1, 7, create_seq("/q/s-", "a")).complete(
+        0,
+        1,
+        7,
+        "ok",
+        z(1, 1),
+        named("/q/s-0000000000"),
+    );
+    assert!(matches!(
+        seq.full_verdict("client.sequential_names", &opts),
+        Verdict::Inconclusive(why) if why.contains("1 named sequential creates (needs 2)")
+    ));
     // Deliveries are what the ZAB checks judge.
     let zab = zab_good();
     assert_eq!(zab.full_verdict("zab.agreement", &opts), Verdict::Pass);

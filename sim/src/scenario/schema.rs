@@ -349,7 +349,8 @@ pub struct DiskSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckSpec {
     pub zab: bool,
-    /// client.sequential, client.watches, client.sessions.
+    /// client.sequential, client.watches, client.sessions,
+    /// client.sequential_names, client.session_expiry.
     pub client: bool,
     pub linearizable: bool,
     /// The linearizability search's budget per znode: past it the verdict
