@@ -280,23 +280,8 @@ impl DuelingLeaders {
         // Each side is v and a quorum less one of the others: at their
         // fewest, they share v alone.
         let q = (n / 2 + 1) as usize;
-        let side = |ids: &[u64]| -> Vec<Vec<Target>> {
-            let inside: Vec<Target> = std::iter::once(v)
-                .chain(ids.iter().copied())
-                .map(Target::Node)
-                .collect();
-            let rest: Vec<Target> = (1..=n)
-                .filter(|s| *s != v && !ids.contains(s))
-                .map(Target::Node)
-                .collect();
-            if rest.is_empty() {
-                vec![inside]
-            } else {
-                vec![inside, rest]
-            }
-        };
-        let first = side(&others[..q - 1]);
-        let second = side(&others[others.len() - (q - 1)..]);
+        let (a_ids, b_ids) = (&others[..q - 1], &others[others.len() - (q - 1)..]);
+        let (first, second) = (quorum_with(v, a_ids, n), quorum_with(v, b_ids, n));
         // Long enough to elect and choose an epoch (FLE waits to finalize).
         let phase = (init_ms * self.phase_pct / 100).max(600);
         let at = at
@@ -312,7 +297,6 @@ impl DuelingLeaders {
             count: 1_000,
             probability: 1.0,
         });
-        let kill_v = || Action::Kill(Kill(vec![Target::Node(v)]));
         let lag = Action::Isolate(Isolate(vec![Target::Node(v)]));
         let mut out = vec![
             fault(at - self.lag_ms, Some(at), lag),
@@ -321,19 +305,15 @@ impl DuelingLeaders {
         ];
         // The second quorum restarts whole: its members have been looking
         // without a quorum, and their notifications back off.
-        let second_ids: Vec<Target> = others[others.len() - (q - 1)..]
-            .iter()
-            .map(|s| Target::Node(*s))
-            .chain([Target::Node(v)])
-            .collect();
+        let second_ids = b_ids.iter().chain([&v]).map(|s| Target::Node(*s));
         let phases = [
             (at, t1, first.clone(), None),
-            (t1 + 1, t2, second, Some(Action::Kill(Kill(second_ids)))),
-            (t2 + 1, t3, first, Some(kill_v())),
+            (t1 + 1, t2, second, Some(Kill(second_ids.collect()))),
+            (t2 + 1, t3, first, Some(Kill(vec![Target::Node(v)]))),
         ];
         for (from, until, groups, restart) in phases {
             if let Some(restart) = restart {
-                out.push(fault(from, Some(from + 100), restart));
+                out.push(fault(from, Some(from + 100), Action::Kill(restart)));
             }
             if groups.len() > 1 {
                 out.push(fault(
@@ -344,6 +324,24 @@ impl DuelingLeaders {
             }
         }
         out
+    }
+}
+
+/// Partition groups: `v` with `ids` on one side, the rest (if any) on the
+/// other.
+fn quorum_with(v: u64, ids: &[u64], n: u64) -> Vec<Vec<Target>> {
+    let inside: Vec<Target> = std::iter::once(v)
+        .chain(ids.iter().copied())
+        .map(Target::Node)
+        .collect();
+    let rest: Vec<Target> = (1..=n)
+        .filter(|s| *s != v && !ids.contains(s))
+        .map(Target::Node)
+        .collect();
+    if rest.is_empty() {
+        vec![inside]
+    } else {
+        vec![inside, rest]
     }
 }
 

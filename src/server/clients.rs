@@ -760,16 +760,11 @@ impl Clients {
     ) {
         // Injected bug (sim only): any fence answers the newest reconnect.
         let by_session = crate::bugs::on("session-moved-keeps-connection");
-        let asked = self
-            .revalidations
-            .get(&session)
-            .is_some_and(|(_, token)| by_session || fence_cxid(*token) == cxid);
-        if !asked {
-            return;
-        }
-        let Some((conn, _)) = self.revalidations.remove(&session) else {
-            return;
+        let conn = match self.revalidations.get(&session) {
+            Some(&(conn, token)) if by_session || fence_cxid(token) == cxid => conn,
+            _ => return,
         };
+        self.revalidations.remove(&session);
         let generation = match result {
             Ok(OpResult::Attached { generation }) => Some(generation),
             _ => None,
@@ -1009,7 +1004,6 @@ mod tests {
     /// owns its session again instead of being refused forever.
     #[test]
     fn a_connection_whose_session_moved_away_ends() {
-        use crate::zab::txn::fence_cxid;
         let mut p = serving_peer();
         let mut c = Clients::new(1);
         let mut rx1 = connected(&mut p, &mut c);

@@ -299,22 +299,7 @@ impl H {
         timeout_ms: u64,
     ) -> &mut H {
         let body = body_digest(&TxnBody::CreateSession { timeout_ms });
-        self.push(Event::Proposed {
-            sid: leader,
-            zxid,
-            epoch: Zxid(zxid).epoch(),
-            session,
-            cxid: 0,
-            body,
-        });
-        self.push(Event::Delivered {
-            sid: leader,
-            zxid,
-            session,
-            cxid: 0,
-            body,
-            refused: false,
-        })
+        self.server_txn(leader, session, zxid, body, false)
     }
 
     /// The session's CloseSession txn, proposed and delivered, under the
@@ -331,6 +316,19 @@ impl H {
 
     fn close_txn(&mut self, leader: Sid, session: SessionId, zxid: u64, refused: bool) -> &mut H {
         let body = body_digest(&TxnBody::CloseSession);
+        self.server_txn(leader, session, zxid, body, refused)
+    }
+
+    /// A txn of the server's own (cxid 0) under `session`, proposed and
+    /// delivered by `leader`.
+    fn server_txn(
+        &mut self,
+        leader: Sid,
+        session: SessionId,
+        zxid: u64,
+        body: u64,
+        refused: bool,
+    ) -> &mut H {
         self.push(Event::Proposed {
             sid: leader,
             zxid,

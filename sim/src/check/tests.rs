@@ -1090,6 +1090,15 @@ fn sequential_names_good() -> H {
     h
 }
 
+/// `sequential_names_good` and client 1's op `op`: one more sequential
+/// create under /q, answered `outcome` at `zxid` with `ret`.
+fn plus_seq_create(op: u64, outcome: &str, zxid: u64, ret: Ret) -> H {
+    let mut h = sequential_names_good();
+    h.invoke(1, op, 11, create_seq("/q/s-", "d"))
+        .complete(1, op, 11, outcome, zxid, ret);
+    h
+}
+
 #[test]
 fn sequential_names_accept_a_growing_counter_with_gaps() {
     let h = sequential_names_good();
@@ -1101,42 +1110,18 @@ fn sequential_names_accept_a_growing_counter_with_gaps() {
 #[test]
 fn sequential_names_reject_a_name_handed_out_twice() {
     // The next create is named from the child count (2), not the counter.
-    let mut h = sequential_names_good();
-    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
-        1,
-        2,
-        11,
-        "ok",
-        z(1, 5),
-        named("/q/s-0000000003"),
-    );
+    let h = plus_seq_create(2, "ok", z(1, 5), named("/q/s-0000000003"));
     assert_fails(
         h.verdict("client.sequential_names"),
         "both got the name /q/s-0000000003",
     );
-    let mut h = sequential_names_good();
-    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
-        1,
-        2,
-        11,
-        "ok",
-        z(1, 5),
-        named("/q/s-0000000002"),
-    );
+    let h = plus_seq_create(2, "ok", z(1, 5), named("/q/s-0000000002"));
     assert_fails(
         h.verdict("client.sequential_names"),
         "the later got /q/s-0000000002 after /q/s-0000000003",
     );
     // Or the name is taken, and the create fails.
-    let mut h = sequential_names_good();
-    h.invoke(1, 2, 11, create_seq("/q/s-", "d")).complete(
-        1,
-        2,
-        11,
-        "NodeExists",
-        z(1, 5),
-        Ret::None,
-    );
+    let h = plus_seq_create(2, "NodeExists", z(1, 5), Ret::None);
     assert_fails(
         h.verdict("client.sequential_names"),
         "a name handed out twice",
@@ -1145,9 +1130,7 @@ fn sequential_names_reject_a_name_handed_out_twice() {
 
 #[test]
 fn sequential_names_reject_a_name_not_of_the_counters_form() {
-    let mut h = sequential_names_good();
-    h.invoke(1, 2, 11, create_seq("/q/s-", "d"))
-        .complete(1, 2, 11, "ok", z(1, 5), named("/q/s-5"));
+    let h = plus_seq_create(2, "ok", z(1, 5), named("/q/s-5"));
     assert_fails(
         h.verdict("client.sequential_names"),
         "not /q/s- followed by a 10-digit counter",
@@ -1173,15 +1156,7 @@ fn sequential_names_excuse_what_another_road_explains() {
         .complete(1, 4, 11, "ok", z(1, 7), named("/q/s-0000000000"));
     assert_eq!(h.verdict("client.sequential_names"), Ok(()));
     // Without the delete, the same name is a violation.
-    let mut h = sequential_names_good();
-    h.invoke(1, 4, 11, create_seq("/q/s-", "d")).complete(
-        1,
-        4,
-        11,
-        "ok",
-        z(1, 7),
-        named("/q/s-0000000000"),
-    );
+    let h = plus_seq_create(4, "ok", z(1, 7), named("/q/s-0000000000"));
     assert_fails(h.verdict("client.sequential_names"), "under /q");
 }
 
