@@ -45,6 +45,9 @@ pub struct JuteSession {
     queue: VecDeque<(u32, Slot)>,
     /// The identities `auth` packets gave this connection.
     ids: Vec<Id>,
+    /// The ConnectResponse has been sent: from here on the client reads
+    /// every frame as a reply header, so none may be sent again.
+    connected: bool,
     done: bool,
 }
 
@@ -217,10 +220,18 @@ impl JuteSession {
                 let timeout = timeout_ms.min(i32::MAX as u64) as i32;
                 let frame =
                     connect_response(timeout, session as i64, password(session), self.read_only);
+                self.connected = true;
                 out.push(Action::Send(frame));
             }
+            // In the handshake, expiry is the ConnectResponse's answer. Past
+            // it (the session closed by another connection, or expired),
+            // ZooKeeper just closes the connection: the client reconnects
+            // and hears of the expiry then. A ConnectResponse here would be
+            // read as a reply with xid 0 to no request (kazoo: IndexError).
             ServerMsg::Expired => {
-                out.push(Action::Send(expired(self.read_only)));
+                if !self.connected {
+                    out.push(Action::Send(expired(self.read_only)));
+                }
                 self.close(out, "session expired");
             }
             ServerMsg::Refused => self.close(out, "server behind the client or not serving"),
@@ -581,6 +592,28 @@ mod tests {
                 proptest::prop_assert_eq!(i, out.len() - 1, "nothing after a close");
             }
         }
+    }
+
+    /// A session closed elsewhere while this connection serves it: the
+    /// connection closes with no frame (a second ConnectResponse would be
+    /// read as a reply header, xid 0, to no request).
+    #[test]
+    fn a_session_expired_past_the_handshake_closes_without_a_frame() {
+        let mut s = started();
+        let mut out = Vec::new();
+        let connected = ServerMsg::Connected {
+            session: 42,
+            timeout_ms: 4_000,
+        };
+        s.on_server(connected, &mut out);
+        out.clear();
+        s.on_server(ServerMsg::Expired, &mut out);
+        assert_eq!(sent(&out), (vec![], true));
+        // In the handshake, expiry is still answered.
+        let mut s = started();
+        let mut out = Vec::new();
+        s.on_server(ServerMsg::Expired, &mut out);
+        assert!(matches!(out[..], [Action::Send(_), Action::Close(_)]));
     }
 
     #[test]
