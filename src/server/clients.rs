@@ -184,6 +184,7 @@ struct Conn {
     addr: String,
     received: u64,
     sent: u64,
+    arrivals: super::client_stats::Arrivals,
 }
 
 pub(super) struct Clients {
@@ -200,6 +201,9 @@ pub(super) struct Clients {
     /// Connections whose next requests may run once the txns being applied
     /// have all fired their watches.
     to_unblock: Vec<ConnId>,
+    stats: super::client_stats::ServerStats,
+    /// The core's clock at the last input, for request latency.
+    now_ms: u64,
 }
 
 impl Clients {
@@ -214,6 +218,8 @@ impl Clients {
             out: Vec::new(),
             to_close: Vec::new(),
             to_unblock: Vec::new(),
+            stats: Default::default(),
+            now_ms: 0,
         }
     }
 
@@ -235,12 +241,37 @@ impl Clients {
     pub(super) fn four_letter_counts(&self) -> super::four_letter::Snapshot {
         let mut s = super::four_letter::Snapshot::default();
         for c in self.conns.values() {
-            s.clients.push((c.addr.clone(), c.received, c.sent));
-            s.received += c.received;
-            s.sent += c.sent;
-            s.outstanding += (c.inflight.len() + c.blocked.len()) as u64;
+            let queued = (c.inflight.len() + c.blocked.len()) as u64;
+            s.conns.push(super::four_letter::ConnInfo {
+                addr: c.addr.clone(),
+                received: c.received,
+                sent: c.sent,
+                queued,
+                session: c.session.map(|id| (id, c.timeout_ms)),
+            });
+            s.outstanding += queued;
         }
+        s.received = self.stats.received;
+        s.sent = self.stats.sent;
+        s.latency = self.stats.latency;
         s
+    }
+
+    /// The session each watching connection serves.
+    pub(super) fn session_of(&self, conn: ConnId) -> Option<SessionId> {
+        self.conns.get(&conn).and_then(|c| c.session)
+    }
+
+    /// `crst` and `srst`.
+    pub(super) fn reset_stats(&mut self, what: super::four_letter::Reset) {
+        match what {
+            super::four_letter::Reset::Connections => {
+                for c in self.conns.values_mut() {
+                    (c.received, c.sent) = (0, 0);
+                }
+            }
+            super::four_letter::Reset::Server => self.stats = Default::default(),
+        }
     }
 
     pub(super) fn has_output(&self) -> bool {
@@ -252,6 +283,12 @@ impl Clients {
         for (conn, msg) in self.out.drain(..) {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.sent += 1;
+                self.stats.sent += 1;
+                if let ServerMsg::Reply { xid, .. } = &msg {
+                    if let Some(ms) = c.arrivals.answered(*xid, self.now_ms) {
+                        self.stats.note_latency(ms);
+                    }
+                }
                 if let Some(tx) = &c.tx {
                     let _ = tx.send(msg);
                 }
@@ -362,6 +399,11 @@ impl Clients {
             return;
         };
         c.received += 1;
+        self.stats.received += 1;
+        self.now_ms = peer.now_ms();
+        if let ClientMsg::Request { xid, .. } = &msg {
+            c.arrivals.arrived(*xid, self.now_ms);
+        }
         // Anything a session sends shows it alive, as in ZooKeeper (whose
         // clients ping only when idle).
         if let Some(s) = c.session {
@@ -717,6 +759,7 @@ impl Clients {
         applied: Vec<Applied>,
         mut done: impl FnMut(Arc<Txn>, bool),
     ) {
+        self.now_ms = peer.now_ms();
         for a in applied {
             let refused = a.refused();
             done(self.on_applied(peer, a), refused);

@@ -2,6 +2,7 @@
 //! and the client connections. It only moves bytes and time; every decision is
 //! made in `zab::Peer` (protocol) or `session` (per-connection request order).
 
+mod client_stats;
 mod clients;
 pub mod four_letter;
 mod jute_port;
@@ -11,6 +12,7 @@ mod persister;
 pub mod program;
 pub mod wire;
 pub mod zoo_cfg;
+mod zoo_cfg_keys;
 
 use crate::store::{Disk, Store};
 use crate::timer::Ticker;
@@ -58,6 +60,8 @@ pub struct ServerConfig {
     /// The four-letter words answered on a jute client port
     /// (`4lw.commands.whitelist`; ZooKeeper's default is `srvr`).
     pub four_letter_words: BTreeSet<String>,
+    /// What `conf` and `envi` say of this server.
+    pub about: four_letter::About,
 }
 
 /// The client port's protocol.
@@ -85,6 +89,7 @@ impl ServerConfig {
             max_client_cnxns: 0,
             client_protocol: ClientProtocol::Native,
             four_letter_words: ["srvr".to_string()].into(),
+            about: four_letter::About::default(),
         }
     }
 
@@ -301,6 +306,7 @@ pub async fn run(
     let persist_tx = persister::spawn(store, inbox_tx.clone(), (cfg.sid, observer.clone()));
     let mut driver = Driver::new(peer, persist_tx, outbound, observer);
     driver.four_letter_words = cfg.four_letter_words.clone();
+    driver.about = cfg.about.clone();
     driver.flush_ready()?;
     // Time reaches the core at least twice a tick, so a short tick's limits
     // are judged at the tick's resolution, not the poll's.
@@ -401,6 +407,8 @@ struct Driver {
     /// When we last reset our connection to each peer.
     reset_at: BTreeMap<Sid, u64>,
     four_letter_words: BTreeSet<String>,
+    about: four_letter::About,
+    started_ms: u64,
 }
 
 /// Don't answer a peer's reconnect with a reset of our own this soon after
@@ -433,6 +441,8 @@ impl Driver {
             storm: Storm::default(),
             reset_at: BTreeMap::new(),
             four_letter_words: BTreeSet::new(),
+            about: four_letter::About::default(),
+            started_ms: now_ms(),
         }
     }
 
@@ -494,11 +504,12 @@ impl Driver {
             Inbox::DiskFailed(e) => self.disk_error = Some(e),
             Inbox::FourLetter { word, reply } => {
                 let snapshot = self.four_letter_snapshot();
-                let _ = reply.send(four_letter::answer(
-                    word,
-                    &self.four_letter_words,
-                    &snapshot,
-                ));
+                let allowed = &self.four_letter_words;
+                let text = four_letter::answer(word, allowed, &snapshot, &self.about);
+                if let Some(what) = four_letter::resets(word).filter(|_| allowed.contains(word)) {
+                    self.clients.reset_stats(what);
+                }
+                let _ = reply.send(text);
             }
         }
     }
@@ -517,10 +528,27 @@ impl Driver {
         s.mode = Some(mode);
         s.zxid = p.applied().0;
         s.node_count = p.node_count() as u64;
-        s.followers = match mode {
-            Mode::Leader => self.outbound.len() as u64,
-            _ => 0,
-        };
+        (s.followers, s.synced_followers, s.pending_syncs) = p.learner_counts();
+        let tree = p.tree();
+        s.sessions = tree.sessions().iter().map(|(id, to)| (*id, *to)).collect();
+        s.ephemerals = tree.ephemeral_owners();
+        s.watches = tree
+            .watched_paths()
+            .into_iter()
+            .filter_map(|(conn, paths)| {
+                let session = self.clients.session_of(conn)?;
+                Some((session, paths.into_iter().collect()))
+            })
+            .collect();
+        s.watches.sort();
+        s.watch_count = tree.watch_count() as u64;
+        s.data_size = tree.approximate_data_size();
+        s.digest = p.tree_digest();
+        s.dir_sizes = (
+            four_letter::dir_size(&self.about.data_dir),
+            four_letter::dir_size(&self.about.data_log_dir),
+        );
+        s.uptime_ms = self.now.saturating_sub(self.started_ms);
         s
     }
 

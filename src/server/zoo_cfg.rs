@@ -1,8 +1,8 @@
 //! ZooKeeper's `zoo.cfg`: `key=value` lines and `#` comments, with
 //! ZooKeeper's keys and defaults. Every malformed value and every key we
-//! do not know is an error naming file, line and key. Keys ZooKeeper has
-//! that change nothing here (its admin server, metrics, ...) are accepted
-//! and listed in `ignored`, so an existing config works as it is.
+//! do not know is an error naming file, line and key. Keys ZooKeeper 3.8
+//! documents that change nothing here (`zoo_cfg_keys`) are accepted and
+//! listed in `ignored`, so an existing config works as it is.
 
 use crate::types::Sid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,25 +62,6 @@ impl fmt::Display for CfgError {
 }
 
 impl std::error::Error for CfgError {}
-
-/// ZooKeeper keys that change nothing in zkstorm.
-const IGNORED: &[&str] = &[
-    "admin.enableServer",
-    "admin.serverAddress",
-    "admin.serverPort",
-    "standaloneEnabled",
-    "reconfigEnabled",
-    "dynamicConfigFile",
-    "globalOutstandingLimit",
-    "preAllocSize",
-    "leaderServes",
-    "cnxTimeout",
-    "quorumListenOnAllIPs",
-    "electionAlg",
-    "syncEnabled",
-    "clientPortListenBacklog",
-    "jute.maxbuffer",
-];
 
 impl ZooCfg {
     pub fn load(path: &Path) -> Result<ZooCfg, CfgError> {
@@ -203,7 +184,9 @@ fn servers_and_the_rest(raw: Raw, cfg: &mut ZooCfg, err: Err) -> Result<(), CfgE
             let sid =
                 sid.ok_or_else(|| err(l, &k, format!("{n:?} is not a server id (1 or more)")))?;
             cfg.servers.insert(sid, server_line(l, &k, &v, err)?);
-        } else if IGNORED.contains(&k.as_str()) || k.starts_with("metricsProvider.") {
+        } else if k == "peerType" && v != "participant" {
+            return Err(err(l, &k, format!("{v:?}: observers are not supported")));
+        } else if k == "peerType" || super::zoo_cfg_keys::has_no_effect(&k) {
             cfg.ignored.push((l, k));
         } else {
             return Err(err(l, &k, "unknown key".into()));
@@ -324,6 +307,22 @@ server.3=zk3.example:2888:3888;0.0.0.0:2182
         let alone = ZooCfg::parse("dataDir=/tmp/z\nclientPort=2181\n", "zoo.cfg").unwrap();
         assert!(alone.servers.is_empty());
         assert_eq!(alone.four_letter_words, ["srvr".to_string()].into());
+    }
+
+    /// What kazoo's own test harness writes for a ZooKeeper 3.5+ ensemble,
+    /// and a few more documented keys: all load, each listed as ignored.
+    #[test]
+    fn every_documented_zookeeper_key_loads() {
+        let text = "dataDir=/tmp/z\n4lw.commands.whitelist=*\nreconfigEnabled=true\n\
+                    localSessionsEnabled=false\nlocalSessionsUpgradingEnabled=false\n\
+                    peerType=participant\nssl.quorum.protocol=TLSv1.2\n\
+                    znode.container.checkIntervalMs=60000\nzookeeper.nio.numWorkerThreads=4\n";
+        let c = ZooCfg::parse(text, "zoo.cfg").unwrap();
+        let ignored: Vec<&str> = c.ignored.iter().map(|(_, k)| k.as_str()).collect();
+        assert_eq!(ignored.len(), 7, "{ignored:?}");
+        assert!(ignored.contains(&"localSessionsUpgradingEnabled"));
+        let observer = ZooCfg::parse("dataDir=/tmp/z\npeerType=observer\n", "zoo.cfg");
+        assert!(observer.unwrap_err().to_string().contains("observers"));
     }
 
     #[test]

@@ -727,6 +727,23 @@ impl DataTree {
         self.watches.len()
     }
 
+    /// Each watching connection's paths (for the four-letter words).
+    pub fn watched_paths(&self) -> BTreeMap<WatcherId, BTreeSet<String>> {
+        self.watches.paths_by_watcher()
+    }
+
+    /// Every session owning ephemerals, with their paths.
+    pub fn ephemeral_owners(&self) -> Vec<(SessionId, Vec<String>)> {
+        let own = |(s, p): (&SessionId, &BTreeSet<String>)| (*s, p.iter().cloned().collect());
+        self.ephemerals.iter().map(own).collect()
+    }
+
+    /// Paths and data in bytes: ZooKeeper's approximate data size.
+    pub fn approximate_data_size(&self) -> u64 {
+        let size = |(p, n): (&String, &Node)| (p.len() + n.data.len()) as u64;
+        self.nodes.iter().map(size).sum()
+    }
+
     /// Number of znodes, the root included.
     pub fn node_count(&self) -> usize {
         self.nodes.len()

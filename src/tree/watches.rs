@@ -74,6 +74,14 @@ impl WatchTable {
         self.by_watcher.is_empty()
     }
 
+    /// Each watcher's paths, data and child watches together.
+    pub(crate) fn paths_by_watcher(&self) -> BTreeMap<WatcherId, BTreeSet<String>> {
+        self.by_watcher
+            .iter()
+            .map(|(w, keys)| (*w, keys.iter().map(|(_, p)| p.clone()).collect()))
+            .collect()
+    }
+
     /// Number of (watcher, kind, path) registrations.
     pub(crate) fn len(&self) -> usize {
         self.by_watcher.values().map(BTreeSet::len).sum()

@@ -272,6 +272,28 @@ impl Peer {
     pub fn node_count(&self) -> usize {
         self.db.tree.node_count()
     }
+    /// The tree as applied here, to look at (the four-letter words).
+    pub fn tree(&self) -> &crate::tree::DataTree {
+        &self.db.tree
+    }
+    /// As leader: learners connected, those past NEWLEADER, those still
+    /// syncing. (0, 0, 0) otherwise.
+    pub fn learner_counts(&self) -> (u64, u64, u64) {
+        let Role::Leading(l) = &self.role else {
+            return (0, 0, 0);
+        };
+        let synced = l
+            .learners
+            .values()
+            .filter(|x| x.state == LearnerState::Active)
+            .count() as u64;
+        let syncing = l
+            .learners
+            .values()
+            .filter(|x| x.state == LearnerState::Syncing)
+            .count() as u64;
+        (l.learners.len() as u64, synced, syncing)
+    }
     /// A client connection closed: its watches go.
     pub fn remove_watcher(&mut self, watcher: crate::tree::WatcherId) {
         self.db.tree.remove_watcher(watcher);
