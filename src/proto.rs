@@ -98,7 +98,9 @@ impl CreateMode {
 pub enum WriteOp {
     Create {
         path: String,
-        data: Vec<u8>,
+        /// `None`: a null buffer, which ZooKeeper keeps apart from an empty
+        /// one (both have dataLength 0).
+        data: Option<Vec<u8>>,
         mode: CreateMode,
         /// `None`: the open ACL (see `acl::NodeAcl`).
         acl: NodeAcl,
@@ -107,7 +109,7 @@ pub enum WriteOp {
     Delete { path: String, version: i32 },
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         version: i32,
     },
     /// Passes when the node exists at `version` (-1: any); only meaningful inside multi.
@@ -148,7 +150,7 @@ pub enum OpResult {
     /// error and its index (see `MultiError`).
     Multi(Vec<OpResult>),
     Data {
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         stat: Stat,
     },
     /// `None` when the node does not exist (exists is not an error then).

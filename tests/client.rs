@@ -190,7 +190,7 @@ fn read(path: &str) -> ClientOp {
 fn set(path: &str, data: &[u8], version: i32) -> ClientOp {
     ClientOp::Write(WriteOp::SetData {
         path: path.into(),
-        data: data.into(),
+        data: Some(data.into()),
         version,
     })
 }
@@ -198,7 +198,7 @@ fn set(path: &str, data: &[u8], version: i32) -> ClientOp {
 fn create_op(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
     WriteOp::Create {
         path: path.into(),
-        data: data.into(),
+        data: Some(data.into()),
         mode,
         acl: None,
     }
@@ -587,7 +587,7 @@ fn multi_is_all_or_nothing() {
                         create_op("/m/b", b"2", Persistent),
                         WriteOp::SetData {
                             path: "/m/keep".into(),
-                            data: b"k1".to_vec(),
+                            data: Some(b"k1".to_vec()),
                             version: -1,
                         },
                         WriteOp::Check {
@@ -607,7 +607,7 @@ fn multi_is_all_or_nothing() {
                         create_op("/m/keep", b"again", Persistent),
                         WriteOp::SetData {
                             path: "/m/keep".into(),
-                            data: b"x".to_vec(),
+                            data: Some(b"x".to_vec()),
                             version: 5,
                         },
                     ],
@@ -655,7 +655,7 @@ fn multi_is_all_or_nothing() {
                 create_op("/m/b", b"2", Persistent),
                 WriteOp::SetData {
                     path: "/m/a".into(),
-                    data: b"x".to_vec(),
+                    data: Some(b"x".to_vec()),
                     version: 0,
                 },
                 WriteOp::Check {
@@ -668,7 +668,7 @@ fn multi_is_all_or_nothing() {
                 },
                 WriteOp::SetData {
                     path: "/m/keep".into(),
-                    data: b"k1".to_vec(),
+                    data: Some(b"k1".to_vec()),
                     version: 0,
                 },
             ];
@@ -939,7 +939,7 @@ fn watch_event_precedes_pipelined_reads_of_the_change() {
                                 let Ok(OpResult::Data { data, .. }) = r else {
                                     panic!("read failed: {r:?}")
                                 };
-                                if data == new.as_bytes() {
+                                if data.as_deref() == Some(new.as_bytes()) {
                                     event = event.or_else(|| delivered_watch(&mut events));
                                     assert!(
                                         event.is_some(),
@@ -1426,7 +1426,10 @@ async fn read_counter(r: Client, who: &str, halt: Arc<AtomicBool>) -> ReadStats 
                         epochs.push(zxid.epoch());
                     }
                     if let OpResult::Data { data, .. } = res {
-                        let v: u64 = String::from_utf8(data).unwrap().parse().unwrap();
+                        let v: u64 = String::from_utf8(data.unwrap_or_default())
+                            .unwrap()
+                            .parse()
+                            .unwrap();
                         assert!(v >= value, "{who}: value {v} after {value}");
                         value = v;
                     }
@@ -1643,7 +1646,7 @@ fn pipelined_requests_keep_fifo_order() {
                             } else {
                                 format!("v{v}")
                             };
-                            assert_eq!(data, want.as_bytes(), "{at}");
+                            assert_eq!(data.as_deref(), Some(want.as_bytes()), "{at}");
                             assert!(zxid >= last_write, "{at}");
                         }
                         Kind::Seq(n) => {

@@ -425,7 +425,7 @@ impl Call {
                 path, data, mode, ..
             }) => Call::Create {
                 path: path.clone(),
-                value: value_text(data),
+                value: value_text(data.as_deref().unwrap_or_default()),
                 ephemeral: mode.is_ephemeral(),
                 sequential: mode.is_sequential(),
             },
@@ -435,7 +435,7 @@ impl Call {
                 version,
             }) => Call::Set {
                 path: path.clone(),
-                value: value_text(data),
+                value: value_text(data.as_deref().unwrap_or_default()),
                 version: *version,
             },
             ClientOp::Write(WriteOp::Delete { path, version }) => Call::Delete {
@@ -449,7 +449,7 @@ impl Call {
                     version: -1,
                 }] if p2 == path => Call::CheckSet {
                     path: path.clone(),
-                    value: value_text(data),
+                    value: value_text(data.as_deref().unwrap_or_default()),
                     version: *version,
                 },
                 _ => Call::Other {
@@ -521,7 +521,7 @@ impl Ret {
     pub fn of(result: Result<OpResult, ErrorCode>) -> Ret {
         match result {
             Ok(OpResult::Data { data, stat }) => Ret::Node {
-                value: value_text(&data),
+                value: value_text(data.as_deref().unwrap_or_default()),
                 version: stat.version,
                 owner: stat.ephemeral_owner,
             },

@@ -175,7 +175,7 @@ fn pick_op(
     }
     let mut weights = cfg.mix.to_vec();
     weights.push(cfg.ephemeral);
-    let data = value(cfg, n, seq);
+    let data = Some(value(cfg, n, seq));
     let write = |w| ClientOp::Write(w);
     match weighted(rng, &weights) {
         0 => write(WriteOp::Create {

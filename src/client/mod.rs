@@ -167,7 +167,7 @@ impl Client {
     ) -> Result<String, ErrorCode> {
         let op = WriteOp::Create {
             path: path.into(),
-            data: data.into(),
+            data: Some(data.into()),
             mode,
             acl: self.stored_acl(acl)?,
         };
@@ -255,7 +255,7 @@ impl Client {
     ) -> Result<String, ErrorCode> {
         let op = WriteOp::Create {
             path: path.into(),
-            data: data.into(),
+            data: Some(data.into()),
             mode,
             acl: None,
         };
@@ -276,7 +276,7 @@ impl Client {
     pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, ErrorCode> {
         let op = WriteOp::SetData {
             path: path.into(),
-            data: data.into(),
+            data: Some(data.into()),
             version,
         };
         match self.call(ClientOp::Write(op)).await.0? {
@@ -291,7 +291,7 @@ impl Client {
             watch,
         };
         match self.call(ClientOp::Read(op)).await.0? {
-            OpResult::Data { data, stat } => Ok((data, stat)),
+            OpResult::Data { data, stat } => Ok((data.unwrap_or_default(), stat)),
             _ => Err(ErrorCode::MarshallingError),
         }
     }

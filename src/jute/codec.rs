@@ -228,6 +228,14 @@ impl Writer {
         self
     }
 
+    /// A buffer that may be null (length -1).
+    pub fn buffer_opt(&mut self, v: Option<&[u8]>) -> &mut Self {
+        match v {
+            Some(v) => self.buffer(v),
+            None => self.int(-1),
+        }
+    }
+
     pub fn ustring(&mut self, v: &str) -> &mut Self {
         self.buffer(v.as_bytes())
     }

@@ -228,7 +228,7 @@ mod tests {
     fn create(flags: i32, with_stat: bool) -> Op {
         Op::Create {
             path: "/a".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             acl: crate::acl::open(),
             flags,
             with_stat,
@@ -240,7 +240,7 @@ mod tests {
         let got = client_op(&create(create_flags::EPHEMERAL_SEQUENTIAL, false), &[]).unwrap();
         let want = WriteOp::Create {
             path: "/a".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             mode: CreateMode::EphemeralSequential,
             acl: None,
         };

@@ -21,7 +21,7 @@ pub enum Reply {
     /// exists, setData, setACL.
     Stat(Stat),
     Data {
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         stat: Stat,
     },
     Acl {
@@ -86,7 +86,7 @@ fn write_body(w: &mut Writer, reply: &Reply) {
         }
         Reply::Stat(stat) => stat.write(w),
         Reply::Data { data, stat } => {
-            w.buffer(data);
+            w.buffer_opt(data.as_deref());
             stat.write(w);
         }
         Reply::Acl { acl, stat } => {

@@ -10,7 +10,7 @@ pub enum Op {
     /// `create` and `create2` (`with_stat`: the answer carries the Stat).
     Create {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         flags: i32,
         with_stat: bool,
@@ -29,7 +29,7 @@ pub enum Op {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         version: i32,
     },
     GetAcl {
@@ -119,7 +119,7 @@ fn read_op(r: &mut Reader, opcode: i32, top: bool) -> Result<Op> {
     Ok(match opcode {
         op::CREATE | op::CREATE2 => Op::Create {
             path: path(r)?,
-            data: r.buffer("data")?,
+            data: r.buffer_opt("data")?,
             acl: read_acls(r)?,
             flags: r.int("flags")?,
             with_stat: opcode == op::CREATE2,
@@ -130,7 +130,7 @@ fn read_op(r: &mut Reader, opcode: i32, top: bool) -> Result<Op> {
         },
         op::SET_DATA => Op::SetData {
             path: path(r)?,
-            data: r.buffer("data")?,
+            data: r.buffer_opt("data")?,
             version: r.int("version")?,
         },
         op::CHECK => Op::Check {

@@ -47,7 +47,7 @@ fn a_create_request_decodes_as_zookeeper_lays_it_out() {
         r.op,
         Op::Create {
             path: "/data".into(),
-            data: b"hello".to_vec(),
+            data: Some(b"hello".to_vec()),
             acl: vec![world],
             flags: create_flags::EPHEMERAL,
             with_stat: false,
@@ -325,4 +325,53 @@ fn replies_are_laid_out_as_zookeeper_reads_them() {
     let mut r = Reader::new(&body);
     assert_eq!(ReplyHeader::read(&mut r).unwrap().xid, xid::NOTIFICATION);
     assert_eq!(WatcherEvent::read(&mut r).unwrap(), ev);
+}
+
+/// kazoo's `create("/n", None)` and `set("/n", None)` send a null buffer
+/// (length -1); getData answers a null node's data as null again.
+#[test]
+fn null_data_stays_null_both_ways() {
+    let mut b = be32(4);
+    b.extend(be32(op::SET_DATA));
+    b.extend(jstr("/n"));
+    b.extend(be32(-1)); // null data
+    b.extend(be32(-1)); // any version
+    let r = decode(&b).unwrap();
+    let set_null = Op::SetData {
+        path: "/n".into(),
+        data: None,
+        version: -1,
+    };
+    assert_eq!(r.op, set_null);
+    let mut created = create_frame_body();
+    // The create's data field sits after xid, opcode and the path.
+    let at = 8 + 4 + "/data".len();
+    created.splice(at..at + 4 + 5, be32(-1));
+    match decode(&created).unwrap().op {
+        Op::Create { data, .. } => assert_eq!(data, None),
+        other => panic!("{other:?}"),
+    }
+    use super::reply::{encode, Reply};
+    let null = encode(
+        2,
+        7,
+        &Reply::Data {
+            data: None,
+            stat: Stat::default(),
+        },
+    );
+    let empty = encode(
+        2,
+        7,
+        &Reply::Data {
+            data: Some(vec![]),
+            stat: Stat::default(),
+        },
+    );
+    assert_eq!(
+        null[16..20],
+        be32(-1)[..],
+        "after the reply header: length -1"
+    );
+    assert_eq!(empty[16..20], be32(0)[..]);
 }

@@ -957,7 +957,7 @@ mod tests {
     fn write(xid: u64) -> ClientMsg {
         let op = ClientOp::Write(WriteOp::Create {
             path: format!("/n{xid}"),
-            data: vec![],
+            data: Some(vec![]),
             mode: CreateMode::Persistent,
             acl: None,
         });
@@ -1137,7 +1137,7 @@ mod tests {
             xid: 1,
             op: ClientOp::Write(WriteOp::Create {
                 path: "/again".into(),
-                data: vec![],
+                data: Some(vec![]),
                 mode: CreateMode::Persistent,
                 acl: None,
             }),

@@ -814,7 +814,7 @@ mod tests {
         let mut b = client(&mut d, &mut jobs, 2);
         let create = WriteOp::Create {
             path: "/w".into(),
-            data: b"0".to_vec(),
+            data: Some(b"0".to_vec()),
             mode: CreateMode::Persistent,
             acl: None,
         };
@@ -827,7 +827,7 @@ mod tests {
         assert!(matches!(a.try_recv(), Ok(ServerMsg::Reply { xid: 1, .. })));
         let set = WriteOp::SetData {
             path: "/w".into(),
-            data: b"1".to_vec(),
+            data: Some(b"1".to_vec()),
             version: -1,
         };
         d.input(request(2, 2, ClientOp::Write(set)));

@@ -555,13 +555,13 @@ impl Nimbus<'_> {
         let write = if exists {
             WriteOp::SetData {
                 path: path.into(),
-                data: data.into(),
+                data: Some(data.into()),
                 version: -1,
             }
         } else {
             WriteOp::Create {
                 path: path.into(),
-                data: data.into(),
+                data: Some(data.into()),
                 mode: CreateMode::Persistent,
                 acl: None,
             }

@@ -81,7 +81,7 @@ impl SavedStore {
                 let mode = CreateMode::Persistent;
                 ops.push(WriteOp::Create {
                     path,
-                    data,
+                    data: Some(data),
                     mode,
                     acl: None,
                 });
@@ -105,7 +105,7 @@ impl SavedStore {
             if !create(path.clone(), data.clone(), &mut ops) {
                 ops.push(WriteOp::SetData {
                     path,
-                    data,
+                    data: Some(data),
                     version: -1,
                 });
             }

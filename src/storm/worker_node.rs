@@ -200,7 +200,7 @@ fn report(
             StormEvent::Committed { task, offset } => {
                 let op = WriteOp::SetData {
                     path: layout::offset_path(topology, *task),
-                    data: offset.to_string().into_bytes(),
+                    data: Some(offset.to_string().into_bytes()),
                     version: -1,
                 };
                 drop(zk.submit(ClientOp::Write(op)));

@@ -34,10 +34,11 @@ impl Fnv {
     }
 }
 
-pub(crate) fn data_hash(data: &[u8]) -> u64 {
+/// A null buffer hashes apart from an empty one.
+pub(crate) fn data_hash(data: Option<&[u8]>) -> u64 {
     let mut h = Fnv::new();
-    h.u64(data.len() as u64);
-    h.bytes(data);
+    h.u64(data.map_or(u64::MAX, |d| d.len() as u64));
+    h.bytes(data.unwrap_or_default());
     h.finish()
 }
 

@@ -38,7 +38,8 @@ pub struct TxnHeader {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Node {
-    data: Vec<u8>,
+    /// `None`: a null buffer (ZooKeeper keeps it apart from an empty one).
+    data: Option<Vec<u8>>,
     stat: Stat,
     /// Child names; derivable from the paths but kept for O(log n) listing.
     children: BTreeSet<String>,
@@ -50,9 +51,9 @@ struct Node {
 }
 
 impl Node {
-    fn new(data: Vec<u8>, stat: Stat, acl: NodeAcl) -> Node {
+    fn new(data: Option<Vec<u8>>, stat: Stat, acl: NodeAcl) -> Node {
         Node {
-            data_hash: digest::data_hash(&data),
+            data_hash: digest::data_hash(data.as_deref()),
             data,
             stat,
             children: BTreeSet::new(),
@@ -87,7 +88,7 @@ fn sequential_suffix(stat: &Stat) -> i32 {
 
 /// What a create makes.
 struct NewNode<'a> {
-    data: &'a [u8],
+    data: Option<&'a [u8]>,
     mode: CreateMode,
     acl: &'a NodeAcl,
 }
@@ -106,7 +107,7 @@ enum Undo {
     Created(String),
     Deleted(String, Node),
     Stat(String, Stat),
-    Data(String, Vec<u8>, Stat),
+    Data(String, Option<Vec<u8>>, Stat),
     Acl(String, NodeAcl, Stat),
 }
 
@@ -148,8 +149,13 @@ impl PartialEq for DataTree {
 
 impl Eq for DataTree {}
 
-fn check_data(data: &[u8]) -> Result<(), ErrorCode> {
-    if data.len() > MAX_DATA_LEN {
+/// A buffer's length, null counting as 0 (as dataLength does).
+fn data_len(data: Option<&[u8]>) -> usize {
+    data.map_or(0, <[u8]>::len)
+}
+
+fn check_data(data: &Option<Vec<u8>>) -> Result<(), ErrorCode> {
+    if data_len(data.as_deref()) > MAX_DATA_LEN {
         Err(ErrorCode::BadArguments)
     } else {
         Ok(())
@@ -189,7 +195,7 @@ impl DataTree {
         };
         tree.insert_node(
             "/".to_string(),
-            Node::new(Vec::new(), Stat::default(), None),
+            Node::new(Some(Vec::new()), Stat::default(), None),
         );
         tree
     }
@@ -325,7 +331,7 @@ impl DataTree {
                 acl,
             } => {
                 let new = NewNode {
-                    data,
+                    data: data.as_deref(),
                     mode: *mode,
                     acl,
                 };
@@ -366,8 +372,8 @@ impl DataTree {
                 stat.version = stat.version.wrapping_add(1);
                 stat.mzxid = hdr.zxid;
                 stat.mtime = hdr.time_ms;
-                stat.data_length = data.len() as i32;
-                let (old_data, old_stat) = self.set_node(path, Some(data.clone()), stat);
+                stat.data_length = data_len(data.as_deref()) as i32;
+                let (old_data, old_stat) = self.set_data(path, data.clone(), stat);
                 undo.push(Undo::Data(path.clone(), old_data, old_stat));
                 triggers.push((EventType::NodeDataChanged, path.clone()));
                 Ok(OpResult::SetData { stat })
@@ -405,7 +411,9 @@ impl DataTree {
     ) -> Result<OpResult, ErrorCode> {
         let NewNode { data, mode, acl } = new;
         path::validate(path, mode.is_sequential())?;
-        check_data(data)?;
+        if data_len(data) > MAX_DATA_LEN {
+            return Err(ErrorCode::BadArguments);
+        }
         // Owner 0 means "not ephemeral" in Stat, so session 0 can't own one.
         if mode.is_ephemeral() && (hdr.session == 0 || !self.sessions.contains_key(&hdr.session)) {
             return Err(ErrorCode::SessionExpired);
@@ -437,10 +445,11 @@ impl DataTree {
             cversion: 0,
             aversion: 0,
             ephemeral_owner: if mode.is_ephemeral() { hdr.session } else { 0 },
-            data_length: data.len() as i32,
+            data_length: data_len(data) as i32,
             num_children: 0,
         };
-        self.insert_node(path.clone(), Node::new(data.to_vec(), stat, acl.clone()));
+        let data = data.map(<[u8]>::to_vec);
+        self.insert_node(path.clone(), Node::new(data, stat, acl.clone()));
         undo.push(Undo::Created(path.clone()));
         self.bump_parent(parent, hdr.zxid, undo);
         triggers.push((EventType::NodeCreated, path.clone()));
@@ -458,7 +467,7 @@ impl DataTree {
         stat.cversion = stat.cversion.wrapping_add(1);
         stat.pzxid = zxid;
         stat.num_children = node.children.len() as i32;
-        self.set_node(parent, None, stat);
+        self.set_stat(parent, stat);
         undo.push(Undo::Stat(parent.to_string(), old));
     }
 
@@ -470,10 +479,10 @@ impl DataTree {
                 }
                 Undo::Deleted(path, node) => self.insert_node(path, node),
                 Undo::Stat(path, stat) => {
-                    self.set_node(&path, None, stat);
+                    self.set_stat(&path, stat);
                 }
                 Undo::Data(path, data, stat) => {
-                    self.set_node(&path, Some(data), stat);
+                    self.set_data(&path, data, stat);
                 }
                 Undo::Acl(path, acl, stat) => {
                     self.set_node_acl(&path, acl, stat);
@@ -507,7 +516,7 @@ impl DataTree {
     fn remove_node(&mut self, path: &str) -> Node {
         let Some(node) = self.nodes.remove(path) else {
             debug_assert!(false, "remove_node of missing {path}");
-            return Node::new(Vec::new(), Stat::default(), None);
+            return Node::new(Some(Vec::new()), Stat::default(), None);
         };
         self.node_sum = self.node_sum.wrapping_sub(node.hash);
         let owner = node.stat.ephemeral_owner;
@@ -524,36 +533,44 @@ impl DataTree {
         node
     }
 
-    /// Replaces the Stat (and the data if given); returns the old ones.
-    fn set_node(&mut self, path: &str, data: Option<Vec<u8>>, stat: Stat) -> (Vec<u8>, Stat) {
-        let Some(node) = self.nodes.get_mut(path) else {
-            return (Vec::new(), Stat::default());
-        };
+    /// Changes a node, keeping the digest sum in step.
+    fn update_node<T>(&mut self, path: &str, change: impl FnOnce(&mut Node) -> T) -> Option<T> {
+        let node = self.nodes.get_mut(path)?;
         self.node_sum = self.node_sum.wrapping_sub(node.hash);
-        let old_data = match data {
-            Some(data) => {
-                node.data_hash = digest::data_hash(&data);
-                std::mem::replace(&mut node.data, data)
-            }
-            None => Vec::new(),
-        };
-        let old_stat = std::mem::replace(&mut node.stat, stat);
+        let out = change(node);
         node.hash = node.digest_term(path);
         self.node_sum = self.node_sum.wrapping_add(node.hash);
-        (old_data, old_stat)
+        Some(out)
+    }
+
+    /// Replaces the Stat; returns the old one.
+    fn set_stat(&mut self, path: &str, stat: Stat) -> Stat {
+        self.update_node(path, |n| std::mem::replace(&mut n.stat, stat))
+            .unwrap_or_default()
+    }
+
+    /// Replaces the data and the Stat; returns the old ones.
+    fn set_data(
+        &mut self,
+        path: &str,
+        data: Option<Vec<u8>>,
+        stat: Stat,
+    ) -> (Option<Vec<u8>>, Stat) {
+        let change = |n: &mut Node| {
+            n.data_hash = digest::data_hash(data.as_deref());
+            let old_data = std::mem::replace(&mut n.data, data);
+            (old_data, std::mem::replace(&mut n.stat, stat))
+        };
+        self.update_node(path, change).unwrap_or_default()
     }
 
     /// Replaces the ACL and the Stat; returns the old ones.
     fn set_node_acl(&mut self, path: &str, acl: NodeAcl, stat: Stat) -> (NodeAcl, Stat) {
-        let Some(node) = self.nodes.get_mut(path) else {
-            return (None, Stat::default());
+        let change = |n: &mut Node| {
+            let old_acl = std::mem::replace(&mut n.acl, acl);
+            (old_acl, std::mem::replace(&mut n.stat, stat))
         };
-        self.node_sum = self.node_sum.wrapping_sub(node.hash);
-        let old_acl = std::mem::replace(&mut node.acl, acl);
-        let old_stat = std::mem::replace(&mut node.stat, stat);
-        node.hash = node.digest_term(path);
-        self.node_sum = self.node_sum.wrapping_add(node.hash);
-        (old_acl, old_stat)
+        self.update_node(path, change).unwrap_or_default()
     }
 
     /// Turns the changes of a successful write into one-shot watch firings.
@@ -740,7 +757,7 @@ impl DataTree {
 
     /// Paths and data in bytes: ZooKeeper's approximate data size.
     pub fn approximate_data_size(&self) -> u64 {
-        let size = |(p, n): (&String, &Node)| (p.len() + n.data.len()) as u64;
+        let size = |(p, n): (&String, &Node)| (p.len() + data_len(n.data.as_deref())) as u64;
         self.nodes.iter().map(size).sum()
     }
 

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 #[derive(Clone, Debug, Default)]
 struct Model {
     /// Stat.num_children is not stored; it is counted on every read.
-    nodes: BTreeMap<String, (Vec<u8>, Stat)>,
+    nodes: BTreeMap<String, (Option<Vec<u8>>, Stat)>,
     sessions: BTreeMap<SessionId, u64>,
     /// (watcher, is_child_watch, path)
     watches: BTreeSet<(WatcherId, bool, String)>,
@@ -48,7 +48,7 @@ fn m_parent(path: &str) -> String {
 impl Model {
     fn new() -> Model {
         let mut m = Model::default();
-        m.nodes.insert("/".into(), (vec![], Stat::default()));
+        m.nodes.insert("/".into(), (Some(vec![]), Stat::default()));
         m
     }
 
@@ -88,7 +88,7 @@ impl Model {
             WriteOp::Create {
                 path, data, mode, ..
             } => {
-                if !m_valid(path, mode.is_sequential()) || data.len() > MAX_DATA_LEN {
+                if !m_valid(path, mode.is_sequential()) || m_len(data) > MAX_DATA_LEN {
                     return Err(BadArguments);
                 }
                 if mode.is_ephemeral()
@@ -119,7 +119,7 @@ impl Model {
                     ctime: hdr.time_ms,
                     mtime: hdr.time_ms,
                     ephemeral_owner: if mode.is_ephemeral() { hdr.session } else { 0 },
-                    data_length: data.len() as i32,
+                    data_length: m_len(data) as i32,
                     ..Stat::default()
                 };
                 self.nodes.insert(name.clone(), (data.clone(), stat));
@@ -151,7 +151,7 @@ impl Model {
                 data,
                 version,
             } => {
-                if !m_valid(path, false) || data.len() > MAX_DATA_LEN {
+                if !m_valid(path, false) || m_len(data) > MAX_DATA_LEN {
                     return Err(BadArguments);
                 }
                 let node = self.nodes.get_mut(path).ok_or(NoNode)?;
@@ -162,7 +162,7 @@ impl Model {
                 node.1.version = node.1.version.wrapping_add(1);
                 node.1.mzxid = hdr.zxid;
                 node.1.mtime = hdr.time_ms;
-                node.1.data_length = data.len() as i32;
+                node.1.data_length = m_len(data) as i32;
                 fired.push((EventType::NodeDataChanged, path.clone()));
                 Ok(OpResult::SetData {
                     stat: self.stat(path).unwrap(),
@@ -328,6 +328,8 @@ enum PathSel {
 #[derive(Clone, Debug)]
 enum Data {
     Small(Vec<u8>),
+    /// A null buffer: kept apart from an empty one.
+    Null,
     TooBig,
 }
 
@@ -350,6 +352,10 @@ enum Step {
     Snapshot,
 }
 
+fn m_len(data: &Option<Vec<u8>>) -> usize {
+    data.as_ref().map_or(0, Vec::len)
+}
+
 fn resolve(sel: &PathSel, created: &[String]) -> String {
     let pick = |list: &[&str], i: u8| list[i as usize % list.len()].to_string();
     match sel {
@@ -363,8 +369,9 @@ fn resolve(sel: &PathSel, created: &[String]) -> String {
 
 fn to_op(g: &GOp, created: &[String]) -> WriteOp {
     let data = |d: &Data| match d {
-        Data::Small(v) => v.clone(),
-        Data::TooBig => vec![7; MAX_DATA_LEN + 1],
+        Data::Small(v) => Some(v.clone()),
+        Data::Null => None,
+        Data::TooBig => Some(vec![7; MAX_DATA_LEN + 1]),
     };
     match g {
         GOp::Create(p, d, mode) => WriteOp::Create {
@@ -402,6 +409,7 @@ fn path_sel() -> impl Strategy<Value = PathSel> {
 fn data() -> impl Strategy<Value = Data> {
     prop_oneof![
         40 => vec(0u8..3, 0..3).prop_map(Data::Small),
+        4 => Just(Data::Null),
         1 => Just(Data::TooBig),
     ]
 }
@@ -628,8 +636,8 @@ proptest! {
         t.create_session(3, 10);
         let hdr = TxnHeader { session: 3, zxid: Zxid(1), time_ms: 5 };
         for op in [
-            WriteOp::Create { path: "/a".into(), data: b"xy".to_vec(), mode: CreateMode::Persistent, acl: None },
-            WriteOp::Create { path: "/a/".into(), data: vec![], mode: CreateMode::EphemeralSequential, acl: None },
+            WriteOp::Create { path: "/a".into(), data: Some(b"xy".to_vec()), mode: CreateMode::Persistent, acl: None },
+            WriteOp::Create { path: "/a/".into(), data: Some(vec![]), mode: CreateMode::EphemeralSequential, acl: None },
         ] {
             t.apply_write(&hdr, &op).0.unwrap();
         }

@@ -17,7 +17,7 @@ const HEADER_LEN: usize = MAGIC.len() + 4;
 #[derive(Serialize)]
 struct NodeRef<'a> {
     path: &'a str,
-    data: &'a [u8],
+    data: Option<&'a [u8]>,
     stat: &'a Stat,
     acl: &'a NodeAcl,
 }
@@ -31,7 +31,7 @@ struct BodyRef<'a> {
 #[derive(Deserialize)]
 struct NodeOwned {
     path: String,
-    data: Vec<u8>,
+    data: Option<Vec<u8>>,
     stat: Stat,
     acl: NodeAcl,
 }
@@ -55,7 +55,7 @@ pub(crate) fn encode(tree: &DataTree) -> Vec<u8> {
             .iter()
             .map(|(path, n)| NodeRef {
                 path,
-                data: &n.data,
+                data: n.data.as_deref(),
                 stat: &n.stat,
                 acl: &n.acl,
             })
@@ -104,7 +104,8 @@ fn build(body: BodyOwned) -> Option<DataTree> {
     let mut rest = BTreeMap::new();
     for n in body.nodes {
         path::validate(&n.path, false).ok()?;
-        let len_ok = n.data.len() <= MAX_DATA_LEN && n.stat.data_length as usize == n.data.len();
+        let len = super::data_len(n.data.as_deref());
+        let len_ok = len <= MAX_DATA_LEN && n.stat.data_length as usize == len;
         if !len_ok || n.stat.data_length < 0 || !seen.insert(n.path.clone()) {
             return None;
         }
@@ -119,7 +120,7 @@ fn build(body: BodyOwned) -> Option<DataTree> {
     if root.stat.ephemeral_owner != 0 {
         return None;
     }
-    tree.set_node("/", Some(root.data), root.stat);
+    tree.set_data("/", root.data, root.stat);
     tree.set_node_acl("/", root.acl, root.stat);
     // Path order puts every parent before its children.
     for (path, (data, stat, acl)) in rest {

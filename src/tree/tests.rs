@@ -24,7 +24,7 @@ fn hdr_s(zxid: u64, session: SessionId) -> TxnHeader {
 fn create(path: &str, data: &[u8], mode: CreateMode) -> WriteOp {
     WriteOp::Create {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         mode,
         acl: None,
     }
@@ -40,7 +40,7 @@ fn delete(path: &str, version: i32) -> WriteOp {
 fn set(path: &str, data: &[u8], version: i32) -> WriteOp {
     WriteOp::SetData {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         version,
     }
 }
@@ -147,7 +147,7 @@ fn create_sets_stat_and_bumps_parent() {
     assert_eq!(
         t.read(&get_data("/a", false), 0),
         Ok(OpResult::Data {
-            data: b"hello".to_vec(),
+            data: Some(b"hello".to_vec()),
             stat: expect
         })
     );
@@ -770,6 +770,45 @@ fn digest_tracks_replicated_content_only() {
     assert_ne!(c.digest(), e.digest());
 }
 
+/// ZooKeeper keeps a null buffer apart from an empty one: getData answers
+/// what was written, dataLength is 0 for both, and a snapshot keeps it.
+#[test]
+fn null_data_is_kept_apart_from_empty_data() {
+    let mut t = DataTree::new();
+    let null = |path: &str| WriteOp::Create {
+        path: path.into(),
+        data: None,
+        mode: Persistent,
+        acl: None,
+    };
+    w(&mut t, 1, null("/n")).unwrap();
+    w(&mut t, 2, create("/e", b"", Persistent)).unwrap();
+    let data = |t: &mut DataTree, p: &str| match t.read(&get_data(p, false), 1).unwrap() {
+        OpResult::Data { data, stat } => (data, stat.data_length),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(data(&mut t, "/n"), (None, 0));
+    assert_eq!(data(&mut t, "/e"), (Some(vec![]), 0));
+    assert_ne!(t.digest(), {
+        let mut other = DataTree::new();
+        w(&mut other, 1, create("/n", b"", Persistent)).unwrap();
+        w(&mut other, 2, create("/e", b"", Persistent)).unwrap();
+        other.digest()
+    });
+    w(&mut t, 3, set("/n", b"x", -1)).unwrap();
+    let to_null = WriteOp::SetData {
+        path: "/e".into(),
+        data: None,
+        version: -1,
+    };
+    w(&mut t, 4, to_null).unwrap();
+    assert_eq!(data(&mut t, "/n"), (Some(b"x".to_vec()), 1));
+    assert_eq!(data(&mut t, "/e"), (None, 0));
+    let mut r = DataTree::restore(&t.snapshot()).unwrap();
+    assert_eq!(data(&mut r, "/e"), (None, 0));
+    assert_eq!(r.digest(), t.digest());
+}
+
 #[test]
 fn snapshot_round_trip() {
     let mut t = DataTree::new();
@@ -833,17 +872,17 @@ fn restore_rejects_garbage() {
         out
     };
     type Body = (
-        Vec<(String, Vec<u8>, Stat, crate::acl::NodeAcl)>,
+        Vec<(String, Option<Vec<u8>>, Stat, crate::acl::NodeAcl)>,
         BTreeMap<SessionId, u64>,
     );
     let enc = |b: &Body| seal(bincode::serialize(b).unwrap());
-    let root = ("/".to_string(), vec![], Stat::default(), None);
+    let root = ("/".to_string(), Some(vec![]), Stat::default(), None);
     let leaf = |path: &str, owner: SessionId| {
         let stat = Stat {
             ephemeral_owner: owner,
             ..Stat::default()
         };
-        (path.to_string(), vec![], stat, None)
+        (path.to_string(), Some(vec![]), stat, None)
     };
     let with_children = |n: i32| {
         let mut r = root.clone();
@@ -879,7 +918,7 @@ fn restore_rejects_garbage() {
             sessions.clone(),
         ), // child of an ephemeral
         (
-            vec![(String::from("/"), vec![1], Stat::default(), None)],
+            vec![(String::from("/"), Some(vec![1]), Stat::default(), None)],
             sessions.clone(),
         ), // data_length mismatch
     ];
@@ -912,7 +951,7 @@ fn acls_are_enforced_on_every_operation() {
     };
     let create_acl = WriteOp::Create {
         path: "/p".into(),
-        data: b"v".to_vec(),
+        data: Some(b"v".to_vec()),
         mode: Persistent,
         acl: mine.clone(),
     };
@@ -985,7 +1024,7 @@ fn acls_are_in_the_digest_snapshots_and_rollback() {
     w(&mut open, 1, create("/a", b"", Persistent)).unwrap();
     let op = WriteOp::Create {
         path: "/a".into(),
-        data: vec![],
+        data: Some(vec![]),
         mode: Persistent,
         acl: only_alice.clone(),
     };

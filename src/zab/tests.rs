@@ -100,7 +100,7 @@ impl Pump {
             body: TxnBody::Write {
                 op: WriteOp::Create {
                     path: path.into(),
-                    data: vec![],
+                    data: Some(vec![]),
                     mode: CreateMode::Persistent,
                     acl: None,
                 },
@@ -415,7 +415,7 @@ fn a_request_from_a_connection_the_session_left_is_refused() {
     let create = |path: &str| TxnBody::Write {
         op: WriteOp::Create {
             path: path.into(),
-            data: vec![],
+            data: Some(vec![]),
             mode: CreateMode::Persistent,
             acl: None,
         },
