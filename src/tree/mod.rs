@@ -8,6 +8,7 @@
 mod digest;
 mod path;
 mod snapshot;
+pub mod system;
 mod watches;
 
 #[cfg(test)]
@@ -183,8 +184,15 @@ fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
 }
 
 impl DataTree {
-    /// A tree holding only the root "/" (empty data, all-zero Stat).
+    /// A fresh tree: the root and ZooKeeper's own subtree (`system`).
     pub fn new() -> Self {
+        let mut tree = Self::bare();
+        system::add(&mut tree);
+        tree
+    }
+
+    /// A tree holding only the root "/" (empty data, all-zero Stat).
+    fn bare() -> Self {
         let mut tree = DataTree {
             nodes: BTreeMap::new(),
             sessions: BTreeMap::new(),
@@ -234,7 +242,7 @@ impl DataTree {
             }
             WriteOp::Delete { path, .. } => {
                 path::validate(path, false)?;
-                if path == "/" {
+                if system::is_system(path) {
                     return Err(ErrorCode::BadArguments);
                 }
                 Ok(())
@@ -339,7 +347,7 @@ impl DataTree {
             }
             WriteOp::Delete { path, version } => {
                 path::validate(path, false)?;
-                if path == "/" {
+                if system::is_system(path) {
                     return Err(ErrorCode::BadArguments);
                 }
                 let (parent, _) = path::split(path);

@@ -48,7 +48,23 @@ fn m_parent(path: &str) -> String {
 impl Model {
     fn new() -> Model {
         let mut m = Model::default();
-        m.nodes.insert("/".into(), (Some(vec![]), Stat::default()));
+        // A fresh ZooKeeper: the root, /zookeeper, its config and quota.
+        let stat = |cversion, num_children| Stat {
+            cversion,
+            num_children,
+            ..Stat::default()
+        };
+        m.nodes.insert("/".into(), (Some(vec![]), stat(-1, 1)));
+        m.nodes
+            .insert("/zookeeper".into(), (Some(vec![]), stat(-2, 2)));
+        m.nodes
+            .insert("/zookeeper/quota".into(), (Some(vec![]), stat(0, 0)));
+        let config = Stat {
+            aversion: -1,
+            ..stat(0, 0)
+        };
+        m.nodes
+            .insert("/zookeeper/config".into(), (Some(vec![]), config));
         m
     }
 
@@ -129,7 +145,8 @@ impl Model {
                 Ok(OpResult::Created { path: name, stat })
             }
             WriteOp::Delete { path, version } => {
-                if !m_valid(path, false) || path == "/" {
+                let special = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+                if !m_valid(path, false) || special.contains(&path.as_str()) {
                     return Err(BadArguments);
                 }
                 let stat = self.stat(path).ok_or(NoNode)?;
@@ -301,7 +318,18 @@ impl Model {
 // ---------------------------------------------------------- op generation
 
 const VALID: &[&str] = &[
-    "/", "/a", "/b", "/a/x", "/a/y", "/b/z", "/a/x/q", "/c/d", "/b/z/w",
+    "/",
+    "/a",
+    "/b",
+    "/a/x",
+    "/a/y",
+    "/b/z",
+    "/a/x/q",
+    "/c/d",
+    "/b/z/w",
+    "/zookeeper",
+    "/zookeeper/quota",
+    "/zookeeper/q",
 ];
 /// Only valid as sequential prefixes.
 const SEQ_ONLY: &[&str] = &["/a/", "/b/", "/a/x/", "/a/."];

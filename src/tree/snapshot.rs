@@ -95,7 +95,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<DataTree, ErrorCode> {
 /// Rebuilds the derived state and rejects anything `DataTree` itself could
 /// never have produced.
 fn build(body: BodyOwned) -> Option<DataTree> {
-    let mut tree = DataTree::new();
+    // The snapshot holds ZooKeeper's subtree like any other nodes.
+    let mut tree = DataTree::bare();
     for (session, timeout) in body.sessions {
         tree.create_session(session, timeout);
     }

@@ -93,20 +93,43 @@ fn ev(event: EventType, path: &str, zxid: u64) -> WatchedEvent {
     }
 }
 
+/// As a fresh ZooKeeper 3.8 reads: the root's one child is /zookeeper
+/// (cversion -1: no creates, one child), /zookeeper holds config and quota
+/// (cversion -2), config is read-only; none of them can be deleted.
 #[test]
-fn new_tree_has_only_root() {
+fn a_new_tree_holds_zookeepers_own_subtree() {
     let mut t = DataTree::new();
-    assert_eq!(t.node_count(), 1);
-    assert_eq!(stat(&mut t, "/"), Stat::default());
+    assert_eq!(t.node_count(), 4);
+    let root = stat(&mut t, "/");
     assert_eq!(
-        t.read(&children("/", false), 0),
-        Ok(OpResult::Children {
-            children: vec![],
-            stat: Stat::default()
-        })
+        (root.cversion, root.num_children, root.pzxid),
+        (-1, 1, Zxid(0))
     );
-    assert_eq!(DataTree::default(), t);
-    assert_eq!(DataTree::default().digest(), t.digest());
+    let kids = |t: &mut DataTree, p: &str| match t.read(&children(p, false), 0) {
+        Ok(OpResult::Children { children, .. }) => children,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(kids(&mut t, "/"), ["zookeeper"]);
+    assert_eq!(kids(&mut t, "/zookeeper"), ["config", "quota"]);
+    assert_eq!(stat(&mut t, "/zookeeper").cversion, -2);
+    assert_eq!(stat(&mut t, "/zookeeper/config").aversion, -1);
+    for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+        assert_eq!(
+            w(&mut t, 1, delete(p, -1)),
+            Err(ErrorCode::BadArguments),
+            "{p}"
+        );
+    }
+    let set_config = w(&mut t, 1, set("/zookeeper/config", b"x", -1));
+    assert_eq!(set_config, Err(ErrorCode::NoAuth));
+    w(&mut t, 1, create("/zookeeper/x", b"", Persistent)).unwrap();
+    let zk = stat(&mut t, "/zookeeper");
+    assert_eq!((zk.cversion, zk.num_children), (-1, 3));
+    // The subtree takes no sequence number: a first sequential child is 0.
+    let first = w(&mut t, 2, create("/s-", b"", PersistentSequential));
+    assert!(matches!(first, Ok(OpResult::Created { path, .. }) if path == "/s-0000000000"));
+    assert_eq!(DataTree::default(), DataTree::new());
+    assert_eq!(DataTree::default().digest(), DataTree::new().digest());
 }
 
 #[test]
@@ -137,7 +160,7 @@ fn create_sets_stat_and_bumps_parent() {
     let root = stat(&mut t, "/");
     assert_eq!(
         (root.cversion, root.pzxid, root.num_children),
-        (1, Zxid(5), 1)
+        (0, Zxid(5), 2)
     );
     // Parent's own data fields are untouched by a child create.
     assert_eq!(
@@ -151,7 +174,7 @@ fn create_sets_stat_and_bumps_parent() {
             stat: expect
         })
     );
-    assert_eq!(t.node_count(), 2);
+    assert_eq!(t.node_count(), 5);
 }
 
 #[test]
@@ -268,12 +291,12 @@ fn delete_and_errors() {
     let a = stat(&mut t, "/a");
     assert_eq!((a.cversion, a.pzxid, a.num_children), (2, Zxid(4), 0));
     assert_eq!(w(&mut t, 5, delete("/a", -1)), Ok(OpResult::Deleted));
-    assert_eq!(t.node_count(), 1);
+    assert_eq!(t.node_count(), 4, "the root and ZooKeeper's three");
     assert_eq!(t.read(&get_data("/a", false), 0), Err(ErrorCode::NoNode));
     let root = stat(&mut t, "/");
     assert_eq!(
         (root.cversion, root.pzxid, root.num_children),
-        (2, Zxid(5), 0)
+        (1, Zxid(5), 1)
     );
 }
 
@@ -372,7 +395,7 @@ fn ephemerals_removed_on_close_session() {
     let d = stat(&mut t, "/d");
     // Two deletes under /d: cversion 3 (two creates + other) + 2.
     assert_eq!((d.cversion, d.num_children, d.pzxid), (5, 1, Zxid(9)));
-    assert_eq!(t.node_count(), 3);
+    assert_eq!(t.node_count(), 6);
     // The session is gone, so no new ephemerals for it.
     assert_eq!(
         w(&mut t, 10, create("/again", b"", Ephemeral)),
@@ -615,8 +638,8 @@ fn children_are_sorted() {
     let Ok(OpResult::Children { children, stat }) = t.read(&children("/", false), 0) else {
         panic!()
     };
-    assert_eq!(children, vec!["B", "a", "a0", "b", "c"]);
-    assert_eq!(stat.num_children, 5);
+    assert_eq!(children, vec!["B", "a", "a0", "b", "c", "zookeeper"]);
+    assert_eq!(stat.num_children, 6);
 }
 
 #[test]
