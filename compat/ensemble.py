@@ -2,6 +2,7 @@
 servers (`zkstorm server --config zoo.cfg`, the real build) or Apache
 ZooKeeper from Debian's `zookeeper` package, each from its own zoo.cfg."""
 
+import json
 import os
 import shutil
 import signal
@@ -44,15 +45,80 @@ def four_letter(port, word, timeout=2.0):
         return None
 
 
+class PidProcess:
+    """A server process this Python process did not start (so cannot wait
+    for): enough of Popen's interface for `Ensemble.kill` and `stop`."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def poll(self):
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return -1
+        # A zombie has exited; its parent just has not reaped it yet.
+        return -1 if state == "Z" else None
+
+    def send_signal(self, sig):
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.time() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.time() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.05)
+        return -1
+
+
 class Ensemble:
     """`n` servers of `kind` ("zkstorm" or "zookeeper") on ports from `base`:
-    client ports base+i, peer ports base+100+i, election base+200+i."""
+    client ports base+i, peer ports base+100+i, election base+200+i.
+    `extra` zoo.cfg lines, `whitelist` the 4lw words, `java_props` JVM
+    options (Apache ZooKeeper only); `workdir` reuses an ensemble's directory."""
 
-    def __init__(self, kind, n=3, base=22180, tick_ms=200, extra=()):
+    def __init__(self, kind, n=3, base=22180, tick_ms=200, extra=(),
+                 whitelist="ruok,srvr,stat,mntr", java_props=(), workdir=None):
         self.kind, self.n, self.base, self.tick_ms = kind, n, base, tick_ms
         self.extra = list(extra)
-        self.dir = tempfile.mkdtemp(prefix=f"{kind}-")
+        self.whitelist = whitelist
+        self.java_props = list(java_props)
+        self.dir = workdir or tempfile.mkdtemp(prefix=f"{kind}-")
         self.procs = {}
+
+    def spec(self):
+        """What `attach` needs to drive this ensemble from another process."""
+        return json.dumps({
+            "kind": self.kind, "n": self.n, "base": self.base,
+            "tick_ms": self.tick_ms, "extra": self.extra,
+            "whitelist": self.whitelist, "java_props": self.java_props,
+            "workdir": self.dir,
+        })
+
+    @classmethod
+    def attach(cls, spec):
+        """The ensemble `spec` describes, its servers found by their pid files
+        (another process started them), so it can kill and restart them."""
+        ens = cls(**json.loads(spec))
+        for i in range(1, ens.n + 1):
+            try:
+                with open(ens.pid_file(i)) as f:
+                    ens.procs[i] = PidProcess(int(f.read()))
+            except (OSError, ValueError):
+                pass
+        return ens
+
+    def pid_file(self, i):
+        return os.path.join(self.dir, f"server{i}.pid")
 
     def port(self, i):
         return self.base + i
@@ -73,7 +139,7 @@ class Ensemble:
             f"dataDir={data}",
             f"clientPort={self.port(i)}",
             "clientPortAddress=127.0.0.1",
-            "4lw.commands.whitelist=ruok,srvr,stat,mntr",
+            f"4lw.commands.whitelist={self.whitelist}",
             "admin.enableServer=false",
         ] + self.extra
         if self.n > 1:
@@ -95,13 +161,25 @@ class Ensemble:
             if self.n > 1
             else "org.apache.zookeeper.server.ZooKeeperServerMain"
         )
-        return ["java", "-Xmx256m", "-cp", ZK_JAR, main, cfg]
+        return ["java", "-Xmx256m", *self.java_props, "-cp", ZK_JAR, main, cfg]
 
     def start_one(self, i):
         with open(os.path.join(self.dir, f"server{i}.log"), "ab") as log:
             self.procs[i] = subprocess.Popen(
                 self.command(i), stdout=log, stderr=subprocess.STDOUT
             )
+        with open(self.pid_file(i), "w") as f:
+            f.write(f"{self.procs[i].pid}\n")
+
+    def running(self, i):
+        p = self.procs.get(i)
+        return p is not None and p.poll() is None
+
+    def restart(self, i, timeout=60):
+        """Kill server i if it runs, start it again, wait until it serves."""
+        self.kill(i)
+        self.start_one(i)
+        self.wait_serving(timeout, only=[i])
 
     def start(self, timeout=60):
         for i in range(1, self.n + 1):
@@ -119,8 +197,10 @@ class Ensemble:
         while time.time() < deadline:
             if all(self.serving(i) for i in ids):
                 return
+            if any(not self.running(i) for i in ids):
+                break  # exited (a refused zoo.cfg, a taken port): say so now
             time.sleep(0.2)
-        raise RuntimeError(f"{self.kind} ensemble not serving after {timeout}s: {self.logs()}")
+        raise RuntimeError(f"{self.kind} ensemble not serving: {self.logs()}")
 
     def mode(self, i):
         answer = four_letter(self.port(i), "srvr") or ""

@@ -41,7 +41,7 @@ ENSEMBLE = None
 
 def setUpModule():
     global ENSEMBLE
-    ENSEMBLE = Ensemble("zkstorm", n=3, base=22180).start()
+    ENSEMBLE = Ensemble("zkstorm", n=3, base=22180, whitelist="*").start()
 
 
 def tearDownModule():
@@ -282,6 +282,31 @@ class Acls(Base):
 
 
 class FourLetterWords(unittest.TestCase):
+    def test_every_word_answers_and_the_version_reads_as_3_8(self):
+        zk = client()
+        try:
+            self.assertEqual(zk.server_version()[:2], (3, 8), "kazoo reads envi")
+            zk.create("/wchs-e", b"x", ephemeral=True)
+            zk.exists("/wchs-e", watch=lambda e: None)
+            port = int(zk._connection._socket.getpeername()[1])
+            session = "0x%x" % zk.client_id[0]
+            self.assertIn(session, four_letter(port, "wchc"))
+            self.assertIn(f"/wchs-e\n\t{session}", four_letter(port, "wchp"))
+            self.assertIn(f"{session}:\n\t/wchs-e", four_letter(port, "dump"))
+            self.assertIn(f"sid={session}", four_letter(port, "cons"))
+            self.assertIn("watching", four_letter(port, "wchs"))
+            self.assertEqual(four_letter(port, "isro"), "rw")
+            self.assertIn(f"clientPort={port}", four_letter(port, "conf"))
+            self.assertIn("datadir_size: ", four_letter(port, "dirs"))
+            mntr = dict(l.split("\t", 1) for l in four_letter(port, "mntr").splitlines())
+            self.assertGreaterEqual(int(mntr["zk_ephemerals_count"]), 1)
+            self.assertGreaterEqual(int(mntr["zk_watch_count"]), 1)
+            leader = [i for i in (1, 2, 3) if ENSEMBLE.mode(i) == "leader"][0]
+            lm = dict(l.split("\t", 1) for l in four_letter(ENSEMBLE.port(leader), "mntr").splitlines())
+            self.assertEqual((lm["zk_followers"], lm["zk_synced_followers"]), ("2", "2"))
+        finally:
+            zk.stop()
+
     def test_ruok_srvr_stat_mntr(self):
         port = ENSEMBLE.port(1)
         self.assertEqual(four_letter(port, "ruok"), "imok")
@@ -438,6 +463,27 @@ class Sessions(unittest.TestCase):
             right.close()
         finally:
             live.stop()
+
+    def test_a_session_closed_by_another_client_ends_its_connection_without_a_frame(self):
+        # B resumes A's session on another server and closes it: A's
+        # connection must end with nothing sent (ZooKeeper's way), not a
+        # second ConnectResponse that kazoo reads as a reply to no request.
+        a = client(hosts=f"127.0.0.1:{ENSEMBLE.port(1)}")
+        states = []
+        a.add_listener(states.append)
+        session, passwd = a.client_id
+        b = KazooClient(hosts=f"127.0.0.1:{ENSEMBLE.port(2)}", client_id=(session, passwd))
+        b.start(timeout=15)
+        b.stop()
+        b.close()
+        deadline = time.time() + 15
+        while "LOST" not in states and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn("LOST", states, "A hears its session expired")
+        routine = a._connection._connection_routine
+        self.assertTrue(routine is not None and routine.is_alive(), "A's connection loop lives on")
+        a.stop()
+        a.close()
 
     def test_sigterm_stops_a_server_and_nothing_acknowledged_is_lost(self):
         with Ensemble("zkstorm", n=1, base=26280) as one:
