@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ensemble import Ensemble, Events  # noqa: E402
+from ensemble import Ensemble, Events, four_letter  # noqa: E402
 
 ROOT = "/diff"
 
@@ -213,6 +213,111 @@ def case_sync_and_versions(zk, other, r):
     r.do("check current", check, 3)
 
 
+def case_null_data(zk, other, r):
+    p = ROOT + "/null"
+    r.do("create null", zk.create, p, None)
+    r.do("get null", zk.get, p)
+    r.do("get null via other", other.get, p)
+    r.do("set empty", zk.set, p, b"")
+    r.do("get empty", zk.get, p)
+    r.do("set null", zk.set, p, None)
+    r.do("get null again", zk.get, p)
+    r.do("create empty", zk.create, p + "-empty", b"")
+    r.do("get empty node", zk.get, p + "-empty")
+
+
+def case_zookeeper_subtree(zk, other, r):
+    r.do("root children", zk.get_children, "/")
+    r.do("root", zk.get, "/")
+    r.do("/zookeeper children", zk.get_children, "/zookeeper")
+    for p in ("/zookeeper", "/zookeeper/quota", "/zookeeper/config"):
+        r.do(f"get {p}", zk.get, p)
+        r.do(f"acl {p}", zk.get_acls, p)
+        r.do(f"delete {p}", zk.delete, p)
+    r.do("delete /", zk.delete, "/")
+    r.do("set config", zk.set, "/zookeeper/config", b"x")
+    r.do("set /zookeeper", zk.set, "/zookeeper", b"x")
+    r.do("create under /zookeeper", zk.create, "/zookeeper/diff")
+    r.do("/zookeeper after", zk.get, "/zookeeper")
+    r.do("delete it", zk.delete, "/zookeeper/diff")
+    r.do("set /zookeeper back", zk.set, "/zookeeper", b"")
+    r.do("create under quota", zk.create, "/zookeeper/quota/diff")
+    r.do("delete it too", zk.delete, "/zookeeper/quota/diff")
+
+
+def blocks(text):
+    """`wchc`/`wchp`: each heading with its tab-indented lines, sorted."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("\t"):
+            out[head].append(line[1:])
+        elif line:
+            head = line
+            out[head] = []
+    return sorted((h, sorted(items)) for h, items in out.items())
+
+
+def words_shape(zk, other):
+    """Each four-letter word's answer, reduced to what both servers must
+    share: the layout and the figures the case controls, session ids named."""
+    port = zk._connection._socket.getpeername()[1]
+    names = {"0x%x" % zk.client_id[0]: "<zk>", "0x%x" % other.client_id[0]: "<other>"}
+
+    def ask(word):
+        text = four_letter(port, word) or ""
+        for sid, name in names.items():
+            text = text.replace(sid, name)
+        return text
+
+    def labels(text):
+        return [l.split(":")[0] for l in text.splitlines() if ": " in l and not l.startswith(" /")]
+
+    envi = ask("envi").splitlines()
+    mntr = dict(l.split("\t", 1) for l in ask("mntr").splitlines() if "\t" in l)
+    cons = [l for l in ask("cons").splitlines() if l.strip()]
+    dump = ask("dump")
+    return {
+        "ruok": ask("ruok"),
+        "srvr": labels(ask("srvr")),
+        "stat": labels(ask("stat")),
+        "stat clients": ask("stat").split("\n")[1],
+        "envi": (envi[0], envi[1].split("=")[1][:3]),
+        "conf": [l.split("=")[0] for l in ask("conf").splitlines()],
+        "cons": all(l.startswith(" /127.0.0.1:") and "(queued=" in l for l in cons),
+        "cons sessions": sorted(n for n in names.values() if any(f"sid={n}" in l for l in cons)),
+        "dump": (dump.splitlines()[0], dump[dump.index("ephemeral nodes dump:"):].split("Connections dump:")[0]),
+        "wchs": ask("wchs"),
+        # ZooKeeper lists these in hash order: compare them sorted.
+        "wchc": blocks(ask("wchc")),
+        "wchp": blocks(ask("wchp")),
+        "isro": ask("isro"),
+        "dirs": [l.split(":")[0] for l in ask("dirs").splitlines()],
+        "crst": ask("crst"),
+        "srst": ask("srst"),
+        "gtmk": ask("gtmk"),
+        "stmk": ask("stmk"),
+        "mntr": {k: mntr.get(k) for k in (
+            "zk_server_state", "zk_ephemerals_count", "zk_watch_count",
+            "zk_global_sessions", "zk_znode_count", "zk_outstanding_requests")},
+        "mntr keys": sorted(k for k in ("zk_version", "zk_avg_latency", "zk_max_latency",
+                                        "zk_min_latency", "zk_packets_received", "zk_packets_sent",
+                                        "zk_num_alive_connections", "zk_approximate_data_size",
+                                        "zk_uptime", "zk_local_sessions") if k in mntr),
+    }
+
+
+def case_four_letter_words(zk, other, r):
+    p = ROOT + "/4lw"
+    r.do("create", zk.create, p, b"x")
+    r.do("ephemeral", zk.create, p + "/e", b"", ephemeral=True)
+    r.do("get+watch", zk.get, p, watch=Events())
+    r.do("exists+watch", zk.exists, p + "/nothere", watch=Events())
+    r.do("children+watch", zk.get_children, p, watch=Events())
+    r.do("other get+watch", other.get, p, watch=Events())
+    for word, shape in words_shape(zk, other).items():
+        r.lines.append(f"{word}: {shape!r}")
+
+
 CASES = [
     case_znodes,
     case_sequential_and_ephemeral,
@@ -220,6 +325,9 @@ CASES = [
     case_watches,
     case_acls,
     case_sync_and_versions,
+    case_null_data,
+    case_zookeeper_subtree,
+    case_four_letter_words,
 ]
 
 
@@ -253,9 +361,9 @@ def run_cases(hosts):
 
 
 def main():
-    with Ensemble("zookeeper", n=1, base=25180) as zk:
+    with Ensemble("zookeeper", n=1, base=25180, whitelist="*") as zk:
         want = run_cases(zk.hosts)
-    with Ensemble("zkstorm", n=1, base=24180) as ours:
+    with Ensemble("zkstorm", n=1, base=24180, whitelist="*") as ours:
         got = run_cases(ours.hosts)
     passed = failed = 0
     for name in want:

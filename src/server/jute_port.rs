@@ -100,8 +100,10 @@ async fn read_loop(
             first = false;
             let prefix = [buf[0], buf[1], buf[2], buf[3]];
             if let Some(word) = four_letter::word(prefix) {
+                // `stmk` carries an 8-byte mask after the word.
+                let arg = buf.get(4..12).map(|m| m.try_into().expect("8 bytes"));
                 let (reply, answer) = oneshot::channel();
-                let _ = inbox.send(Inbox::FourLetter { word, reply });
+                let _ = inbox.send(Inbox::FourLetter { word, arg, reply });
                 if let Ok(text) = answer.await {
                     let _ = out.send(Out::Frame(text.into_bytes()));
                 }

@@ -230,6 +230,8 @@ pub(crate) enum Inbox {
     /// A four-letter word on the client port: the answer goes back on `reply`.
     FourLetter {
         word: &'static str,
+        /// The bytes after the word, when there are 8 (`stmk`'s mask).
+        arg: Option<[u8; 8]>,
         reply: tokio::sync::oneshot::Sender<String>,
     },
     /// Every persist batch up to `batch` is durable; `mark` is the last one's.
@@ -502,10 +504,13 @@ impl Driver {
                 self.release_held();
             }
             Inbox::DiskFailed(e) => self.disk_error = Some(e),
-            Inbox::FourLetter { word, reply } => {
+            Inbox::FourLetter { word, arg, reply } => {
                 let snapshot = self.four_letter_snapshot();
                 let allowed = &self.four_letter_words;
-                let text = four_letter::answer(word, allowed, &snapshot, &self.about);
+                let text = match (word, arg) {
+                    ("stmk", Some(mask)) => four_letter::set_trace_mask(allowed, mask),
+                    _ => four_letter::answer(word, allowed, &snapshot, &self.about),
+                };
                 if let Some(what) = four_letter::resets(word).filter(|_| allowed.contains(word)) {
                     self.clients.reset_stats(what);
                 }
@@ -527,13 +532,15 @@ impl Driver {
         let mut s = self.clients.four_letter_counts();
         s.mode = Some(mode);
         s.zxid = p.applied().0;
-        s.node_count = p.node_count() as u64;
+        // ZooKeeper's count holds its root twice (under "" and "/"), and
+        // monitoring compares against ZooKeeper's figure.
+        s.node_count = p.node_count() as u64 + 1;
         (s.followers, s.synced_followers, s.pending_syncs) = p.learner_counts();
         let tree = p.tree();
         s.sessions = tree.sessions().iter().map(|(id, to)| (*id, *to)).collect();
         s.ephemerals = tree.ephemeral_owners();
         s.watches = tree
-            .watched_paths()
+            .data_watches()
             .into_iter()
             .filter_map(|(conn, paths)| {
                 let session = self.clients.session_of(conn)?;

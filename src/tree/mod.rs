@@ -752,9 +752,10 @@ impl DataTree {
         self.watches.len()
     }
 
-    /// Each watching connection's paths (for the four-letter words).
-    pub fn watched_paths(&self) -> BTreeMap<WatcherId, BTreeSet<String>> {
-        self.watches.paths_by_watcher()
+    /// Each connection's data watches (getData and exists) by path: what
+    /// ZooKeeper's `wchs`, `wchc` and `wchp` report (child watches are not).
+    pub fn data_watches(&self) -> BTreeMap<WatcherId, BTreeSet<String>> {
+        self.watches.data_paths_by_watcher()
     }
 
     /// Every session owning ephemerals, with their paths.

@@ -74,12 +74,16 @@ impl WatchTable {
         self.by_watcher.is_empty()
     }
 
-    /// Each watcher's paths, data and child watches together.
-    pub(crate) fn paths_by_watcher(&self) -> BTreeMap<WatcherId, BTreeSet<String>> {
-        self.by_watcher
-            .iter()
-            .map(|(w, keys)| (*w, keys.iter().map(|(_, p)| p.clone()).collect()))
-            .collect()
+    /// Each watcher's data watches (getData and exists), by path.
+    pub(crate) fn data_paths_by_watcher(&self) -> BTreeMap<WatcherId, BTreeSet<String>> {
+        let data = |(_, keys): &(&WatcherId, &BTreeSet<(WatchKind, String)>)| {
+            keys.iter().any(|(k, _)| *k == WatchKind::Data)
+        };
+        let paths = |(w, keys): (&WatcherId, &BTreeSet<(WatchKind, String)>)| {
+            let p = keys.iter().filter(|(k, _)| *k == WatchKind::Data);
+            (*w, p.map(|(_, p)| p.clone()).collect())
+        };
+        self.by_watcher.iter().filter(data).map(paths).collect()
     }
 
     /// Number of (watcher, kind, path) registrations.

@@ -63,6 +63,7 @@ pub struct ConnInfo {
 pub struct Snapshot {
     pub mode: Option<Mode>,
     pub zxid: u64,
+    /// As ZooKeeper counts: its root is held twice (under "" and "/").
     pub node_count: u64,
     pub conns: Vec<ConnInfo>,
     pub received: u64,
@@ -78,9 +79,11 @@ pub struct Snapshot {
     pub sessions: Vec<(u64, u64)>,
     /// Sessions owning ephemerals, with their paths.
     pub ephemerals: Vec<(u64, Vec<String>)>,
-    /// Watches by session: the paths each session's connection watches.
+    /// Data watches (getData, exists) by session: the paths each session's
+    /// connection watches, as `wchs`, `wchc` and `wchp` report them.
     pub watches: Vec<(u64, Vec<String>)>,
-    /// Watches counted as ZooKeeper's mntr does: one per (watcher, kind, path).
+    /// Every watch, child watches too, as mntr counts them: one per
+    /// (watcher, kind, path).
     pub watch_count: u64,
     /// Paths and data, in bytes (ZooKeeper's approximate data size).
     pub data_size: u64,
@@ -125,6 +128,14 @@ pub fn resets(word: &str) -> Option<Reset> {
     }
 }
 
+/// `stmk` followed by its 8-byte mask: ZooKeeper answers the mask it set.
+pub fn set_trace_mask(allowed: &BTreeSet<String>, mask: [u8; 8]) -> String {
+    if !allowed.contains("stmk") {
+        return "stmk is not executed because it is not in the whitelist.\n".into();
+    }
+    i64::from_be_bytes(mask).to_string()
+}
+
 /// Bytes in the files under `dir` (`conf`, `dirs`); 0 when unreadable.
 pub fn dir_size(dir: &str) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -159,9 +170,11 @@ pub fn answer(word: &str, allowed: &BTreeSet<String>, s: &Snapshot, about: &Abou
             }
             .into()
         }
-        // Trace masks are a ZooKeeper logging switch: the default mask,
-        // and setting it changes nothing here.
-        "gtmk" | "stmk" => return "306".into(),
+        // Trace masks are a ZooKeeper logging switch: ours reads the
+        // default mask, and setting one (`stmk`, see `set_trace_mask`)
+        // changes nothing here.
+        "gtmk" => return "306".into(),
+        "stmk" => return String::new(),
         _ => {}
     }
     if mode == Mode::NotServing {

@@ -141,7 +141,8 @@ fn watches_by_session_by_path_and_in_sum() {
     let s = leader();
     assert_eq!(
         ask("wchs", &s),
-        "2 connections watching 2 paths\nTotal watches:4\n"
+        // Data watches only, as ZooKeeper's wchs counts (mntr counts all).
+        "2 connections watching 2 paths\nTotal watches:3\n"
     );
     assert_eq!(
         ask("wchc", &s),
@@ -206,5 +207,11 @@ fn the_whitelist_and_a_server_not_serving_answer_as_zookeeper_does() {
         assert_eq!(ask(w, &down), NOT_SERVING, "{w}");
     }
     assert_eq!(resets("srst"), Some(Reset::Server));
+    assert_eq!(set_trace_mask(&all(), 42i64.to_be_bytes()), "42");
+    assert_eq!(
+        ask("stmk", &leader()),
+        "",
+        "no mask given: ZooKeeper answers nothing"
+    );
     assert_eq!(ask("crst", &leader()), "Connection stats reset.\n");
 }

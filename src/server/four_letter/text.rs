@@ -172,11 +172,11 @@ pub(super) fn dump(s: &Snapshot) -> String {
 pub(super) fn wchs(s: &Snapshot) -> String {
     let paths: std::collections::BTreeSet<&String> =
         s.watches.iter().flat_map(|(_, p)| p.iter()).collect();
+    let total: usize = s.watches.iter().map(|(_, p)| p.len()).sum();
     format!(
-        "{} connections watching {} paths\nTotal watches:{}\n",
+        "{} connections watching {} paths\nTotal watches:{total}\n",
         s.watches.len(),
         paths.len(),
-        s.watch_count
     )
 }
 
