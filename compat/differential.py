@@ -4,6 +4,8 @@ case's observations compared: results, errors, the Stat fields that do not
 depend on time, sequential names, ACLs and watch events. Zxids are compared
 by order (each is replaced by its rank among the zxids the case saw), since
 the two servers number their txns from different starts.
+Null data, ZooKeeper's own /zookeeper subtree and every four-letter word
+(each answer's layout and the figures the case controls) are cases too.
 
     python3 compat/differential.py      prints `N passed, M failed`; exit 1 on any difference
 """
