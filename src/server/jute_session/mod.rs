@@ -213,6 +213,11 @@ impl JuteSession {
             return;
         }
         match msg {
+            // Once connected, the client reads every frame as a reply
+            // header: a second ConnectResponse would answer no request.
+            ServerMsg::Connected { .. } if self.connected => {
+                tracing::warn!("a second ConnectResponse for one connection: dropped");
+            }
             ServerMsg::Connected {
                 session,
                 timeout_ms,
@@ -306,6 +311,8 @@ impl JuteSession {
 }
 
 #[cfg(test)]
+mod replies_props;
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::jute::records::ReplyHeader;
@@ -326,14 +333,14 @@ mod tests {
         w.buf
     }
 
-    fn request(xid: i32, opcode: i32, body: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    pub(super) fn request(xid: i32, opcode: i32, body: impl FnOnce(&mut Writer)) -> Vec<u8> {
         let mut w = Writer::new();
         RequestHeader { xid, opcode }.write(&mut w);
         body(&mut w);
         w.buf
     }
 
-    fn create(xid: i32, path: &str) -> Vec<u8> {
+    pub(super) fn create(xid: i32, path: &str) -> Vec<u8> {
         request(xid, op::CREATE, |w| {
             w.ustring(path).buffer(b"");
             crate::jute::records::write_acls(w, &acl::open());
@@ -358,7 +365,7 @@ mod tests {
         (frames, closed)
     }
 
-    fn started() -> JuteSession {
+    pub(super) fn started() -> JuteSession {
         let mut s = JuteSession::new();
         let mut out = Vec::new();
         s.on_frame(&connect(0, vec![0; 16], Some(false)), &mut out);
