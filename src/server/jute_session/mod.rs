@@ -365,6 +365,18 @@ mod tests {
         (frames, closed)
     }
 
+    /// A session past its handshake (session 42); `out` gets the
+    /// ConnectResponse.
+    pub(super) fn connected(out: &mut Vec<Action>) -> JuteSession {
+        let mut s = started();
+        let connected = ServerMsg::Connected {
+            session: 42,
+            timeout_ms: 4_000,
+        };
+        s.on_server(connected, out);
+        s
+    }
+
     pub(super) fn started() -> JuteSession {
         let mut s = JuteSession::new();
         let mut out = Vec::new();
@@ -391,13 +403,8 @@ mod tests {
 
     #[test]
     fn the_handshake_answers_with_the_sessions_password_and_echoes_read_only() {
-        let mut s = started();
         let mut out = Vec::new();
-        let connected = ServerMsg::Connected {
-            session: 42,
-            timeout_ms: 4_000,
-        };
-        s.on_server(connected, &mut out);
+        connected(&mut out);
         let [Action::Send(f)] = &out[..] else {
             panic!("{out:?}")
         };
@@ -606,13 +613,8 @@ mod tests {
     /// read as a reply header, xid 0, to no request).
     #[test]
     fn a_session_expired_past_the_handshake_closes_without_a_frame() {
-        let mut s = started();
         let mut out = Vec::new();
-        let connected = ServerMsg::Connected {
-            session: 42,
-            timeout_ms: 4_000,
-        };
-        s.on_server(connected, &mut out);
+        let mut s = connected(&mut out);
         out.clear();
         s.on_server(ServerMsg::Expired, &mut out);
         assert_eq!(sent(&out), (vec![], true));

@@ -5,7 +5,7 @@
 //! their queue: kazoo pops it, and dies on a frame that matches nothing);
 //! each request is answered once; nothing follows a close.
 
-use super::tests::{create, request, started};
+use super::tests::{connected, create, request};
 use super::*;
 use crate::jute::records::ReplyHeader;
 use crate::jute::{op, xid};
@@ -107,9 +107,8 @@ fn client_reads(
 proptest! {
     #[test]
     fn every_frame_answers_the_oldest_request_or_is_an_event(steps in prop::collection::vec(step(), 0..40)) {
-        let mut s = started();
         let mut out = Vec::new();
-        s.on_server(ServerMsg::Connected { session: 5, timeout_ms: 4_000 }, &mut out);
+        let mut s = connected(&mut out);
         prop_assert!(matches!(out[..], [Action::Send(_)]), "the ConnectResponse");
         let (mut expect, mut closed, mut handed, mut next) = (VecDeque::new(), false, Vec::new(), 1);
         for st in steps {
@@ -132,7 +131,7 @@ proptest! {
                     s.on_server(ServerMsg::Watch(ev), &mut out);
                 }
                 Step::Expired => s.on_server(ServerMsg::Expired, &mut out),
-                Step::Connected => s.on_server(ServerMsg::Connected { session: 5, timeout_ms: 4_000 }, &mut out),
+                Step::Connected => s.on_server(ServerMsg::Connected { session: 42, timeout_ms: 4_000 }, &mut out),
             }
             for a in &out {
                 match a {
