@@ -536,20 +536,7 @@ impl Driver {
         // monitoring compares against ZooKeeper's figure.
         s.node_count = p.node_count() as u64 + 1;
         (s.followers, s.synced_followers, s.pending_syncs) = p.learner_counts();
-        let tree = p.tree();
-        s.sessions = tree.sessions().iter().map(|(id, to)| (*id, *to)).collect();
-        s.ephemerals = tree.ephemeral_owners();
-        s.watches = tree
-            .data_watches()
-            .into_iter()
-            .filter_map(|(conn, paths)| {
-                let session = self.clients.session_of(conn)?;
-                Some((session, paths.into_iter().collect()))
-            })
-            .collect();
-        s.watches.sort();
-        s.watch_count = tree.watch_count() as u64;
-        s.data_size = tree.approximate_data_size();
+        s.add_tree(p.tree(), |conn| self.clients.session_of(conn));
         s.digest = p.tree_digest();
         s.dir_sizes = (
             four_letter::dir_size(&self.about.data_dir),

@@ -7,6 +7,7 @@
 mod tests;
 mod text;
 
+use crate::tree::DataTree;
 use std::collections::BTreeSet;
 
 /// Every word ZooKeeper 3.8 answers (`4lw.commands.whitelist` picks among
@@ -91,6 +92,26 @@ pub struct Snapshot {
     /// Bytes under dataDir and dataLogDir.
     pub dir_sizes: (u64, u64),
     pub uptime_ms: u64,
+}
+
+impl Snapshot {
+    /// What the tree says: sessions, ephemerals, data watches by session
+    /// (`session_of` a watching connection), watch count and data size.
+    pub fn add_tree(&mut self, tree: &DataTree, session_of: impl Fn(u64) -> Option<u64>) {
+        self.sessions = tree.sessions().iter().map(|(id, to)| (*id, *to)).collect();
+        self.ephemerals = tree.ephemeral_owners();
+        let by_session = |(conn, paths): (u64, BTreeSet<String>)| {
+            Some((session_of(conn)?, paths.into_iter().collect()))
+        };
+        self.watches = tree
+            .data_watches()
+            .into_iter()
+            .filter_map(by_session)
+            .collect();
+        self.watches.sort();
+        self.watch_count = tree.watch_count() as u64;
+        self.data_size = tree.approximate_data_size();
+    }
 }
 
 /// What the configuration says of this server (`conf`, `envi`).
