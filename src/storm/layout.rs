@@ -1,5 +1,5 @@
 //! The cluster's state in the ensemble, laid out as Storm lays it out in
-//! ZooKeeper (see the README's table), with JSON in the znodes so zkCli
+//! ZooKeeper (see docs/storm.md's table), with JSON in the znodes so zkCli
 //! users can read it.
 
 use super::grouping::TaskId;
