@@ -425,14 +425,11 @@ fn init_logging() {
         .try_init();
 }
 
-pub fn list(dir: &Path) -> u8 {
-    let mut files: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).map(|e| e.path()).collect(),
-        Err(e) => {
-            eprintln!("error: {}: {e}", dir.display());
-            return EXIT_BAD_INPUT;
-        }
-    };
+fn list_scenarios(dir: &Path) -> std::io::Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     files.retain(|p| p.extension().is_some_and(|x| x == "toml"));
     files.sort();
     println!("scenarios:");
@@ -441,6 +438,25 @@ pub fn list(dir: &Path) -> u8 {
             Ok(sc) => println!("  {:<40} {}", f.display(), sc.about),
             Err(e) => println!("  {:<40} (invalid: {e})", f.display()),
         }
+    }
+    Ok(())
+}
+
+/// `zkstorm list`: the scenarios in `dir` (default `scenarios`, skipped
+/// when there is no such folder here), then what every build knows.
+pub fn list(dir: Option<&Path>) -> u8 {
+    let default = Path::new("scenarios");
+    match dir {
+        Some(d) => {
+            if let Err(e) = list_scenarios(d) {
+                eprintln!("error: {}: {e}", d.display());
+                return EXIT_BAD_INPUT;
+            }
+        }
+        None if default.is_dir() => {
+            let _ = list_scenarios(default);
+        }
+        None => {}
     }
     println!("faults (one action per [[fault]]; * = undone by until):");
     for k in crate::scenario::KINDS {

@@ -85,11 +85,27 @@ enum Command {
         #[arg(long)]
         html: Option<PathBuf>,
     },
-    /// The scenarios, fault kinds, checkers and injectable bugs, one line each.
+    /// Shrink a scenario file that fails on a seed (any file, not only the
+    /// fuzzer's) to a smaller one that fails the same way.
+    Shrink {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// Where the shrunk file goes (default: beside it, as
+        /// `<name>.shrunk-seed-<N>.toml`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Most candidate runs.
+        #[arg(long, default_value = "200")]
+        runs: usize,
+    },
+    /// The fault kinds, checkers and injectable bugs, one line each, and the
+    /// scenarios where a scenario folder is.
     List {
-        /// Where to look for scenario files.
-        #[arg(long, default_value = "scenarios")]
-        dir: PathBuf,
+        /// Where to look for scenario files (default: `scenarios`, listed
+        /// if it exists).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Seeds, simulated seconds and messages per wall second, against a bare madsim loop.
     Bench {
@@ -160,7 +176,13 @@ fn main() -> ExitCode {
             trace,
             html,
         } => cli::replay(&scenario, seed, trace.as_deref(), html.as_deref()),
-        Command::List { dir } => cli::list(&dir),
+        Command::Shrink {
+            scenario,
+            seed,
+            out,
+            runs,
+        } => zkstorm_sim::shrink::shrink_file(&scenario, seed, out.as_deref(), runs),
+        Command::List { dir } => cli::list(dir.as_deref()),
         Command::Bench { real: true, .. } => {
             eprintln!(
                 "error: this zkstorm is the simulation build; `bench --real` runs real servers.\n\

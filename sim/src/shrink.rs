@@ -337,10 +337,15 @@ fn names_faults(sc: &Scenario) -> bool {
 /// The shrunk scenario as a commented file: what fails, how it was shrunk,
 /// and the command that replays it.
 pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
+    render_as(s, seed, file, "Found by `zkstorm fuzz`")
+}
+
+/// `render`, saying where the failure came from.
+pub fn render_as(s: &Shrunk, seed: u64, file: &str, origin: &str) -> String {
     let sc = &s.scenario;
     let mut out = String::new();
     out.push_str(&format!(
-        "# Found by `zkstorm fuzz` (seed {seed}) and shrunk in {} runs:\n",
+        "# {origin} (seed {seed}) and shrunk in {} runs:\n",
         s.runs
     ));
     out.push_str(&format!(
@@ -372,4 +377,64 @@ pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
 fn one_line(s: &str) -> String {
     let line: String = s.chars().take(300).collect();
     line.replace('\n', " ")
+}
+
+/// `zkstorm shrink FILE --seed N`: shrink a scenario file that fails on a
+/// seed, whoever wrote it, into `out` (default: beside it, as
+/// `<name>.shrunk-seed-<N>.toml`). The exit code is the run's, as `run`'s:
+/// the shrunk file fails the same way; a passing seed has nothing to shrink.
+pub fn shrink_file(
+    path: &std::path::Path,
+    seed: u64,
+    out: Option<&std::path::Path>,
+    runs: usize,
+) -> u8 {
+    use crate::cli::{Exit, EXIT_BAD_INPUT, EXIT_CRASHED};
+    let mut sc = match Scenario::load(path) {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let first = run_seed(&sc, seed);
+    let exit = first.as_ref().map_or(EXIT_CRASHED, |r| Exit::of(r).code());
+    let Some(shrunk) = shrink(&sc, seed, &first, runs) else {
+        println!(
+            "{}: seed {seed} fails no check: nothing to shrink",
+            path.display()
+        );
+        return exit;
+    };
+    let stem = path
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy());
+    let target = out.map_or_else(
+        || path.with_file_name(format!("{stem}.shrunk-seed-{seed}.toml")),
+        |o| o.to_path_buf(),
+    );
+    sc.file = target.display().to_string();
+    let origin = format!("Failing `{}`", path.display());
+    let text = render_as(&shrunk, seed, &sc.file, &origin);
+    if let Err(e) = std::fs::write(&target, text) {
+        eprintln!("error: {}: {e}", target.display());
+        return EXIT_BAD_INPUT;
+    }
+    let s = &shrunk.scenario;
+    println!(
+        "{}: {} shrunk in {} runs: faults {} -> {}, clients {} -> {}, servers {} -> {}\n\
+         wrote {}\nreplay: zkstorm run {} --seed {seed}",
+        path.display(),
+        shrunk.failure.name(),
+        shrunk.runs,
+        shrunk.faults_before,
+        s.faults.len(),
+        shrunk.clients_before,
+        s.workload.clients,
+        shrunk.servers_before,
+        s.ensemble.servers,
+        target.display(),
+        target.display()
+    );
+    exit
 }

@@ -385,6 +385,72 @@ fn list_names_every_fault_kind_checker_and_bug() {
     }
 }
 
+/// Where there is no `scenarios` folder (this test runs in `sim/`),
+/// `list` still lists what the build knows; a folder named that is not
+/// there is bad input.
+#[test]
+fn list_works_outside_the_repository() {
+    let out = zkstorm(&["list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("scenarios:"), "{}", out.stdout);
+    assert!(out.stdout.contains("checkers:") && out.stdout.contains("faults"));
+    bad_input(&["list", "--dir", "no-such-folder"], "no-such-folder");
+}
+
+/// A hand-written scenario (one from `scenarios/` with a bug injected)
+/// that fails on a seed shrinks to a smaller file failing the same check;
+/// a seed that passes has nothing to shrink.
+#[test]
+fn shrink_takes_any_failing_scenario_file() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shrink-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string("../scenarios/ack-then-power-loss.toml").unwrap();
+    let mine = dir.join("mine.toml");
+    let with_bug = text.replacen(
+        "duration = ",
+        "bugs = [\"ack-before-fsync\"]\nduration = ",
+        1,
+    );
+    std::fs::write(&mine, with_bug).unwrap();
+    let out = zkstorm(&[
+        "shrink",
+        mine.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--runs",
+        "12",
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("zab.ack_durable shrunk"),
+        "{}",
+        out.stdout
+    );
+    let shrunk = dir.join("mine.shrunk-seed-1.toml");
+    let faults = |f: &std::path::Path| {
+        std::fs::read_to_string(f)
+            .unwrap()
+            .matches("[[fault]]")
+            .count()
+    };
+    assert!(faults(&shrunk) < faults(&mine), "{}", out.stdout);
+    let again = zkstorm(&["run", shrunk.to_str().unwrap(), "--seed", "1"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stdout.contains("zab.ack_durable") && again.stdout.contains("FAIL"));
+    let clean = zkstorm(&[
+        "shrink",
+        "../scenarios/ack-then-power-loss.toml",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(
+        clean.stdout.contains("nothing to shrink"),
+        "{}",
+        clean.stdout
+    );
+}
+
 /// `zkstorm mutants` on the fastest bugs of the catalogue: each caught, in
 /// a table row; a bug its seeds do not catch is reported and fails the run.
 #[test]
