@@ -504,6 +504,7 @@ mod tests {
             history: History::new(),
             healed_at_ms: 0,
             storm_spec: Default::default(),
+            users_hung: Vec::new(),
         }
     }
 

@@ -180,6 +180,12 @@ pub enum Event {
         entries: std::collections::BTreeMap<String, i64>,
         error: Option<String>,
     },
+    /// What a user's code running on recorded client `client` said of
+    /// itself (`testing::Client::note`), for its own invariants.
+    Note {
+        client: usize,
+        text: String,
+    },
 }
 
 /// What happened to a server's process or machine.

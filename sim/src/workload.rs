@@ -8,6 +8,7 @@
 //! child watches; a sync is followed by a read; some reads leave watches;
 //! sessions are closed and opened anew every `session_ops` ops.
 use crate::history::{Call, ClientStatus, Event, History, Outcome, Ret};
+use crate::recorder::EventLog;
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::collections::VecDeque;
@@ -320,13 +321,7 @@ impl ClientRun {
             state: ClientStatus::SessionStarted,
             timeout_ms: Some(client.session_timeout_ms()),
         });
-        let mut events = EventLog {
-            rx: events,
-            taken: 0,
-            history: self.history.clone(),
-            client: self.n,
-            session,
-        };
+        let mut events = EventLog::new(events, self.history.clone(), self.n, session);
         let period = Duration::from_secs_f64(1.0 / self.cfg.rate.max(0.001));
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         let (mut after_sync, mut issued, mut ended) = (false, 0u64, false);
@@ -476,43 +471,5 @@ fn ready_now(
     match answer.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(t) => Some(t),
         std::task::Poll::Pending => None,
-    }
-}
-
-/// A client's events channel, recorded in the order the client received
-/// events and answers (see `Traced::events_before`).
-struct EventLog {
-    rx: UnboundedReceiver<ClientEvent>,
-    /// Events taken off the channel so far.
-    taken: u64,
-    history: History,
-    client: usize,
-    session: SessionId,
-}
-
-impl EventLog {
-    /// Record the events that arrived before the `upto`-th (all there are
-    /// for `u64::MAX`).
-    fn record(&mut self, upto: u64) {
-        while self.taken < upto {
-            let Ok(ev) = self.rx.try_recv() else { return };
-            self.taken += 1;
-            let (client, session) = (self.client, self.session);
-            self.history.record(match ev {
-                ClientEvent::Watch(w) => Event::Watch {
-                    client,
-                    session,
-                    path: w.path,
-                    event: w.event,
-                    zxid: w.zxid.0,
-                },
-                ClientEvent::State(s) => Event::ClientState {
-                    client,
-                    session,
-                    state: ClientStatus::of(s),
-                    timeout_ms: None,
-                },
-            });
-        }
     }
 }

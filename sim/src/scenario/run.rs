@@ -45,6 +45,9 @@ pub struct RunReport {
     /// checks were given (for judging the history again, as bench does).
     pub healed_at_ms: u64,
     pub storm_spec: check::StormSpec,
+    /// User clients (`testing`) whose code had not returned two minutes
+    /// after the fault timeline's end, by history client number.
+    pub users_hung: Vec<usize>,
 }
 
 impl RunReport {
@@ -136,6 +139,22 @@ pub fn judge(
 /// nemesis; heals everything when the timeline ends; waits for the load to
 /// stop; lets the ensemble settle; then runs the checks.
 pub async fn run(scenario: &Scenario) -> RunReport {
+    run_with(scenario, &[]).await
+}
+
+/// A user's code for one recorded client (`testing`): it gets the client
+/// once connected and runs beside the scenario's own load and faults.
+pub type UserClient = std::sync::Arc<
+    dyn Fn(
+            crate::recorder::RecordedClient,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// `run`, with `users` on client nodes of their own, each recorded in the
+/// history; the run waits for them before it settles.
+pub async fn run_with(scenario: &Scenario, users: &[UserClient]) -> RunReport {
     let sc = scenario;
     let seed = madsim::runtime::Handle::current().seed();
     zkstorm::bugs::enable(&sc.bugs).expect("validated bug names");
@@ -164,6 +183,7 @@ pub async fn run(scenario: &Scenario) -> RunReport {
     }
 
     let storm_spec = start_topology(sc, &mut cluster);
+    let user_tasks = spawn_users(sc, &mut cluster, &history, users, &mut client_ids);
 
     let mut nem = Nemesis::new(sc, start, client_ids);
     nem.run(&mut cluster).await;
@@ -183,6 +203,15 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         if let Ok(stats) = c.await {
             ops_ok += stats.ok;
             ops_failed += stats.failed;
+        }
+    }
+    // User code that does not return by then is left running and named.
+    let users_by = start + sc.duration + Duration::from_secs(120);
+    let mut users_hung = Vec::new();
+    for (i, task) in user_tasks.into_iter().enumerate() {
+        let left = users_by.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, task).await.is_err() {
+            users_hung.push(sc.workload.clients + 1 + i);
         }
     }
     if let Some(t) = &sc.topology {
@@ -226,7 +255,40 @@ pub async fn run(scenario: &Scenario) -> RunReport {
         history,
         healed_at_ms,
         storm_spec,
+        users_hung,
     }
+}
+
+/// Start each user's code on a client node of its own (after the load's
+/// clients and the one that reads a batch topology's state), connected and
+/// recorded as client `workload.clients + 1 + i`.
+fn spawn_users(
+    sc: &Scenario,
+    cluster: &mut Cluster,
+    history: &History,
+    users: &[UserClient],
+    client_ids: &mut Vec<madsim::task::NodeId>,
+) -> Vec<madsim::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let n = sc.workload.clients + 1 + i;
+        let node = cluster.client_node(n);
+        client_ids.push(node.id());
+        let mut cfg = zkstorm::client::ClientConfig::new(cluster.client_addrs());
+        cfg.session_timeout_ms = sc.workload.session_timeout.as_millis() as u64;
+        cfg.seed = rand::Rng::gen(&mut crate::streams::stream("user", i as u64));
+        let (user, history) = (user.clone(), history.clone());
+        tasks.push(node.spawn(async move {
+            loop {
+                let c = crate::recorder::RecordedClient::connect(n, cfg.clone(), history.clone());
+                match tokio::time::timeout(Duration::from_secs(5), c).await {
+                    Ok(Ok(client)) => return user(client).await,
+                    _ => sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }));
+    }
+    tasks
 }
 
 /// Run `scenario` on `seed` in a fresh simulation (its own OS thread).

@@ -1,0 +1,217 @@
+//! Testing your own code under the simulation: the documented way in.
+//!
+//! A [`World`] is an ensemble with its settings, faults in the scenario
+//! files' vocabulary, optionally the scenario's own generated load, and your
+//! code on clients of its own. Each of your clients is a [`Client`] whose
+//! calls land in the history, so the client checks (`client.linearizable`,
+//! `client.sequential`, `client.sessions`, `client.watches`, ...) judge your
+//! calls; [`World::invariant`] adds checks of your own over the history
+//! (your clients' [`Client::note`]s among it). A run goes through the same
+//! pipeline as `zkstorm run` and gives a [`Report`]: every verdict, the
+//! trace hash, and the command that replays the seed.
+//!
+//! ```ignore
+//! World::new(3)
+//!     .faults(r#"[[fault]]
+//!                at = "2s"
+//!                crash = "leader"
+//!                until = "6s""#)
+//!     .client(|c| async move { c.create("/x", b"1", CreateMode::Persistent).await.ok(); })
+//!     .invariant("x exists", |records| Ok(()))
+//!     .check(0..4); // seeds from ZKSTORM_SEEDS, else these; panics on a failure
+//! ```
+
+use crate::check::Verdict;
+use crate::runner::{run_seed_within, seeds_from_env, WALL_LIMIT};
+use crate::scenario::{run_with, Scenario, UserClient};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::history::{Event, Record};
+pub use crate::recorder::RecordedClient as Client;
+
+type Invariant = Arc<dyn Fn(&[Record]) -> Result<(), String> + Send + Sync>;
+
+/// An ensemble, its faults and load, your clients and your invariants.
+#[derive(Clone)]
+pub struct World {
+    servers: usize,
+    duration: Duration,
+    /// `[[fault]]` entries, as in a scenario file.
+    faults: String,
+    /// The scenario's own generated load: (clients, ops per second each).
+    load: (usize, f64),
+    users: Vec<UserClient>,
+    invariants: Vec<(String, Invariant)>,
+}
+
+/// One seed's outcome.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub seed: u64,
+    /// Check name → verdict: the built-in checks, `user.<name>` for yours,
+    /// `user.returned` (your clients' code returned within two minutes of
+    /// the faults' end), and `run` when the run itself crashed or hung.
+    pub checks: BTreeMap<String, Verdict>,
+    pub trace_hash: u64,
+}
+
+impl World {
+    /// `servers` servers (1 to 9), no load of their own, 30 simulated
+    /// seconds of faults (the run lasts until your clients return), and
+    /// the ZAB, client and linearizability checks.
+    pub fn new(servers: usize) -> World {
+        World {
+            servers,
+            duration: Duration::from_secs(30),
+            faults: String::new(),
+            load: (0, 0.0),
+            users: Vec::new(),
+            invariants: Vec::new(),
+        }
+    }
+
+    /// How long the fault timeline (and the generated load) lasts.
+    pub fn duration(mut self, d: Duration) -> World {
+        self.duration = d;
+        self
+    }
+
+    /// Faults as `[[fault]]` entries of a scenario file (see
+    /// `docs/scenarios.md`); checked when the world runs.
+    pub fn faults(mut self, toml: &str) -> World {
+        self.faults.push_str(toml);
+        self.faults.push('\n');
+        self
+    }
+
+    /// The scenario's own generated load beside your clients.
+    pub fn load(mut self, clients: usize, rate: f64) -> World {
+        self.load = (clients, rate);
+        self
+    }
+
+    /// Your code on a client of its own, connected and recorded. Use the
+    /// client from this one task.
+    pub fn client<F, Fut>(mut self, code: F) -> World
+    where
+        F: Fn(Client) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.users.push(Arc::new(move |c| Box::pin(code(c))));
+        self
+    }
+
+    /// A check of your own over the history, reported as `user.<name>`.
+    pub fn invariant<F>(mut self, name: &str, check: F) -> World
+    where
+        F: Fn(&[Record]) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.invariants.push((name.to_string(), Arc::new(check)));
+        self
+    }
+
+    /// The scenario this world runs (what `zkstorm run` would take).
+    pub fn scenario(&self) -> Scenario {
+        let (clients, rate) = self.load;
+        let rate = if clients > 0 {
+            format!("rate = {rate}\n")
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "name = \"world\"\nabout = \"a world built in code (zkstorm_sim::testing)\"\n\
+             duration = \"{}ms\"\n[ensemble]\nservers = {}\n[workload]\nclients = {clients}\n\
+             {rate}[check]\nzab = true\nclient = true\nlinearizable = true\n{}",
+            self.duration.as_millis(),
+            self.servers,
+            self.faults
+        );
+        Scenario::parse(&text, "world").unwrap_or_else(|e| panic!("the world: {e}"))
+    }
+
+    /// Run one seed.
+    pub fn run(&self, seed: u64) -> Report {
+        let sc = self.scenario();
+        let users = self.users.clone();
+        let limit = sc.duration + Duration::from_secs(600);
+        let ran = run_seed_within(seed, limit, WALL_LIMIT, move || async move {
+            run_with(&sc, &users).await
+        });
+        let report = match ran {
+            Ok(r) => r,
+            Err(e) => {
+                let checks = [("run".to_string(), Verdict::Fail(e.to_string()))].into();
+                return Report {
+                    seed,
+                    checks,
+                    trace_hash: 0,
+                };
+            }
+        };
+        let mut checks = report.checks.clone();
+        let returned = match report.users_hung.as_slice() {
+            [] => Verdict::Pass,
+            hung => Verdict::Fail(format!(
+                "client(s) {hung:?} still running two minutes after the faults ended"
+            )),
+        };
+        checks.insert("user.returned".into(), returned);
+        report.history.with_records(|records| {
+            for (name, check) in &self.invariants {
+                let verdict = check(records).map_or_else(Verdict::Fail, |()| Verdict::Pass);
+                checks.insert(format!("user.{name}"), verdict);
+            }
+        });
+        Report {
+            seed,
+            checks,
+            trace_hash: report.trace_hash,
+        }
+    }
+
+    /// Run every seed of `ZKSTORM_SEEDS` (else `default`); panic at the
+    /// first that fails a check, with the command that replays it.
+    pub fn check(&self, default: std::ops::Range<u64>) {
+        for seed in seeds_from_env(default) {
+            let r = self.run(seed);
+            let failed = r.failures();
+            if !failed.is_empty() {
+                let test = std::thread::current().name().unwrap_or("").to_string();
+                panic!(
+                    "seed {seed}:\n  {}\n  replay: ZKSTORM_SEEDS={seed} cargo test {test}",
+                    failed.join("\n  ")
+                );
+            }
+        }
+    }
+}
+
+impl Report {
+    /// The checks that failed or could not decide, with their reasons.
+    pub fn failures(&self) -> Vec<String> {
+        let bad = |(name, v): (&String, &Verdict)| match v {
+            Verdict::Fail(why) | Verdict::Undecided(why) => Some(format!("{name}: {why}")),
+            _ => None,
+        };
+        self.checks.iter().filter_map(bad).collect()
+    }
+
+    /// The verdict of one check.
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.checks.get(name)
+    }
+}
+
+/// The notes your clients wrote, in history order: (client, text).
+pub fn notes(records: &[Record]) -> Vec<(usize, &str)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Note { client, text } => Some((*client, text.as_str())),
+            _ => None,
+        })
+        .collect()
+}
