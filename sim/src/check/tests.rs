@@ -412,6 +412,49 @@ fn linearizable_rejects_a_read_of_a_value_overwritten_before_it_began() {
     assert_fails(h.verdict("client.linearizable"), "client 2 op 2");
 }
 
+/// A sequential create is a create of the znode it named: a synced read
+/// that finds that znode absent afterwards is caught; a delete of it fits.
+#[test]
+fn linearizable_judges_a_sequential_create_by_the_name_it_got() {
+    let run = |after: (&str, Ret)| {
+        let mut h = H::new();
+        h.invoke(0, 1, 10, create_seq("/q/s-", "x"))
+            .complete(0, 1, 10, "ok", z(1, 1), named("/q/s-0000000000"))
+            .invoke(1, 1, 11, Call::Sync)
+            .complete(1, 1, 11, "ok", z(1, 2), Ret::None)
+            .invoke(1, 2, 11, get("/q/s-0000000000", false))
+            .complete(1, 2, 11, after.0, z(1, 2), after.1)
+            .invoke(0, 2, 10, delete("/q/s-0000000000"))
+            .complete(0, 2, 10, "ok", z(1, 3), Ret::None);
+        h.verdict("client.linearizable")
+    };
+    assert_eq!(run(("ok", node("x", 0, 0))), Ok(()));
+    assert_fails(
+        run(("NoNode", Ret::None)),
+        "/q/s-0000000000: not linearizable",
+    );
+}
+
+/// A sequential create whose answer was lost but whose txn was applied
+/// may have made any name: a znode only it can explain is not judged. (Not
+/// applied anywhere, it made nothing, and the delete fits nowhere.)
+#[test]
+fn linearizable_leaves_alone_what_a_lost_sequential_create_may_have_made() {
+    let run = |applied: bool| {
+        let mut h = H::new();
+        h.invoke(0, 1, 10, create_seq("/q/s-", "x"));
+        h.complete_xid(0, 1, 10, "ConnectionLoss", z(1, 0), Ret::None, Some(1));
+        if applied {
+            h.applied(z(1, 1), 10, 1);
+        }
+        h.invoke(0, 2, 10, delete("/q/s-0000000003"))
+            .complete(0, 2, 10, "ok", z(1, 3), Ret::None);
+        h.verdict("client.linearizable")
+    };
+    assert_eq!(run(true), Ok(()));
+    assert_fails(run(false), "/q/s-0000000003: not linearizable");
+}
+
 #[test]
 fn linearizable_ignores_reads_without_a_sync() {
     // The same stale read, served locally without a sync, is allowed.
