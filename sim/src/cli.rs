@@ -472,8 +472,8 @@ pub fn list(dir: Option<&Path>) -> u8 {
         println!("  {:<28} {}", c.name, c.about);
     }
     println!("injectable bugs (zkstorm fuzz --bug NAME, or bugs = [...] in a scenario):");
-    for (name, what) in zkstorm::bugs::CATALOGUE {
-        println!("  {name:<28} {what}");
+    for b in zkstorm::bugs::Bug::ALL {
+        println!("  {:<28} {}", b.name(), b.about());
     }
     EXIT_PASS
 }

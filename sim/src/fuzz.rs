@@ -80,14 +80,12 @@ fn parse_time_limit(s: &str) -> Result<Duration, String> {
 
 /// `--bug NAME`: a name from the catalogue.
 pub fn parse_bug(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = zkstorm::bugs::CATALOGUE.iter().map(|(k, _)| *k).collect();
-    if names.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(format!(
+    match s.parse::<zkstorm::bugs::Bug>() {
+        Ok(b) => Ok(b.name().to_string()),
+        Err(_) => Err(format!(
             "unknown bug; the catalogue has: {}",
-            names.join(", ")
-        ))
+            zkstorm::bugs::names().join(", ")
+        )),
     }
 }
 

@@ -41,7 +41,7 @@ struct Row {
 }
 
 /// The first failing seed of `bug`'s campaign, in chunks of `jobs` seeds.
-fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
+fn hunt(bug: zkstorm::bugs::Bug, opts: &MutantsOptions) -> Row {
     let search = FuzzOptions {
         seeds: opts.seeds.clone(),
         jobs: opts.jobs,
@@ -51,7 +51,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         liveness: None,
         shard: (1, 1),
         recheck: 0,
-        bugs: vec![bug.to_string()],
+        bugs: vec![bug.name().to_string()],
         guided: false,
         // A bug of the topology engine is hunted by campaigns that run one.
         intensity: crate::generate::Intensity {
@@ -80,7 +80,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
             };
             let r = one(seed, &shrink);
             return Row {
-                bug,
+                bug: bug.name(),
                 caught: Some((
                     seed - first + 1,
                     r.failure.unwrap_or_default(),
@@ -96,7 +96,7 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
         }
     }
     Row {
-        bug,
+        bug: bug.name(),
         caught: None,
         seeds_run: last - first + 1,
     }
@@ -105,10 +105,10 @@ fn hunt(bug: &'static str, opts: &MutantsOptions) -> Row {
 /// `zkstorm mutants`: exits 0 when every bug was caught, 1 otherwise.
 pub fn mutants(opts: &MutantsOptions) -> u8 {
     let started = Instant::now();
-    let bugs: Vec<&'static str> = zkstorm::bugs::CATALOGUE
+    let bugs: Vec<zkstorm::bugs::Bug> = zkstorm::bugs::Bug::ALL
         .iter()
-        .map(|(k, _)| *k)
-        .filter(|k| opts.bugs.is_empty() || opts.bugs.iter().any(|b| b == k))
+        .copied()
+        .filter(|k| opts.bugs.is_empty() || opts.bugs.iter().any(|b| b == k.name()))
         .collect();
     println!(
         "| bug | caught | seeds to the first failure | check | faults drawn → after shrinking |"

@@ -780,7 +780,7 @@ impl Clients {
             failed_at,
         } = a;
         // Injected bug (sim only): the answer first.
-        if crate::bugs::on("watch-after-reply") {
+        if crate::bugs::on(crate::bugs::Bug::WatchAfterReply) {
             self.answer_txn(peer, &txn, result, failed_at);
             self.fire(watches);
         } else {
@@ -802,7 +802,7 @@ impl Clients {
         result: Result<OpResult, ErrorCode>,
     ) {
         // Injected bug (sim only): any fence answers the newest reconnect.
-        let by_session = crate::bugs::on("session-moved-keeps-connection");
+        let by_session = crate::bugs::on(crate::bugs::Bug::SessionMovedKeepsConnection);
         let conn = match self.revalidations.get(&session) {
             Some(&(conn, token)) if by_session || fence_cxid(token) == cxid => conn,
             _ => return,
@@ -883,7 +883,7 @@ impl Clients {
                     return;
                 }
                 if result == Err(ErrorCode::SessionMoved)
-                    && !crate::bugs::on("session-moved-keeps-connection")
+                    && !crate::bugs::on(crate::bugs::Bug::SessionMovedKeepsConnection)
                 {
                     // A reconnect elsewhere owns the session now: end this
                     // connection unanswered, as ZooKeeper does (its

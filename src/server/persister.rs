@@ -69,7 +69,8 @@ async fn persist(store: &mut Store, ops: Vec<PersistOp>, points: &Points) -> io:
             PersistOp::Epochs { accepted, current } => {
                 // Synced txns must be durable before the epoch that vouches
                 // for them (unless that bug is injected, sim only).
-                if !crate::bugs::on("epoch-before-txns") && std::mem::take(&mut dirty) {
+                if !crate::bugs::on(crate::bugs::Bug::EpochBeforeTxns) && std::mem::take(&mut dirty)
+                {
                     store.sync().await?;
                 }
                 let before = store.epochs().1;

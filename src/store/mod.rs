@@ -420,7 +420,7 @@ impl Store {
             return Err(self.fail("snapshot rename", e));
         }
         let mut header = log::encode_log_header(zxid, generation);
-        if crate::bugs::on("snap-keeps-stale-log") {
+        if crate::bugs::on(crate::bugs::Bug::SnapKeepsStaleLog) {
             header.extend(self.stale_tail(zxid)?);
         }
         let committed = match prepare(&*self.disk, LOG_TMP, &header).await {

@@ -321,7 +321,7 @@ impl BoltCollector<'_> {
             for a in anchors.iter().filter(|a| !a.msg.anchors.is_empty()) {
                 // One edge per (target, anchor), XORed into each of its roots.
                 let e = self.em.id();
-                if !crate::bugs::on("storm-edge-not-xored") {
+                if !crate::bugs::on(crate::bugs::Bug::StormEdgeNotXored) {
                     self.open.get_mut(&a.id).expect("checked above").ack_val ^= e;
                 }
                 for (root, _) in &a.msg.anchors {

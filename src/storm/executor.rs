@@ -68,7 +68,7 @@ impl Executor {
                 !throttled
                     && self.queue.is_empty()
                     && (max_pending.is_none_or(|m| pending.len() < m as usize)
-                        || crate::bugs::on("storm-pending-limit-ignored"))
+                        || crate::bugs::on(crate::bugs::Bug::StormPendingLimitIgnored))
             }
             _ => false,
         }
@@ -131,10 +131,10 @@ impl Executor {
                 Queued::Tick,
             ) => {
                 for (root, msg) in pending.rotate() {
-                    if crate::bugs::on("storm-late-ack-after-timeout") {
+                    if crate::bugs::on(crate::bugs::Bug::StormLateAckAfterTimeout) {
                         expired.insert(root, msg);
                     }
-                    if crate::bugs::on("storm-timeout-fail-dropped") {
+                    if crate::bugs::on(crate::bugs::Bug::StormTimeoutFailDropped) {
                         continue;
                     }
                     spout.fail(msg);

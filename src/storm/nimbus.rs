@@ -250,7 +250,7 @@ impl Nimbus<'_> {
                         obs.nimbus(&id, &NimbusEvent::Leading { latch: self.latch.clone() });
                     }
                     Some(ClientEvent::State(ConnState::Disconnected | ConnState::Connecting))
-                        if acting && !crate::bugs::on("storm-nimbus-keeps-leading") =>
+                        if acting && !crate::bugs::on(crate::bugs::Bug::StormNimbusKeepsLeading) =>
                     {
                         acting = false;
                         obs.nimbus(&id, &NimbusEvent::Stepped { why: "disconnected".into() });

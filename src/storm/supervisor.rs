@@ -76,7 +76,7 @@ pub async fn run_supervisor(
                     let w = want.get(port);
                     let r = running.get(port);
                     let dead = r.is_some() && !launcher.running(&slot);
-                    let moved = w != r && !crate::bugs::on("storm-zombie-worker");
+                    let moved = w != r && !crate::bugs::on(crate::bugs::Bug::StormZombieWorker);
                     if r.is_some() && (moved || dead) {
                         launcher.kill(&slot);
                         let why = if dead {

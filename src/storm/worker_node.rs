@@ -119,7 +119,7 @@ pub async fn run_worker(spec: WorkerSpec, obs: Arc<dyn StormObserver>) -> Result
             ev = zk_events.recv() => match ev {
                 Some(ClientEvent::Watch(_)) => {
                     assignment = read_assignment(&zk, &name).await?;
-                    if assignment.tasks_of(&spec.slot) != mine && !crate::bugs::on("storm-zombie-worker") {
+                    if assignment.tasks_of(&spec.slot) != mine && !crate::bugs::on(crate::bugs::Bug::StormZombieWorker) {
                         return Err(format!("slot {}'s tasks were reassigned", spec.slot));
                     }
                 }

@@ -80,7 +80,7 @@ fn creates_under(stat: &Stat) -> i32 {
 /// only): its children now, which names a child after one already made
 /// once any child is gone.
 fn sequential_suffix(stat: &Stat) -> i32 {
-    if crate::bugs::on("sequential-name-reused") {
+    if crate::bugs::on(crate::bugs::Bug::SequentialNameReused) {
         stat.num_children
     } else {
         creates_under(stat)
@@ -649,7 +649,7 @@ impl DataTree {
         let mut undo = Vec::new();
         let mut triggers = Vec::new();
         // Injected bug (sim only): the session's ephemerals stay.
-        let ephemerals = if crate::bugs::on("ephemeral-outlives-session") {
+        let ephemerals = if crate::bugs::on(crate::bugs::Bug::EphemeralOutlivesSession) {
             Vec::new()
         } else {
             self.ephemerals(session)

@@ -54,7 +54,7 @@ impl Vote {
 
 impl Ord for Vote {
     fn cmp(&self, other: &Self) -> Ordering {
-        if crate::bugs::on("vote-order-not-total") {
+        if crate::bugs::on(crate::bugs::Bug::VoteOrderNotTotal) {
             return partial_order_cmp(self, other);
         }
         self.key().cmp(&other.key())

@@ -601,7 +601,9 @@ impl Peer {
     pub fn touch(&mut self, session: SessionId) {
         // Injected bug (sim only): a leader counts the touches its
         // followers report, not those of its own clients.
-        if matches!(self.role, Role::Leading(_)) && crate::bugs::on("expire-live-session") {
+        if matches!(self.role, Role::Leading(_))
+            && crate::bugs::on(crate::bugs::Bug::ExpireLiveSession)
+        {
             return;
         }
         self.touched_now(session);
@@ -856,7 +858,7 @@ impl Peer {
         }
         // Injected bug (sim only): the follower's tip is taken as a point of
         // our history, and the rest is sent after it.
-        if peer_last > db.base_zxid && crate::bugs::on("diff-instead-of-trunc") {
+        if peer_last > db.base_zxid && crate::bugs::on(crate::bugs::Bug::DiffInsteadOfTrunc) {
             return diff(peer_last);
         }
         if peer_last > db.base_zxid {
@@ -1034,7 +1036,7 @@ impl Peer {
         acks.push(durable.min(l.last_proposed));
         acks.sort_unstable_by(|a, b| b.cmp(a));
         // Injected bug (sim only): our own copy is enough.
-        let quorum = if crate::bugs::on("commit-without-quorum") {
+        let quorum = if crate::bugs::on(crate::bugs::Bug::CommitWithoutQuorum) {
             1
         } else {
             quorum
@@ -1149,7 +1151,7 @@ impl Peer {
                 let msg = self.ack_epoch(counts);
                 // Injected bug (sim only): the promise leaves before the
                 // accepted epoch is durable.
-                let durable = !crate::bugs::on("ackepoch-before-durable");
+                let durable = !crate::bugs::on(crate::bugs::Bug::AckepochBeforeDurable);
                 self.handshake(msg, durable);
             }
             PeerMsg::Sync(plan) if phase == Phase::Sync => self.follower_sync(plan),
@@ -1168,7 +1170,7 @@ impl Peer {
                         .events
                         .push(ZabEvent::EpochAdopted { epoch, zxid });
                 }
-                if crate::bugs::on("zxid-before-diff") && self.db.applied < zxid {
+                if crate::bugs::on(crate::bugs::Bug::ZxidBeforeDiff) && self.db.applied < zxid {
                     // ZOOKEEPER-2355 (sim only): a snapshot that claims the
                     // synced txns, taken before they are applied.
                     let state = std::sync::Arc::new(self.db.state());
@@ -1177,7 +1179,7 @@ impl Peer {
                 self.following().synced = true;
                 // ZOOKEEPER-3911 (sim only): the ACK goes before the synced
                 // txns are durable.
-                let durable = !crate::bugs::on("newleader-ack-before-sync");
+                let durable = !crate::bugs::on(crate::bugs::Bug::NewleaderAckBeforeSync);
                 self.handshake(PeerMsg::AckNewLeader { epoch, zxid }, durable);
                 self.follower_ack();
             }
@@ -1208,7 +1210,7 @@ impl Peer {
                 }
                 self.db.append(txn.clone());
                 self.ready.persist.push(PersistOp::Append(txn));
-                if crate::bugs::on("ack-before-fsync") {
+                if crate::bugs::on(crate::bugs::Bug::AckBeforeFsync) {
                     self.follower_ack();
                 }
             }
@@ -1288,7 +1290,7 @@ impl Peer {
 
     /// ACK what became durable since the last ACK, once synced.
     fn follower_ack(&mut self) {
-        let upto = if crate::bugs::on("ack-before-fsync") {
+        let upto = if crate::bugs::on(crate::bugs::Bug::AckBeforeFsync) {
             self.db.last_logged()
         } else {
             self.durable.min(self.db.last_logged())

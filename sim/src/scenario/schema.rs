@@ -36,7 +36,7 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub check: RawCheck,
     pub topology: Option<Spanned<super::topology::RawTopology>>,
-    /// Injected bugs (`zkstorm::bugs::CATALOGUE`), by name.
+    /// Injected bugs (`zkstorm::bugs::Bug`), by name.
     #[serde(default)]
     pub bugs: Vec<Spanned<String>>,
 }
@@ -299,7 +299,7 @@ pub struct Scenario {
     /// A topology on the Storm half of the cluster, if any.
     pub topology: Option<super::topology::TopologySpec>,
     /// Bugs injected into the servers for this run (simulation only), by
-    /// name from `zkstorm::bugs::CATALOGUE`.
+    /// name from `zkstorm::bugs::Bug`.
     pub bugs: Vec<String>,
 }
 

@@ -310,11 +310,8 @@ pub(crate) fn scenario(raw: RawScenario, v: &V) -> R<Scenario> {
     };
     let mut bugs = Vec::new();
     for (i, b) in raw.bugs.iter().enumerate() {
-        let known = zkstorm::bugs::CATALOGUE
-            .iter()
-            .any(|(k, _)| k == b.get_ref());
-        if !known {
-            let names: Vec<&str> = zkstorm::bugs::CATALOGUE.iter().map(|(k, _)| *k).collect();
+        if b.get_ref().parse::<zkstorm::bugs::Bug>().is_err() {
+            let names = zkstorm::bugs::names();
             return Err(v.at(
                 b,
                 &format!("bugs[{i}]"),

@@ -79,7 +79,7 @@ impl<S: BatchSource> Coordinator<S> {
         if self.active.values().any(|a| a.phase == Phase::Committing) {
             return None;
         }
-        if crate::bugs::on("storm-commit-out-of-order") {
+        if crate::bugs::on(crate::bugs::Bug::StormCommitOutOfOrder) {
             let mut done = self
                 .active
                 .iter()

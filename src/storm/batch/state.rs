@@ -43,7 +43,7 @@ pub fn apply(
     txid: u64,
     delta: i64,
 ) -> Result<Option<Stored>, String> {
-    let replay = crate::bugs::on("storm-commit-ignores-txid");
+    let replay = crate::bugs::on(crate::bugs::Bug::StormCommitIgnoresTxid);
     match (kind, cur) {
         (_, None) => Ok(Some(fresh(kind, 0, txid, delta))),
         (StateKind::Transactional, Some(c)) if c.txid == txid && !replay => Ok(None),
