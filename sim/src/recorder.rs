@@ -48,6 +48,25 @@ impl EventLog {
         }
     }
 
+    /// Close `client`'s session, giving up after 2 s, and record how it
+    /// went, after the events that came before.
+    pub(crate) async fn close(&mut self, client: &Client) {
+        let wait = std::time::Duration::from_secs(2);
+        let closed = tokio::time::timeout(wait, client.close()).await;
+        self.record(u64::MAX);
+        let error = match closed {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("{e:?}")),
+            Err(_) => Some("timed out".to_string()),
+        };
+        self.history.record(Event::ClientState {
+            client: self.client,
+            session: self.session,
+            state: ClientStatus::CloseAnswered { error },
+            timeout_ms: None,
+        });
+    }
+
     /// The next event, waiting for it; recorded as it is taken.
     async fn next(&mut self) -> Option<ClientEvent> {
         let ev = self.rx.recv().await?;
@@ -247,19 +266,6 @@ impl RecordedClient {
     /// Close the session (its ephemerals go), recorded; a close not
     /// answered within 2 s is given up (as the workload's clients do).
     pub async fn close(self) {
-        let wait = std::time::Duration::from_secs(2);
-        let closed = tokio::time::timeout(wait, self.client.close()).await;
-        self.events.lock().await.record(u64::MAX);
-        let error = match closed {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{e:?}")),
-            Err(_) => Some("timed out".to_string()),
-        };
-        self.history.record(Event::ClientState {
-            client: self.n,
-            session: self.session,
-            state: ClientStatus::CloseAnswered { error },
-            timeout_ms: None,
-        });
+        self.events.lock().await.close(&self.client).await;
     }
 }

@@ -373,19 +373,7 @@ impl ClientRun {
                 }
             }
         }
-        let closed = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
-        events.record(u64::MAX);
-        let error = match closed {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{e:?}")),
-            Err(_) => Some("timed out".to_string()),
-        };
-        self.history.record(Event::ClientState {
-            client: self.n,
-            session,
-            state: ClientStatus::CloseAnswered { error },
-            timeout_ms: None,
-        });
+        events.close(&client).await;
     }
 
     fn issue(&mut self, client: &Client, session: SessionId, after_sync: bool) -> InFlight {
