@@ -505,7 +505,7 @@ impl Driver {
             }
             Inbox::DiskFailed(e) => self.disk_error = Some(e),
             Inbox::FourLetter { word, arg, reply } => {
-                let snapshot = self.four_letter_snapshot();
+                let snapshot = self.four_letter_snapshot(word);
                 let allowed = &self.four_letter_words;
                 let text = match (word, arg) {
                     ("stmk", Some(mask)) => four_letter::set_trace_mask(allowed, mask),
@@ -520,7 +520,7 @@ impl Driver {
     }
 
     /// What the four-letter words report of this server.
-    fn four_letter_snapshot(&self) -> four_letter::Snapshot {
+    fn four_letter_snapshot(&self, word: &str) -> four_letter::Snapshot {
         use four_letter::Mode;
         let p = &self.peer;
         let mode = match (p.is_serving(), p.leader()) {
@@ -536,12 +536,16 @@ impl Driver {
         // monitoring compares against ZooKeeper's figure.
         s.node_count = p.node_count() as u64 + 1;
         (s.followers, s.synced_followers, s.pending_syncs) = p.learner_counts();
-        s.add_tree(p.tree(), |conn| self.clients.session_of(conn));
+        if four_letter::reads_tree(word) {
+            s.add_tree(p.tree(), |conn| self.clients.session_of(conn));
+        }
+        if four_letter::reads_disk(word) {
+            s.dir_sizes = (
+                four_letter::dir_size(&self.about.data_dir),
+                four_letter::dir_size(&self.about.data_log_dir),
+            );
+        }
         s.digest = p.tree_digest();
-        s.dir_sizes = (
-            four_letter::dir_size(&self.about.data_dir),
-            four_letter::dir_size(&self.about.data_log_dir),
-        );
         s.uptime_ms = self.now.saturating_sub(self.started_ms);
         s
     }

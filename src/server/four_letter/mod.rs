@@ -140,6 +140,17 @@ pub enum Reset {
     Server,
 }
 
+/// Words whose answer walks the whole tree (sessions, watches, data size):
+/// only they pay for it, not a monitor's `ruok` every few seconds.
+pub fn reads_tree(word: &str) -> bool {
+    matches!(word, "mntr" | "wchs" | "wchc" | "wchp" | "dump")
+}
+
+/// Words whose answer reads the size of the data directories.
+pub fn reads_disk(word: &str) -> bool {
+    matches!(word, "conf" | "dirs")
+}
+
 /// Words that act on the server as well as answer.
 pub fn resets(word: &str) -> Option<Reset> {
     match word {
