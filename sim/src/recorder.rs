@@ -44,7 +44,7 @@ impl EventLog {
     pub(crate) fn record(&mut self, upto: u64) {
         while self.taken < upto {
             let Ok(ev) = self.rx.try_recv() else { return };
-            self.keep(&ev);
+            self.keep(ev);
         }
     }
 
@@ -70,14 +70,14 @@ impl EventLog {
     /// The next event, waiting for it; recorded as it is taken.
     async fn next(&mut self) -> Option<ClientEvent> {
         let ev = self.rx.recv().await?;
-        self.keep(&ev);
+        self.keep(ev.clone());
         Some(ev)
     }
 
-    fn keep(&mut self, ev: &ClientEvent) {
+    fn keep(&mut self, ev: ClientEvent) {
         self.taken += 1;
         let (client, session) = (self.client, self.session);
-        self.history.record(match ev.clone() {
+        self.history.record(match ev {
             ClientEvent::Watch(w) => Event::Watch {
                 client,
                 session,

@@ -208,10 +208,10 @@ pub async fn run_with(scenario: &Scenario, users: &[UserClient]) -> RunReport {
     // User code that does not return by then is left running and named.
     let users_by = start + sc.duration + Duration::from_secs(120);
     let mut users_hung = Vec::new();
-    for (i, task) in user_tasks.into_iter().enumerate() {
+    for (n, task) in user_tasks {
         let left = users_by.saturating_duration_since(Instant::now());
         if tokio::time::timeout(left, task).await.is_err() {
-            users_hung.push(sc.workload.clients + 1 + i);
+            users_hung.push(n);
         }
     }
     if let Some(t) = &sc.topology {
@@ -268,7 +268,7 @@ fn spawn_users(
     history: &History,
     users: &[UserClient],
     client_ids: &mut Vec<madsim::task::NodeId>,
-) -> Vec<madsim::task::JoinHandle<()>> {
+) -> Vec<(usize, madsim::task::JoinHandle<()>)> {
     let mut tasks = Vec::new();
     for (i, user) in users.iter().enumerate() {
         let n = sc.workload.clients + 1 + i;
@@ -278,7 +278,7 @@ fn spawn_users(
         cfg.session_timeout_ms = sc.workload.session_timeout.as_millis() as u64;
         cfg.seed = rand::Rng::gen(&mut crate::streams::stream("user", i as u64));
         let (user, history) = (user.clone(), history.clone());
-        tasks.push(node.spawn(async move {
+        let task = node.spawn(async move {
             loop {
                 let c = crate::recorder::RecordedClient::connect(n, cfg.clone(), history.clone());
                 match tokio::time::timeout(Duration::from_secs(5), c).await {
@@ -286,7 +286,8 @@ fn spawn_users(
                     _ => sleep(Duration::from_millis(200)).await,
                 }
             }
-        }));
+        });
+        tasks.push((n, task));
     }
     tasks
 }
