@@ -15,7 +15,7 @@ fn main() {
 #[cfg(not(madsim))]
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    use zkstorm::client::{Client, ClientConfig, ClientEvent};
+    use zkstorm::client::{Client, ClientConfig, ClientEvent, Zk};
     use zkstorm::proto::CreateMode;
 
     let servers: Vec<std::net::SocketAddr> = std::env::args()

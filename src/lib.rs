@@ -7,6 +7,7 @@ pub mod client;
 pub mod jute;
 pub mod net;
 pub mod proto;
+pub mod recipes;
 pub mod server;
 pub mod store;
 pub mod storm;

@@ -16,7 +16,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout, Instant};
-use zkstorm::client::{Answer, Client, ClientConfig, ClientEvent, ConnState};
+use zkstorm::client::{Answer, Client, ClientConfig, ClientEvent, ConnState, Zk};
 use zkstorm::proto::{
     CreateMode, ErrorCode, EventType, OpResult, ReadOp, WatchedEvent, WriteOp, MAX_DATA_LEN,
 };
@@ -935,7 +935,7 @@ fn watch_event_precedes_pipelined_reads_of_the_change() {
                                 .collect();
                             let mut changed = false;
                             for h in wave {
-                                let (r, _) = h.await.unwrap();
+                                let r = h.await.unwrap();
                                 let Ok(OpResult::Data { data, .. }) = r else {
                                     panic!("read failed: {r:?}")
                                 };
@@ -1416,7 +1416,7 @@ async fn read_counter(r: Client, who: &str, halt: Arc<AtomicBool>) -> ReadStats 
             watch: false,
         });
         for op in [read("/c"), exists] {
-            let (result, zxid): Answer = r.call(op).await;
+            let (result, zxid): Answer = r.call_traced(op).await.answer;
             match result {
                 Ok(res) => {
                     ok += 1;
@@ -1615,7 +1615,7 @@ fn pipelined_requests_keep_fifo_order() {
                 }
                 let futs: Vec<BoxFut<'_, Answer>> = ops
                     .into_iter()
-                    .map(|op| Box::pin(c.call(op)) as BoxFut<'_, Answer>)
+                    .map(|op| Box::pin(answer(&c, op)) as BoxFut<'_, Answer>)
                     .collect();
                 let answers = join_in_order(futs).await;
 
@@ -1679,7 +1679,7 @@ fn pipelined_requests_keep_fifo_order() {
                         }
                         _ => set(&f, format!("w{i}").as_bytes(), -1),
                     };
-                    futs.push(Box::pin(c.call(op)));
+                    futs.push(Box::pin(answer(&c, op)));
                 }
                 futs.push(Box::pin(async {
                     let r = c.close().await;
@@ -1796,4 +1796,9 @@ fn acls_admit_only_their_identities_across_failover() {
             .unwrap();
         },
     );
+}
+
+/// An op's result with the zxid the server stamped it with.
+async fn answer(c: &Client, op: ClientOp) -> Answer {
+    c.call_traced(op).await.answer
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
-use zkstorm::client::{Client, ClientConfig};
+use zkstorm::client::{Client, ClientConfig, Zk};
 use zkstorm::proto::{CreateMode, ErrorCode};
 use zkstorm::store::TearSpec;
 use zkstorm_sim::check;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 use zkstorm::proto::{CreateMode, ErrorCode};
-use zkstorm_sim::testing::{notes, Client, Record, World};
+use zkstorm_sim::testing::{notes, Client, Events, Record, World, Zk};
 
 const DIR: &str = "/lock";
 

@@ -5,10 +5,12 @@
 //! The workload's clients and a user's (`testing`) record the same way.
 
 use crate::history::{Call, ClientStatus, Event, History, Outcome, Ret};
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedReceiver;
-use zkstorm::client::{Client, ClientConfig, ClientEvent, Traced};
-use zkstorm::proto::{CreateMode, ErrorCode, OpResult, ReadOp, Stat, WriteOp};
+use zkstorm::client::{Client, ClientConfig, ClientEvent, Events, Traced, Zk};
+use zkstorm::proto::{ErrorCode, OpResult};
 use zkstorm::server::wire::ClientOp;
 use zkstorm::types::SessionId;
 
@@ -21,6 +23,9 @@ pub(crate) struct EventLog {
     history: History,
     client: usize,
     session: SessionId,
+    /// Events recorded but not yet handed out by `next` (a user's client
+    /// only: the workload's never asks).
+    unread: Option<VecDeque<ClientEvent>>,
 }
 
 impl EventLog {
@@ -36,7 +41,15 @@ impl EventLog {
             history,
             client,
             session,
+            unread: None,
         }
+    }
+
+    /// Keep every event for `next`, also those recorded while a call was
+    /// answered.
+    fn handing_out(mut self) -> EventLog {
+        self.unread = Some(VecDeque::new());
+        self
     }
 
     /// Record the events that arrived before the `upto`-th (all there are
@@ -69,13 +82,19 @@ impl EventLog {
 
     /// The next event, waiting for it; recorded as it is taken.
     async fn next(&mut self) -> Option<ClientEvent> {
+        if let Some(ev) = self.unread.as_mut().and_then(|q| q.pop_front()) {
+            return Some(ev);
+        }
         let ev = self.rx.recv().await?;
-        self.keep(ev.clone());
-        Some(ev)
+        self.keep(ev);
+        self.unread.as_mut().and_then(|q| q.pop_front())
     }
 
     fn keep(&mut self, ev: ClientEvent) {
         self.taken += 1;
+        if let Some(q) = &mut self.unread {
+            q.push_back(ev.clone());
+        }
         let (client, session) = (self.client, self.session);
         self.history.record(match ev {
             ClientEvent::Watch(w) => Event::Watch {
@@ -120,7 +139,8 @@ impl RecordedClient {
             state: ClientStatus::SessionStarted,
             timeout_ms: Some(client.session_timeout_ms()),
         });
-        let events = tokio::sync::Mutex::new(EventLog::new(rx, history.clone(), n, session));
+        let log = EventLog::new(rx, history.clone(), n, session).handing_out();
+        let events = tokio::sync::Mutex::new(log);
         let ops = AtomicU64::new(0);
         Ok(RecordedClient {
             client,
@@ -137,12 +157,8 @@ impl RecordedClient {
         self.n
     }
 
-    pub fn session_id(&self) -> SessionId {
-        self.session
-    }
-
     /// Any op, recorded; its result.
-    pub async fn call(&self, op: ClientOp) -> Result<OpResult, ErrorCode> {
+    async fn record_call(&self, op: ClientOp) -> Result<OpResult, ErrorCode> {
         let op_id = self.ops.fetch_add(1, Ordering::Relaxed) + 1;
         let call = Call::of(&op);
         let write = !matches!(op, ClientOp::Read(_));
@@ -174,88 +190,6 @@ impl RecordedClient {
         result
     }
 
-    pub async fn create(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: CreateMode,
-    ) -> Result<String, ErrorCode> {
-        let data = Some(data.to_vec());
-        let op = WriteOp::Create {
-            path: path.into(),
-            data,
-            mode,
-            acl: None,
-        };
-        match self.call(ClientOp::Write(op)).await? {
-            OpResult::Created { path, .. } => Ok(path),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn delete(&self, path: &str, version: i32) -> Result<(), ErrorCode> {
-        let op = WriteOp::Delete {
-            path: path.into(),
-            version,
-        };
-        self.call(ClientOp::Write(op)).await.map(|_| ())
-    }
-
-    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, ErrorCode> {
-        let data = Some(data.to_vec());
-        let op = WriteOp::SetData {
-            path: path.into(),
-            data,
-            version,
-        };
-        match self.call(ClientOp::Write(op)).await? {
-            OpResult::SetData { stat } => Ok(stat),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ErrorCode> {
-        let op = ReadOp::GetData {
-            path: path.into(),
-            watch,
-        };
-        match self.call(ClientOp::Read(op)).await? {
-            OpResult::Data { data, stat } => Ok((data.unwrap_or_default(), stat)),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, ErrorCode> {
-        let op = ReadOp::Exists {
-            path: path.into(),
-            watch,
-        };
-        match self.call(ClientOp::Read(op)).await? {
-            OpResult::Exists(stat) => Ok(stat),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn get_children(&self, path: &str, watch: bool) -> Result<Vec<String>, ErrorCode> {
-        let op = ReadOp::GetChildren {
-            path: path.into(),
-            watch,
-        };
-        match self.call(ClientOp::Read(op)).await? {
-            OpResult::Children { children, .. } => Ok(children),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn sync(&self) -> Result<(), ErrorCode> {
-        self.call(ClientOp::Sync).await.map(|_| ())
-    }
-
-    /// The next watch event or state change, waiting for it.
-    pub async fn next_event(&self) -> Option<ClientEvent> {
-        self.events.lock().await.next().await
-    }
-
     /// Say something in the history (a lock taken, a leader elected) for
     /// an invariant of one's own to read.
     pub fn note(&self, text: impl Into<String>) {
@@ -267,5 +201,22 @@ impl RecordedClient {
     /// answered within 2 s is given up (as the workload's clients do).
     pub async fn close(self) {
         self.events.lock().await.close(&self.client).await;
+    }
+}
+
+impl Zk for RecordedClient {
+    fn call(&self, op: ClientOp) -> impl Future<Output = Result<OpResult, ErrorCode>> + Send {
+        self.record_call(op)
+    }
+
+    fn session_id(&self) -> SessionId {
+        self.session
+    }
+}
+
+impl Events for RecordedClient {
+    /// The next watch event or state change, waiting for it.
+    async fn next_event(&self) -> Option<ClientEvent> {
+        self.events.lock().await.next().await
     }
 }

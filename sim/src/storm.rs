@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use zkstorm::client::{Client, ClientConfig};
+use zkstorm::client::{Client, ClientConfig, Zk};
 use zkstorm::net::{read_frame, write_frame};
 use zkstorm::storm::batch::committed;
 use zkstorm::storm::layout::Blobs;

@@ -23,7 +23,7 @@
 
 use crate::check::Verdict;
 use crate::runner::{run_seed_within, seeds_from_env, WALL_LIMIT};
-use crate::scenario::{run_with, Scenario, UserClient};
+use crate::scenario::{run_with, Scenario, Users};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use std::time::Duration;
 
 pub use crate::history::{Event, Record};
 pub use crate::recorder::RecordedClient as Client;
+pub use zkstorm::client::{Events, Zk};
 
 type Invariant = Arc<dyn Fn(&[Record]) -> Result<(), String> + Send + Sync>;
 
@@ -43,7 +44,7 @@ pub struct World {
     faults: String,
     /// The scenario's own generated load: (clients, ops per second each).
     load: (usize, f64),
-    users: Vec<UserClient>,
+    users: Users,
     invariants: Vec<(String, Invariant)>,
 }
 
@@ -68,7 +69,7 @@ impl World {
             duration: Duration::from_secs(30),
             faults: String::new(),
             load: (0, 0.0),
-            users: Vec::new(),
+            users: Users::default(),
             invariants: Vec::new(),
         }
     }
@@ -100,7 +101,19 @@ impl World {
         F: Fn(Client) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.users.push(Arc::new(move |c| Box::pin(code(c))));
+        self.users.during.push(Arc::new(move |c| Box::pin(code(c))));
+        self
+    }
+
+    /// Code that runs once every `client` has returned, the faults have
+    /// healed and the ensemble has settled: to read the state they left
+    /// (and `note` it for an invariant). It has a minute.
+    pub fn finally<F, Fut>(mut self, code: F) -> World
+    where
+        F: Fn(Client) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.users.finally = Some(Arc::new(move |c| Box::pin(code(c))));
         self
     }
 

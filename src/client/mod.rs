@@ -19,6 +19,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod ops;
+mod session;
+pub use ops::{Events, Zk};
+pub use session::Session;
+
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub servers: Vec<SocketAddr>,
@@ -171,7 +176,7 @@ impl Client {
             mode,
             acl: self.stored_acl(acl)?,
         };
-        match self.call(ClientOp::Write(op)).await.0? {
+        match self.call_traced(ClientOp::Write(op)).await.answer.0? {
             OpResult::Created { path, .. } => Ok(path),
             _ => Err(ErrorCode::MarshallingError),
         }
@@ -179,7 +184,7 @@ impl Client {
 
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<crate::acl::Acl>, Stat), ErrorCode> {
         let op = ReadOp::GetAcl { path: path.into() };
-        match self.call(ClientOp::Read(op)).await.0? {
+        match self.call_traced(ClientOp::Read(op)).await.answer.0? {
             OpResult::Acl { acl, stat } => Ok((acl, stat)),
             _ => Err(ErrorCode::MarshallingError),
         }
@@ -197,7 +202,7 @@ impl Client {
             acl: self.stored_acl(acl)?,
             version,
         };
-        match self.call(ClientOp::Write(op)).await.0? {
+        match self.call_traced(ClientOp::Write(op)).await.answer.0? {
             OpResult::AclSet { stat } => Ok(stat),
             _ => Err(ErrorCode::MarshallingError),
         }
@@ -212,11 +217,6 @@ impl Client {
     /// The session timeout the server granted (it clamps what was asked).
     pub fn session_timeout_ms(&self) -> u64 {
         self.session.borrow().2
-    }
-
-    /// Send any op and get its raw answer (result and zxid).
-    pub async fn call(&self, op: ClientOp) -> Answer {
-        self.call_traced(op).await.answer
     }
 
     /// `call`, also telling the xid the request was sent under: with the
@@ -244,90 +244,6 @@ impl Client {
                 return lost;
             }
             rx.await.unwrap_or(lost)
-        }
-    }
-
-    pub async fn create(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: CreateMode,
-    ) -> Result<String, ErrorCode> {
-        let op = WriteOp::Create {
-            path: path.into(),
-            data: Some(data.into()),
-            mode,
-            acl: None,
-        };
-        match self.call(ClientOp::Write(op)).await.0? {
-            OpResult::Created { path, .. } => Ok(path),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn delete(&self, path: &str, version: i32) -> Result<(), ErrorCode> {
-        let op = WriteOp::Delete {
-            path: path.into(),
-            version,
-        };
-        self.call(ClientOp::Write(op)).await.0.map(|_| ())
-    }
-
-    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<Stat, ErrorCode> {
-        let op = WriteOp::SetData {
-            path: path.into(),
-            data: Some(data.into()),
-            version,
-        };
-        match self.call(ClientOp::Write(op)).await.0? {
-            OpResult::SetData { stat } => Ok(stat),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn get_data(&self, path: &str, watch: bool) -> Result<(Vec<u8>, Stat), ErrorCode> {
-        let op = ReadOp::GetData {
-            path: path.into(),
-            watch,
-        };
-        match self.call(ClientOp::Read(op)).await.0? {
-            OpResult::Data { data, stat } => Ok((data.unwrap_or_default(), stat)),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn exists(&self, path: &str, watch: bool) -> Result<Option<Stat>, ErrorCode> {
-        let op = ReadOp::Exists {
-            path: path.into(),
-            watch,
-        };
-        match self.call(ClientOp::Read(op)).await.0? {
-            OpResult::Exists(stat) => Ok(stat),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    pub async fn get_children(&self, path: &str, watch: bool) -> Result<Vec<String>, ErrorCode> {
-        let op = ReadOp::GetChildren {
-            path: path.into(),
-            watch,
-        };
-        match self.call(ClientOp::Read(op)).await.0? {
-            OpResult::Children { children, .. } => Ok(children),
-            _ => Err(ErrorCode::MarshallingError),
-        }
-    }
-
-    /// Ensure this client's server has caught up with the leader as of now.
-    pub async fn sync(&self) -> Result<(), ErrorCode> {
-        self.call(ClientOp::Sync).await.0.map(|_| ())
-    }
-
-    /// All or nothing.
-    pub async fn multi(&self, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, ErrorCode> {
-        match self.call(ClientOp::Write(WriteOp::Multi(ops))).await.0? {
-            OpResult::Multi(results) => Ok(results),
-            _ => Err(ErrorCode::MarshallingError),
         }
     }
 

@@ -12,8 +12,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub const ROOT: &str = "/storm";
-/// Nimbus election: `latch-<seq>` ephemeral-sequential children; the
-/// lowest leads, each watches its predecessor.
+/// Nimbus election (`recipes::LeaderLatch`): `latch-<session>-<seq>`
+/// ephemeral-sequential children; the lowest leads, each watches its
+/// predecessor.
 pub const LEADER_LOCK: &str = "/storm/leader-lock";
 /// The current leader's id, written when it gains leadership.
 pub const LEADER_INFO: &str = "/storm/leader-info";

@@ -1,6 +1,6 @@
-//! Nimbus: one of several, elected through ephemeral-sequential nodes
-//! under `/storm/leader-lock` (lowest leads, each watches its
-//! predecessor). Only the leader submits, kills and assigns; a non-leader
+//! Nimbus: one of several, elected by the leader-latch recipe
+//! (`recipes::LeaderLatch`: ephemeral-sequential nodes under
+//! `/storm/leader-lock`, lowest leads, each watches its predecessor). Only the leader submits, kills and assigns; a non-leader
 //! answers "not a leader".
 //!
 //! Fencing (a question Storm leaves open): every write the leader makes is
@@ -12,9 +12,10 @@
 use super::layout::{self, Assignment, Blobs, Status, StormBase, SupervisorInfo, WorkerBeat};
 use super::observe::{NimbusEvent, StormObserver};
 use super::scheduler::{self, Heartbeats, Slot};
-use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
+use crate::client::{Client, ClientConfig, ClientEvent, ConnState, Zk};
 use crate::net::{read_frame, write_frame};
 use crate::proto::{CreateMode, ErrorCode, OpResult, WriteOp};
+use crate::recipes::{LeaderLatch, Turn};
 use crate::server::wire::ClientOp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,17 +82,19 @@ pub async fn run_nimbus(cfg: NimbusConfig, blobs: Blobs, obs: Arc<dyn StormObser
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         };
-        let mut n = Nimbus {
-            cfg: &cfg,
-            zk,
-            blobs: &blobs,
-            obs: &*obs,
-            latch: String::new(),
-        };
-        if n.join().await.is_ok() {
+        if let Ok(latch) = join(&cfg, &zk).await {
+            let mut n = Nimbus {
+                cfg: &cfg,
+                zk,
+                blobs: &blobs,
+                obs: &*obs,
+                latch,
+            };
             n.elect(&mut events, &mut rpc).await;
+            let _ = n.zk.close().await;
+        } else {
+            let _ = zk.close().await;
         }
-        let _ = n.zk.close().await;
     }
 }
 
@@ -120,41 +123,22 @@ struct Nimbus<'a> {
     zk: Client,
     blobs: &'a Blobs,
     obs: &'a dyn StormObserver,
-    /// This session's leader-lock node (full path).
-    latch: String,
+    /// This session's candidacy under the leader lock.
+    latch: LeaderLatch,
 }
 
-/// Sequence order of leader-lock children (`latch-0000000007`).
-fn by_seq(mut children: Vec<String>) -> Vec<String> {
-    children.sort_by_key(|c| {
-        c.rsplit('-')
-            .next()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(u64::MAX)
-    });
-    children
+/// Register as a Nimbus and stand for leader (Storm's leader latch).
+async fn join(cfg: &NimbusConfig, zk: &Client) -> Result<LeaderLatch, ErrorCode> {
+    for dir in layout::DIRS {
+        let _ = zk.create(dir, b"", CreateMode::Persistent).await;
+    }
+    let me = format!("{}/{}", layout::NIMBUSES, cfg.id);
+    let _ = zk.delete(&me, -1).await;
+    let _ = zk.create(&me, b"", CreateMode::Ephemeral).await;
+    LeaderLatch::join(zk, layout::LEADER_LOCK, cfg.id.as_bytes()).await
 }
 
 impl Nimbus<'_> {
-    async fn join(&mut self) -> Result<(), ErrorCode> {
-        for dir in layout::DIRS {
-            let _ = self.zk.create(dir, b"", CreateMode::Persistent).await;
-        }
-        let me = format!("{}/{}", layout::NIMBUSES, self.cfg.id);
-        let _ = self.zk.delete(&me, -1).await;
-        let _ = self.zk.create(&me, b"", CreateMode::Ephemeral).await;
-        let prefix = format!("{}/latch-", layout::LEADER_LOCK);
-        self.latch = self
-            .zk
-            .create(
-                &prefix,
-                self.cfg.id.as_bytes(),
-                CreateMode::EphemeralSequential,
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Wait for our turn, lead while it lasts; returns when the session
     /// is gone (the caller starts a new one and joins again).
     async fn elect(
@@ -162,33 +146,20 @@ impl Nimbus<'_> {
         events: &mut mpsc::UnboundedReceiver<ClientEvent>,
         rpc: &mut mpsc::UnboundedReceiver<Rpc>,
     ) {
-        let mine = self
-            .latch
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
         loop {
-            let Ok(children) = self.zk.get_children(layout::LEADER_LOCK, false).await else {
-                if self.session_over() {
+            let leader = match self.latch.turn(&self.zk).await {
+                Ok(Turn::Leading) => {
+                    self.lead(events, rpc).await;
                     return;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+                Ok(Turn::Waiting { leader }) => leader.and_then(|d| String::from_utf8(d).ok()),
+                Err(ErrorCode::NoNode) => return, // our node is gone: the session ended
+                Err(_) if self.session_over() => return,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
             };
-            let order = by_seq(children);
-            let Some(pos) = order.iter().position(|c| *c == mine) else {
-                return; // our node is gone: the session ended
-            };
-            if pos == 0 {
-                self.lead(events, rpc).await;
-                return;
-            }
-            let pred = format!("{}/{}", layout::LEADER_LOCK, order[pos - 1]);
-            if let Ok(None) = self.zk.exists(&pred, true).await {
-                continue;
-            }
-            let leader = self.leader_id(&order[0]).await;
             loop {
                 tokio::select! {
                     // `biased`: deterministic runs (see server::run).
@@ -206,12 +177,6 @@ impl Nimbus<'_> {
         }
     }
 
-    async fn leader_id(&self, child: &str) -> Option<String> {
-        let path = format!("{}/{}", layout::LEADER_LOCK, child);
-        let (data, _) = self.zk.get_data(&path, false).await.ok()?;
-        String::from_utf8(data).ok()
-    }
-
     fn session_over(&self) -> bool {
         matches!(self.zk.state(), ConnState::Expired | ConnState::Closed)
     }
@@ -226,7 +191,7 @@ impl Nimbus<'_> {
         obs.nimbus(
             &id,
             &NimbusEvent::Leading {
-                latch: self.latch.clone(),
+                latch: self.latch.node(),
             },
         );
         let mut acting = true;
@@ -247,7 +212,7 @@ impl Nimbus<'_> {
                     }
                     Some(ClientEvent::State(ConnState::Connected)) if !acting => {
                         acting = true;
-                        obs.nimbus(&id, &NimbusEvent::Leading { latch: self.latch.clone() });
+                        obs.nimbus(&id, &NimbusEvent::Leading { latch: self.latch.node() });
                     }
                     Some(ClientEvent::State(ConnState::Disconnected | ConnState::Connecting))
                         if acting && !crate::bugs::on(crate::bugs::Bug::StormNimbusKeepsLeading) =>
@@ -349,7 +314,7 @@ impl Nimbus<'_> {
             .await?;
         let ops = vec![
             WriteOp::Check {
-                path: self.latch.clone(),
+                path: self.latch.node(),
                 version: -1,
             },
             WriteOp::Delete {
@@ -476,7 +441,7 @@ impl Nimbus<'_> {
             placement: next,
             addrs,
             nimbus: self.cfg.id.clone(),
-            latch: self.latch.clone(),
+            latch: self.latch.node(),
         };
         let r = self
             .fenced(&layout::assignment_path(&base.name), &layout::encode(&a))
@@ -487,7 +452,7 @@ impl Nimbus<'_> {
         };
         let ev = NimbusEvent::Assigned {
             topology: base.name.clone(),
-            latch: self.latch.clone(),
+            latch: self.latch.node(),
             zxid,
             error,
         };
@@ -543,7 +508,7 @@ impl Nimbus<'_> {
     /// returns the write's zxid.
     async fn fenced(&self, path: &str, data: &[u8]) -> Result<u64, String> {
         let fence = WriteOp::Check {
-            path: self.latch.clone(),
+            path: self.latch.node(),
             version: -1,
         };
         let exists = self
@@ -568,8 +533,9 @@ impl Nimbus<'_> {
         };
         let (result, zxid) = self
             .zk
-            .call(ClientOp::Write(WriteOp::Multi(vec![fence, write])))
-            .await;
+            .call_traced(ClientOp::Write(WriteOp::Multi(vec![fence, write])))
+            .await
+            .answer;
         match result {
             Ok(OpResult::Multi(_)) => Ok(zxid.0),
             Ok(other) => Err(format!("unexpected {other:?}")),

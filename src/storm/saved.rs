@@ -3,7 +3,7 @@
 //! leave (`/transactional/<topology>/<dir>/<name>`, plain text).
 
 use super::layout;
-use crate::client::Client;
+use crate::client::{Client, Zk};
 use crate::proto::{CreateMode, ErrorCode, WriteOp};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -6,7 +6,7 @@ use super::layout::{self, Assignment, Blobs, SupervisorInfo};
 use super::observe::{StormObserver, SupervisorEvent};
 use super::scheduler::Slot;
 use super::worker_node::WorkerSpec;
-use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
+use crate::client::{Client, ClientConfig, ClientEvent, ConnState, Zk};
 use crate::proto::{CreateMode, ErrorCode};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

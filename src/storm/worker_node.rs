@@ -10,7 +10,7 @@ use super::saved::SavedStore;
 use super::scheduler::Slot;
 use super::topology::{Kind, Topology};
 use super::worker::{Durable, Worker};
-use crate::client::{Client, ClientConfig, ClientEvent, ConnState};
+use crate::client::{Client, ClientConfig, ClientEvent, ConnState, Zk};
 use crate::net::{write_batch, FrameReader, MAX_FRAME};
 use crate::proto::{CreateMode, ErrorCode, WriteOp};
 use crate::server::wire::ClientOp;

@@ -269,11 +269,7 @@ fn maybe_unnamed(path: &str, k: &KeyHistory, unnamed: &[&str]) -> bool {
         .ops
         .iter()
         .any(|o| matches!(o.kind, KeyOpKind::Create { .. }));
-    let sequential_of = |prefix: &&str| {
-        path.strip_prefix(*prefix)
-            .is_some_and(|n| n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()))
-    };
-    !created && unnamed.iter().any(sequential_of)
+    !created && maybe_made_by(path, unnamed)
 }
 
 pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
@@ -558,6 +554,56 @@ pub fn linearizable(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
 
 // ---------------------------------------------------------------- sequential
 
+/// (path, value) → the first op that wrote it there (a sequential create
+/// under the name it got); and the prefixes of sequential creates whose
+/// name is unknown (their answer was lost).
+fn writers_of<'a>(ops: &[Op<'a>]) -> (HashMap<(&'a str, &'a str), usize>, Vec<&'a str>) {
+    let mut writers = HashMap::default();
+    let mut unnamed = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let path = match (op.call, op.done.as_ref().map(|d| d.ret)) {
+            (
+                Call::Create {
+                    sequential: true, ..
+                },
+                Some(Ret::Named { name, .. }),
+            ) => name,
+            (
+                Call::Create {
+                    path,
+                    sequential: true,
+                    ..
+                },
+                _,
+            ) => {
+                if op.done.as_ref().is_none_or(|d| !d.answered()) {
+                    unnamed.push(path.as_str());
+                }
+                continue;
+            }
+            (
+                Call::Create { path, .. } | Call::Set { path, .. } | Call::CheckSet { path, .. },
+                _,
+            ) => path,
+            _ => continue,
+        };
+        if let Call::Create { value, .. } | Call::Set { value, .. } | Call::CheckSet { value, .. } =
+            op.call
+        {
+            writers.entry((path.as_str(), value.as_str())).or_insert(i);
+        }
+    }
+    (writers, unnamed)
+}
+
+/// Could a sequential create of one of these prefixes have made `path`?
+fn maybe_made_by(path: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| {
+        path.strip_prefix(*p)
+            .is_some_and(|n| n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// `client.sequential`: within a session, zxids seen (answers, watch events)
 /// never go down; answers come in request order; writes' txns go up in
 /// request order; a read returns a value some write of that znode wrote,
@@ -567,18 +613,7 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
     const CHECK: &str = "client.sequential";
     let mut out = Vec::new();
     let ops = ops(records);
-    // (path, value) → the op that wrote it.
-    let mut writers: HashMap<(&str, &str), usize> = HashMap::default();
-    for (i, op) in ops.iter().enumerate() {
-        match op.call {
-            Call::Create { path, value, .. }
-            | Call::Set { path, value, .. }
-            | Call::CheckSet { path, value, .. } => {
-                writers.entry((path.as_str(), value.as_str())).or_insert(i);
-            }
-            _ => {}
-        }
-    }
+    let (writers, unnamed) = writers_of(&ops);
     #[derive(Default)]
     struct Seen {
         max: u64,
@@ -659,6 +694,7 @@ pub fn sequential(records: &[Record]) -> Vec<Violation> {
                 // Reads return written values.
                 if let (Call::Get { path, .. }, Ret::Node { value, .. }) = (o.call, d.ret) {
                     match writers.get(&(path.as_str(), value.as_str())) {
+                        None if maybe_made_by(path, &unnamed) => {}
                         None => out.push(v(
                             CHECK,
                             format!(

@@ -409,7 +409,7 @@ fn exactly_once(events: &[Ev], ended: Ended, spec: &StormSpec, out: &mut Vec<Vio
     }
 }
 
-/// The sequence number of a leader-lock node (`.../latch-0000000007`).
+/// The sequence number of a leader-lock node (`.../latch-<session>-0000000007`).
 fn latch_seq(latch: &str) -> u64 {
     latch
         .rsplit('-')

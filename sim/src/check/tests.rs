@@ -830,6 +830,33 @@ fn sequential_rejects_reading_a_value_never_written_or_from_the_future() {
     );
 }
 
+/// A sequential create wrote the znode it named: reading that value there
+/// is fine, reading another value there is not; a znode a lost sequential
+/// create may have made is not judged (its writer's name is unknown).
+#[test]
+fn sequential_knows_what_a_sequential_create_wrote() {
+    let run = |value: &str, lost: bool| {
+        let mut h = H::new();
+        h.invoke(0, 1, 10, create_seq("/q/s-", "x"));
+        match lost {
+            false => h.complete(0, 1, 10, "ok", z(1, 1), named("/q/s-0000000000")),
+            true => h.complete(0, 1, 10, "ConnectionLoss", z(1, 0), Ret::None),
+        };
+        h.invoke(1, 1, 11, get("/q/s-0000000000", false)).complete(
+            1,
+            1,
+            11,
+            "ok",
+            z(1, 1),
+            node(value, 0, 0),
+        );
+        h.verdict("client.sequential")
+    };
+    assert_eq!(run("x", false), Ok(()));
+    assert_eq!(run("x", true), Ok(()));
+    assert_fails(run("y", false), "which no write of /q/s-0000000000 wrote");
+}
+
 #[test]
 fn sequential_judges_events_and_answers_in_arrival_order() {
     // The answer at 0x..5, then an event at 0x..6: in order.

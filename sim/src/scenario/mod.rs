@@ -144,7 +144,7 @@ pub use fault::{
 };
 pub use run::{
     check_determinism, check_options, judge, replay_command, run, run_seed, run_seed_counted,
-    run_seed_for, run_with, settle, wanted, RunReport, UserClient,
+    run_seed_for, run_with, settle, wanted, RunReport, UserClient, Users,
 };
 pub use schema::{
     CheckSpec, DiskSpec, EnsembleSpec, FaultSpec, NetworkSpec, Scenario, Target, WorkloadSpec,

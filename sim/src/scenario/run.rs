@@ -139,7 +139,7 @@ pub fn judge(
 /// nemesis; heals everything when the timeline ends; waits for the load to
 /// stop; lets the ensemble settle; then runs the checks.
 pub async fn run(scenario: &Scenario) -> RunReport {
-    run_with(scenario, &[]).await
+    run_with(scenario, &Users::default()).await
 }
 
 /// A user's code for one recorded client (`testing`): it gets the client
@@ -152,9 +152,18 @@ pub type UserClient = std::sync::Arc<
         + Sync,
 >;
 
+/// A user's code for a run (`testing`): clients that run beside the load
+/// and faults, and one that runs once they have returned and the
+/// ensemble has settled (to read the state the others left).
+#[derive(Clone, Default)]
+pub struct Users {
+    pub during: Vec<UserClient>,
+    pub finally: Option<UserClient>,
+}
+
 /// `run`, with `users` on client nodes of their own, each recorded in the
 /// history; the run waits for them before it settles.
-pub async fn run_with(scenario: &Scenario, users: &[UserClient]) -> RunReport {
+pub async fn run_with(scenario: &Scenario, users: &Users) -> RunReport {
     let sc = scenario;
     let seed = madsim::runtime::Handle::current().seed();
     zkstorm::bugs::enable(&sc.bugs).expect("validated bug names");
@@ -183,7 +192,14 @@ pub async fn run_with(scenario: &Scenario, users: &[UserClient]) -> RunReport {
     }
 
     let storm_spec = start_topology(sc, &mut cluster);
-    let user_tasks = spawn_users(sc, &mut cluster, &history, users, &mut client_ids);
+    let user_tasks = spawn_users(
+        sc,
+        &mut cluster,
+        &history,
+        &users.during,
+        0,
+        &mut client_ids,
+    );
 
     let mut nem = Nemesis::new(sc, start, client_ids);
     nem.run(&mut cluster).await;
@@ -218,6 +234,24 @@ pub async fn run_with(scenario: &Scenario, users: &[UserClient]) -> RunReport {
         quiesce(&history, 2 * t.message_timeout + Duration::from_secs(1)).await;
     }
     settle(&cluster, &history, sc.settle).await;
+    if let Some(last) = &users.finally {
+        let at = users.during.len();
+        let (n, task) = spawn_users(
+            sc,
+            &mut cluster,
+            &history,
+            std::slice::from_ref(last),
+            at,
+            &mut Vec::new(),
+        )
+        .remove(0);
+        if tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .is_err()
+        {
+            users_hung.push(n);
+        }
+    }
     if storm_spec.exactly_once.is_some() {
         let node = cluster.client_node(sc.workload.clients);
         let read =
@@ -261,16 +295,17 @@ pub async fn run_with(scenario: &Scenario, users: &[UserClient]) -> RunReport {
 
 /// Start each user's code on a client node of its own (after the load's
 /// clients and the one that reads a batch topology's state), connected and
-/// recorded as client `workload.clients + 1 + i`.
+/// recorded as client `workload.clients + 1 + i`, `i` counting from `first`.
 fn spawn_users(
     sc: &Scenario,
     cluster: &mut Cluster,
     history: &History,
     users: &[UserClient],
+    first: usize,
     client_ids: &mut Vec<madsim::task::NodeId>,
 ) -> Vec<(usize, madsim::task::JoinHandle<()>)> {
     let mut tasks = Vec::new();
-    for (i, user) in users.iter().enumerate() {
+    for (i, user) in (first..).zip(users) {
         let n = sc.workload.clients + 1 + i;
         let node = cluster.client_node(n);
         client_ids.push(node.id());
