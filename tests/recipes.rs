@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use zkstorm::proto::{CreateMode, ErrorCode};
 use zkstorm::recipes::{by_sequence, Barrier, Counter, DoubleBarrier, LeaderLatch, Lock, Queue};
-use zkstorm_sim::testing::{notes, Client, Events, Record, World, Zk};
+use zkstorm_sim::testing::{notes, one_at_a_time, Client, Events, Record, World, Zk};
 
 /// A leader crash, then a follower cut off from the others.
 const FAULTS: &str = r#"
@@ -26,25 +26,6 @@ fn world() -> World {
     World::new(3)
         .duration(Duration::from_secs(9))
         .faults(FAULTS)
-}
-
-/// At most one client between an `open` and a `close` note at any point
-/// of the history.
-fn one_at_a_time(records: &[Record], open: &str, close: &str) -> Result<(), String> {
-    let mut inside: Option<usize> = None;
-    for (client, what) in notes(records) {
-        if what == open {
-            if let Some(other) = inside {
-                return Err(format!(
-                    "client {client} got in while client {other} was in"
-                ));
-            }
-            inside = Some(client);
-        } else if what == close && inside == Some(client) {
-            inside = None;
-        }
-    }
-    Ok(())
 }
 
 /// The notes that say `what`, counted.

@@ -21,10 +21,11 @@
 //!     .check(0..4); // seeds from ZKSTORM_SEEDS, else these; panics on a failure
 //! ```
 
-use crate::check::Verdict;
+use crate::check::{StormSpec, Verdict};
 use crate::runner::{run_seed_within, seeds_from_env, WALL_LIMIT};
+use crate::scenario::topology::{Code, CODE};
 use crate::scenario::{run_with, Scenario, Users};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,22 @@ use std::time::Duration;
 pub use crate::history::{Event, Record};
 pub use crate::recorder::RecordedClient as Client;
 pub use zkstorm::client::{Events, Zk};
+pub use zkstorm::storm::{MsgId, Topology, TopologyConfig};
+
+type BuildTopology = Arc<dyn Fn(TopologyConfig) -> Result<Topology, String> + Send + Sync>;
+
+/// A topology of the user's own on the world's Storm half, and what it
+/// promises.
+#[derive(Clone)]
+struct Storm {
+    build: BuildTopology,
+    /// `[topology]` keys (workers, message_timeout, nimbus, ...).
+    settings: String,
+    /// Per spout component, the message ids it must see acked.
+    acked: BTreeMap<String, BTreeSet<MsgId>>,
+    /// The store's expected contents, and whether exactly.
+    counts: Option<(BTreeMap<String, i64>, bool)>,
+}
 
 type Invariant = Arc<dyn Fn(&[Record]) -> Result<(), String> + Send + Sync>;
 
@@ -46,6 +63,7 @@ pub struct World {
     load: (usize, f64),
     users: Users,
     invariants: Vec<(String, Invariant)>,
+    storm: Option<Storm>,
 }
 
 /// One seed's outcome.
@@ -71,6 +89,7 @@ impl World {
             load: (0, 0.0),
             users: Users::default(),
             invariants: Vec::new(),
+            storm: None,
         }
     }
 
@@ -126,6 +145,56 @@ impl World {
         self
     }
 
+    /// A topology of your own, submitted to a Storm half (Nimbus,
+    /// supervisors, workers keeping their state in the ensemble) when the
+    /// world starts; the storm checks judge it. `build` gets the run's
+    /// config (workers, message timeout, the ensemble's address) for
+    /// `TopologyBuilder::build`.
+    pub fn topology<F, E>(mut self, build: F) -> World
+    where
+        F: Fn(TopologyConfig) -> Result<Topology, E> + Send + Sync + 'static,
+        E: std::fmt::Display,
+    {
+        self.storm = Some(Storm {
+            build: Arc::new(move |cfg| build(cfg).map_err(|e| e.to_string())),
+            settings: String::new(),
+            acked: BTreeMap::new(),
+            counts: None,
+        });
+        self
+    }
+
+    /// `[topology]` settings of a scenario file for the topology and its
+    /// cluster: `workers`, `ackers`, `message_timeout`,
+    /// `max_spout_pending`, `nimbus`, `supervisors`, `slots`.
+    pub fn storm_settings(mut self, toml: &str) -> World {
+        let st = self.storm.as_mut().expect("storm_settings after topology");
+        st.settings.push_str(toml);
+        st.settings.push('\n');
+        self
+    }
+
+    /// Every message `spout` emits with one of these ids must be acked in
+    /// the end (`storm.at_least_once`).
+    pub fn expect_acked(mut self, spout: &str, ids: impl IntoIterator<Item = MsgId>) -> World {
+        let st = self.storm.as_mut().expect("expect_acked after topology");
+        st.acked.entry(spout.into()).or_default().extend(ids);
+        self
+    }
+
+    /// What the bolts' store holds in the end: at least these counts, or
+    /// (`exact`) exactly these (`storm.word_count`).
+    pub fn expect_counts<K: Into<String>>(
+        mut self,
+        counts: impl IntoIterator<Item = (K, i64)>,
+        exact: bool,
+    ) -> World {
+        let st = self.storm.as_mut().expect("expect_counts after topology");
+        let counts = counts.into_iter().map(|(k, n)| (k.into(), n)).collect();
+        st.counts = Some((counts, exact));
+        self
+    }
+
     /// The scenario this world runs (what `zkstorm run` would take).
     pub fn scenario(&self) -> Scenario {
         let (clients, rate) = self.load;
@@ -137,12 +206,21 @@ impl World {
         let text = format!(
             "name = \"world\"\nabout = \"a world built in code (zkstorm_sim::testing)\"\n\
              duration = \"{}ms\"\n[ensemble]\nservers = {}\n[workload]\nclients = {clients}\n\
-             {rate}[check]\nzab = true\nclient = true\nlinearizable = true\n{}",
+             {rate}[check]\nzab = true\nclient = true\nlinearizable = true\n{}\n{}",
             self.duration.as_millis(),
             self.servers,
-            self.faults
+            self.faults,
+            self.storm.as_ref().map_or(String::new(), |st| format!(
+                "[topology]\nkind = \"word-count\"\n{}",
+                st.settings
+            )),
         );
-        Scenario::parse(&text, "world").unwrap_or_else(|e| panic!("the world: {e}"))
+        let mut sc = Scenario::parse(&text, "world").unwrap_or_else(|e| panic!("the world: {e}"));
+        if let (Some(st), Some(t)) = (&self.storm, sc.topology.as_mut()) {
+            t.kind = CODE.into();
+            t.code = Some(Code(st.builder()));
+        }
+        sc
     }
 
     /// Run one seed.
@@ -218,6 +296,25 @@ impl Report {
     }
 }
 
+/// At most one client between an `open` note and its `close` at any point
+/// of the history (one lock holder, one leader): an invariant ready made.
+pub fn one_at_a_time(records: &[Record], open: &str, close: &str) -> Result<(), String> {
+    let mut inside: Option<usize> = None;
+    for (client, what) in notes(records) {
+        if what == open {
+            if let Some(other) = inside {
+                return Err(format!(
+                    "client {client} got in while client {other} was in"
+                ));
+            }
+            inside = Some(client);
+        } else if what == close && inside == Some(client) {
+            inside = None;
+        }
+    }
+    Ok(())
+}
+
 /// The notes your clients wrote, in history order: (client, text).
 pub fn notes(records: &[Record]) -> Vec<(usize, &str)> {
     records
@@ -227,4 +324,18 @@ pub fn notes(records: &[Record]) -> Vec<(usize, &str)> {
             _ => None,
         })
         .collect()
+}
+
+impl Storm {
+    /// The user's build with what the checks hold it to.
+    fn builder(&self) -> crate::scenario::topology::Build {
+        let st = self.clone();
+        Arc::new(move |cfg| {
+            let t = (st.build)(cfg)?;
+            let mut spec = StormSpec::of(&t);
+            spec.inputs = st.acked.clone();
+            spec.counts = st.counts.clone();
+            Ok((t, spec))
+        })
+    }
 }

@@ -85,3 +85,26 @@ fn a_command_with_a_bad_flag_does_not_parse() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The README's Rust test is one the examples run: its lines (bar the
+/// `use`s) appear, in order, in `examples/lock_recipe.rs`.
+#[test]
+fn the_readme_test_is_run_by_an_example() {
+    let readme = std::fs::read_to_string("../README.md").unwrap();
+    let example = std::fs::read_to_string("../examples/lock_recipe.rs").unwrap();
+    let start = readme
+        .find("```rust\n")
+        .expect("a rust block in the README")
+        + 8;
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let mut lines = example.lines().map(str::trim);
+    for want in block.lines().map(str::trim) {
+        if want.is_empty() || want.starts_with("use ") {
+            continue;
+        }
+        assert!(
+            lines.any(|l| l == want),
+            "README line {want:?} is not in examples/lock_recipe.rs (in this order)"
+        );
+    }
+}

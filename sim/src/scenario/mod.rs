@@ -132,7 +132,7 @@ mod render;
 mod resolve;
 mod run;
 mod schema;
-mod topology;
+pub(crate) mod topology;
 mod validate;
 
 pub use duration::{format as format_duration, parse as parse_duration};

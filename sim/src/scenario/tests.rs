@@ -1599,6 +1599,13 @@ fn topology_mistakes_are_located() {
         "the built-in ones are: word-count, counter, orders",
     );
     expect(
+        &topo_edit("kind = \"word-count\"", "kind = \"code\""),
+        "\"code\"",
+        "topology.kind",
+        ErrorKind::Invalid,
+        "built by zkstorm_sim::testing, which a file cannot hold",
+    );
+    expect(
         &topo_edit("workers = 2", "workers = 0"),
         "workers = ^0",
         "topology.workers",
