@@ -679,6 +679,11 @@ pub struct Intensity {
     /// drawn) on the Storm half, with up to 4 faults on Storm processes.
     #[arg(long)]
     pub topology: bool,
+    /// Draw for exactly this many servers and no load of the scenario's
+    /// own (`testing::World::fuzz`: the world's ensemble, the user's
+    /// clients).
+    #[arg(skip)]
+    pub servers: Option<usize>,
 }
 
 impl Default for Intensity {
@@ -688,6 +693,7 @@ impl Default for Intensity {
             only: Vec::new(),
             no_swarm: false,
             topology: false,
+            servers: None,
         }
     }
 }
@@ -746,12 +752,16 @@ pub fn storm_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
         mask,
     );
     let build = move |name: &str, p: &Profile, faults: Vec<StormFault>, mask: Vec<bool>| {
+        let mut p = p.clone();
+        if let Some(n) = knobs.servers {
+            (p.servers, p.clients) = (n, 0);
+        }
         let allowed = |k: &Kind| {
             (knobs.no_swarm || mask[k.slot()])
                 && (knobs.only.is_empty() || knobs.only.iter().any(|o| o == STORM_KEYS[k.slot()]))
         };
         let on: Vec<StormFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
-        build_storm(name.to_string(), p, &on, max)
+        build_storm(name.to_string(), &p, &on, max)
     };
     if !knobs.topology {
         return drawn
@@ -1121,6 +1131,7 @@ mod tests {
             only: vec!["crash".into(), "partition".into()],
             no_swarm: true,
             topology: false,
+            servers: None,
         };
         let mut drawn = 0;
         for seed in 0..60 {
@@ -1161,6 +1172,7 @@ mod tests {
             only: vec!["laggard".into()],
             no_swarm: true,
             topology: false,
+            servers: None,
         };
         let mut seen = 0;
         for seed in 0..40 {

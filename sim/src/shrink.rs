@@ -94,7 +94,11 @@ pub struct Shrunk {
     pub runs: usize,
 }
 
-struct Shrinker {
+/// Runs a candidate on a seed: `run_seed`, or a world's own run.
+pub type RunFn<'a> = &'a dyn Fn(&Scenario, u64) -> Result<RunReport, RunError>;
+
+struct Shrinker<'a> {
+    run: RunFn<'a>,
     seed: u64,
     failure: Failure,
     best: Scenario,
@@ -105,7 +109,7 @@ struct Shrinker {
     ops: u64,
 }
 
-impl Shrinker {
+impl Shrinker<'_> {
     /// Keep `cand` if it is valid and still fails the same way.
     fn try_keep(&mut self, cand: Scenario) -> bool {
         if self.runs >= self.budget || cand == self.best {
@@ -122,7 +126,7 @@ impl Shrinker {
             return false;
         }
         self.runs += 1;
-        let r = run_seed(&cand, self.seed);
+        let r = (self.run)(&cand, self.seed);
         if !self.failure.reproduced_by(&r) {
             return false;
         }
@@ -273,6 +277,17 @@ pub fn shrink(
     first: &Result<RunReport, RunError>,
     budget: usize,
 ) -> Option<Shrunk> {
+    shrink_with(sc, seed, first, budget, &run_seed)
+}
+
+/// `shrink`, running each candidate with `run`.
+pub fn shrink_with(
+    sc: &Scenario,
+    seed: u64,
+    first: &Result<RunReport, RunError>,
+    budget: usize,
+    run: RunFn,
+) -> Option<Shrunk> {
     let failure = Failure::of(first)?;
     let reason = match (&failure, first) {
         (Failure::Check(c), Ok(r)) => r.checks[c].reason().unwrap_or_default().to_string(),
@@ -281,6 +296,7 @@ pub fn shrink(
     };
     let ops_before = first.as_ref().map_or(0, |r| r.ops_ok);
     let mut s = Shrinker {
+        run,
         seed,
         failure,
         best: sc.clone(),
@@ -337,11 +353,12 @@ fn names_faults(sc: &Scenario) -> bool {
 /// The shrunk scenario as a commented file: what fails, how it was shrunk,
 /// and the command that replays it.
 pub fn render(s: &Shrunk, seed: u64, file: &str) -> String {
-    render_as(s, seed, file, "Found by `zkstorm fuzz`")
+    let replay = format!("zkstorm run {file} --seed {seed}");
+    render_as(s, seed, "Found by `zkstorm fuzz`", &replay)
 }
 
-/// `render`, saying where the failure came from.
-pub fn render_as(s: &Shrunk, seed: u64, file: &str, origin: &str) -> String {
+/// `render`, saying where the failure came from and how to replay it.
+pub fn render_as(s: &Shrunk, seed: u64, origin: &str, replay: &str) -> String {
     let sc = &s.scenario;
     let mut out = String::new();
     out.push_str(&format!(
@@ -369,7 +386,7 @@ pub fn render_as(s: &Shrunk, seed: u64, file: &str, origin: &str) -> String {
             one_line(&s.reason)
         )),
     }
-    out.push_str(&format!("# Replay: zkstorm run {file} --seed {seed}\n\n"));
+    out.push_str(&format!("# Replay: {replay}\n\n"));
     out.push_str(&sc.to_toml());
     out
 }
@@ -415,7 +432,8 @@ pub fn shrink_file(
     );
     sc.file = target.display().to_string();
     let origin = format!("Failing `{}`", path.display());
-    let text = render_as(&shrunk, seed, &sc.file, &origin);
+    let replay = format!("zkstorm run {} --seed {seed}", sc.file);
+    let text = render_as(&shrunk, seed, &origin, &replay);
     if let Err(e) = std::fs::write(&target, text) {
         eprintln!("error: {}: {e}", target.display());
         return EXIT_BAD_INPUT;

@@ -22,9 +22,12 @@
 //! ```
 
 use crate::check::{StormSpec, Verdict};
-use crate::runner::{run_seed_within, seeds_from_env, WALL_LIMIT};
+use crate::generate::{storm_scenario_with, Intensity};
+use crate::runner::{run_seed_within, seeds_from_env, RunError, WALL_LIMIT};
 use crate::scenario::topology::{Code, CODE};
+use crate::scenario::RunReport;
 use crate::scenario::{run_with, Scenario, Users};
+use crate::shrink::{render_as, shrink_with, Failure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -225,30 +228,24 @@ impl World {
 
     /// Run one seed.
     pub fn run(&self, seed: u64) -> Report {
-        let sc = self.scenario();
-        let users = self.users.clone();
+        Report::of(seed, self.run_scenario(&self.scenario(), seed))
+    }
+
+    /// Run `sc` (this world's scenario, or one drawn or shrunk from it) on
+    /// `seed` with this world's code; the report's checks hold yours.
+    fn run_scenario(&self, sc: &Scenario, seed: u64) -> Result<RunReport, RunError> {
+        let (run, users) = (sc.clone(), self.users.clone());
         let limit = sc.duration + Duration::from_secs(600);
-        let ran = run_seed_within(seed, limit, WALL_LIMIT, move || async move {
-            run_with(&sc, &users).await
-        });
-        let report = match ran {
-            Ok(r) => r,
-            Err(e) => {
-                let checks = [("run".to_string(), Verdict::Fail(e.to_string()))].into();
-                return Report {
-                    seed,
-                    checks,
-                    trace_hash: 0,
-                };
-            }
-        };
-        let mut checks = report.checks.clone();
+        let mut report = run_seed_within(seed, limit, WALL_LIMIT, move || async move {
+            run_with(&run, &users).await
+        })?;
         let returned = match report.users_hung.as_slice() {
             [] => Verdict::Pass,
             hung => Verdict::Fail(format!(
-                "client(s) {hung:?} still running two minutes after the faults ended"
+                "client(s) {hung:?} did not return (two minutes after the faults ended; a minute for `finally`)"
             )),
         };
+        let mut checks = std::mem::take(&mut report.checks);
         checks.insert("user.returned".into(), returned);
         report.history.with_records(|records| {
             for (name, check) in &self.invariants {
@@ -256,11 +253,8 @@ impl World {
                 checks.insert(format!("user.{name}"), verdict);
             }
         });
-        Report {
-            seed,
-            checks,
-            trace_hash: report.trace_hash,
-        }
+        report.checks = checks;
+        Ok(report)
     }
 
     /// Run every seed of `ZKSTORM_SEEDS` (else `default`); panic at the
@@ -270,17 +264,127 @@ impl World {
             let r = self.run(seed);
             let failed = r.failures();
             if !failed.is_empty() {
-                let test = std::thread::current().name().unwrap_or("").to_string();
                 panic!(
-                    "seed {seed}:\n  {}\n  replay: ZKSTORM_SEEDS={seed} cargo test {test}",
-                    failed.join("\n  ")
+                    "seed {seed}:\n  {}\n  replay: ZKSTORM_SEEDS={seed} cargo test {}",
+                    failed.join("\n  "),
+                    test_name()
                 );
             }
         }
     }
+
+    /// Fuzz this world as `zkstorm fuzz` fuzzes scenarios: each seed of
+    /// `ZKSTORM_SEEDS` (else `default`) runs with a timing profile and a
+    /// swarm fault schedule drawn for this world's servers, on top of the
+    /// world's own faults. The first seed that fails a check is shrunk (at
+    /// most `SHRINK_RUNS` runs), written to
+    /// `target/zkstorm-failures/<test>-seed-<N>.toml`, and the test panics
+    /// with both replays. With `ZKSTORM_REPLAY=FILE`, the seeds run that
+    /// file's scenario instead (a shrunk failure, or one edited by hand).
+    pub fn fuzz(&self, default: std::ops::Range<u64>) {
+        let replay = std::env::var("ZKSTORM_REPLAY").ok();
+        for seed in seeds_from_env(default) {
+            let sc = match &replay {
+                Some(file) => self.replayed(file),
+                None => self.drawn(seed),
+            };
+            let first = self.run_scenario(&sc, seed);
+            let Some(failure) = Failure::of(&first) else {
+                continue;
+            };
+            let test = test_name();
+            let mut msg = format!("seed {seed} fails {}", failure.name());
+            if let Some(file) = &replay {
+                panic!("{msg} ({file})\n  replay: ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}");
+            }
+            let run = |c: &Scenario, s: u64| self.run_scenario(c, s);
+            if let Some(shrunk) = shrink_with(&sc, seed, &first, SHRINK_RUNS, &run) {
+                let file = format!(
+                    "target/zkstorm-failures/{}-seed-{seed}.toml",
+                    test.replace("::", "-")
+                );
+                let origin = format!("Found by `World::fuzz` in {test}");
+                let replay =
+                    format!("ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}");
+                let text = render_as(&shrunk, seed, &origin, &replay);
+                let wrote = std::fs::create_dir_all("target/zkstorm-failures")
+                    .and_then(|()| std::fs::write(&file, text));
+                msg += &match wrote {
+                    Ok(()) => format!(
+                        ": {}\n  shrunk to {} fault(s) in {} runs: {file}\n  replay it: ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}",
+                        shrunk.reason, shrunk.scenario.faults.len(), shrunk.runs
+                    ),
+                    Err(e) => format!(": {}\n  (not written: {file}: {e})", shrunk.reason),
+                };
+            }
+            panic!("{msg}\n  replay the drawn schedule: ZKSTORM_SEEDS={seed} cargo test {test}");
+        }
+    }
+
+    /// This world with seed `seed`'s drawn timing profile and faults.
+    fn drawn(&self, seed: u64) -> Scenario {
+        let knobs = Intensity {
+            servers: Some(self.servers),
+            ..Intensity::default()
+        };
+        let storm = storm_scenario_with(seed, &knobs);
+        let mut sc = self.scenario();
+        sc.ensemble = storm.ensemble;
+        (sc.network, sc.disk) = (storm.network, storm.disk);
+        sc.workload.session_timeout = storm.workload.session_timeout;
+        sc.faults.extend(storm.faults);
+        sc.duration = sc.duration.max(storm.duration);
+        if sc.topology.is_some() {
+            // As `zkstorm fuzz --topology` draws: sessions of a few
+            // seconds for the Storm daemons, a network they can finish on.
+            sc.ensemble.tick = sc.ensemble.tick.max(Duration::from_millis(100));
+            let cap = Duration::from_millis(100);
+            sc.network.latency = (sc.network.latency.0.min(cap), sc.network.latency.1.min(cap));
+            sc.network.packet_loss = 0.0;
+        }
+        sc.reparsed()
+            .unwrap_or_else(|e| panic!("a drawn world is invalid: {e}"))
+    }
+
+    /// Run the scenario of a file `fuzz` wrote (or one edited from it)
+    /// with this world's code, on `seed`.
+    pub fn run_file(&self, file: &str, seed: u64) -> Report {
+        Report::of(seed, self.run_scenario(&self.replayed(file), seed))
+    }
+
+    /// The scenario in `file`, with this world's topology code.
+    fn replayed(&self, file: &str) -> Scenario {
+        let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let code = self.scenario().topology.and_then(|t| t.code);
+        Scenario::parse_with_code(&text, file, code).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// Most runs `World::fuzz` spends shrinking a failure.
+pub const SHRINK_RUNS: usize = 100;
+
+/// The running test's name (its thread's), for replay commands.
+fn test_name() -> String {
+    std::thread::current().name().unwrap_or("").to_string()
 }
 
 impl Report {
+    /// A run's outcome as a report: a crash or hang is the check `run`.
+    fn of(seed: u64, ran: Result<RunReport, RunError>) -> Report {
+        match ran {
+            Ok(r) => Report {
+                seed,
+                checks: r.checks,
+                trace_hash: r.trace_hash,
+            },
+            Err(e) => Report {
+                seed,
+                checks: [("run".to_string(), Verdict::Fail(e.to_string()))].into(),
+                trace_hash: 0,
+            },
+        }
+    }
+
     /// The checks that failed or could not decide, with their reasons.
     pub fn failures(&self) -> Vec<String> {
         let bad = |(name, v): (&String, &Verdict)| match v {

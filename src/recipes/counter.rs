@@ -2,7 +2,8 @@
 //! node holding the value as decimal text, changed by a versioned
 //! set_data, retried when another change came first. When an answer is
 //! lost the outcome cannot be known (another client may have moved the
-//! version since), so `add` says so (`ConnectionLoss`) instead of guessing.
+//! version since), so `add` says so (`ConnectionLoss`, or `SessionExpired`
+//! when the session ended with the write in flight) instead of guessing.
 
 use super::ensure_path;
 use crate::client::Zk;
@@ -28,8 +29,8 @@ impl Counter {
         }
     }
 
-    /// Add `delta`; the new value. `ConnectionLoss`: the add may or may not
-    /// have happened.
+    /// Add `delta`; the new value. `ConnectionLoss` or `SessionExpired`:
+    /// the add may or may not have happened.
     pub async fn add<Z: Zk>(&self, zk: &Z, delta: i64) -> Result<i64, ErrorCode> {
         loop {
             let (data, stat) = match super::retry(|| zk.get_data(&self.path, false)).await {

@@ -23,7 +23,7 @@ pub use barrier::{Barrier, DoubleBarrier};
 pub use counter::Counter;
 pub use latch::{LeaderLatch, Turn};
 pub use lock::{Held, Lock};
-pub use queue::Queue;
+pub use queue::{Put, Queue};
 
 use crate::client::Zk;
 use crate::proto::{CreateMode, ErrorCode};

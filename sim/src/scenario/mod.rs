@@ -211,7 +211,27 @@ impl Scenario {
     /// text it is about.
     pub fn reparsed(&self) -> Result<Scenario, String> {
         let text = self.to_toml();
-        Scenario::parse(&text, &self.file).map_err(|e| format!("{e}\n{text}"))
+        let code = self.topology.as_ref().and_then(|t| t.code.clone());
+        Scenario::parse_with_code(&text, &self.file, code).map_err(|e| format!("{e}\n{text}"))
+    }
+
+    /// `parse` of a file whose topology is built in code (`kind = "code"`,
+    /// a world's: `testing`), with that code; as `parse` without it.
+    pub fn parse_with_code(
+        text: &str,
+        file_name: &str,
+        code: Option<topology::Code>,
+    ) -> Result<Scenario, ScenarioError> {
+        let Some(code) = code else {
+            return Scenario::parse(text, file_name);
+        };
+        let placeholder = text.replace("kind = \"code\"", "kind = \"word-count\"");
+        let mut sc = Scenario::parse(&placeholder, file_name)?;
+        if let Some(t) = sc.topology.as_mut() {
+            t.kind = topology::CODE.into();
+            t.code = Some(code);
+        }
+        Ok(sc)
     }
 
     /// The workload settings as the client driver takes them.
