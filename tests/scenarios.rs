@@ -207,6 +207,22 @@ fn repros_pass_at_the_seeds_that_found_them() {
     }
 }
 
+/// The counter's workers lose the ensemble late in the input and replay
+/// the batch in flight after they restart: the state is judged once that
+/// replay has committed (seeds that read it half-way before).
+#[test]
+fn a_replayed_batch_is_committed_before_the_state_is_judged() {
+    for seed in [1, 6, 7, 9, 10, 13] {
+        let r = run_named("counter-replay-after-cut.toml", seed);
+        assert!(
+            r.checks["storm.exactly_once"].is_pass(),
+            "seed {seed}: {:?}\n  replay: {}",
+            r.checks["storm.exactly_once"],
+            replay_command("scenarios/counter-replay-after-cut.toml", seed)
+        );
+    }
+}
+
 #[test]
 fn lagging_follower_is_synced_by_snap() {
     for seed in seeds_from_env(0..2) {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zkstorm::client::{Client, ClientConfig, Zk};
 use zkstorm::net::{read_frame, write_frame};
-use zkstorm::storm::batch::committed;
+use zkstorm::storm::batch::{committed, CURRTX_KEY};
 use zkstorm::storm::layout::Blobs;
 use zkstorm::storm::message::StormEvent;
 use zkstorm::storm::nimbus::{run_nimbus, NimbusConfig, NimbusReply, NimbusRequest};
@@ -446,23 +446,43 @@ impl StormCluster {
 
 /// What a batch topology's committers saved (`/transactional/<topology>/
 /// state`), read through a fresh session when the run ends: the state
-/// `storm.exactly_once` and `storm.word_count` judge.
-pub async fn read_committed(servers: Vec<SocketAddr>, topology: String, seed: u64) -> Event {
+/// `storm.exactly_once` and `storm.word_count` judge. It is read once the
+/// coordinator has committed batch `last` (or `wait` has passed: a
+/// topology still replaying is judged as it stands), and read again until
+/// two reads agree, so no commit lands half-way through the reading.
+pub async fn read_committed(
+    servers: Vec<SocketAddr>,
+    topology: String,
+    seed: u64,
+    last: u64,
+    wait: Duration,
+) -> Event {
     let read = async {
         let mut cfg = ClientConfig::new(servers);
         cfg.seed = seed;
         let (zk, _events) = Client::connect(cfg)
             .await
             .map_err(|e| format!("connecting: {e:?}"))?;
-        zk.sync().await.map_err(|e| format!("sync: {e:?}"))?;
-        let (_, saved) = SavedStore::open(&zk, &topology).await?;
+        let give_up = tokio::time::Instant::now() + wait;
+        let saved = loop {
+            zk.sync().await.map_err(|e| format!("sync: {e:?}"))?;
+            let (_, first) = SavedStore::open(&zk, &topology).await?;
+            let (_, again) = SavedStore::open(&zk, &topology).await?;
+            let currtx = first.get(CURRTX_KEY).and_then(|t| t.parse::<u64>().ok());
+            let drained = currtx.is_some_and(|t| t > last);
+            if first == again && (drained || tokio::time::Instant::now() >= give_up) {
+                break first;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         let _ = zk.close().await;
         Ok(committed(&saved))
     };
-    let (entries, error) = match tokio::time::timeout(Duration::from_secs(30), read).await {
+    let limit = wait + Duration::from_secs(30);
+    let (entries, error) = match tokio::time::timeout(limit, read).await {
         Ok(Ok(entries)) => (entries, None),
         Ok(Err(e)) => (BTreeMap::new(), Some(e)),
-        Err(_) => (BTreeMap::new(), Some("no answer in 30 s".to_string())),
+        Err(_) => (BTreeMap::new(), Some(format!("no answer in {limit:?}"))),
     };
     Event::StoreRead { entries, error }
 }

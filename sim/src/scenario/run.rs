@@ -254,8 +254,13 @@ pub async fn run_with(scenario: &Scenario, users: &Users) -> RunReport {
     }
     if storm_spec.exactly_once.is_some() {
         let node = cluster.client_node(sc.workload.clients);
-        let read =
-            crate::storm::read_committed(cluster.client_addrs(), storm_spec.topology.clone(), seed);
+        let t = sc.topology.as_ref().expect("a batch topology");
+        let last = t.batches.as_ref().map_or(0, |b| t.records.div_ceil(b.size)) as u64;
+        // Long enough for a restarted life to replay what was in flight
+        // and take in the rest of the input again.
+        let wait = t.input_time() + 4 * t.message_timeout;
+        let name = storm_spec.topology.clone();
+        let read = crate::storm::read_committed(cluster.client_addrs(), name, seed, last, wait);
         if let Ok(ev) = node.spawn(read).await {
             history.record(ev);
         }

@@ -97,8 +97,12 @@ impl<S: BatchSource> Coordinator<S> {
             return Some(t);
         }
         let room = self.active.len() < self.window;
-        (room && self.source.exists(self.next) && self.source.ready(self.next, now))
-            .then_some(self.next)
+        // A batch an earlier life started had its input then: a replay
+        // does not wait for it to arrive again (the source's clock starts
+        // with each life).
+        let started = self.attempts.contains_key(&self.next);
+        let ready = started || self.source.ready(self.next, now);
+        (room && self.source.exists(self.next) && ready).then_some(self.next)
     }
 
     fn emit(
