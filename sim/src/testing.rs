@@ -26,7 +26,7 @@ use crate::generate::{storm_scenario_with, Intensity};
 use crate::runner::{run_seed_within, seeds_from_env, RunError, WALL_LIMIT};
 use crate::scenario::topology::{Code, CODE};
 use crate::scenario::RunReport;
-use crate::scenario::{run_with, Scenario, Users};
+use crate::scenario::{run_with, FaultSpec, Scenario, Users};
 use crate::shrink::{render_as, shrink_with, Failure};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -35,6 +35,7 @@ use std::time::Duration;
 
 pub use crate::history::{Event, Record};
 pub use crate::recorder::RecordedClient as Client;
+pub use crate::scenario::{Action, Target};
 pub use zkstorm::client::{Events, Zk};
 pub use zkstorm::storm::{MsgId, Topology, TopologyConfig};
 
@@ -62,6 +63,8 @@ pub struct World {
     duration: Duration,
     /// `[[fault]]` entries, as in a scenario file.
     faults: String,
+    /// Faults as typed values: (at, until, what).
+    typed: Vec<(Duration, Option<Duration>, Action)>,
     /// The scenario's own generated load: (clients, ops per second each).
     load: (usize, f64),
     users: Users,
@@ -89,6 +92,7 @@ impl World {
             servers,
             duration: Duration::from_secs(30),
             faults: String::new(),
+            typed: Vec::new(),
             load: (0, 0.0),
             users: Users::default(),
             invariants: Vec::new(),
@@ -107,6 +111,24 @@ impl World {
     pub fn faults(mut self, toml: &str) -> World {
         self.faults.push_str(toml);
         self.faults.push('\n');
+        self
+    }
+
+    /// A fault as a typed value: the kinds of the scenario files'
+    /// vocabulary (`scenario::{Crash, Partition, Isolate, OneWay,
+    /// PowerLoss, ...}`, each `Into<Action>`), firing at `at` and undone at
+    /// `until` (for the kinds that last). Checked when the world runs.
+    ///
+    /// ```ignore
+    /// World::new(3).fault(secs(1), Some(secs(4)), Crash(vec![Target::Leader]))
+    /// ```
+    pub fn fault(
+        mut self,
+        at: Duration,
+        until: Option<Duration>,
+        what: impl Into<Action>,
+    ) -> World {
+        self.typed.push((at, until, what.into()));
         self
     }
 
@@ -223,7 +245,22 @@ impl World {
             t.kind = CODE.into();
             t.code = Some(Code(st.builder()));
         }
-        sc
+        if self.typed.is_empty() {
+            return sc;
+        }
+        for (at, until, action) in &self.typed {
+            let (index, line) = (sc.faults.len(), 0);
+            let (at, until, action) = (*at, *until, action.clone());
+            sc.faults.push(FaultSpec {
+                index,
+                line,
+                at,
+                until,
+                action,
+            });
+        }
+        sc.reparsed()
+            .unwrap_or_else(|e| panic!("the world's faults: {e}"))
     }
 
     /// Run one seed.
@@ -441,5 +478,54 @@ impl Storm {
             spec.counts = st.counts.clone();
             Ok((t, spec))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Crash, Partition};
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn typed_faults_are_the_files_faults() {
+        let typed = World::new(3)
+            .fault(secs(1), Some(secs(3)), Crash(vec![Target::Leader]))
+            .fault(
+                secs(4),
+                Some(secs(6)),
+                Partition(vec![
+                    vec![Target::Node(1)],
+                    vec![Target::Node(2), Target::Node(3)],
+                ]),
+            )
+            .scenario();
+        let written = World::new(3)
+            .faults("[[fault]]\nat = \"1s\"\ncrash = \"leader\"\nuntil = \"3s\"")
+            .faults("[[fault]]\nat = \"4s\"\npartition = [[1], [2, 3]]\nuntil = \"6s\"")
+            .scenario();
+        let key = |sc: &Scenario| -> Vec<(Duration, Option<Duration>, Action)> {
+            sc.faults
+                .iter()
+                .map(|f| (f.at, f.until, f.action.clone()))
+                .collect()
+        };
+        assert_eq!(key(&typed), key(&written));
+        assert_eq!(typed.to_toml(), written.to_toml());
+    }
+
+    #[test]
+    fn a_typed_fault_out_of_range_is_refused_with_the_files_message() {
+        let w = World::new(3).fault(secs(1), None, Crash(vec![Target::Node(7)]));
+        let built = std::panic::AssertUnwindSafe(|| w.scenario());
+        let err = std::panic::catch_unwind(built).expect_err("server 7 of 3");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            msg.contains("the world's faults") && msg.contains('7'),
+            "{msg}"
+        );
     }
 }

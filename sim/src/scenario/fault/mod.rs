@@ -214,6 +214,12 @@ macro_rules! registry {
             lasts: <$V as Kind>::LASTS,
         }),*];
 
+        $(impl From<$V> for Action {
+            fn from(kind: $V) -> Action {
+                Action::$V(kind)
+            }
+        })*
+
         impl Action {
             pub(crate) fn fault(&self) -> &dyn Fault {
                 match self { $(Action::$V(x) => x),* }
