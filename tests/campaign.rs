@@ -1,12 +1,12 @@
 //! Random campaigns: each seed runs its own random scenario (timing profile
-//! and fault storm, see `zkstorm_sim::generate::storm`) under that seed. A failure
+//! and fault schedule, see `zkstorm_sim::generate::random`) under that seed. A failure
 //! writes the scenario to `target/campaign/seed-N.toml` and prints the command
 //! that replays it. Seeds come from `ZKSTORM_SEEDS`, e.g.
 //! `ZKSTORM_SEEDS=0..5000 cargo test --release --test campaign -- --ignored`.
 #![cfg(madsim)]
 
 use std::path::Path;
-use zkstorm_sim::generate::storm_scenario;
+use zkstorm_sim::generate::random_scenario;
 use zkstorm_sim::runner::seeds_from_env;
 use zkstorm_sim::scenario::{replay_command, run_seed};
 
@@ -17,7 +17,7 @@ fn campaign(default: std::ops::Range<u64>) {
     let runs = seeds.end - seeds.start;
     for seed in seeds {
         let file = format!("target/campaign/seed-{seed}.toml");
-        let mut s = storm_scenario(seed);
+        let mut s = random_scenario(seed);
         s.file = file.clone();
         let text = s.to_toml();
         let verdict = match run_seed(&s, seed) {

@@ -1,5 +1,5 @@
 //! `zkstorm fuzz`: every seed runs its own random scenario (a timing
-//! profile and a fault storm, `generate::storm`); every failure is shrunk to
+//! profile and a fault schedule, `generate::random`); every failure is shrunk to
 //! a small scenario file that `zkstorm run` replays with the same seed.
 
 use crate::cli::{threads, Exit, EXIT_BAD_INPUT};
@@ -158,7 +158,7 @@ impl Corpus {
                 return (m, Some(*parent));
             }
         }
-        (generate::storm_scenario_with(seed, &self.intensity), None)
+        (generate::random_scenario_with(seed, &self.intensity), None)
     }
 
     /// Keep `sc` if it reached a cell no earlier seed did, or came closer
@@ -188,7 +188,7 @@ impl Corpus {
 pub(crate) fn one(seed: u64, opts: &FuzzOptions) -> SeedResult {
     run_scenario(
         seed,
-        generate::storm_scenario_with(seed, &opts.intensity),
+        generate::random_scenario_with(seed, &opts.intensity),
         None,
         opts,
     )
@@ -473,7 +473,7 @@ mod tests {
             inner: Mutex::default(),
             intensity: Default::default(),
         };
-        let sc = generate::storm_scenario(1);
+        let sc = generate::random_scenario(1);
         let reach = |cells: &[&str], gap: u64| coverage::Reach {
             cells: cells.iter().map(|c| c.to_string()).collect(),
             measures: [("epoch_gap", gap)].into_iter().collect(),

@@ -4,8 +4,8 @@
 //! pipeline (`scenario::run`). A failure is handed back as that file.
 //!
 //! Two families:
-//! - `storm`: every seed draws its own timing profile (tick, init and sync
-//!   limits, session timeouts, latency, loss) and a storm of up to 12 faults.
+//! - `random`: every seed draws its own timing profile (tick, init and sync
+//!   limits, session timeouts, latency, loss) and a schedule of up to 12 faults.
 //!   One timing profile for every run is how thousands of seeds missed bugs
 //!   that random timing found in minutes.
 //! - `chaos`: the default timing and a fault every few seconds from a small
@@ -134,16 +134,16 @@ pub fn mutate(sc: &Scenario, seed: u64) -> Option<Scenario> {
     s.reparsed().ok()
 }
 
-// ------------------------------------------------------------------ storm
+// ------------------------------------------------------------------ random schedules
 
-/// The timing profile and load of a storm run, as drawn.
+/// The timing profile and load of a random run, as drawn.
 #[derive(Clone, Debug)]
 struct Profile {
     servers: usize,
     tick_ms: u64,
     sync_limit: u64,
     init_limit: Index,
-    storm_ms: u64,
+    faults_ms: u64,
     lossy: bool,
     loss_percent: u32,
     latency_lo: Index,
@@ -191,7 +191,7 @@ fn profile() -> impl Strategy<Value = Profile> {
             tick_ms: t.1,
             sync_limit: t.2,
             init_limit: t.3,
-            storm_ms: t.4,
+            faults_ms: t.4,
             lossy: n.0,
             loss_percent: n.1,
             latency_lo: n.2,
@@ -208,7 +208,7 @@ fn profile() -> impl Strategy<Value = Profile> {
     )
 }
 
-/// Who a storm fault hits: a role, resolved when it fires, or a node.
+/// Who a drawn fault hits: a role, resolved when it fires, or a node.
 #[derive(Clone, Debug)]
 enum Who {
     Leader,
@@ -226,7 +226,7 @@ fn who() -> impl Strategy<Value = Who> {
     ]
 }
 
-/// One storm fault, as drawn; sizes are fixed when the scenario is built.
+/// One drawn fault, as drawn; sizes are fixed when the scenario is built.
 #[derive(Clone, Debug)]
 enum Kind {
     Isolate(Who),
@@ -448,7 +448,7 @@ impl Laggard {
     /// Its three faults, from `at`, ending by `end`.
     fn specs(&self, at: u64, servers: usize, end: u64) -> Vec<FaultSpec> {
         let sid = 1 + self.node.index(servers) as u64;
-        // Back before the storm ends (storms last 8 s or more).
+        // Back before the schedule ends (schedules last 8 s or more).
         let at = at.min(end.saturating_sub(self.away_ms + 100)).max(1_000);
         let back = at + self.away_ms;
         let rule = Action::OnMessage(OnMessage {
@@ -586,7 +586,7 @@ impl Message {
     }
 }
 
-/// How many kinds of storm fault there are (for the swarm mask).
+/// How many kinds of drawn fault there are (for the swarm mask).
 const KINDS: usize = 20;
 
 impl Kind {
@@ -618,7 +618,7 @@ impl Kind {
 }
 
 #[derive(Clone, Debug)]
-struct StormFault {
+struct DrawnFault {
     at: Index,
     len_ms: u64,
     kind: Kind,
@@ -652,23 +652,23 @@ fn kind() -> impl Strategy<Value = Kind> {
     ]
 }
 
-fn storm_fault() -> impl Strategy<Value = StormFault> {
-    (any::<Index>(), 100u64..=4_000, kind()).prop_map(|(at, len_ms, kind)| StormFault {
+fn drawn_fault() -> impl Strategy<Value = DrawnFault> {
+    (any::<Index>(), 100u64..=4_000, kind()).prop_map(|(at, len_ms, kind)| DrawnFault {
         at,
         len_ms,
         kind,
     })
 }
 
-/// How hard a storm blows: the knobs of `zkstorm fuzz` and `zkstorm draw`.
-/// The defaults draw what `storm_scenario` draws.
+/// How hard a random schedule hits: the knobs of `zkstorm fuzz` and `zkstorm draw`.
+/// The defaults draw what `random_scenario` draws.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct Intensity {
     /// Most faults a seed draws (0..=48); each seed draws 0..=N.
     #[arg(long, default_value = "12", value_parser = clap::value_parser!(u64).range(0..=48))]
     pub max_faults: u64,
     /// Only these kinds of fault, by key, comma-separated (e.g.
-    /// `crash,partition,on_message`); default every kind the storm draws.
+    /// `crash,partition,on_message`); default every kind the random schedule draws.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     pub only: Vec<String>,
     /// Draw from every allowed kind on every seed, instead of switching some
@@ -698,20 +698,20 @@ impl Default for Intensity {
     }
 }
 
-/// `--only KIND`: a fault key the storm draws.
+/// `--only KIND`: a fault key the random schedule draws.
 fn parse_kind(s: &str) -> Result<String, String> {
-    if STORM_KEYS.contains(&s) {
+    if DRAWN_KEYS.contains(&s) {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "not a kind the storm draws; one of: {}",
-            STORM_KEYS.join(", ")
+            "not a kind the random schedule draws; one of: {}",
+            DRAWN_KEYS.join(", ")
         ))
     }
 }
 
-/// The fault keys a storm draws, in `Kind::slot` order.
-const STORM_KEYS: &[&str] = &[
+/// The fault keys a random schedule draws, in `Kind::slot` order.
+const DRAWN_KEYS: &[&str] = &[
     "isolate",
     "partition",
     "one_way",
@@ -734,34 +734,34 @@ const STORM_KEYS: &[&str] = &[
     "dueling_leaders",
 ];
 
-/// Random timing profiles and fault storms (see the module docs); the name
+/// Random timing profiles and fault schedules (see the module docs); the name
 /// says the seed, if there is one.
-pub fn storm(name: String) -> BoxedStrategy<Scenario> {
-    storm_with(name, Intensity::default())
+pub fn random(name: String) -> BoxedStrategy<Scenario> {
+    random_with(name, Intensity::default())
 }
 
-/// `storm` with the given knobs.
-pub fn storm_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
+/// `random` with the given knobs.
+pub fn random_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
     // Swarm testing: each seed switches some kinds of fault off altogether
     // (a seed with no crashes explores other states than one full of them).
     let mask = prop::collection::vec(prop::bool::weighted(0.7), KINDS);
     let max = knobs.max_faults as usize;
     let drawn = (
         profile(),
-        prop::collection::vec(storm_fault(), 0..=max),
+        prop::collection::vec(drawn_fault(), 0..=max),
         mask,
     );
-    let build = move |name: &str, p: &Profile, faults: Vec<StormFault>, mask: Vec<bool>| {
+    let build = move |name: &str, p: &Profile, faults: Vec<DrawnFault>, mask: Vec<bool>| {
         let mut p = p.clone();
         if let Some(n) = knobs.servers {
             (p.servers, p.clients) = (n, 0);
         }
         let allowed = |k: &Kind| {
             (knobs.no_swarm || mask[k.slot()])
-                && (knobs.only.is_empty() || knobs.only.iter().any(|o| o == STORM_KEYS[k.slot()]))
+                && (knobs.only.is_empty() || knobs.only.iter().any(|o| o == DRAWN_KEYS[k.slot()]))
         };
-        let on: Vec<StormFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
-        build_storm(name.to_string(), &p, &on, max)
+        let on: Vec<DrawnFault> = faults.into_iter().filter(|f| allowed(&f.kind)).collect();
+        build_random(name.to_string(), &p, &on, max)
     };
     if !knobs.topology {
         return drawn
@@ -774,38 +774,41 @@ pub fn storm_with(name: String, knobs: Intensity) -> BoxedStrategy<Scenario> {
             // grant at most 20 ticks).
             p.tick_ms = p.tick_ms.max(100);
             let s = build(&name, &p, faults, mask);
-            with_topology(s, &t, p.storm_ms)
+            with_topology(s, &t, p.faults_ms)
         })
         .boxed()
 }
 
 /// `s` with a topology and its Storm faults, on a network the topology can
 /// finish on (latency within 100 ms, no loss; faults still add more).
-fn with_topology(mut s: Scenario, t: &topology::TopologyDraw, storm_ms: u64) -> Scenario {
+fn with_topology(mut s: Scenario, t: &topology::TopologyDraw, faults_ms: u64) -> Scenario {
     let (lo, hi) = s.network.latency;
     s.network.latency = (lo.min(ms(50)), hi.min(ms(100)).max(lo.min(ms(50))));
     s.network.packet_loss = 0.0;
-    let text = s.to_toml() + &t.toml(storm_ms);
+    let text = s.to_toml() + &t.toml(faults_ms);
     Scenario::parse(&text, &s.file)
         .unwrap_or_else(|e| panic!("a generated scenario is invalid: {e}\n{text}"))
 }
 
-/// The storm scenario of campaign seed `seed`.
-pub fn storm_scenario(seed: u64) -> Scenario {
-    draw(&storm(format!("campaign-{seed}")), seed)
+/// The random scenario of campaign seed `seed`.
+pub fn random_scenario(seed: u64) -> Scenario {
+    draw(&random(format!("campaign-{seed}")), seed)
 }
 
-/// The storm scenario of seed `seed` with the given knobs.
-pub fn storm_scenario_with(seed: u64, knobs: &Intensity) -> Scenario {
-    draw(&storm_with(format!("campaign-{seed}"), knobs.clone()), seed)
+/// The random scenario of seed `seed` with the given knobs.
+pub fn random_scenario_with(seed: u64, knobs: &Intensity) -> Scenario {
+    draw(
+        &random_with(format!("campaign-{seed}"), knobs.clone()),
+        seed,
+    )
 }
 
-/// The storm scenario of profile `p` with `faults`, at most `max` of them
+/// The random scenario of profile `p` with `faults`, at most `max` of them
 /// once compounds are expanded.
-fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> Scenario {
+fn build_random(name: String, p: &Profile, faults: &[DrawnFault], max: usize) -> Scenario {
     let mut s = base(
         name,
-        "A random timing profile and fault storm (generate::storm).",
+        "A random timing profile and fault schedule (generate::random).",
     );
     let tick = p.tick_ms;
     let sync = p.sync_limit;
@@ -815,10 +818,10 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> 
     // fresh connections, fsyncs) in the init limit; faults then break that
     // on purpose.
     let latency_max = (tick * sync / 4).min(tick * init / 12).max(1);
-    // Faults end by `storm_ms`; then liveness has its bound, long enough to
+    // Faults end by `faults_ms`; then liveness has its bound, long enough to
     // elect and sync after the heal whatever the profile.
     let liveness_ms = (3 * init * tick).max(12_000);
-    s.duration = ms(p.storm_ms + liveness_ms + 1_000);
+    s.duration = ms(p.faults_ms + liveness_ms + 1_000);
     s.ensemble.servers = p.servers;
     s.ensemble.tick = ms(tick);
     s.ensemble.init_limit = init;
@@ -866,12 +869,12 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> 
     let mut specs: Vec<FaultSpec> = faults
         .iter()
         .filter(|f| p.clients > 0 || !matches!(f.kind, Kind::ExpireSession(_)))
-        .flat_map(|f| storm_spec(f, p.servers, p.clients, p.storm_ms, init * tick))
+        .flat_map(|f| drawn_specs(f, p.servers, p.clients, p.faults_ms, init * tick))
         .take(max)
         .collect();
     specs.sort_by_key(|f| f.at);
     // A session expiry lasts past the session's timeout, so it may end
-    // after the storm: the load runs on until liveness has been judged.
+    // after the schedule: the load runs on until liveness has been judged.
     let session = s.workload.session_timeout;
     for f in &mut specs {
         if let (Action::ExpireSession(_), Some(u)) = (&f.action, f.until) {
@@ -891,25 +894,25 @@ fn build_storm(name: String, p: &Profile, faults: &[StormFault], max: usize) -> 
     s
 }
 
-fn storm_spec(
-    f: &StormFault,
+fn drawn_specs(
+    f: &DrawnFault,
     servers: usize,
     clients: usize,
-    storm_ms: u64,
+    faults_ms: u64,
     init_ms: u64,
 ) -> Vec<FaultSpec> {
-    let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
+    let at = 1_000 + f.at.index((faults_ms - 1_500) as usize) as u64;
     match &f.kind {
-        Kind::Laggard(l) => l.specs(at, servers, storm_ms),
-        Kind::SplitLeader(c) => c.specs(at, servers, storm_ms),
-        Kind::DuelingLeaders(d) => d.specs(at, servers, storm_ms, init_ms),
-        _ => vec![one_spec(f, servers, clients, storm_ms)],
+        Kind::Laggard(l) => l.specs(at, servers, faults_ms),
+        Kind::SplitLeader(c) => c.specs(at, servers, faults_ms),
+        Kind::DuelingLeaders(d) => d.specs(at, servers, faults_ms, init_ms),
+        _ => vec![one_spec(f, servers, clients, faults_ms)],
     }
 }
 
-fn one_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> FaultSpec {
-    let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
-    let until = Some((at + f.len_ms).min(storm_ms));
+fn one_spec(f: &DrawnFault, servers: usize, clients: usize, faults_ms: u64) -> FaultSpec {
+    let at = 1_000 + f.at.index((faults_ms - 1_500) as usize) as u64;
+    let until = Some((at + f.len_ms).min(faults_ms));
     let node = |i: &Index| Target::Node(1 + i.index(servers) as u64);
     let target = |w: &Who| match w {
         Who::Leader => Target::Leader,
@@ -959,7 +962,7 @@ fn one_spec(f: &StormFault, servers: usize, clients: usize, storm_ms: u64) -> Fa
         }),
         Kind::OnMessage(m) => m.action(servers),
         Kind::Laggard(_) | Kind::SplitLeader(_) | Kind::DuelingLeaders(_) => {
-            unreachable!("a compound: storm_spec expands it")
+            unreachable!("a compound: drawn_specs expands it")
         }
         Kind::Heal => return fault(at, None, Action::Heal(Heal)),
         Kind::Resume(w) => return fault(at, None, Action::Resume(Resume(vec![target(w)]))),
@@ -1077,11 +1080,11 @@ mod tests {
     #[test]
     fn every_drawn_scenario_is_valid_and_the_seed_decides_it() {
         for seed in 0..500 {
-            let s = storm_scenario(seed);
-            assert_eq!(s, storm_scenario(seed), "seed {seed}");
+            let s = random_scenario(seed);
+            assert_eq!(s, random_scenario(seed), "seed {seed}");
             assert!(s.faults.len() <= 12);
         }
-        assert_ne!(storm_scenario(1), storm_scenario(2));
+        assert_ne!(random_scenario(1), random_scenario(2));
         for servers in [1, 3, 5] {
             for seed in 0..100 {
                 let s = draw(&chaos(servers, &[]), seed);
@@ -1099,9 +1102,9 @@ mod tests {
             ..Intensity::default()
         };
         let mut kinds = std::collections::BTreeSet::new();
-        let mut storm_faults = 0;
+        let mut drawn_faults = 0;
         for seed in 0..80 {
-            let s = storm_scenario_with(seed, &knobs);
+            let s = random_scenario_with(seed, &knobs);
             let t = s.topology.clone().expect("a topology on every seed");
             kinds.insert((t.kind.clone(), t.batches.map(|b| b.state.name())));
             assert!(
@@ -1110,21 +1113,21 @@ mod tests {
                 s.ensemble.tick
             );
             assert!(s.network.latency.1 <= ms(100), "seed {seed}");
-            storm_faults += s
+            drawn_faults += s
                 .faults
                 .iter()
                 .filter(|f| crate::scenario::STORM_KEYS.contains(&f.action.key()))
                 .count();
         }
         assert_eq!(kinds.len(), 6, "{kinds:?}");
-        assert!(storm_faults > 40, "{storm_faults} storm faults in 80 seeds");
+        assert!(drawn_faults > 40, "{drawn_faults} drawn faults in 80 seeds");
     }
 
     #[test]
-    fn intensity_knobs_bound_and_filter_the_storm() {
+    fn intensity_knobs_bound_and_filter_the_schedule() {
         assert_eq!(
-            storm_scenario_with(5, &Intensity::default()),
-            storm_scenario(5)
+            random_scenario_with(5, &Intensity::default()),
+            random_scenario(5)
         );
         let only = Intensity {
             max_faults: 30,
@@ -1135,7 +1138,7 @@ mod tests {
         };
         let mut drawn = 0;
         for seed in 0..60 {
-            let s = storm_scenario_with(seed, &only);
+            let s = random_scenario_with(seed, &only);
             drawn += s.faults.len();
             for f in &s.faults {
                 assert!(
@@ -1152,7 +1155,7 @@ mod tests {
             ..Intensity::default()
         };
         let most = (0..60)
-            .map(|seed| storm_scenario_with(seed, &more).faults.len())
+            .map(|seed| random_scenario_with(seed, &more).faults.len())
             .max()
             .unwrap();
         assert!((13..=30).contains(&most), "most faults in a seed: {most}");
@@ -1160,7 +1163,7 @@ mod tests {
             max_faults: 0,
             ..Intensity::default()
         };
-        assert!(storm_scenario_with(3, &none).faults.is_empty());
+        assert!(random_scenario_with(3, &none).faults.is_empty());
     }
 
     /// A laggard is three faults on one node: it goes down, the leader
@@ -1176,7 +1179,7 @@ mod tests {
         };
         let mut seen = 0;
         for seed in 0..40 {
-            let s = storm_scenario_with(seed, &only);
+            let s = random_scenario_with(seed, &only);
             assert!(s.faults.len() <= 30);
             for f in &s.faults {
                 let Action::OnMessage(m) = &f.action else {
@@ -1206,7 +1209,7 @@ mod tests {
     fn mutants_are_valid_and_stay_within_the_timeline() {
         let mut changed = 0;
         for seed in 0..200 {
-            let s = storm_scenario(seed);
+            let s = random_scenario(seed);
             let Some(m) = mutate(&s, seed) else {
                 continue;
             };

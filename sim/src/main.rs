@@ -60,7 +60,7 @@ enum Command {
         #[arg(long)]
         check_determinism: bool,
     },
-    /// Random scenarios (a timing profile and a fault storm per seed); every
+    /// Random scenarios (a timing profile and a fault schedule per seed); every
     /// failure is shrunk to a scenario file that `run` replays.
     Fuzz(zkstorm_sim::fuzz::FuzzOptions),
     /// Print the scenario `zkstorm fuzz` draws for a seed, as a file `run` takes
@@ -170,7 +170,7 @@ fn main() -> ExitCode {
         Command::Fuzz(opts) => zkstorm_sim::fuzz::fuzz(&opts),
         Command::Mutants(opts) => zkstorm_sim::mutants::mutants(&opts),
         Command::Draw { seed, intensity } => {
-            let mut sc = zkstorm_sim::generate::storm_scenario_with(seed, &intensity);
+            let mut sc = zkstorm_sim::generate::random_scenario_with(seed, &intensity);
             sc.name = format!("fuzz-{seed}");
             print!("{}", sc.to_toml());
             0

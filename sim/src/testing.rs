@@ -22,7 +22,7 @@
 //! ```
 
 use crate::check::{StormSpec, Verdict};
-use crate::generate::{storm_scenario_with, Intensity};
+use crate::generate::{random_scenario_with, Intensity};
 use crate::runner::{run_seed_within, seeds_from_env, RunError, WALL_LIMIT};
 use crate::scenario::topology::{Code, CODE};
 use crate::scenario::RunReport;
@@ -364,7 +364,7 @@ impl World {
             servers: Some(self.servers),
             ..Intensity::default()
         };
-        let storm = storm_scenario_with(seed, &knobs);
+        let storm = random_scenario_with(seed, &knobs);
         let mut sc = self.scenario();
         sc.ensemble = storm.ensemble;
         (sc.network, sc.disk) = (storm.network, storm.disk);

@@ -595,6 +595,9 @@ fn fuzz_knobs_are_checked() {
     bad_input(&["fuzz", "--time-limit", "0s"], "at least 1s");
     bad_input(&["fuzz", "--time-limit", "soon"], "bad duration");
     bad_input(&["fuzz", "--max-faults", "49"], "49");
-    bad_input(&["fuzz", "--only", "crsh"], "not a kind the storm draws");
+    bad_input(
+        &["fuzz", "--only", "crsh"],
+        "not a kind the random schedule draws",
+    );
     bad_input(&["draw"], "--seed");
 }

@@ -60,7 +60,7 @@ pub fn run_here(jobs: usize, secs: f64) -> FuzzFigures {
             s.spawn(|| {
                 while started.elapsed().as_secs_f64() < secs {
                     let seed = next.fetch_add(1, Ordering::Relaxed);
-                    let sc = crate::generate::storm_scenario(seed);
+                    let sc = crate::generate::random_scenario(seed);
                     if let Ok((r, msgs)) = scenario::run_seed_counted(&sc, seed) {
                         done.fetch_add(1, Ordering::Relaxed);
                         let mut sim = sim.lock().expect("sim secs");

@@ -178,150 +178,238 @@ pub struct Check {
     pub family: Family,
     /// What it checks, in a line (`zkstorm list`).
     pub about: &'static str,
+    /// The checker that reports it (one pass may judge several checks).
+    pub judge: &'static Judge,
 }
 
-/// Every check, by name: the one registry the runner, the CLI and the tests
-/// use. A new check goes here and in `run_family`.
+/// A checker: one pass over the history that reports the violations of
+/// the checks naming it.
+#[derive(Debug)]
+pub struct Judge {
+    /// Unique: the runner runs each judge once.
+    pub name: &'static str,
+    pub run: fn(&[Record], &CheckOptions) -> Vec<Violation>,
+}
+
+static ZAB: Judge = Judge {
+    name: "zab",
+    run: |r, _| zab::check(r),
+};
+static LINEARIZABLE: Judge = Judge {
+    name: "linearizable",
+    run: linearizable,
+};
+static SEQUENTIAL: Judge = Judge {
+    name: "sequential",
+    run: |r, _| sequential(r),
+};
+static WATCHES: Judge = Judge {
+    name: "watches",
+    run: watches,
+};
+static SESSIONS: Judge = Judge {
+    name: "sessions",
+    run: |r, _| sessions(r),
+};
+static SEQUENTIAL_NAMES: Judge = Judge {
+    name: "sequential_names",
+    run: |r, _| sequential_names(r),
+};
+static SESSION_EXPIRY: Judge = Judge {
+    name: "session_expiry",
+    run: |r, _| session_expiry(r),
+};
+static CONVERGED: Judge = Judge {
+    name: "converged",
+    run: |r, _| converged(r),
+};
+static LIVENESS: Judge = Judge {
+    name: "liveness",
+    run: liveness,
+};
+static STORM: Judge = Judge {
+    name: "storm",
+    run: |r, opts| {
+        storm::check(
+            &storm_events(r),
+            &nimbus_events(r),
+            store_read(r),
+            &opts.storm,
+        )
+    },
+};
+
+/// Every check, by name, with the checker that judges it: the one registry
+/// the runner, the CLI and the tests use. A new check goes here (and its
+/// checker, if it is new, above).
 pub const CHECKS: &[Check] = &[
     Check {
         name: "zab.integrity",
         family: Family::Zab,
         about: "every delivered txn was proposed, with the same content, by a leader before it was delivered",
+        judge: &ZAB,
     },
     Check {
         name: "zab.total_order",
         family: Family::Zab,
         about: "each server delivers in zxid order without skipping a txn any server delivered",
+        judge: &ZAB,
     },
     Check {
         name: "zab.agreement",
         family: Family::Zab,
         about: "every server that delivers a zxid delivers the same txn there",
+        judge: &ZAB,
     },
     Check {
         name: "zab.local_primary_order",
         family: Family::Zab,
         about: "a leader's proposals are delivered in the order it proposed them, none skipped",
+        judge: &ZAB,
     },
     Check {
         name: "zab.global_primary_order",
         family: Family::Zab,
         about: "txns of an older leader are delivered before those of a newer one; leaders propose in their own epoch",
+        judge: &ZAB,
     },
     Check {
         name: "zab.primary_integrity",
         family: Family::Zab,
         about: "a new leader's history holds every older-epoch txn anyone delivers, and it delivers them before its own",
+        judge: &ZAB,
     },
     Check {
         name: "zab.prefix_consistency",
         family: Family::Zab,
         about: "every server's delivered sequence, from where its state last restarted, is a prefix of one history",
+        judge: &ZAB,
     },
     Check {
         name: "zab.single_leader_per_epoch",
         family: Family::Zab,
         about: "at most one server establishes each epoch, and only it proposes in that epoch",
+        judge: &ZAB,
     },
     Check {
         name: "zab.durability",
         family: Family::Zab,
         about: "no acknowledged write is lost and no committed txn is truncated",
+        judge: &ZAB,
     },
     Check {
         name: "zab.ack_durable",
         family: Family::Zab,
         about: "a server that crashes or loses power recovers at least as far as it had acknowledged (ACK, ACKNEWLEADER)",
+        judge: &ZAB,
     },
     Check {
         name: "zab.epoch_durable",
         family: Family::Zab,
         about: "a server that recovers with currentEpoch e has the log it had when it took e",
+        judge: &ZAB,
     },
     Check {
         name: "zab.epoch_promises",
         family: Family::Zab,
         about: "no server vouches (counted ACKEPOCH) for one epoch to two would-be leaders without taking the first promise back, nor recovers with an acceptedEpoch below one it still promised",
+        judge: &ZAB,
     },
     Check {
         name: "client.linearizable",
         family: Family::Linearizable,
         about: "writes, and reads right after a sync, linearize per znode (WGL search; lost answers may or may not have happened)",
+        judge: &LINEARIZABLE,
     },
     Check {
         name: "client.sequential",
         family: Family::Client,
         about: "a session never sees an older zxid than it saw; answers in FIFO order; reads return written values",
+        judge: &SEQUENTIAL,
     },
     Check {
         name: "client.watches",
         family: Family::Client,
         about: "one event per watch, after the read that set it, before the session sees data past the change",
+        judge: &WATCHES,
     },
     Check {
         name: "client.sessions",
         family: Family::Client,
         about: "an ephemeral lives exactly as long as its session: gone once it ends, never before",
+        judge: &SESSIONS,
     },
     Check {
         name: "client.sequential_names",
         family: Family::Client,
         about: "a sequential create's name is its parent's create counter: one parent's names grow with the zxid, none repeats, no NodeExists",
+        judge: &SEQUENTIAL_NAMES,
     },
     Check {
         name: "client.session_expiry",
         family: Family::Client,
         about: "a leader expires no session it heard from, by a request sent to it, within the session timeout",
+        judge: &SESSION_EXPIRY,
     },
     Check {
         name: "converged",
         family: Family::Converged,
         about: "when the run ends, every server serves the same applied zxid and data tree",
+        judge: &CONVERGED,
     },
     Check {
         name: "liveness",
         family: Family::Liveness,
         about: "within the bound after the last fault healed, every client at work commits a write",
+        judge: &LIVENESS,
     },
     Check {
         name: "storm.at_least_once",
         family: Family::Storm,
         about: "every message a spout's source holds is acked in the end, through replays",
+        judge: &STORM,
     },
     Check {
         name: "storm.tree_complete",
         family: Family::Storm,
         about: "no root is acked while a tuple of its tree was sent to a task that had not acked it",
+        judge: &STORM,
     },
     Check {
         name: "storm.single_callback",
         family: Family::Storm,
         about: "at most one ack or fail per spout emission, only for a root the task emitted in its current life",
+        judge: &STORM,
     },
     Check {
         name: "storm.max_pending",
         family: Family::Storm,
         about: "a spout task never has more tracked messages in flight than its max pending",
+        judge: &STORM,
     },
     Check {
         name: "storm.assignment",
         family: Family::Storm,
         about: "when the run ends, every task runs in exactly one running worker: none missing, none doubled",
+        judge: &STORM,
     },
     Check {
         name: "storm.single_nimbus",
         family: Family::Storm,
         about: "at most one Nimbus acts as leader at any instant; assignments are written only by the acting leader, and no deposed leader's write lands after a newer one's",
+        judge: &STORM,
     },
     Check {
         name: "storm.word_count",
         family: Family::Storm,
         about: "the store holds the input's word counts: exactly (exactly-once) or at least (at-least-once), no other word",
+        judge: &STORM,
     },
     Check {
         name: "storm.exactly_once",
         family: Family::Storm,
         about: "a batch topology ends with the state the fault-free run of the same input commits, and each key's state is saved in txid order",
+        judge: &STORM,
     },
 ];
 
@@ -361,30 +449,6 @@ pub fn zab(records: &[Record]) -> Vec<Violation> {
     zab::check(records)
 }
 
-/// What one family's checkers find in the history.
-pub fn run_family(family: Family, records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
-    match family {
-        Family::Zab => zab::check(records),
-        Family::Linearizable => linearizable(records, opts),
-        Family::Client => {
-            let mut out = sequential(records);
-            out.extend(watches(records, opts));
-            out.extend(sessions(records));
-            out.extend(sequential_names(records));
-            out.extend(session_expiry(records));
-            out
-        }
-        Family::Converged => converged(records),
-        Family::Liveness => liveness(records, opts),
-        Family::Storm => storm::check(
-            &storm_events(records),
-            &nimbus_events(records),
-            store_read(records),
-            &opts.storm,
-        ),
-    }
-}
-
 /// The engine's events, in order, with their times and workers.
 pub fn storm_events(records: &[Record]) -> Vec<storm::Ev<'_>> {
     records
@@ -419,21 +483,26 @@ pub fn nimbus_events(records: &[Record]) -> Vec<storm::NimbusEv<'_>> {
         .collect()
 }
 
-const FAMILIES: [Family; 6] = [
-    Family::Zab,
-    Family::Linearizable,
-    Family::Client,
-    Family::Converged,
-    Family::Liveness,
-    Family::Storm,
-];
+/// What the judges of the checks `wanted` accepts find, each judge run once.
+fn judged(
+    records: &[Record],
+    opts: &CheckOptions,
+    wanted: impl Fn(&Check) -> bool,
+) -> Vec<Violation> {
+    let mut ran: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for c in CHECKS.iter().filter(|c| wanted(c)) {
+        if !ran.contains(&c.judge.name) {
+            ran.push(c.judge.name);
+            out.extend((c.judge.run)(records, opts));
+        }
+    }
+    out
+}
 
 /// Every violation of every check.
 pub fn all(records: &[Record], opts: &CheckOptions) -> Vec<Violation> {
-    FAMILIES
-        .iter()
-        .flat_map(|f| run_family(*f, records, opts))
-        .collect()
+    judged(records, opts, |_| true)
 }
 
 /// The verdict of every check whose family `wanted` accepts.
@@ -442,11 +511,7 @@ pub fn run(
     opts: &CheckOptions,
     wanted: impl Fn(Family) -> bool,
 ) -> BTreeMap<&'static str, Verdict> {
-    let found: Vec<Violation> = FAMILIES
-        .iter()
-        .filter(|f| wanted(**f))
-        .flat_map(|f| run_family(*f, records, opts))
-        .collect();
+    let found = judged(records, opts, |c| wanted(c.family));
     let mut out = verdicts(&found);
     out.retain(|name, _| CHECKS.iter().any(|c| c.name == *name && wanted(c.family)));
     if opts.storm.exactly_once.is_none() {

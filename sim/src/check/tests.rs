@@ -1541,6 +1541,35 @@ fn every_violation_is_reported_under_a_listed_name() {
     }
 }
 
+/// Each judge reports only checks registered with it: a violation under a
+/// check another judge owns would be dropped when only that one's family
+/// runs.
+#[test]
+fn every_violation_comes_from_the_judge_its_check_names() {
+    let mut h = zab_good();
+    h.delivered(2, z(2, 2), 7).delivered(3, z(2, 2), 8);
+    h.invoke(0, 1, 10, get("/a", false))
+        .complete(0, 1, 10, "ok", z(1, 1), node("zzz", 1, 0));
+    let mut seen = 0;
+    for c in CHECKS {
+        for viol in (c.judge.run)(&h.records, &CheckOptions::default()) {
+            let owner = CHECKS
+                .iter()
+                .find(|k| k.name == viol.check)
+                .map(|k| k.judge.name);
+            assert_eq!(
+                owner,
+                Some(c.judge.name),
+                "{} from judge {}",
+                viol.check,
+                c.judge.name
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the history broke nothing");
+}
+
 /// A hot znode as `client.linearizable` hands it to the search: `n` ops,
 /// 30% with a lost answer. Half of those were never applied (their txns
 /// appear nowhere, so they are left out); the other half took effect right

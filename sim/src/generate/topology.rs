@@ -1,6 +1,6 @@
 //! Topologies in campaigns (`zkstorm fuzz --topology`): a built-in
 //! topology of drawn kind, mode and sizes, and faults on the Storm half,
-//! added to a drawn fault storm. Written as scenario text, so they pass the
+//! added to a drawn fault schedule. Written as scenario text, so they pass the
 //! same validation as a hand-written `[topology]`.
 
 use proptest::prelude::*;
@@ -37,7 +37,7 @@ enum StormKind {
 }
 
 #[derive(Clone, Debug)]
-struct StormFault {
+struct DrawnFault {
     at: Index,
     len_ms: u64,
     kind: StormKind,
@@ -55,10 +55,10 @@ pub(crate) struct TopologyDraw {
     /// Max spout pending, and (word count) a slow count bolt's ms per word.
     pending: Option<u32>,
     count_cost_ms: Option<u64>,
-    faults: Vec<StormFault>,
+    faults: Vec<DrawnFault>,
 }
 
-fn storm_kind() -> impl Strategy<Value = StormKind> {
+fn storm_process_kind() -> impl Strategy<Value = StormKind> {
     prop_oneof![
         3 => any::<bool>().prop_map(StormKind::KillWorker),
         2 => any::<bool>().prop_map(StormKind::CrashSupervisor),
@@ -72,8 +72,8 @@ fn storm_kind() -> impl Strategy<Value = StormKind> {
 }
 
 pub(crate) fn topology() -> impl Strategy<Value = TopologyDraw> {
-    let fault = (any::<Index>(), 500u64..=8_000, storm_kind())
-        .prop_map(|(at, len_ms, kind)| StormFault { at, len_ms, kind });
+    let fault = (any::<Index>(), 500u64..=8_000, storm_process_kind())
+        .prop_map(|(at, len_ms, kind)| DrawnFault { at, len_ms, kind });
     // A slow bolt only behind a pending limit small enough that a full
     // pipeline drains well within the timeout (else every tree times out
     // and the input never finishes: a misconfiguration, not a bug).
@@ -108,9 +108,9 @@ pub(crate) fn topology() -> impl Strategy<Value = TopologyDraw> {
 
 impl TopologyDraw {
     /// The `[topology]` section and the Storm faults, as scenario text, for
-    /// a storm whose faults end by `storm_ms`: the input streams in over
+    /// a random schedule whose faults end by `faults_ms`: the input streams in over
     /// the first half of it.
-    pub(crate) fn toml(&self, storm_ms: u64) -> String {
+    pub(crate) fn toml(&self, faults_ms: u64) -> String {
         let (kind, exactly_once) = KINDS[self.kind.index(KINDS.len())];
         let input = match kind {
             "counter" => "numbers",
@@ -118,7 +118,7 @@ impl TopologyDraw {
             _ => "sentences",
         };
         let per_task = self.records.div_ceil(self.spouts as usize) as f64;
-        let rate = (per_task / (storm_ms as f64 / 2_000.0)).ceil().max(1.0);
+        let rate = (per_task / (faults_ms as f64 / 2_000.0)).ceil().max(1.0);
         let mut t = format!(
             "\n[topology]\nkind = {kind:?}\n{input} = {}\nrate = {rate}\nworkers = {}\nspouts = {}\nnimbus = {}\nmessage_timeout = \"{}s\"\n",
             self.records, self.workers, self.spouts, self.nimbus, self.timeout_s
@@ -133,8 +133,8 @@ impl TopologyDraw {
             let _ = writeln!(t, "count_cost = \"{c}ms\"");
         }
         for f in &self.faults {
-            let at = 1_000 + f.at.index((storm_ms - 1_500) as usize) as u64;
-            let end = (at + f.len_ms).min(storm_ms).max(at + 1);
+            let at = 1_000 + f.at.index((faults_ms - 1_500) as usize) as u64;
+            let end = (at + f.len_ms).min(faults_ms).max(at + 1);
             let _ = write!(
                 t,
                 "\n[[fault]]\nat = \"{at}ms\"\n{}",
