@@ -126,6 +126,13 @@ impl Store {
             Some(b) => log::decode_epochs(&b)
                 .ok_or_else(|| invalid_data("epoch file is damaged".into()))?,
         };
+        if epochs.0 < epochs.1 {
+            // acceptedEpoch is made durable before currentEpoch: the file
+            // was not written by a server (ZooKeeper refuses it too).
+            let (accepted, current) = epochs;
+            let why = format!("acceptedEpoch {accepted} is below currentEpoch {current}");
+            return Err(invalid_data(why));
+        }
 
         let log_bytes = match disk.read(LOG)? {
             Some(b) => b,

@@ -566,3 +566,24 @@ fn failed_append_rolls_back_and_failed_fsync_fails_the_store() {
     assert_eq!(r.txns, txns(1..=3));
     assert_eq!(r.torn_bytes, 0);
 }
+
+#[test]
+fn an_accepted_epoch_below_the_current_one_is_refused_at_open() {
+    let disk = MemDisk::new();
+    let (mut s, _) = open(&disk);
+    block_on_ready(s.save_epochs(2, 2)).unwrap();
+    drop(s);
+    assert_eq!(open(&disk).1.accepted_epoch, 2);
+    let (mut s, _) = open(&disk);
+    block_on_ready(s.save_epochs(1, 2)).unwrap();
+    drop(s);
+    let err = block_on_ready(Store::open(Arc::new(disk.clone())))
+        .err()
+        .expect("refused");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(
+        err.to_string()
+            .contains("acceptedEpoch 1 is below currentEpoch 2"),
+        "{err}"
+    );
+}

@@ -349,6 +349,11 @@ impl Peer {
     /// The driver made a `Ready`'s persistence durable (and every earlier
     /// one's): ACKs and commits that wait for the disk may go now.
     pub fn persisted(&mut self, mark: LogMark) {
+        self.on_persisted(mark);
+        self.check_invariants();
+    }
+
+    fn on_persisted(&mut self, mark: LogMark) {
         if mark.gen != self.log_gen || mark.zxid <= self.durable {
             return;
         }
@@ -529,6 +534,11 @@ impl Peer {
     // ---------------------------------------------------------------- inputs
 
     pub fn on_message(&mut self, from: Sid, msg: PeerMsg) {
+        self.step_message(from, msg);
+        self.check_invariants();
+    }
+
+    fn step_message(&mut self, from: Sid, msg: PeerMsg) {
         if !self.cfg.voters.contains(&from) || from == self.cfg.sid {
             return;
         }
@@ -549,6 +559,11 @@ impl Peer {
     /// A peer's connection broke: a follower loses its leader; a leader drops
     /// the learner, which must resync.
     pub fn on_peer_down(&mut self, sid: Sid) {
+        self.peer_down(sid);
+        self.check_invariants();
+    }
+
+    fn peer_down(&mut self, sid: Sid) {
         match &mut self.role {
             Role::Following(f) if f.leader == sid => {
                 self.go_looking(Some("lost connection to leader"))
@@ -560,12 +575,55 @@ impl Peer {
         }
     }
 
+    /// The replica's state invariants, checked after every input (as
+    /// TigerBeetle does): a broken state stops the run where it broke, not
+    /// later in a history checker. Each is a comparison or two.
+    fn check_invariants(&self) {
+        let db = &self.db;
+        assert!(
+            self.accepted_epoch >= self.current_epoch,
+            "server {}: acceptedEpoch {} below currentEpoch {}",
+            self.cfg.sid,
+            self.accepted_epoch,
+            self.current_epoch
+        );
+        assert!(
+            db.base_zxid <= db.applied && db.applied <= db.last_logged(),
+            "server {}: applied {:?} outside the log [{:?}, {:?}]",
+            self.cfg.sid,
+            db.applied,
+            db.base_zxid,
+            db.last_logged()
+        );
+        assert!(
+            self.durable <= db.last_logged(),
+            "server {}: durable {:?} past the last logged {:?}",
+            self.cfg.sid,
+            self.durable,
+            db.last_logged()
+        );
+        if let Role::Leading(_) | Role::Following(_) = self.role {
+            assert!(
+                db.last_logged().epoch() <= self.accepted_epoch,
+                "server {}: logged {:?} of an epoch past acceptedEpoch {}",
+                self.cfg.sid,
+                db.last_logged(),
+                self.accepted_epoch
+            );
+        }
+    }
+
     /// Let the core's clock follow the driver's without running timers.
     pub fn set_now(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
     }
 
     pub fn tick(&mut self, now_ms: u64) {
+        self.step_tick(now_ms);
+        self.check_invariants();
+    }
+
+    fn step_tick(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         if self.election.is_looking() {
             let out = self.election.tick(self.now_ms);
@@ -1444,5 +1502,25 @@ fn follows(last: Zxid, next: Zxid) -> bool {
         last.next() == Some(next)
     } else {
         next.epoch() > last.epoch() && next.counter() == 1
+    }
+}
+
+#[cfg(test)]
+mod invariant_tests {
+    use super::*;
+
+    /// The invariants stop a run whose state broke, at the next input.
+    #[test]
+    #[should_panic(expected = "acceptedEpoch 1 below currentEpoch 2")]
+    fn a_broken_epoch_pair_stops_the_peer() {
+        let mut p = Peer::new(PeerConfig::new(1, [1, 2, 3].into()), 1, 2, Db::empty(), 0);
+        p.tick(1);
+    }
+
+    #[test]
+    fn a_sound_peer_passes_its_invariants() {
+        let mut p = Peer::new(PeerConfig::new(1, [1, 2, 3].into()), 2, 2, Db::empty(), 0);
+        p.tick(1);
+        p.on_peer_down(2);
     }
 }
