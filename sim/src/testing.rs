@@ -330,31 +330,37 @@ impl World {
                 continue;
             };
             let test = test_name();
-            let mut msg = format!("seed {seed} fails {}", failure.name());
-            if let Some(file) = &replay {
-                panic!("{msg} ({file})\n  replay: ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}");
+            let msg = format!("seed {seed} fails {}", failure.name());
+            match &replay {
+                Some(file) => panic!(
+                    "{msg} ({file})\n  replay: {}",
+                    replay_command(file, seed, &test)
+                ),
+                None => panic!(
+                    "{msg}{}\n  replay the drawn schedule: ZKSTORM_SEEDS={seed} cargo test {test}",
+                    self.shrunk(&sc, seed, &first, &test)
+                ),
             }
-            let run = |c: &Scenario, s: u64| self.run_scenario(c, s);
-            if let Some(shrunk) = shrink_with(&sc, seed, &first, SHRINK_RUNS, &run) {
-                let file = format!(
-                    "target/zkstorm-failures/{}-seed-{seed}.toml",
-                    test.replace("::", "-")
-                );
-                let origin = format!("Found by `World::fuzz` in {test}");
-                let replay =
-                    format!("ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}");
-                let text = render_as(&shrunk, seed, &origin, &replay);
-                let wrote = std::fs::create_dir_all("target/zkstorm-failures")
-                    .and_then(|()| std::fs::write(&file, text));
-                msg += &match wrote {
-                    Ok(()) => format!(
-                        ": {}\n  shrunk to {} fault(s) in {} runs: {file}\n  replay it: ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}",
-                        shrunk.reason, shrunk.scenario.faults.len(), shrunk.runs
-                    ),
-                    Err(e) => format!(": {}\n  (not written: {file}: {e})", shrunk.reason),
-                };
-            }
-            panic!("{msg}\n  replay the drawn schedule: ZKSTORM_SEEDS={seed} cargo test {test}");
+        }
+    }
+
+    /// Shrink `sc`'s failure on `seed` into a file; what to say of it.
+    fn shrunk(&self, sc: &Scenario, seed: u64, first: &Ran, test: &str) -> String {
+        let run = |c: &Scenario, s: u64| self.run_scenario(c, s);
+        let Some(shrunk) = shrink_with(sc, seed, first, SHRINK_RUNS, &run) else {
+            return String::new();
+        };
+        let dir = "target/zkstorm-failures";
+        let file = format!("{dir}/{}-seed-{seed}.toml", test.replace("::", "-"));
+        let replay = replay_command(&file, seed, test);
+        let origin = format!("Found by `World::fuzz` in {test}");
+        let text = render_as(&shrunk, seed, &origin, &replay);
+        let (reason, faults, runs) = (&shrunk.reason, shrunk.scenario.faults.len(), shrunk.runs);
+        match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, text)) {
+            Ok(()) => format!(
+                ": {reason}\n  shrunk to {faults} fault(s) in {runs} runs: {file}\n  replay it: {replay}"
+            ),
+            Err(e) => format!(": {reason}\n  (not written: {file}: {e})"),
         }
     }
 
@@ -364,13 +370,13 @@ impl World {
             servers: Some(self.servers),
             ..Intensity::default()
         };
-        let storm = random_scenario_with(seed, &knobs);
+        let random = random_scenario_with(seed, &knobs);
         let mut sc = self.scenario();
-        sc.ensemble = storm.ensemble;
-        (sc.network, sc.disk) = (storm.network, storm.disk);
-        sc.workload.session_timeout = storm.workload.session_timeout;
-        sc.faults.extend(storm.faults);
-        sc.duration = sc.duration.max(storm.duration);
+        sc.ensemble = random.ensemble;
+        (sc.network, sc.disk) = (random.network, random.disk);
+        sc.workload.session_timeout = random.workload.session_timeout;
+        sc.faults.extend(random.faults);
+        sc.duration = sc.duration.max(random.duration);
         if sc.topology.is_some() {
             // As `zkstorm fuzz --topology` draws: sessions of a few
             // seconds for the Storm daemons, a network they can finish on.
@@ -399,6 +405,14 @@ impl World {
 
 /// Most runs `World::fuzz` spends shrinking a failure.
 pub const SHRINK_RUNS: usize = 100;
+
+/// A run's outcome.
+type Ran = Result<RunReport, RunError>;
+
+/// The command that replays `file` on `seed` with the test's code.
+fn replay_command(file: &str, seed: u64, test: &str) -> String {
+    format!("ZKSTORM_REPLAY={file} ZKSTORM_SEEDS={seed} cargo test {test}")
+}
 
 /// The running test's name (its thread's), for replay commands.
 fn test_name() -> String {

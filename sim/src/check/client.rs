@@ -561,13 +561,15 @@ fn writers_of<'a>(ops: &[Op<'a>]) -> (HashMap<(&'a str, &'a str), usize>, Vec<&'
     let mut writers = HashMap::default();
     let mut unnamed = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        let path = match (op.call, op.done.as_ref().map(|d| d.ret)) {
+        let (path, value) = match (op.call, op.done.as_ref().map(|d| d.ret)) {
             (
                 Call::Create {
-                    sequential: true, ..
+                    sequential: true,
+                    value,
+                    ..
                 },
                 Some(Ret::Named { name, .. }),
-            ) => name,
+            ) => (name, value),
             (
                 Call::Create {
                     path,
@@ -582,16 +584,14 @@ fn writers_of<'a>(ops: &[Op<'a>]) -> (HashMap<(&'a str, &'a str), usize>, Vec<&'
                 continue;
             }
             (
-                Call::Create { path, .. } | Call::Set { path, .. } | Call::CheckSet { path, .. },
+                Call::Create { path, value, .. }
+                | Call::Set { path, value, .. }
+                | Call::CheckSet { path, value, .. },
                 _,
-            ) => path,
+            ) => (path, value),
             _ => continue,
         };
-        if let Call::Create { value, .. } | Call::Set { value, .. } | Call::CheckSet { value, .. } =
-            op.call
-        {
-            writers.entry((path.as_str(), value.as_str())).or_insert(i);
-        }
+        writers.entry((path.as_str(), value.as_str())).or_insert(i);
     }
     (writers, unnamed)
 }

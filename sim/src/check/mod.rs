@@ -191,53 +191,25 @@ pub struct Judge {
     pub run: fn(&[Record], &CheckOptions) -> Vec<Violation>,
 }
 
-static ZAB: Judge = Judge {
-    name: "zab",
-    run: |r, _| zab::check(r),
-};
-static LINEARIZABLE: Judge = Judge {
-    name: "linearizable",
-    run: linearizable,
-};
-static SEQUENTIAL: Judge = Judge {
-    name: "sequential",
-    run: |r, _| sequential(r),
-};
-static WATCHES: Judge = Judge {
-    name: "watches",
-    run: watches,
-};
-static SESSIONS: Judge = Judge {
-    name: "sessions",
-    run: |r, _| sessions(r),
-};
-static SEQUENTIAL_NAMES: Judge = Judge {
-    name: "sequential_names",
-    run: |r, _| sequential_names(r),
-};
-static SESSION_EXPIRY: Judge = Judge {
-    name: "session_expiry",
-    run: |r, _| session_expiry(r),
-};
-static CONVERGED: Judge = Judge {
-    name: "converged",
-    run: |r, _| converged(r),
-};
-static LIVENESS: Judge = Judge {
-    name: "liveness",
-    run: liveness,
-};
-static STORM: Judge = Judge {
-    name: "storm",
-    run: |r, opts| {
-        storm::check(
-            &storm_events(r),
-            &nimbus_events(r),
-            store_read(r),
-            &opts.storm,
-        )
-    },
-};
+impl Judge {
+    const fn new(name: &'static str, run: fn(&[Record], &CheckOptions) -> Vec<Violation>) -> Judge {
+        Judge { name, run }
+    }
+}
+
+static ZAB: Judge = Judge::new("zab", |r, _| zab::check(r));
+static LINEARIZABLE: Judge = Judge::new("linearizable", linearizable);
+static SEQUENTIAL: Judge = Judge::new("sequential", |r, _| sequential(r));
+static WATCHES: Judge = Judge::new("watches", watches);
+static SESSIONS: Judge = Judge::new("sessions", |r, _| sessions(r));
+static SEQUENTIAL_NAMES: Judge = Judge::new("sequential_names", |r, _| sequential_names(r));
+static SESSION_EXPIRY: Judge = Judge::new("session_expiry", |r, _| session_expiry(r));
+static CONVERGED: Judge = Judge::new("converged", |r, _| converged(r));
+static LIVENESS: Judge = Judge::new("liveness", liveness);
+static STORM: Judge = Judge::new("storm", |r, opts| {
+    let (events, nimbus) = (storm_events(r), nimbus_events(r));
+    storm::check(&events, &nimbus, store_read(r), &opts.storm)
+});
 
 /// Every check, by name, with the checker that judges it: the one registry
 /// the runner, the CLI and the tests use. A new check goes here (and its
